@@ -1,0 +1,212 @@
+//! `leadgate run FILE`: every lead of a CSV or JSONL file through the pipeline, decisions
+//! recorded in the store (unless a dry run) and optionally written as JSON lines; a
+//! malformed row is reported with its line and the rest still run.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::intake::{self, BadRow, IntakeError};
+use crate::lead::{Decision, Lead, ProviderOutcome, RouteAction};
+use crate::pipeline::Pipeline;
+use crate::route::LocalRotation;
+use crate::store::{Store, StoreError};
+
+/// Decisions are written to the store in transactions of this many leads: one fsync per
+/// batch instead of per lead.
+const RECORD_BATCH: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("{0}")]
+    Intake(#[from] IntakeError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot write {path}: {reason}")]
+    Output { path: String, reason: String },
+}
+
+/// What a run did, for the summary table.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub rows: usize,
+    pub decided: usize,
+    pub bad_rows: Vec<BadRow>,
+    pub by_grade: BTreeMap<String, usize>,
+    /// "rule → action target" → count.
+    pub by_route: BTreeMap<String, usize>,
+    pub enriched: usize,
+    /// provider → (tried, hits).
+    pub providers: BTreeMap<String, (usize, usize)>,
+    pub decisions: Vec<Decision>,
+}
+
+impl Summary {
+    fn add(&mut self, d: &Decision) {
+        self.decided += 1;
+        *self.by_grade.entry(d.grade.clone()).or_default() += 1;
+        *self.by_route.entry(route_label(d)).or_default() += 1;
+        if d.enrichment.hit() {
+            self.enriched += 1;
+        }
+        for p in &d.enrichment.providers {
+            let e = self.providers.entry(p.provider.clone()).or_default();
+            if p.outcome != ProviderOutcome::Skipped {
+                e.0 += 1;
+            }
+            if p.outcome == ProviderOutcome::Hit {
+                e.1 += 1;
+            }
+        }
+    }
+}
+
+/// `rule → assign owner 123 (pool west)` style label for the summary.
+pub fn route_label(d: &Decision) -> String {
+    let r = &d.route;
+    let what = match r.action {
+        RouteAction::Assign => match &r.pool {
+            Some(p) => format!("assign pool {p}"),
+            None => "assign owner".into(),
+        },
+        RouteAction::Enroll => format!("enroll {}", r.sequence.as_deref().unwrap_or("?")),
+        RouteAction::Review => "review".into(),
+        RouteAction::Disqualify => "disqualify".into(),
+    };
+    format!("{} → {what}", r.rule)
+}
+
+pub struct RunOptions<'a> {
+    pub out: Option<&'a Path>,
+    pub dry_run: bool,
+    /// Keep every decision in the summary (simulate, tests).
+    pub keep_decisions: bool,
+}
+
+/// Runs a file through the pipeline.
+pub async fn run_file(pipeline: &Pipeline, store: &Store, path: &Path, opts: RunOptions<'_>) -> Result<Summary, BatchError> {
+    let rows = intake::read_file(path)?;
+    let mut summary = Summary {
+        rows: rows.len(),
+        ..Summary::default()
+    };
+    let mut out = match opts.out {
+        None => None,
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| BatchError::Output {
+            path: p.display().to_string(),
+            reason: e.to_string(),
+        })?)),
+    };
+
+    let bar = ProgressBar::new(rows.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} leads {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    // Rotation runs in memory from the stored positions; the positions are saved with the
+    // decisions, so the batch is one transaction per chunk and a dry run saves nothing.
+    let rotation = LocalRotation::starting_at(store.rotation_positions().await?);
+    let mut pending: Vec<(Lead, Decision)> = Vec::new();
+    let now = Utc::now();
+    for (line, row) in rows {
+        bar.inc(1);
+        let raw = match row {
+            Ok(raw) => raw,
+            Err(bad) => {
+                summary.bad_rows.push(bad);
+                continue;
+            }
+        };
+        let lead = match pipeline.normalize(&raw) {
+            Ok(l) => l,
+            Err(e) => {
+                summary.bad_rows.push(BadRow { line, reason: e.to_string() });
+                continue;
+            }
+        };
+        let decision = pipeline.decide(lead.clone(), &rotation, now).await?;
+        summary.add(&decision);
+        pending.push((lead, decision));
+        if pending.len() >= RECORD_BATCH {
+            flush(store, &mut pending, &rotation, &opts, &mut out, &mut summary).await?;
+        }
+    }
+    flush(store, &mut pending, &rotation, &opts, &mut out, &mut summary).await?;
+    if let Some(o) = out.as_mut() {
+        o.flush().map_err(|e| output_error(&opts, e))?;
+    }
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// Records a chunk with the rotation positions it used (unless a dry run) and writes it
+/// to `--out`.
+async fn flush(
+    store: &Store,
+    pending: &mut Vec<(Lead, Decision)>,
+    rotation: &LocalRotation,
+    opts: &RunOptions<'_>,
+    out: &mut Option<std::io::BufWriter<std::fs::File>>,
+    summary: &mut Summary,
+) -> Result<(), BatchError> {
+    if !opts.dry_run && !pending.is_empty() {
+        store.record_batch(pending, &rotation.positions()).await?;
+    }
+    for (_, d) in pending.drain(..) {
+        if let Some(o) = out.as_mut() {
+            let line = serde_json::to_string(&d).unwrap_or_default();
+            writeln!(o, "{line}").map_err(|e| output_error(opts, e))?;
+        }
+        if opts.keep_decisions {
+            summary.decisions.push(d);
+        }
+    }
+    Ok(())
+}
+
+fn output_error(opts: &RunOptions<'_>, e: std::io::Error) -> BatchError {
+    BatchError::Output {
+        path: opts.out.map(|p| p.display().to_string()).unwrap_or_default(),
+        reason: e.to_string(),
+    }
+}
+
+/// The summary table printed at the end of a run.
+pub fn render_summary(s: &Summary, grade_order: &[String]) -> String {
+    let mut t = String::new();
+    let pct = |n: usize, d: usize| if d == 0 { 0.0 } else { 100.0 * n as f64 / d as f64 };
+    t += &format!(
+        "\n{} rows read · {} leads decided · {} malformed rows skipped\n",
+        s.rows,
+        s.decided,
+        s.bad_rows.len()
+    );
+    t += "\nBy grade\n";
+    let mut grades: Vec<&String> = grade_order.iter().filter(|g| s.by_grade.contains_key(*g)).collect();
+    grades.extend(s.by_grade.keys().filter(|g| !grade_order.contains(g)));
+    for g in grades {
+        let n = s.by_grade[g];
+        t += &format!("  {:<12} {:>6}  {:>5.1}%\n", g, n, pct(n, s.decided));
+    }
+    t += "\nBy route\n";
+    let width = s.by_route.keys().map(|k| k.chars().count()).max().unwrap_or(10).max(10);
+    let mut routes: Vec<_> = s.by_route.iter().collect();
+    routes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (r, n) in routes {
+        t += &format!("  {:<width$} {:>6}  {:>5.1}%\n", r, n, pct(*n, s.decided));
+    }
+    t += &format!(
+        "\nEnrichment: {} of {} leads enriched ({:.1}% hit rate)\n",
+        s.enriched,
+        s.decided,
+        pct(s.enriched, s.decided)
+    );
+    for (p, (tried, hits)) in &s.providers {
+        t += &format!("  {:<12} {:>6} asked  {:>6} hits  {:>5.1}%\n", p, tried, hits, pct(*hits, *tried));
+    }
+    t
+}

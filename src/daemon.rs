@@ -1,0 +1,97 @@
+//! `leadgate serve`: open the store, build the pipeline, start workers and the HTTP
+//! server, and drain on SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
+use crate::pipeline::Pipeline;
+use crate::server::{app, AppState};
+use crate::settings::{ConfigErrors, Settings};
+use crate::store::{Store, StoreError};
+
+/// How long a drain waits for jobs in hand before exiting anyway (they stay queued).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+    #[error("refusing to listen on {0} without [server] api_tokens: set tokens, or listen on a loopback address")]
+    Exposed(String),
+}
+
+pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), ServeError> {
+    let addr_text = listen.unwrap_or_else(|| settings.config.server.listen.clone());
+    let addr: SocketAddr = addr_text.parse().map_err(|e| ServeError::Listen {
+        addr: addr_text.clone(),
+        reason: format!("not an address: {e}"),
+    })?;
+    if settings.config.server.api_tokens.is_empty() && !addr.ip().is_loopback() {
+        return Err(ServeError::Exposed(addr_text));
+    }
+    let pipeline = Pipeline::build(&settings)?;
+    let store = Store::open(&settings.storage_url()).await?;
+    let orphans = store.requeue_orphans().await?;
+    if orphans > 0 {
+        tracing::info!(jobs = orphans, "requeued jobs interrupted by the last stop");
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| ServeError::Listen {
+        addr: addr_text.clone(),
+        reason: e.to_string(),
+    })?;
+    let local = listener.local_addr().map_err(|e| ServeError::Listen {
+        addr: addr_text.clone(),
+        reason: e.to_string(),
+    })?;
+
+    let state = Arc::new(AppState {
+        pipeline,
+        store,
+        queued: Notify::new(),
+        ready: AtomicBool::new(false),
+        api_tokens: settings.config.server.api_tokens.clone(),
+        body_limit: settings.config.server.body_limit,
+    });
+    crate::server::prometheus();
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..settings.config.server.workers.max(1) {
+        workers.spawn(crate::worker::run(state.clone(), settings.lease, stop_rx.clone()));
+    }
+    state.ready.store(true, Ordering::SeqCst);
+    // Printed (not only logged) so scripts and tests can find an ephemeral port.
+    println!("leadgate listening on http://{local}");
+    tracing::info!(%local, workers = settings.config.server.workers, "serving");
+
+    let drain_state = state.clone();
+    axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(async move {
+            crate::shutdown::signal().await;
+            drain_state.ready.store(false, Ordering::SeqCst);
+        })
+        .await
+        .map_err(|e| ServeError::Listen {
+            addr: addr_text,
+            reason: e.to_string(),
+        })?;
+
+    let _ = stop_tx.send(true);
+    state.queued.notify_waiters();
+    if tokio::time::timeout(DRAIN_TIMEOUT, async { while workers.join_next().await.is_some() {} })
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain timed out; unfinished jobs stay queued for the next start");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

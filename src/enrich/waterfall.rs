@@ -1,0 +1,170 @@
+//! The waterfall: providers in order until the `stop_when` fields are filled; the first
+//! provider to give a field keeps it (unless a per-field order says otherwise).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::{Lookup, Provider, ProviderAnswer};
+use crate::lead::{EnrichedLead, Enrichment, Lead, ProviderAttempt, ProviderOutcome, Provenanced};
+
+pub struct Waterfall {
+    providers: Vec<Arc<dyn Provider>>,
+    stop_when: Vec<String>,
+    /// field → provider ids in the order that field trusts them.
+    field_order: HashMap<String, Vec<String>>,
+}
+
+impl Waterfall {
+    pub fn new(
+        providers: Vec<Arc<dyn Provider>>,
+        stop_when: Vec<String>,
+        field_order: HashMap<String, Vec<String>>,
+    ) -> Self {
+        Self {
+            providers,
+            stop_when,
+            field_order,
+        }
+    }
+
+    pub fn provider_ids(&self) -> Vec<String> {
+        self.providers.iter().map(|p| p.id().to_string()).collect()
+    }
+
+    pub async fn enrich(&self, lead: Lead, now: DateTime<Utc>) -> EnrichedLead {
+        let lookup = Lookup::for_lead(&lead);
+        let mut enrichment = Enrichment::default();
+        for provider in &self.providers {
+            let id = provider.id().to_string();
+            if self.satisfied(&enrichment) {
+                enrichment.providers.push(attempt(&id, ProviderOutcome::Skipped, Some("stop_when satisfied"), None));
+                continue;
+            }
+            let started = Instant::now();
+            let answer = provider.lookup(&lookup).await;
+            let ms = Some(started.elapsed().as_millis() as u64);
+            let line = match answer {
+                ProviderAnswer::Found { fields, confidence } => {
+                    for (field, value) in fields {
+                        if value.is_null() {
+                            continue;
+                        }
+                        let candidate = Provenanced {
+                            value,
+                            provider: id.clone(),
+                            at: now,
+                            confidence,
+                        };
+                        match enrichment.fields.get(&field) {
+                            Some(current) if !self.prefers(&field, &id, &current.provider) => {}
+                            _ => {
+                                enrichment.fields.insert(field, candidate);
+                            }
+                        }
+                    }
+                    attempt(&id, ProviderOutcome::Hit, None, ms)
+                }
+                ProviderAnswer::NotFound => attempt(&id, ProviderOutcome::NotFound, None, ms),
+                ProviderAnswer::Pending => attempt(&id, ProviderOutcome::Pending, None, ms),
+                ProviderAnswer::Skipped(why) => attempt(&id, ProviderOutcome::Skipped, Some(&why), None),
+                ProviderAnswer::Failed(why) => attempt(&id, ProviderOutcome::Error, Some(&why), ms),
+            };
+            enrichment.providers.push(line);
+        }
+        EnrichedLead { lead, enrichment }
+    }
+
+    fn satisfied(&self, e: &Enrichment) -> bool {
+        !self.stop_when.is_empty() && self.stop_when.iter().all(|f| e.fields.contains_key(f))
+    }
+
+    /// Whether `challenger` should replace `holder`'s value for `field`.
+    fn prefers(&self, field: &str, challenger: &str, holder: &str) -> bool {
+        let Some(order) = self.field_order.get(field) else {
+            return false;
+        };
+        let rank = |p: &str| order.iter().position(|o| o == p).unwrap_or(usize::MAX);
+        rank(challenger) < rank(holder)
+    }
+}
+
+fn attempt(provider: &str, outcome: ProviderOutcome, reason: Option<&str>, ms: Option<u64>) -> ProviderAttempt {
+    ProviderAttempt {
+        provider: provider.to_string(),
+        outcome,
+        reason: reason.map(str::to_string),
+        cached: false,
+        ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::future::BoxFuture;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    struct Fixed(&'static str, ProviderAnswer);
+    impl Provider for Fixed {
+        fn id(&self) -> &str {
+            self.0
+        }
+        fn lookup<'a>(&'a self, _: &'a Lookup) -> BoxFuture<'a, ProviderAnswer> {
+            Box::pin(std::future::ready(self.1.clone()))
+        }
+    }
+
+    fn found(pairs: &[(&str, serde_json::Value)]) -> ProviderAnswer {
+        ProviderAnswer::Found {
+            fields: pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+            confidence: Some(0.9),
+        }
+    }
+
+    fn lead() -> Lead {
+        crate::normalize::Normalizer::default()
+            .normalize(&crate::lead::RawLead(json!({"email": "a@acme.io"}).as_object().unwrap().clone()))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn falls_through_failures_and_stops_when_fields_are_filled() {
+        let w = Waterfall::new(
+            vec![
+                Arc::new(Fixed("down", ProviderAnswer::Failed("HTTP 500".into()))),
+                Arc::new(Fixed("a", found(&[("company.industry", json!("Software"))]))),
+                Arc::new(Fixed("b", found(&[("company.employees", json!(50)), ("company.industry", json!("Retail"))]))),
+                Arc::new(Fixed("c", found(&[("company.revenue", json!(1))]))),
+            ],
+            vec!["company.industry".into(), "company.employees".into()],
+            HashMap::new(),
+        );
+        let e = w.enrich(lead(), Utc::now()).await;
+        let outcomes: Vec<_> = e.enrichment.providers.iter().map(|p| p.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [ProviderOutcome::Error, ProviderOutcome::Hit, ProviderOutcome::Hit, ProviderOutcome::Skipped]
+        );
+        assert_eq!(e.enrichment.fields["company.industry"].provider, "a");
+        assert_eq!(e.enrichment.fields["company.employees"].value, json!(50));
+        assert!(!e.enrichment.fields.contains_key("company.revenue"));
+    }
+
+    #[tokio::test]
+    async fn a_field_order_override_lets_a_later_provider_win() {
+        let w = Waterfall::new(
+            vec![
+                Arc::new(Fixed("a", found(&[("company.employees", json!(10))]))),
+                Arc::new(Fixed("b", found(&[("company.employees", json!(12))]))),
+            ],
+            vec![],
+            HashMap::from([("company.employees".to_string(), vec!["b".to_string(), "a".to_string()])]),
+        );
+        let e = w.enrich(lead(), Utc::now()).await;
+        assert_eq!(e.enrichment.fields["company.employees"].provider, "b");
+    }
+}

@@ -1,0 +1,335 @@
+//! The types that flow through the pipeline, in order: [`RawLead`] (as received) →
+//! [`Lead`] (normalized) → [`EnrichedLead`] → [`ScoredLead`] → [`Decision`].
+//!
+//! Nothing here does I/O; each later stage wraps the previous one's output rather than
+//! mutating it, so data flows one way.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The canonical input fields. Anything else a source sends lands in `attributes`.
+pub const CANONICAL_FIELDS: &[&str] = &[
+    "email",
+    "first_name",
+    "last_name",
+    "title",
+    "company",
+    "domain",
+    "website",
+    "phone",
+    "country",
+    "source",
+    "external_id",
+    "crm",
+    "attributes",
+    "events",
+];
+
+/// The enriched company fields a provider may fill (without the `company.` prefix).
+pub const COMPANY_FIELDS: &[&str] = &[
+    "name",
+    "domain",
+    "industry",
+    "employees",
+    "revenue",
+    "country",
+    "state",
+    "city",
+    "tech",
+    "funding_total",
+    "founded_year",
+];
+
+/// The enriched person fields a provider may fill (without the `person.` prefix).
+pub const PERSON_FIELDS: &[&str] = &["title", "seniority", "department"];
+
+/// The derived email fields (without the `email.` prefix).
+pub const EMAIL_FIELDS: &[&str] = &["address", "domain", "local_part", "is_free", "is_disposable"];
+
+/// The matched CRM account fields (without the `account.` prefix).
+pub const ACCOUNT_FIELDS: &[&str] = &["id", "owner", "owner_name", "name", "domain", "tier", "score"];
+
+/// A lead as received: a JSON object (from the API, a JSONL line, or a CSV row turned into
+/// one). Kept as-is so the queue stores exactly what arrived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawLead(pub Map<String, Value>);
+
+/// One behavioural event on a lead (`page_view`, `form_submit`, `email_click` ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    /// Every other key of the event (`path`, `form`, `asset` ...).
+    #[serde(flatten)]
+    pub props: Map<String, Value>,
+}
+
+/// What the email address says about the lead, derived during normalization.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EmailInfo {
+    pub domain: Option<String>,
+    pub is_free: bool,
+    pub is_disposable: bool,
+}
+
+/// A normalized lead: trimmed, lowercased where it matters, with a registrable domain.
+/// Holding one means it has an email or a domain (the normalizer refuses anything else).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lead {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    /// The registrable domain (public suffix list), from `domain`, the email, or `website`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crm: Option<String>,
+    pub email_info: EmailInfo,
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
+}
+
+impl Lead {
+    /// The key that makes two arrivals the same person: the email, else the external id,
+    /// else the domain (a company-level lead).
+    pub fn identity_key(&self) -> String {
+        if let Some(email) = &self.email {
+            return format!("email:{email}");
+        }
+        if let Some(id) = &self.external_id {
+            return format!("external:{id}");
+        }
+        format!("domain:{}", self.domain.as_deref().unwrap_or_default())
+    }
+
+    /// The email masked for logs: `a***@acme.io`. Personal data never reaches the logs.
+    pub fn masked_email(&self) -> String {
+        self.email.as_deref().map(mask_email).unwrap_or_else(|| "-".into())
+    }
+}
+
+/// `ada@acme.io` → `a***@acme.io`; anything without an `@` → `***`.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+/// One enriched value and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenanced {
+    pub value: Value,
+    pub provider: String,
+    pub at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+}
+
+/// What happened when the waterfall asked one provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderOutcome {
+    Hit,
+    NotFound,
+    Pending,
+    Skipped,
+    Error,
+}
+
+/// One provider's line in the decision: tried or skipped, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderAttempt {
+    pub provider: String,
+    pub outcome: ProviderOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub cached: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ms: Option<u64>,
+}
+
+/// The enrichment section of a decision: merged fields with provenance, and the trail.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Enrichment {
+    /// Keyed by the canonical dotted name (`company.industry`).
+    pub fields: BTreeMap<String, Provenanced>,
+    pub providers: Vec<ProviderAttempt>,
+}
+
+impl Enrichment {
+    pub fn value(&self, field: &str) -> Option<&Value> {
+        self.fields.get(field).map(|p| &p.value)
+    }
+
+    /// True when at least one provider returned data for this lead.
+    pub fn hit(&self) -> bool {
+        self.providers
+            .iter()
+            .any(|p| p.outcome == ProviderOutcome::Hit)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrichedLead {
+    pub lead: Lead,
+    pub enrichment: Enrichment,
+}
+
+/// One rule's contribution to a score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Factor {
+    pub rule: String,
+    pub dimension: String,
+    pub points: f64,
+    /// The lead values the rule looked at, as they were when it matched.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub matched: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredLead {
+    pub enriched: EnrichedLead,
+    /// 0–100, after caps and clamping.
+    pub score: i64,
+    pub grade: String,
+    /// Sorted by absolute weight, largest first.
+    pub factors: Vec<Factor>,
+}
+
+/// The closed set of routing actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteAction {
+    Assign,
+    Enroll,
+    Review,
+    Disqualify,
+}
+
+/// A pool member passed over while picking an owner, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedMember {
+    pub owner: String,
+    pub reason: String,
+}
+
+/// Where the lead went and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    /// The rule that matched, or `fallback`.
+    pub rule: String,
+    pub action: RouteAction,
+    pub pool: Option<String>,
+    pub owner: Option<String>,
+    pub sequence: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    pub reason: String,
+    /// Rules evaluated before the matching one that did not match, in order.
+    pub not_matched: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_members: Vec<SkippedMember>,
+}
+
+/// One side effect performed (or not) for the lead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub connector: String,
+    pub op: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Lifecycle of one arrival of a lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadStatus {
+    Queued,
+    Processing,
+    Done,
+    Failed,
+    Review,
+}
+
+impl LeadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeadStatus::Queued => "queued",
+            LeadStatus::Processing => "processing",
+            LeadStatus::Done => "done",
+            LeadStatus::Failed => "failed",
+            LeadStatus::Review => "review",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => LeadStatus::Queued,
+            "processing" => LeadStatus::Processing,
+            "done" => LeadStatus::Done,
+            "failed" => LeadStatus::Failed,
+            "review" => LeadStatus::Review,
+            _ => return None,
+        })
+    }
+}
+
+/// The record of what leadgate decided for one arrival of a lead, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The lead's id (stable across arrivals of the same person); empty for dry runs.
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub status: LeadStatus,
+    pub lead: Lead,
+    pub enrichment: Enrichment,
+    pub score: i64,
+    pub grade: String,
+    pub factors: Vec<Factor>,
+    pub route: Route,
+    pub delivery: Vec<Delivery>,
+    pub decided_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_the_local_part_of_an_email() {
+        assert_eq!(mask_email("ada.lovelace@acme.io"), "a***@acme.io");
+        assert_eq!(mask_email("nonsense"), "***");
+    }
+}

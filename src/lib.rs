@@ -1,0 +1,36 @@
+//! leadgate: enrich, score and route B2B leads, recording why at every step.
+//!
+//! # Layout
+//! - [`settings`]  — `leadgate.toml` through the `config` crate: file, env, `${SECRETS}`
+//! - [`lead`]      — the types that flow: RawLead → Lead → EnrichedLead → ScoredLead → Decision
+//! - [`intake`]    — leads from CSV / JSONL files, with line numbers
+//! - [`normalize`] — email, domain (public suffix list), free / disposable flags
+//! - [`enrich`]    — the provider trait, the waterfall, field merge with provenance
+//! - [`rules`]     — CEL conditions compiled once, the per-lead context
+//! - [`score`]     — rule points, event decay, caps, grades, factors
+//! - [`route`]     — ordered rules, pools and rotation, account matching, actions
+//! - [`pipeline`]  — normalize → enrich → score → route, one span per stage
+//! - [`store`]     — SQLite: durable queue, leads, decisions, rotation
+//! - [`server`]    — axum routes, bearer auth, the error table, metrics
+//! - [`worker`]    — claim → pipeline → record; [`shutdown`] drains; [`daemon`] wires `serve`
+//! - [`batch`], [`simulate`], [`explain`] — the `run`, `simulate` and `explain` commands
+
+pub mod batch;
+pub mod daemon;
+pub mod enrich;
+pub mod explain;
+pub mod intake;
+pub mod lead;
+pub mod normalize;
+pub mod pipeline;
+pub mod route;
+pub mod rules;
+pub mod score;
+pub mod server;
+pub mod settings;
+pub mod shutdown;
+pub mod simulate;
+pub mod store;
+pub mod worker;
+
+pub use server::app;

@@ -1,0 +1,129 @@
+//! The pipeline: normalize → enrich → score → route → (deliver), one lead at a time, a
+//! tracing span per stage. Built once from settings; shared by the CLI, the workers and the
+//! HTTP API, so every entry point decides the same way.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::enrich::{LocalFileProvider, Provider, Waterfall};
+use crate::lead::{Decision, Lead, LeadStatus, RawLead, RouteAction};
+use crate::normalize::{InvalidLead, Normalizer};
+use crate::route::{Rotation, Router};
+use crate::rules::RuleContext;
+use crate::score::Scorer;
+use crate::settings::{ConfigErrors, ConfigIssue, Settings};
+use crate::store::StoreError;
+
+pub struct Pipeline {
+    pub normalizer: Normalizer,
+    pub waterfall: Waterfall,
+    pub scorer: Scorer,
+    pub router: Router,
+}
+
+impl Pipeline {
+    /// Builds every stage from settings, collecting every issue before failing.
+    pub fn build(settings: &Settings) -> Result<Self, ConfigErrors> {
+        let c = &settings.config;
+        let file = settings.file_name();
+        let mut issues: Vec<ConfigIssue> = Vec::new();
+        let issue = |key: &str, reason: String| ConfigIssue {
+            file: file.clone(),
+            line: None,
+            key: key.into(),
+            reason,
+        };
+
+        let normalizer = Normalizer::from_files(
+            &settings.resolve(&c.normalize.free_email_domains),
+            &settings.resolve(&c.normalize.disposable_email_domains),
+        )
+        .map_err(|e| issues.push(issue("normalize", e.to_string())))
+        .unwrap_or_default();
+
+        let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
+        for (i, id) in c.enrichment.waterfall.iter().enumerate() {
+            let key = format!("enrichment.waterfall[{i}]");
+            match c.providers.get(id).and_then(|p| p.file.as_ref()) {
+                Some(path) => match LocalFileProvider::from_csv(id, &settings.resolve(path)) {
+                    Ok(p) => providers.push(Arc::new(p)),
+                    Err(e) => issues.push(issue(&format!("providers.{id}.file"), e.to_string())),
+                },
+                None => issues.push(issue(
+                    &key,
+                    format!("provider `{id}` has no [providers.{id}] section with a `file`"),
+                )),
+            }
+        }
+        let field_order: HashMap<String, Vec<String>> = c
+            .enrichment
+            .field_order
+            .iter()
+            .map(|f| (f.field.clone(), f.order.clone()))
+            .collect();
+        let waterfall = Waterfall::new(providers, c.enrichment.stop_when.clone(), field_order);
+
+        let scorer = Scorer::load(&settings.resolve(&c.scoring)).map_err(|e| issues.extend(e.0));
+        let router = Router::load(&settings.resolve(&c.routing)).map_err(|e| issues.extend(e.0));
+        match (scorer, router) {
+            (Ok(scorer), Ok(router)) if issues.is_empty() => Ok(Self {
+                normalizer,
+                waterfall,
+                scorer,
+                router,
+            }),
+            _ => Err(ConfigErrors(issues)),
+        }
+    }
+
+    /// Normalizes a raw lead (the intake check).
+    pub fn normalize(&self, raw: &RawLead) -> Result<Lead, InvalidLead> {
+        self.normalizer.normalize(raw)
+    }
+
+    /// Enriches, scores and routes a normalized lead. Delivers nothing: the caller records
+    /// the decision, and `rotation` decides whether routing state is written.
+    pub async fn decide(&self, lead: Lead, rotation: &dyn Rotation, now: DateTime<Utc>) -> Result<Decision, StoreError> {
+        let account = self.router.accounts().lookup(lead.domain.as_deref());
+        let enriched = self
+            .waterfall
+            .enrich(lead, now)
+            .instrument(tracing::debug_span!("stage", name = "enrich"))
+            .await;
+        let mut ctx = RuleContext::for_lead(&enriched, &account, now);
+        let scored = {
+            let _span = tracing::debug_span!("stage", name = "score").entered();
+            self.scorer.score(enriched, &ctx, now)
+        };
+        ctx.set("score", &json!(scored.score));
+        ctx.set("grade", &json!(scored.grade));
+        let route = self
+            .router
+            .route(&scored, &ctx, rotation)
+            .instrument(tracing::debug_span!("stage", name = "route"))
+            .await?;
+        let status = match route.action {
+            RouteAction::Review => LeadStatus::Review,
+            _ => LeadStatus::Done,
+        };
+        let lead = scored.enriched.lead;
+        Ok(Decision {
+            id: String::new(),
+            external_id: lead.external_id.clone(),
+            email: lead.email.clone(),
+            status,
+            enrichment: scored.enriched.enrichment,
+            score: scored.score,
+            grade: scored.grade,
+            factors: scored.factors,
+            route,
+            delivery: Vec::new(),
+            decided_at: now,
+            lead,
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! Rules: CEL expressions compiled once at load time and evaluated against one lead's
+//! context, shared by scoring and routing.
+//!
+//! A rule that refers to a field the lead does not have does not match (CEL raises
+//! `NoSuchKey`; `has(company.employees)` tests for presence). Unknown variables and unknown
+//! canonical fields are load-time errors, so a typo never silently turns a rule off.
+
+mod check;
+mod context;
+mod file;
+
+use std::sync::{Arc, LazyLock};
+
+use cel::{Env, ExecutionError, Program, Value};
+
+pub use check::Scope;
+pub use context::{json_to_cel, RuleContext};
+pub use file::RuleFile;
+
+/// The one CEL environment every rule is compiled and evaluated with: the standard library
+/// plus the strings extension (`lowerAscii`, `split` ...).
+pub(crate) static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
+    let mut env = Env::stdlib();
+    // The extension is part of the crate; it only fails when declared twice.
+    let _ = env.add_extension(cel::extensions::strings);
+    Arc::new(env)
+});
+
+/// Why a rule could not be loaded.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RuleError {
+    #[error("CEL syntax error: {0}")]
+    Syntax(String),
+    #[error("unknown variable `{0}` (rules can use: {1})")]
+    UnknownVariable(String, String),
+    #[error("unknown field `{0}` (known: {1})")]
+    UnknownField(String, String),
+}
+
+/// A `when` expression, compiled and checked.
+#[derive(Debug)]
+pub struct Condition {
+    source: String,
+    program: Program,
+    /// The dotted fields the expression reads (`company.employees`), for explanations.
+    fields: Vec<String>,
+    /// The expression is the literal `true`: it matches every lead.
+    always: bool,
+}
+
+/// The result of evaluating one condition for one lead.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Eval {
+    Matched,
+    NotMatched,
+    /// A field the rule reads is missing from this lead: no match.
+    Missing(String),
+    /// The expression failed for another reason (a type mismatch): no match, reported.
+    Error(String),
+}
+
+impl Eval {
+    pub fn matched(&self) -> bool {
+        matches!(self, Eval::Matched)
+    }
+}
+
+impl Condition {
+    /// Compiles `source` and checks every variable and canonical field against `scope`.
+    pub fn compile(source: &str, scope: &Scope) -> Result<Self, RuleError> {
+        let program = ENV
+            .compile(source)
+            .map_err(|e| match e.errors.first() {
+                Some(first) => RuleError::Syntax(format!("{} (column {})", first.msg, first.pos.1 + 1)),
+                None => RuleError::Syntax(e.to_string()),
+            })?;
+        let fields = check::check(program.expression(), scope)?;
+        Ok(Self {
+            source: source.to_string(),
+            always: source.trim() == "true",
+            program,
+            fields,
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+
+    /// True when this condition matches every lead (used to find unreachable rules).
+    pub fn is_always_true(&self) -> bool {
+        self.always
+    }
+
+    pub fn eval(&self, ctx: &RuleContext) -> Eval {
+        interpret(self.program.execute(ctx.cel()))
+    }
+
+    /// Evaluates with one more variable bound (`event` while scoring each event).
+    pub fn eval_with(&self, ctx: &RuleContext, name: &str, value: &serde_json::Value) -> Eval {
+        let mut inner = ctx.cel().new_inner_scope();
+        inner.add_variable_from_value(name, json_to_cel(value));
+        interpret(self.program.execute(&inner))
+    }
+}
+
+fn interpret(result: cel::ResolveResult) -> Eval {
+    match result {
+        Ok(Value::Bool(true)) => Eval::Matched,
+        Ok(Value::Bool(false)) => Eval::NotMatched,
+        Ok(other) => Eval::Error(format!("returned {other:?}, not true or false")),
+        Err(ExecutionError::NoSuchKey(key)) => Eval::Missing(key.to_string()),
+        Err(e) => Eval::Error(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> RuleContext {
+        let mut c = RuleContext::empty();
+        c.set("company", &json!({"employees": 1200, "industry": "Software", "tech": ["aws", "hubspot"]}));
+        c.set("email", &json!({"is_free": false, "is_disposable": false, "domain": "acme.io"}));
+        c
+    }
+
+    #[test]
+    fn evaluates_a_compiled_rule() {
+        let c = Condition::compile("company.employees >= 1000", &Scope::scoring()).unwrap();
+        assert_eq!(c.eval(&ctx()), Eval::Matched);
+        let c = Condition::compile("'aws' in company.tech && company.industry == 'Software'", &Scope::scoring()).unwrap();
+        assert!(c.eval(&ctx()).matched());
+    }
+
+    #[test]
+    fn a_missing_field_is_no_match_and_has_tests_for_it() {
+        let c = Condition::compile("company.revenue > 10", &Scope::scoring()).unwrap();
+        assert_eq!(c.eval(&ctx()), Eval::Missing("revenue".into()));
+        let c = Condition::compile("!has(company.revenue)", &Scope::scoring()).unwrap();
+        assert_eq!(c.eval(&ctx()), Eval::Matched);
+    }
+
+    #[test]
+    fn load_time_errors_name_the_problem() {
+        let err = Condition::compile("company.employees >=", &Scope::scoring()).unwrap_err();
+        assert!(matches!(err, RuleError::Syntax(_)), "{err}");
+        let err = Condition::compile("company.employes > 5", &Scope::scoring()).unwrap_err();
+        assert!(err.to_string().contains("company.employes"), "{err}");
+        let err = Condition::compile("compnay.employees > 5", &Scope::scoring()).unwrap_err();
+        assert!(err.to_string().contains("compnay"), "{err}");
+        let err = Condition::compile("grade == 'hot'", &Scope::scoring()).unwrap_err();
+        assert!(matches!(err, RuleError::UnknownVariable(..)));
+        Condition::compile("grade == 'hot' && events.exists(e, e.type == 'page_view')", &Scope::routing()).unwrap();
+    }
+
+    #[test]
+    fn records_the_fields_a_rule_reads() {
+        let c = Condition::compile("company.employees > 5 && email.is_free", &Scope::scoring()).unwrap();
+        assert_eq!(c.fields(), ["company.employees", "email.is_free"]);
+    }
+}

@@ -1,0 +1,51 @@
+//! The HTTP edge: routes, bearer auth, the error table, metrics. Handlers parse and answer;
+//! the decisions are the pipeline's and the durability is the store's.
+
+mod error;
+mod metrics;
+mod routes;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::Notify;
+
+pub use error::{ApiError, ErrorCode};
+pub use metrics::prometheus;
+
+use crate::pipeline::Pipeline;
+use crate::store::Store;
+
+/// What every handler and worker shares.
+pub struct AppState {
+    pub pipeline: Pipeline,
+    pub store: Store,
+    /// Wakes idle workers when a lead is queued.
+    pub queued: Notify,
+    /// False while starting and once draining; `/readyz` answers 503 then.
+    pub ready: AtomicBool,
+    pub api_tokens: Vec<String>,
+    pub body_limit: usize,
+}
+
+/// The router: `/v1` API behind the bearer check, probes and metrics outside it.
+pub fn app(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/v1/leads", post(routes::post_lead))
+        .route("/v1/leads/{id}", get(routes::get_lead))
+        .route("/v1/evaluate", post(routes::evaluate))
+        .route_layer(middleware::from_fn_with_state(state.clone(), routes::require_token));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.body_limit))
+        .with_state(state)
+}

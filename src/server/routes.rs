@@ -1,0 +1,155 @@
+//! Request handlers.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde_json::{json, Value};
+
+use super::{ApiError, AppState, ErrorCode};
+use crate::lead::RawLead;
+use crate::route::LocalRotation;
+
+/// Longest Idempotency-Key accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 256;
+
+pub async fn require_token(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if state.api_tokens.is_empty() {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(t) if state.api_tokens.iter().any(|k| constant_time_eq(k.as_bytes(), t.as_bytes())) => next.run(request).await,
+        _ => ApiError::new(ErrorCode::Unauthorized, "missing or wrong bearer token").into_response(),
+    }
+}
+
+/// Compares tokens without leaking where they differ through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Parses a request body into a raw lead, with a 4xx that says what is wrong.
+fn parse_lead(body: Result<Bytes, BytesRejection>) -> Result<RawLead, ApiError> {
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than the server's limit")
+        } else {
+            ApiError::new(ErrorCode::InvalidJson, r.body_text())
+        }
+    })?;
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => Ok(RawLead(map)),
+        Ok(_) => Err(ApiError::new(ErrorCode::InvalidJson, "the body must be a JSON object (one lead)")),
+        Err(e) => Err(ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}"))),
+    }
+}
+
+pub async fn post_lead(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let raw = parse_lead(body)?;
+    let lead = state
+        .pipeline
+        .normalize(&raw)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidLead, e.to_string()).field(e.field.clone()))?;
+    let header_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => Some(format!("key:{k}")),
+            _ => {
+                return Err(ApiError::new(ErrorCode::InvalidLead, format!("Idempotency-Key must be 1–{MAX_IDEMPOTENCY_KEY} visible characters")).field("Idempotency-Key"))
+            }
+        },
+    };
+    let key = header_key.or_else(|| lead.external_id.as_ref().map(|id| format!("external:{id}")));
+    let accepted = state.store.accept(&lead, &raw, key.as_deref()).await.map_err(ApiError::internal)?;
+    if !accepted.duplicate {
+        metrics::counter!("leadgate_leads_accepted_total").increment(1);
+        state.queued.notify_one();
+    }
+    tracing::info!(lead = %accepted.id, job = %accepted.job_id, email = %lead.masked_email(), duplicate = accepted.duplicate, "lead accepted");
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+pub async fn get_lead(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let view = state
+        .store
+        .lead(&id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no lead with id {id}")))?;
+    let mut body = match view.decision {
+        Some(Value::Object(d)) => Value::Object(d),
+        _ => json!({}),
+    };
+    body["id"] = json!(view.id);
+    body["status"] = json!(view.status);
+    body["email"] = json!(view.email);
+    if let Some(e) = view.error {
+        body["error"] = json!(e);
+    }
+    body["arrivals"] = json!(view.arrivals);
+    body["history"] = json!(view.history);
+    Ok(Json(body))
+}
+
+pub async fn evaluate(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
+    let raw = parse_lead(body)?;
+    let lead = state
+        .pipeline
+        .normalize(&raw)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidLead, e.to_string()).field(e.field.clone()))?;
+    // A dry run: start from the live rotation but write nothing back.
+    let positions = state.store.rotation_positions().await.map_err(ApiError::internal)?;
+    let decision = state
+        .pipeline
+        .decide(lead, &LocalRotation::starting_at(positions), Utc::now())
+        .await
+        .map_err(ApiError::internal)?;
+    let mut body = serde_json::to_value(&decision).map_err(ApiError::internal)?;
+    body["dry_run"] = json!(true);
+    Ok(Json(body))
+}
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    if !state.ready.load(Ordering::SeqCst) {
+        return Err(ApiError::new(ErrorCode::NotReady, "starting up or draining"));
+    }
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::NotReady, format!("store unreachable: {e}")))?;
+    Ok(Json(json!({"status": "ready"})))
+}
+
+pub async fn metrics(State(state): State<Arc<AppState>>) -> String {
+    if let Ok(depth) = state.store.queue_depth().await {
+        for status in ["queued", "processing", "done", "failed", "review"] {
+            metrics::gauge!("leadgate_jobs", "status" => status).set(*depth.get(status).unwrap_or(&0) as f64);
+        }
+    }
+    super::prometheus().render()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route; see the README for the API")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
+}

@@ -1,0 +1,466 @@
+//! Settings: `config/leadgate.toml` read with the `config` crate (file, then
+//! `LEADGATE__SECTION__KEY` environment overrides, then `${ENV_VAR}` secrets), checked into
+//! [`Settings`] with every relative path resolved against the config file's folder.
+//!
+//! Loading the rule files (`scoring.toml`, `routing.toml`) belongs to their stages; this
+//! module only knows where they are. Every problem is reported as a [`ConfigIssue`] naming
+//! the file and key, and all of them at once.
+
+mod interpolate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Default listen address: loopback only, so a fresh install is never exposed.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default request body limit: a lead with many events fits easily; 64 KiB more is abuse.
+pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+/// Default number of queue workers: enrichment waits on the network, so more than cores.
+pub const DEFAULT_WORKERS: usize = 8;
+/// Default job lease: a job claimed by a worker that died returns to the queue after this.
+pub const DEFAULT_LEASE: &str = "60s";
+
+/// One thing wrong with the configuration, with where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigIssue {
+    pub file: String,
+    /// The line in the file, when known.
+    pub line: Option<usize>,
+    /// The key or rule at fault (`storage.url`, `rule "west-ae" when`).
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}: {}", self.file, self.key, self.reason),
+            None => write!(f, "{}: {}: {}", self.file, self.key, self.reason),
+        }
+    }
+}
+
+/// Every issue found while loading, so an admin fixes them in one pass.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigIssue>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, issue) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{issue}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigErrors {
+    pub fn one(file: impl Into<String>, key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self(vec![ConfigIssue {
+            file: file.into(),
+            line: None,
+            key: key.into(),
+            reason: reason.into(),
+        }])
+    }
+}
+
+/// `config/leadgate.toml` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeadgateConfig {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    #[serde(default)]
+    pub normalize: NormalizeConfig,
+    #[serde(default)]
+    pub enrichment: EnrichmentConfig,
+    /// Per-provider settings: credentials, files, overrides (`[providers.local_file]`).
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSettings>,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    /// The scoring rules file.
+    #[serde(default = "default_scoring")]
+    pub scoring: PathBuf,
+    /// The routing rules file.
+    #[serde(default = "default_routing")]
+    pub routing: PathBuf,
+    /// Where the connector manifests live.
+    #[serde(default = "default_connectors")]
+    pub connectors: PathBuf,
+}
+
+fn default_scoring() -> PathBuf {
+    "scoring.toml".into()
+}
+fn default_routing() -> PathBuf {
+    "routing.toml".into()
+}
+fn default_connectors() -> PathBuf {
+    "../connectors".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_body_limit")]
+    pub body_limit: usize,
+    /// Bearer tokens accepted on `/v1` routes; none means loopback-only.
+    #[serde(default)]
+    pub api_tokens: Vec<String>,
+    /// Queue workers in this process.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// How long a claimed job is held before another worker may take it.
+    #[serde(default = "default_lease")]
+    pub lease: String,
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.into()
+}
+fn default_body_limit() -> usize {
+    DEFAULT_BODY_LIMIT
+}
+fn default_workers() -> usize {
+    DEFAULT_WORKERS
+}
+fn default_lease() -> String {
+    DEFAULT_LEASE.into()
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            api_tokens: Vec::new(),
+            workers: DEFAULT_WORKERS,
+            lease: default_lease(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `sqlite://PATH` (relative to the config folder) or `postgres://...`.
+    #[serde(default = "default_storage_url")]
+    pub url: String,
+}
+
+fn default_storage_url() -> String {
+    "sqlite://leadgate.db".into()
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            url: default_storage_url(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Most entries kept in memory, across providers.
+    #[serde(default = "default_cache_capacity")]
+    pub capacity: u64,
+    /// How long a found record stays fresh (`7d`).
+    #[serde(default = "default_ttl")]
+    pub ttl: String,
+    /// How long a "not found" is remembered; shorter, since vendors add companies.
+    #[serde(default = "default_negative_ttl")]
+    pub negative_ttl: String,
+    /// Optional shared L2 cache (`redis://...`).
+    #[serde(default)]
+    pub redis: Option<String>,
+}
+
+fn default_cache_capacity() -> u64 {
+    100_000
+}
+fn default_ttl() -> String {
+    "7d".into()
+}
+fn default_negative_ttl() -> String {
+    "1d".into()
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            capacity: default_cache_capacity(),
+            ttl: default_ttl(),
+            negative_ttl: default_negative_ttl(),
+            redis: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalizeConfig {
+    /// Free webmail domains, one a line.
+    #[serde(default = "default_free")]
+    pub free_email_domains: PathBuf,
+    /// Disposable email domains, one a line.
+    #[serde(default = "default_disposable")]
+    pub disposable_email_domains: PathBuf,
+}
+
+fn default_free() -> PathBuf {
+    "free-email-domains.txt".into()
+}
+fn default_disposable() -> PathBuf {
+    "disposable-email-domains.txt".into()
+}
+
+impl Default for NormalizeConfig {
+    fn default() -> Self {
+        Self {
+            free_email_domains: default_free(),
+            disposable_email_domains: default_disposable(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichmentConfig {
+    /// Providers in the order they are asked.
+    #[serde(default)]
+    pub waterfall: Vec<String>,
+    /// Stop asking once all of these fields are filled.
+    #[serde(default)]
+    pub stop_when: Vec<String>,
+    /// Per-field provider order overrides: `{ field = "company.employees", order = [...] }`.
+    #[serde(default)]
+    pub field_order: Vec<FieldOrder>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldOrder {
+    pub field: String,
+    pub order: Vec<String>,
+}
+
+/// Settings for one provider, beside its manifest.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// A data file (the local file provider).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// The API key or token (`${CLEARBIT_API_KEY}`).
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Override of the manifest's base URL (tests, proxies, EU endpoints).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Override of the manifest's rate limit, in requests per second.
+    #[serde(default)]
+    pub rate_limit_per_second: Option<f64>,
+    /// Daily credit budget; the provider is skipped once it is spent.
+    #[serde(default)]
+    pub daily_budget: Option<f64>,
+    /// Lowest confidence accepted; a lower one counts as a miss.
+    #[serde(default)]
+    pub min_confidence: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// The CRM connector decisions are written to; none delivers nothing.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+/// The checked settings, paths resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: LeadgateConfig,
+    /// The config file this came from.
+    pub file: PathBuf,
+    /// Its folder: relative paths resolve against it.
+    pub dir: PathBuf,
+    pub lease: Duration,
+}
+
+impl Settings {
+    /// Loads `path`, applies `LEADGATE__` overrides and `${ENV}` secrets.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        Self::load_with_env(path, std::env::vars().collect())
+    }
+
+    /// As [`Settings::load`], with the environment given (tests).
+    pub fn load_with_env(
+        path: &Path,
+        env: std::collections::HashMap<String, String>,
+    ) -> Result<Self, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::one(&file, "-", format!("cannot read the config file: {e}"))
+        })?;
+        let overrides: config::Map<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("LEADGATE__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let built = config::Config::builder()
+            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("LEADGATE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("server.api_tokens")
+                    .with_list_parse_key("enrichment.waterfall")
+                    .with_list_parse_key("enrichment.stop_when")
+                    .try_parsing(true)
+                    .source(Some(overrides)),
+            )
+            .build()
+            .map_err(|e| ConfigErrors::one(&file, "-", e.to_string()))?;
+        let mut value: serde_json::Value = built
+            .try_deserialize()
+            .map_err(|e| ConfigErrors::one(&file, "-", e.to_string()))?;
+        interpolate::interpolate(&mut value, &env).map_err(|issues| {
+            ConfigErrors(
+                issues
+                    .into_iter()
+                    .map(|(key, reason)| ConfigIssue {
+                        file: file.clone(),
+                        line: None,
+                        key,
+                        reason,
+                    })
+                    .collect(),
+            )
+        })?;
+        let config: LeadgateConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigErrors::one(&file, key, e.into_inner().to_string())
+        })?;
+        let lease = humantime::parse_duration(&config.server.lease).map_err(|e| {
+            ConfigErrors::one(&file, "server.lease", format!("not a duration: {e}"))
+        })?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(Self {
+            config,
+            file: path.to_path_buf(),
+            dir,
+            lease,
+        })
+    }
+
+    /// A path from the config, resolved against the config file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+
+    /// The storage URL with a relative SQLite path resolved against the config folder.
+    pub fn storage_url(&self) -> String {
+        let url = &self.config.storage.url;
+        match url.strip_prefix("sqlite://") {
+            Some(path) if !path.starts_with('/') && path != ":memory:" => {
+                format!("sqlite://{}", self.resolve(Path::new(path)).display())
+            }
+            _ => url.clone(),
+        }
+    }
+
+    pub fn file_name(&self) -> String {
+        self.file.display().to_string()
+    }
+}
+
+/// A duration from config (`7d`, `90s`), with the key named on error.
+pub fn parse_duration(file: &str, key: &str, value: &str) -> Result<Duration, ConfigIssue> {
+    humantime::parse_duration(value).map_err(|e| ConfigIssue {
+        file: file.into(),
+        line: None,
+        key: key.into(),
+        reason: format!("`{value}` is not a duration ({e}); write e.g. 90s, 4h, 7d"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("leadgate.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn the_shipped_default_loads() {
+        let s = Settings::load_with_env(Path::new("config/leadgate.toml"), HashMap::new()).unwrap();
+        assert_eq!(s.config.server.listen, DEFAULT_LISTEN);
+        assert!(s.storage_url().starts_with("sqlite://config/"));
+    }
+
+    #[test]
+    fn environment_overrides_and_secrets_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "[server]\nlisten = \"127.0.0.1:1\"\n[providers.clearbit]\napi_key = \"${CB_KEY}\"\n",
+        );
+        let env = HashMap::from([
+            ("LEADGATE__SERVER__LISTEN".to_string(), "127.0.0.1:9999".to_string()),
+            ("LEADGATE__SERVER__WORKERS".to_string(), "3".to_string()),
+            ("CB_KEY".to_string(), "sk_test".to_string()),
+        ]);
+        let s = Settings::load_with_env(&p, env).unwrap();
+        assert_eq!(s.config.server.listen, "127.0.0.1:9999");
+        assert_eq!(s.config.server.workers, 3);
+        assert_eq!(s.config.providers["clearbit"].api_key.as_deref(), Some("sk_test"));
+    }
+
+    #[test]
+    fn a_missing_secret_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "[providers.clearbit]\napi_key = \"${NOPE_NOT_SET}\"\n");
+        let err = Settings::load_with_env(&p, HashMap::new()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("providers.clearbit.api_key"), "{text}");
+        assert!(text.contains("NOPE_NOT_SET"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n");
+        let err = Settings::load_with_env(&p, HashMap::new()).unwrap_err();
+        assert!(err.to_string().contains("listne"), "{err}");
+    }
+}

@@ -1,0 +1,68 @@
+//! Store: the durable queue (jobs), leads, decision history and rotation state, on SQLite
+//! (the embedded default). Migrations are embedded and applied at open.
+//!
+//! The store holds no business rules: it persists what the pipeline decided and hands out
+//! jobs; callers decide what a job means.
+
+mod sqlite;
+
+pub use sqlite::Store;
+
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {url}: {reason}")]
+    Open { url: String, reason: String },
+    #[error("storage URL `{0}` is not supported; use sqlite://PATH")]
+    Unsupported(String),
+    #[error("store query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The answer to an accepted lead.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Accepted {
+    /// The lead's id: the same for every arrival of the same person.
+    pub id: String,
+    /// This arrival's job id.
+    pub job_id: String,
+    pub status: String,
+    /// True when the idempotency key had been seen: nothing new was queued.
+    pub duplicate: bool,
+}
+
+/// A job claimed by a worker.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub lead_id: String,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+/// One arrival in a lead's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct Arrival {
+    pub job_id: String,
+    pub status: String,
+    pub received_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What `GET /v1/leads/{id}` shows.
+#[derive(Debug, Clone)]
+pub struct LeadView {
+    pub id: String,
+    pub status: String,
+    pub email: Option<String>,
+    pub error: Option<String>,
+    /// The latest decision, JSON.
+    pub decision: Option<serde_json::Value>,
+    /// Every decision made for this lead, oldest first.
+    pub history: Vec<serde_json::Value>,
+    pub arrivals: Vec<Arrival>,
+}

@@ -1,0 +1,362 @@
+//! The SQLite backend. WAL mode with `synchronous = FULL`: an accepted lead survives a
+//! crash or a power cut. One writer at a time is SQLite's rule; `busy_timeout` queues them.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use futures::future::BoxFuture;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use uuid::Uuid;
+
+use super::{Accepted, Arrival, Job, LeadView, StoreError};
+use crate::lead::{Decision, Lead, LeadStatus, RawLead};
+use crate::route::Rotation;
+
+/// Most connections to the file: one writer at a time anyway, a few readers beside it.
+const MAX_CONNECTIONS: u32 = 8;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `url` and applies migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+            return Err(StoreError::Unsupported(url.into()));
+        };
+        let open_err = |reason: String| StoreError::Open { url: url.into(), reason };
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| open_err(e.to_string()))?;
+            }
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+            .map_err(|e| open_err(e.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| open_err(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Makes an arrival durable: upserts the lead by identity and queues a job, in one
+    /// transaction. A known idempotency key returns the earlier answer and queues nothing.
+    pub async fn accept(&self, lead: &Lead, raw: &RawLead, idempotency_key: Option<&str>) -> Result<Accepted, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = idempotency_key {
+            let row = sqlx::query("SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = row {
+                return Ok(Accepted {
+                    id: row.get("lead_id"),
+                    job_id: row.get("id"),
+                    status: row.get("status"),
+                    duplicate: true,
+                });
+            }
+        }
+        let now = now_ms();
+        let data = serde_json::to_string(lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let lead_id: String = sqlx::query_scalar(
+            "INSERT INTO leads (id, identity_key, email, domain, data, arrivals, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, 1, ?, ?)
+             ON CONFLICT(identity_key) DO UPDATE SET
+               data = excluded.data, email = excluded.email, domain = excluded.domain,
+               arrivals = leads.arrivals + 1, updated_at = excluded.updated_at
+             RETURNING id",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(lead.identity_key())
+        .bind(&lead.email)
+        .bind(&lead.domain)
+        .bind(&data)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let job_id = Uuid::now_v7().to_string();
+        let payload = serde_json::to_string(raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+        )
+        .bind(&job_id)
+        .bind(&lead_id)
+        .bind(idempotency_key)
+        .bind(&payload)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Accepted {
+            id: lead_id,
+            job_id,
+            status: LeadStatus::Queued.as_str().into(),
+            duplicate: false,
+        })
+    }
+
+    /// Claims the oldest queued job (or one whose lease ran out) for `lease`.
+    pub async fn claim(&self, lease: Duration) -> Result<Option<Job>, StoreError> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_until = ?, updated_at = ?
+             WHERE id = (
+               SELECT id FROM jobs
+               WHERE status = 'queued' OR (status = 'processing' AND lease_until < ?)
+               ORDER BY created_at LIMIT 1)
+             RETURNING id, lead_id, payload, attempts",
+        )
+        .bind(now + lease.as_millis() as i64)
+        .bind(now)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| Job {
+            id: r.get("id"),
+            lead_id: r.get("lead_id"),
+            payload: r.get("payload"),
+            attempts: r.get("attempts"),
+        }))
+    }
+
+    /// At start-up of the only process on this file: jobs left `processing` by a crash go
+    /// back to the queue at once instead of waiting out their lease.
+    pub async fn requeue_orphans(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query("UPDATE jobs SET status = 'queued', lease_until = NULL WHERE status = 'processing'")
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Records the decision and closes the job, in one transaction.
+    pub async fn complete(&self, job: &Job, lead: &Lead, decision: &Decision) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
+        let data = serde_json::to_string(lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("UPDATE leads SET data = ?, updated_at = ? WHERE id = ?")
+            .bind(data)
+            .bind(now_ms())
+            .bind(&job.lead_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE jobs SET status = ?, lease_until = NULL, error = NULL, updated_at = ? WHERE id = ?")
+            .bind(decision.status.as_str())
+            .bind(now_ms())
+            .bind(&job.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a job failed with a reason an admin can act on.
+    pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET status = 'failed', lease_until = NULL, error = ?, updated_at = ? WHERE id = ?")
+            .bind(reason)
+            .bind(now_ms())
+            .bind(&job.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records decisions made outside the queue (`leadgate run`) and the rotation positions
+    /// they used, in one transaction.
+    pub async fn record_batch(&self, decisions: &mut [(Lead, Decision)], rotation: &HashMap<String, u64>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        for (lead, decision) in decisions.iter_mut() {
+            let data = serde_json::to_string(&*lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let lead_id: String = sqlx::query_scalar(
+                "INSERT INTO leads (id, identity_key, email, domain, data, arrivals, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, 1, ?, ?)
+                 ON CONFLICT(identity_key) DO UPDATE SET
+                   data = excluded.data, arrivals = leads.arrivals + 1, updated_at = excluded.updated_at
+                 RETURNING id",
+            )
+            .bind(Uuid::now_v7().to_string())
+            .bind(lead.identity_key())
+            .bind(&lead.email)
+            .bind(&lead.domain)
+            .bind(&data)
+            .bind(now)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            decision.id = lead_id.clone();
+            insert_decision(&mut tx, &lead_id, None, decision).await?;
+        }
+        for (pool, position) in rotation {
+            sqlx::query("INSERT INTO rotation (pool, position) VALUES (?, ?) ON CONFLICT(pool) DO UPDATE SET position = excluded.position")
+                .bind(pool)
+                .bind(*position as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The current rotation positions (a dry run starts from them).
+    pub async fn rotation_positions(&self) -> Result<HashMap<String, u64>, StoreError> {
+        let rows = sqlx::query("SELECT pool, position FROM rotation").fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get::<String, _>("pool"), r.get::<i64, _>("position") as u64))
+            .collect())
+    }
+
+    /// A lead by its id (or by one of its arrivals' job ids).
+    pub async fn lead(&self, id: &str) -> Result<Option<LeadView>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, email FROM leads WHERE id = ?
+             UNION ALL SELECT l.id, l.email FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE j.id = ?
+             LIMIT 1",
+        )
+        .bind(id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let lead_id: String = row.get("id");
+        let arrivals: Vec<Arrival> = sqlx::query("SELECT id, status, error, created_at FROM jobs WHERE lead_id = ? ORDER BY created_at, id")
+            .bind(&lead_id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| Arrival {
+                job_id: r.get("id"),
+                status: r.get("status"),
+                error: r.get("error"),
+                received_at: Utc
+                    .timestamp_millis_opt(r.get("created_at"))
+                    .single()
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let history: Vec<serde_json::Value> = sqlx::query_scalar::<_, String>("SELECT record FROM decisions WHERE lead_id = ? ORDER BY id")
+            .bind(&lead_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .filter_map(|r| serde_json::from_str(r).ok())
+            .collect();
+        let latest = arrivals.last();
+        Ok(Some(LeadView {
+            status: latest.map_or_else(|| "done".to_string(), |a| a.status.clone()),
+            error: latest.and_then(|a| a.error.clone()),
+            id: lead_id,
+            email: row.get("email"),
+            decision: history.last().cloned(),
+            history,
+            arrivals,
+        }))
+    }
+
+    /// The stored lead with this email, as last received (for `leadgate explain`).
+    pub async fn lead_by_email(&self, email: &str) -> Result<Option<RawLead>, StoreError> {
+        let payload: Option<String> = sqlx::query_scalar(
+            "SELECT j.payload FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE l.email = ? ORDER BY j.created_at DESC LIMIT 1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(p) = payload {
+            return serde_json::from_str(&p).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()));
+        }
+        let data: Option<String> = sqlx::query_scalar("SELECT data FROM leads WHERE email = ?")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?;
+        match data {
+            None => Ok(None),
+            Some(d) => {
+                let lead: Lead = serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let mut v = serde_json::to_value(&lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("email_info");
+                }
+                Ok(v.as_object().cloned().map(RawLead))
+            }
+        }
+    }
+
+    /// Jobs per status, for metrics and readiness.
+    pub async fn queue_depth(&self) -> Result<HashMap<String, i64>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|r| (r.get("status"), r.get("n"))).collect())
+    }
+
+    /// How many decisions are stored for a lead id (tests, reports).
+    pub async fn decision_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM decisions").fetch_one(&self.pool).await?)
+    }
+}
+
+async fn insert_decision(tx: &mut sqlx::SqliteConnection, lead_id: &str, job_id: Option<&str>, decision: &Decision) -> Result<(), StoreError> {
+    let mut record = decision.clone();
+    record.id = lead_id.to_string();
+    let json = serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO decisions (lead_id, job_id, score, grade, route_rule, record, decided_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(job_id) DO NOTHING",
+    )
+    .bind(lead_id)
+    .bind(job_id)
+    .bind(decision.score)
+    .bind(&decision.grade)
+    .bind(&decision.route.rule)
+    .bind(json)
+    .bind(decision.decided_at.timestamp_millis())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Live routing: each slot is an atomic increment in the store, so concurrent workers never
+/// get the same slot and a restart continues where the rotation was.
+impl Rotation for Store {
+    fn next_slot<'a>(&'a self, pool: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let next: i64 = sqlx::query_scalar(
+                "INSERT INTO rotation (pool, position) VALUES (?, 1)
+                 ON CONFLICT(pool) DO UPDATE SET position = rotation.position + 1
+                 RETURNING position",
+            )
+            .bind(pool)
+            .fetch_one(&self.pool)
+            .await?;
+            Ok((next - 1) as u64)
+        })
+    }
+}
