@@ -1296,8 +1296,8 @@ def build_accounts(firmo):
             tier = "enterprise"
         else:
             tier = "commercial"
-        if rng.random() < 0.1:
-            tier = rng.choice(["strategic", "enterprise", "commercial"])
+        if rng.random() < 0.1:  # a few accounts hand-upgraded one tier by sales leadership
+            tier = {"commercial": "enterprise", "enterprise": "strategic"}.get(tier, tier)
         owner, owner_name = rng.choice(OWNERS)
         name = c["name"]
         if rng.random() < 0.15:  # CRM names drift from the firmographics name
