@@ -64,7 +64,8 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..settings.config.server.workers.max(1) {
+    // Zero workers is an intake-only replica: it accepts and queues, others process.
+    for _ in 0..settings.config.server.workers {
         workers.spawn(crate::worker::run(state.clone(), settings.lease, stop_rx.clone()));
     }
     state.ready.store(true, Ordering::SeqCst);

@@ -105,6 +105,6 @@ fn check_reports_unknown_pools_bad_cel_and_unreachable_rules_with_lines() {
     let err = router(&bad).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("rule \"hot\": pool \"nope\" does not exist"), "{text}");
-    assert!(text.contains("routing.toml:20: rule \"warm\" when: CEL syntax error"), "{text}");
+    assert!(text.contains("routing.toml:19: rule \"warm\" when: CEL syntax error"), "{text}");
     assert!(text.contains("unreachable"), "{text}");
 }

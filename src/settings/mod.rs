@@ -123,7 +123,7 @@ pub struct ServerConfig {
     /// Bearer tokens accepted on `/v1` routes; none means loopback-only.
     #[serde(default)]
     pub api_tokens: Vec<String>,
-    /// Queue workers in this process.
+    /// Queue workers in this process; 0 makes an intake-only replica.
     #[serde(default = "default_workers")]
     pub workers: usize,
     /// How long a claimed job is held before another worker may take it.
