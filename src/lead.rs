@@ -50,7 +50,22 @@ pub const PERSON_FIELDS: &[&str] = &["title", "seniority", "department"];
 pub const EMAIL_FIELDS: &[&str] = &["address", "domain", "local_part", "is_free", "is_disposable"];
 
 /// The matched CRM account fields (without the `account.` prefix).
-pub const ACCOUNT_FIELDS: &[&str] = &["id", "owner", "owner_name", "name", "domain", "tier", "score"];
+/// `score` is the account's engagement rolled up across its leads in the store, `leads` how
+/// many of them have a decision there.
+pub const ACCOUNT_FIELDS: &[&str] = &["id", "owner", "owner_name", "name", "domain", "tier", "score", "leads"];
+
+/// The lead's recent activity, derived from its events (without the `activity.` prefix):
+/// frequency, recency and velocity for rules that look at behaviour as a whole.
+pub const ACTIVITY_FIELDS: &[&str] = &[
+    "count",
+    "count_7d",
+    "count_30d",
+    "count_90d",
+    "days_since_last",
+    "days_since_first",
+    "velocity",
+    "types",
+];
 
 /// A lead as received: a JSON object (from the API, a JSONL line, or a CSV row turned into
 /// one). Kept as-is so the queue stores exactly what arrived.
@@ -213,6 +228,22 @@ pub struct Factor {
     /// The lead values the rule looked at, as they were when it matched.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub matched: BTreeMap<String, Value>,
+    /// The rule's description from `scoring.toml`, for readers of the explanation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One named score of a lead (`fit`, `engagement`, a product line, their combination):
+/// its value, grade and the factors that make it up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreCard {
+    /// 0–100: `total` rounded.
+    pub score: i64,
+    pub grade: String,
+    /// The exact sum of the factors' points, before rounding.
+    pub total: f64,
+    /// Sorted by absolute weight, largest first; their points sum to `total`.
+    pub factors: Vec<Factor>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -318,6 +349,10 @@ pub struct Decision {
     pub score: i64,
     pub grade: String,
     pub factors: Vec<Factor>,
+    /// Every named score (the primary one too), by id; `score`/`grade`/`factors` above are
+    /// the primary score's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scores: BTreeMap<String, ScoreCard>,
     pub route: Route,
     pub delivery: Vec<Delivery>,
     pub decided_at: DateTime<Utc>,

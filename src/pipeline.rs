@@ -14,7 +14,7 @@ use crate::lead::{Decision, Lead, LeadStatus, RawLead, RouteAction};
 use crate::normalize::{InvalidLead, Normalizer};
 use crate::route::{Rotation, Router};
 use crate::rules::RuleContext;
-use crate::score::Scorer;
+use crate::score::{AccountEngagement, Scorer};
 use crate::settings::{ConfigErrors, ConfigIssue, Settings};
 use crate::store::StoreError;
 
@@ -23,6 +23,9 @@ pub struct Pipeline {
     pub waterfall: Waterfall,
     pub scorer: Scorer,
     pub router: Router,
+    /// The stored decisions the account score rolls up (`account.score`); none when the
+    /// storage backend cannot supply them.
+    pub account_engagement: Option<Arc<dyn AccountEngagement>>,
 }
 
 impl Pipeline {
@@ -75,6 +78,11 @@ impl Pipeline {
                 waterfall,
                 scorer,
                 router,
+                // A lazy read pool on the same file: connects on the first lead, after the
+                // caller has opened (and migrated) the store.
+                account_engagement: crate::store::Store::open_lazy(&settings.storage_url())
+                    .ok()
+                    .map(|s| Arc::new(s) as Arc<dyn AccountEngagement>),
             }),
             _ => Err(ConfigErrors(issues)),
         }
@@ -85,22 +93,44 @@ impl Pipeline {
         self.normalizer.normalize(raw)
     }
 
+    /// Sets `account.score` (the account's leads' engagement, rolled up from the store) and
+    /// `account.leads`. A store that cannot answer leaves them unset: scoring goes on.
+    async fn roll_up_account(&self, account: &mut serde_json::Value, domain: Option<&str>, now: DateTime<Utc>) {
+        let (Some(domain), Some(rollup), Some(source)) = (domain, self.scorer.account_rollup(), &self.account_engagement) else {
+            return;
+        };
+        match source.account_rows(domain, &rollup.score).await {
+            Ok(rows) => {
+                let rolled = rollup.roll_up(&rows, now);
+                if let Some(obj) = account.as_object_mut() {
+                    obj.insert("score".into(), json!(rolled.score));
+                    obj.insert("leads".into(), json!(rolled.leads));
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "account score unavailable; scoring without it"),
+        }
+    }
+
     /// Enriches, scores and routes a normalized lead. Delivers nothing: the caller records
     /// the decision, and `rotation` decides whether routing state is written.
     pub async fn decide(&self, lead: Lead, rotation: &dyn Rotation, now: DateTime<Utc>) -> Result<Decision, StoreError> {
-        let account = self.router.accounts().lookup(lead.domain.as_deref());
+        let mut account = self.router.accounts().lookup(lead.domain.as_deref());
+        self.roll_up_account(&mut account, lead.domain.as_deref(), now).await;
         let enriched = self
             .waterfall
             .enrich(lead, now)
             .instrument(tracing::debug_span!("stage", name = "enrich"))
             .await;
         let mut ctx = RuleContext::for_lead(&enriched, &account, now);
-        let scored = {
+        self.scorer.prepare(&mut ctx);
+        let (scored, scores) = {
             let _span = tracing::debug_span!("stage", name = "score").entered();
-            self.scorer.score(enriched, &ctx, now)
+            self.scorer.score_all(enriched, &ctx, now)
         };
         ctx.set("score", &json!(scored.score));
         ctx.set("grade", &json!(scored.grade));
+        ctx.set("scores", &json!(scores.iter().map(|(id, c)| (id.clone(), json!(c.score))).collect::<serde_json::Map<_, _>>()));
+        ctx.set("grades", &json!(scores.iter().map(|(id, c)| (id.clone(), json!(c.grade))).collect::<serde_json::Map<_, _>>()));
         let route = self
             .router
             .route(&scored, &ctx, rotation)
@@ -120,6 +150,7 @@ impl Pipeline {
             score: scored.score,
             grade: scored.grade,
             factors: scored.factors,
+            scores,
             route,
             delivery: Vec::new(),
             decided_at: now,

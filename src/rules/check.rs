@@ -8,7 +8,7 @@ use cel::common::ast::{EntryExpr, Expr};
 use cel::IdedExpr;
 
 use super::RuleError;
-use crate::lead::{ACCOUNT_FIELDS, CANONICAL_FIELDS, COMPANY_FIELDS, EMAIL_FIELDS, PERSON_FIELDS};
+use crate::lead::{ACCOUNT_FIELDS, ACTIVITY_FIELDS, CANONICAL_FIELDS, COMPANY_FIELDS, EMAIL_FIELDS, PERSON_FIELDS};
 
 /// Which variables a kind of rule can see.
 #[derive(Debug, Clone)]
@@ -16,7 +16,8 @@ pub struct Scope {
     variables: Vec<&'static str>,
 }
 
-const LEAD_VARIABLES: &[&str] = &["lead", "company", "person", "email", "events", "account", "now"];
+/// `activity` is the lead's event statistics; `lists` the named lists of `scoring.toml`.
+const LEAD_VARIABLES: &[&str] = &["lead", "company", "person", "email", "events", "account", "activity", "lists", "now"];
 
 impl Scope {
     /// Scoring rules: the lead, its enrichment, its events, its account.
@@ -33,10 +34,11 @@ impl Scope {
         s
     }
 
-    /// Routing rules also see the score, grade and named scores.
+    /// Routing rules also see the score, grade, named scores (`scores.fit`) and their
+    /// grades (`grades.fit`).
     pub fn routing() -> Self {
         let mut s = Self::scoring();
-        s.variables.extend(["score", "grade", "scores"]);
+        s.variables.extend(["score", "grade", "scores", "grades"]);
         s
     }
 
@@ -53,6 +55,7 @@ fn known_fields(root: &str) -> Option<&'static [&'static str]> {
         "person" => PERSON_FIELDS,
         "email" => EMAIL_FIELDS,
         "account" => ACCOUNT_FIELDS,
+        "activity" => ACTIVITY_FIELDS,
         _ => return None,
     })
 }

@@ -37,6 +37,7 @@ impl RuleContext {
         c.set("email", &email_json(lead));
         c.set("events", &serde_json::to_value(&lead.events).unwrap_or_else(|_| json!([])));
         c.set("account", account);
+        c.set("activity", &activity_json(&lead.events, now));
         c.ctx
             .add_variable_from_value("now", Value::Timestamp(now.fixed_offset()));
         c
@@ -60,6 +61,39 @@ impl RuleContext {
         let (root, field) = dotted.split_once('.')?;
         self.json.get(root)?.get(field)
     }
+}
+
+/// Frequency, recency and velocity of a lead's events, as `activity.*`:
+/// `count` (all events), `count_7d` / `count_30d` / `count_90d` (events in the last 7, 30,
+/// 90 days), `days_since_last` / `days_since_first` (absent without events), `velocity`
+/// (events in the last 14 days minus the 14 days before: > 0 means speeding up) and
+/// `types` (how many distinct event types). Future-dated events (clock skew) count as now.
+pub fn activity_json(events: &[crate::lead::Event], now: DateTime<Utc>) -> Json {
+    const DAY_MS: f64 = 86_400_000.0;
+    let ages: Vec<f64> = events
+        .iter()
+        .map(|e| ((now - e.at).num_milliseconds().max(0) as f64) / DAY_MS)
+        .collect();
+    let within = |days: f64| ages.iter().filter(|a| **a < days).count() as i64;
+    let recent = within(14.0);
+    let before = within(28.0) - recent;
+    let mut types: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    types.sort_unstable();
+    types.dedup();
+    let mut m = Map::new();
+    m.insert("count".into(), json!(events.len()));
+    m.insert("count_7d".into(), json!(within(7.0)));
+    m.insert("count_30d".into(), json!(within(30.0)));
+    m.insert("count_90d".into(), json!(within(90.0)));
+    m.insert("velocity".into(), json!(recent - before));
+    m.insert("types".into(), json!(types.len()));
+    if let Some(last) = ages.iter().copied().reduce(f64::min) {
+        m.insert("days_since_last".into(), json!((last * 100.0).round() / 100.0));
+    }
+    if let Some(first) = ages.iter().copied().reduce(f64::max) {
+        m.insert("days_since_first".into(), json!((first * 100.0).round() / 100.0));
+    }
+    Json::Object(m)
 }
 
 fn lead_json(lead: &Lead) -> Json {

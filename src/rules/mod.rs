@@ -106,6 +106,14 @@ impl Condition {
         inner.add_variable_from_value(name, json_to_cel(value));
         interpret(self.program.execute(&inner))
     }
+
+    /// As [`Condition::eval_with`], with the extra variable already a CEL value (converted
+    /// once per lead rather than once per rule).
+    pub fn eval_with_value(&self, ctx: &RuleContext, name: &str, value: Value) -> Eval {
+        let mut inner = ctx.cel().new_inner_scope();
+        inner.add_variable_from_value(name, value);
+        interpret(self.program.execute(&inner))
+    }
 }
 
 fn interpret(result: cel::ResolveResult) -> Eval {

@@ -1,24 +1,51 @@
 //! Score stage: rule points grouped by dimension, event points that decay with a half-life,
 //! per-dimension caps, a total clamped to 0–100, a grade from thresholds, and the factors
-//! that explain it.
+//! that explain it — for the default score (`lead`) and every named score (`fit`,
+//! `engagement`, a product line, a weighted combination), optionally blended with a
+//! predictive model trained on the team's own outcomes.
+//!
+//! Every score's factors sum exactly to its unrounded total: caps scale a dimension's
+//! factors, clamping to 0–100 adds a `limit` factor, blending scales the rule factors and
+//! splits the model's share across its features. Arithmetic is in hundredths of a point.
 //!
 //! Scoring reads the enriched lead and nothing else; it never changes it.
 
+mod account;
 mod config;
+pub mod features;
 mod grades;
+pub mod model;
+pub mod train;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-pub use config::{EventRuleConfig, ScoreRuleConfig, ScoringConfig};
+pub use account::{AccountEngagement, AccountRollup, AccountScore};
+pub use config::{AccountConfig, EventRuleConfig, ListConfig, ModelConfig, NamedScoreConfig, ScoreRefs, ScoreRuleConfig, ScoringConfig};
 pub use grades::Grades;
+pub use model::{Model, ModelError};
 
-use crate::lead::{EnrichedLead, Factor, ScoredLead};
-use crate::rules::{Condition, RuleContext, RuleFile, Scope};
+use crate::lead::{EnrichedLead, Event, Factor, ScoreCard, ScoredLead};
+use crate::rules::{json_to_cel, Condition, RuleContext, RuleFile, Scope};
 use crate::settings::{ConfigErrors, ConfigIssue};
+
+/// The id of the score the top-level rules make.
+pub const DEFAULT_SCORE: &str = "lead";
+/// The id of the model's own score (probability × 100), when a model is configured.
+pub const MODEL_SCORE: &str = "model";
+/// The dimension of the factors that clamp a total into 0–100.
+pub const LIMIT_DIMENSION: &str = "limit";
+/// The dimension of the model's factors.
+pub const MODEL_DIMENSION: &str = "model";
+/// Account engagement fades by half a month after the decision that measured it: a quarter
+/// later an account that went quiet has cooled to an eighth.
+pub const DEFAULT_ACCOUNT_HALF_LIFE: Duration = Duration::from_secs(30 * 86_400);
+/// Hundredths of a point: the resolution of every factor.
+const CENTI: f64 = 100.0;
 
 /// A scoring rule, compiled.
 #[derive(Debug)]
@@ -27,6 +54,7 @@ pub struct ScoreRule {
     pub dimension: String,
     pub when: Condition,
     pub points: f64,
+    pub description: Option<String>,
 }
 
 /// An event rule, compiled: points per matching event, fading with age.
@@ -39,67 +67,139 @@ pub struct EventRule {
     pub points: f64,
     pub half_life: Option<Duration>,
     pub max: Option<f64>,
+    pub description: Option<String>,
+}
+
+/// A score, ready to compute.
+#[derive(Debug)]
+struct ScoreDef {
+    id: String,
+    body: Body,
+    caps: BTreeMap<String, f64>,
+    grades: Grades,
+}
+
+#[derive(Debug)]
+enum Body {
+    /// Indices into the scorer's rules and events.
+    Rules { rules: Vec<usize>, events: Vec<usize> },
+    /// (index of an earlier score, weight).
+    Combine(Vec<(usize, f64)>),
+}
+
+/// The model and how it blends into a score.
+#[derive(Debug)]
+struct Blend {
+    model: Model,
+    weight: f64,
+    /// Index of the score it blends into.
+    score: usize,
+    explain_top: usize,
 }
 
 #[derive(Debug)]
 pub struct Scorer {
     rules: Vec<ScoreRule>,
     events: Vec<EventRule>,
-    caps: BTreeMap<String, f64>,
-    grades: Grades,
+    /// Components before the scores that combine them.
+    scores: Vec<ScoreDef>,
+    primary: usize,
+    blend: Option<Blend>,
+    /// `lists.NAME`, converted to CEL once.
+    lists: cel::Value,
+    account: Option<AccountRollup>,
+}
+
+/// A factor being computed, its points in hundredths.
+#[derive(Debug, Clone)]
+struct Part {
+    factor: Factor,
+    cp: i64,
+}
+
+fn to_cp(points: f64) -> i64 {
+    (points * CENTI).round() as i64
 }
 
 impl Scorer {
     /// Loads and compiles `scoring.toml`; every issue at once, each with line and rule id.
-    pub fn load(path: &std::path::Path) -> Result<Self, ConfigErrors> {
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
         let file = RuleFile::read(path)?;
         Self::from_file(&file)
     }
 
     pub fn from_file(file: &RuleFile) -> Result<Self, ConfigErrors> {
         let raw: ScoringConfig = file.parse()?;
+        let base = Path::new(&file.name).parent().map(Path::to_path_buf).unwrap_or_default();
         let mut issues: Vec<ConfigIssue> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+
+        let lists = load_lists(&raw.lists, &base, file, &mut issues);
+        let mut seen = HashSet::new();
         let mut rules = Vec::new();
+        // (index, target score ids) for rules and events tagged with `score`.
+        let mut rule_targets: Vec<Option<Vec<String>>> = Vec::new();
+        let mut event_targets: Vec<Option<Vec<String>>> = Vec::new();
+        let check_lists = |source: &str, key: &str, span: Option<std::ops::Range<usize>>, issues: &mut Vec<ConfigIssue>| {
+            for name in list_refs(source) {
+                if !lists.contains_key(&name) {
+                    let known = if lists.is_empty() { "none are defined".to_string() } else { lists.keys().cloned().collect::<Vec<_>>().join(", ") };
+                    issues.push(file.issue(span.clone(), key, format!("unknown list `lists.{name}` (add it under [lists]; known: {known})")));
+                }
+            }
+        };
         for r in &raw.rule {
+            let key = format!("rule \"{}\"", r.id);
             if !seen.insert(r.id.clone()) {
-                issues.push(file.issue(Some(r.when.span()), format!("rule \"{}\"", r.id), "duplicate rule id"));
+                issues.push(file.issue(Some(r.when.span()), key.clone(), "duplicate rule id"));
+            }
+            check_lists(r.when.get_ref(), &format!("{key} when"), Some(r.when.span()), &mut issues);
+            if !r.points.is_finite() {
+                issues.push(file.issue(Some(r.when.span()), format!("{key} points"), "must be a number"));
             }
             match Condition::compile(r.when.get_ref(), &Scope::scoring()) {
-                Ok(when) => rules.push(ScoreRule {
-                    id: r.id.clone(),
-                    dimension: r.dimension.clone(),
-                    when,
-                    points: r.points,
-                }),
-                Err(e) => issues.push(file.issue(Some(r.when.span()), format!("rule \"{}\" when", r.id), e.to_string())),
+                Ok(when) => {
+                    rules.push(ScoreRule {
+                        id: r.id.clone(),
+                        dimension: r.dimension.clone(),
+                        when,
+                        points: r.points,
+                        description: r.description.clone(),
+                    });
+                    rule_targets.push(r.score.as_ref().map(ScoreRefs::ids));
+                }
+                Err(e) => issues.push(file.issue(Some(r.when.span()), format!("{key} when"), e.to_string())),
             }
         }
         let mut events = Vec::new();
         for e in &raw.event {
+            let key = format!("event \"{}\"", e.id);
+            let span = e.when.as_ref().map(|w| w.span());
             if !seen.insert(e.id.clone()) {
-                issues.push(file.issue(None, format!("event \"{}\"", e.id), "duplicate rule id"));
+                issues.push(file.issue(span.clone(), key.clone(), "duplicate rule id"));
             }
             let when = match &e.when {
                 None => None,
-                Some(w) => match Condition::compile(w.get_ref(), &Scope::event()) {
-                    Ok(c) => Some(c),
-                    Err(err) => {
-                        issues.push(file.issue(Some(w.span()), format!("event \"{}\" when", e.id), err.to_string()));
-                        None
+                Some(w) => {
+                    check_lists(w.get_ref(), &format!("{key} when"), Some(w.span()), &mut issues);
+                    match Condition::compile(w.get_ref(), &Scope::event()) {
+                        Ok(c) => Some(c),
+                        Err(err) => {
+                            issues.push(file.issue(Some(w.span()), format!("{key} when"), err.to_string()));
+                            None
+                        }
                     }
-                },
+                }
             };
-            let half_life = match &e.half_life {
-                None => None,
-                Some(h) => match humantime::parse_duration(h) {
-                    Ok(d) if !d.is_zero() => Some(d),
-                    _ => {
-                        issues.push(file.issue(None, format!("event \"{}\" half_life", e.id), format!("`{h}` is not a duration; write e.g. 14d")));
-                        None
-                    }
-                },
-            };
+            let half_life = e.half_life.as_ref().and_then(|h| match parse_duration(h) {
+                Some(d) => Some(d),
+                None => {
+                    issues.push(file.issue(span.clone(), format!("{key} half_life"), format!("`{h}` is not a duration; write e.g. 14d")));
+                    None
+                }
+            });
+            if e.max.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
+                issues.push(file.issue(span.clone(), format!("{key} max"), "must be a number ≥ 0 (for a negative rule it bounds what the rule takes away)"));
+            }
             events.push(EventRule {
                 id: e.id.clone(),
                 dimension: e.dimension.clone(),
@@ -107,118 +207,595 @@ impl Scorer {
                 when,
                 points: e.points,
                 half_life,
-                max: e.max,
+                max: e.max.map(f64::abs),
+                description: e.description.clone(),
+            });
+            event_targets.push(e.score.as_ref().map(ScoreRefs::ids));
+        }
+
+        let default_grades = Grades::new(&raw.grades).unwrap_or_else(|reason| {
+            issues.push(file.issue(None, "grades", reason));
+            Grades::default()
+        });
+        check_caps(&raw.caps, "caps", file, &mut issues);
+
+        // Every score by id: the default one, then the [[score]] sections.
+        let mut ids: Vec<String> = vec![DEFAULT_SCORE.to_string()];
+        for s in &raw.score {
+            let key = format!("score \"{}\"", s.id);
+            if s.id == DEFAULT_SCORE || s.id == MODEL_SCORE {
+                issues.push(file.issue(None, key.clone(), format!("`{}` is reserved (the {} score); choose another id", s.id, if s.id == DEFAULT_SCORE { "default" } else { "model's" })));
+            } else if ids.contains(&s.id) {
+                issues.push(file.issue(None, key.clone(), "duplicate score id"));
+            } else if !valid_id(&s.id) {
+                issues.push(file.issue(None, key.clone(), "use letters, digits and _ only, so routing can read it as scores.ID"));
+            }
+            ids.push(s.id.clone());
+        }
+        for (targets, id, kind) in rule_targets
+            .iter()
+            .zip(&rules)
+            .map(|(t, r)| (t, &r.id, "rule"))
+            .chain(event_targets.iter().zip(&events).map(|(t, e)| (t, &e.id, "event")))
+        {
+            for t in targets.iter().flatten() {
+                if !ids.contains(t) {
+                    issues.push(file.issue(None, format!("{kind} \"{id}\" score"), format!("no score `{t}`; scores are: {}", ids.join(", "))));
+                }
+            }
+        }
+
+        // Members of each rule-based score.
+        let members = |id: &str, dimensions: &[String]| -> Body {
+            let pick = |targets: &Option<Vec<String>>, dimension: &str| match targets {
+                Some(t) => t.iter().any(|x| x == id),
+                None => id == DEFAULT_SCORE || dimensions.iter().any(|d| d == dimension),
+            };
+            Body::Rules {
+                rules: (0..rules.len()).filter(|i| pick(&rule_targets[*i], &rules[*i].dimension)).collect(),
+                events: (0..events.len()).filter(|i| pick(&event_targets[*i], &events[*i].dimension)).collect(),
+            }
+        };
+        // Named scores in dependency order (combinations after their components).
+        let mut pending: Vec<&NamedScoreConfig> = raw.score.iter().filter(|s| s.id != DEFAULT_SCORE && s.id != MODEL_SCORE).collect();
+        let mut scores = vec![ScoreDef {
+            id: DEFAULT_SCORE.into(),
+            body: members(DEFAULT_SCORE, &[]),
+            caps: raw.caps.clone(),
+            grades: default_grades.clone(),
+        }];
+        for s in &pending {
+            let key = format!("score \"{}\"", s.id);
+            if !s.combine.is_empty() && !s.dimensions.is_empty() {
+                issues.push(file.issue(None, key.clone(), "give either `dimensions` (rules) or `combine` (other scores), not both"));
+            }
+            for (component, w) in &s.combine {
+                if !ids.contains(component) {
+                    issues.push(file.issue(None, format!("{key} combine"), format!("no score `{component}`; scores are: {}", ids.join(", "))));
+                } else if component == &s.id {
+                    issues.push(file.issue(None, format!("{key} combine"), "a score cannot combine itself"));
+                }
+                if !w.is_finite() {
+                    issues.push(file.issue(None, format!("{key} combine.{component}"), "the weight must be a number"));
+                }
+            }
+            check_caps(&s.caps, &format!("{key} caps"), file, &mut issues);
+        }
+        while !pending.is_empty() {
+            let ready = pending.iter().position(|s| s.combine.keys().all(|c| scores.iter().any(|d| &d.id == c) || !ids.contains(c) || c == &s.id));
+            let Some(i) = ready else {
+                let cycle: Vec<&str> = pending.iter().map(|s| s.id.as_str()).collect();
+                issues.push(file.issue(None, "score", format!("these scores combine each other in a cycle: {}", cycle.join(", "))));
+                break;
+            };
+            let s = pending.remove(i);
+            let grades = if s.grades.is_empty() {
+                default_grades.clone()
+            } else {
+                Grades::new(&s.grades).unwrap_or_else(|reason| {
+                    issues.push(file.issue(None, format!("score \"{}\" grades", s.id), reason));
+                    Grades::default()
+                })
+            };
+            let body = if s.combine.is_empty() {
+                let body = members(&s.id, &s.dimensions);
+                if let Body::Rules { rules: r, events: e } = &body {
+                    if r.is_empty() && e.is_empty() {
+                        issues.push(file.issue(None, format!("score \"{}\"", s.id), "no rule counts towards it: list `dimensions`, tag rules with score = \"ID\", or `combine` other scores"));
+                    }
+                }
+                body
+            } else {
+                Body::Combine(
+                    s.combine
+                        .iter()
+                        .filter_map(|(c, w)| scores.iter().position(|d| &d.id == c).map(|i| (i, *w)))
+                        .collect(),
+                )
+            };
+            scores.push(ScoreDef {
+                id: s.id.clone(),
+                body,
+                caps: s.caps.clone(),
+                grades,
             });
         }
-        let grades = Grades::new(&raw.grades).map_err(|reason| {
-            issues.push(file.issue(None, "grades", reason));
+
+        let index_of = |id: &str| scores.iter().position(|s| s.id == id);
+        let primary = match &raw.primary {
+            None => 0,
+            Some(p) => index_of(p).unwrap_or_else(|| {
+                issues.push(file.issue(None, "primary", format!("no score `{p}`; scores are: {}", ids.join(", "))));
+                0
+            }),
+        };
+
+        let blend = raw.model.as_ref().and_then(|m| {
+            if !(0.0..=1.0).contains(&m.weight) {
+                issues.push(file.issue(None, "model.weight", format!("{} is not between 0 and 1 (1.0 = the model alone)", m.weight)));
+            }
+            let score = match &m.score {
+                None => primary,
+                Some(s) => index_of(s).unwrap_or_else(|| {
+                    issues.push(file.issue(None, "model.score", format!("no score `{s}`; scores are: {}", ids.join(", "))));
+                    primary
+                }),
+            };
+            let path = resolve(&base, &m.path);
+            match Model::load(&path) {
+                Ok(model) => Some(Blend {
+                    model,
+                    weight: m.weight.clamp(0.0, 1.0),
+                    score,
+                    explain_top: m.explain_top,
+                }),
+                Err(e) => {
+                    issues.push(file.issue(None, "model.path", e.to_string()));
+                    None
+                }
+            }
         });
+
+        let account = match &raw.account {
+            Some(a) if !a.enabled => None,
+            a => {
+                let score = match a.as_ref().and_then(|a| a.score.clone()) {
+                    Some(s) => {
+                        if index_of(&s).is_none() {
+                            issues.push(file.issue(None, "account.score", format!("no score `{s}`; scores are: {}", ids.join(", "))));
+                        }
+                        s
+                    }
+                    None if index_of("engagement").is_some() => "engagement".into(),
+                    None => scores[primary].id.clone(),
+                };
+                let half_life = match a.as_ref().and_then(|a| a.half_life.as_ref()) {
+                    None => Some(DEFAULT_ACCOUNT_HALF_LIFE),
+                    Some(h) => parse_duration(h).or_else(|| {
+                        issues.push(file.issue(None, "account.half_life", format!("`{h}` is not a duration; write e.g. 30d")));
+                        None
+                    }),
+                };
+                Some(AccountRollup { score, half_life })
+            }
+        };
+
         if !issues.is_empty() {
             return Err(ConfigErrors(issues));
         }
+        let lists_json = Value::Object(lists.into_iter().map(|(k, v)| (k, Value::from(v))).collect());
         Ok(Self {
             rules,
             events,
-            caps: raw.caps,
-            grades: grades.unwrap_or_default(),
+            scores,
+            primary,
+            blend,
+            lists: json_to_cel(&lists_json),
+            account,
         })
     }
 
-    /// Grade names, highest first.
+    /// The primary score's grade names, highest first.
     pub fn grade_names(&self) -> Vec<String> {
-        self.grades.names()
+        self.scores[self.primary].grades.names()
+    }
+
+    /// A score's grade names, highest first.
+    pub fn grade_names_of(&self, score: &str) -> Option<Vec<String>> {
+        self.scores.iter().find(|s| s.id == score).map(|s| s.grades.names())
+    }
+
+    /// Every score id, the primary first (and `model` when a model is configured).
+    pub fn score_ids(&self) -> Vec<String> {
+        let primary = self.scores[self.primary].id.clone();
+        let mut ids: Vec<String> = self.scores.iter().map(|s| s.id.clone()).filter(|s| s != &primary).collect();
+        ids.insert(0, primary);
+        if self.blend.is_some() {
+            ids.push(MODEL_SCORE.into());
+        }
+        ids
+    }
+
+    /// The primary score's id.
+    pub fn primary_id(&self) -> &str {
+        &self.scores[self.primary].id
     }
 
     pub fn rule_count(&self) -> usize {
         self.rules.len() + self.events.len()
     }
 
-    /// Scores one lead. `ctx` is the lead's rule context, built once by the pipeline.
-    pub fn score(&self, enriched: EnrichedLead, ctx: &RuleContext, now: DateTime<Utc>) -> ScoredLead {
-        let mut factors = Vec::new();
-        for rule in &self.rules {
-            if rule.when.eval(ctx).matched() {
-                let matched = rule
-                    .when
-                    .fields()
-                    .iter()
-                    .filter_map(|f| ctx.lookup(f).map(|v| (f.clone(), v.clone())))
-                    .collect();
-                factors.push(Factor {
-                    rule: rule.id.clone(),
-                    dimension: rule.dimension.clone(),
-                    points: rule.points,
-                    matched,
-                });
-            }
-        }
-        for rule in &self.events {
-            if let Some(f) = self.score_events(rule, &enriched, ctx, now) {
-                factors.push(f);
-            }
-        }
-        let score = self.total(&mut factors);
-        factors.sort_by(|a, b| b.points.abs().total_cmp(&a.points.abs()).then_with(|| a.rule.cmp(&b.rule)));
-        let grade = self.grades.grade(score).to_string();
-        ScoredLead {
-            enriched,
-            score,
-            grade,
-            factors,
-        }
+    /// The model blended into scores, if any.
+    pub fn model(&self) -> Option<&Model> {
+        self.blend.as_ref().map(|b| &b.model)
     }
 
-    fn score_events(&self, rule: &EventRule, enriched: &EnrichedLead, ctx: &RuleContext, now: DateTime<Utc>) -> Option<Factor> {
-        let mut points = 0.0;
-        let mut count = 0u32;
-        for event in enriched.lead.events.iter().filter(|e| e.kind == rule.event_type) {
-            if let Some(when) = &rule.when {
-                let json = serde_json::to_value(event).unwrap_or(Value::Null);
-                if !when.eval_with(ctx, "event", &json).matched() {
-                    continue;
+    /// How the account score rolls up, unless `[account] enabled = false`.
+    pub fn account_rollup(&self) -> Option<&AccountRollup> {
+        self.account.as_ref()
+    }
+
+    /// Adds what only the scorer knows to a lead's context: `lists`.
+    pub fn prepare(&self, ctx: &mut RuleContext) {
+        ctx.set_value("lists", self.lists.clone());
+    }
+
+    /// A lead's context as the pipeline builds it (for tests and benchmarks).
+    pub fn context(&self, enriched: &EnrichedLead, account: &Value, now: DateTime<Utc>) -> RuleContext {
+        let mut ctx = RuleContext::for_lead(enriched, account, now);
+        self.prepare(&mut ctx);
+        ctx
+    }
+
+    /// Scores one lead: the primary score. `ctx` is the lead's rule context, built once.
+    pub fn score(&self, enriched: EnrichedLead, ctx: &RuleContext, now: DateTime<Utc>) -> ScoredLead {
+        self.score_all(enriched, ctx, now).0
+    }
+
+    /// Scores one lead on every score: the primary one as a [`ScoredLead`], and every score
+    /// (the primary too) by id.
+    pub fn score_all(&self, enriched: EnrichedLead, ctx: &RuleContext, now: DateTime<Utc>) -> (ScoredLead, BTreeMap<String, ScoreCard>) {
+        let rule_hits: Vec<Option<Part>> = self.rules.iter().map(|r| self.score_rule(r, ctx)).collect();
+        let mut cel_events: Vec<Option<cel::Value>> = vec![None; enriched.lead.events.len()];
+        let event_hits: Vec<Option<Part>> = self
+            .events
+            .iter()
+            .map(|r| score_events(r, &enriched.lead.events, &mut cel_events, ctx, now))
+            .collect();
+        let features = self.blend.as_ref().map(|_| features::extract(&enriched));
+
+        let mut done: Vec<Vec<Part>> = Vec::with_capacity(self.scores.len());
+        let mut cards = BTreeMap::new();
+        for (i, def) in self.scores.iter().enumerate() {
+            let mut parts: Vec<Part> = match &def.body {
+                Body::Rules { rules, events } => rules
+                    .iter()
+                    .filter_map(|r| rule_hits[*r].clone())
+                    .chain(events.iter().filter_map(|e| event_hits[*e].clone()))
+                    .collect(),
+                Body::Combine(components) => combine(components.iter().map(|(c, w)| (&done[*c], *w))),
+            };
+            apply_caps(&mut parts, &def.caps);
+            clamp(&mut parts);
+            if let (Some(b), Some(f)) = (&self.blend, &features) {
+                if b.score == i {
+                    blend(&mut parts, b, f);
                 }
             }
-            count += 1;
-            points += rule.points * decay(rule.half_life, event.at, now);
+            parts.retain(|p| p.cp != 0);
+            sort_parts(&mut parts);
+            cards.insert(def.id.clone(), card(&parts, &def.grades));
+            done.push(parts);
         }
-        if count == 0 {
+        if let (Some(b), Some(f)) = (&self.blend, &features) {
+            let mut parts = model_parts(b, f, 1.0);
+            parts.retain(|p| p.cp != 0);
+            sort_parts(&mut parts);
+            cards.insert(MODEL_SCORE.into(), card(&parts, &self.scores[self.primary].grades));
+        }
+        let primary = &cards[&self.scores[self.primary].id];
+        let scored = ScoredLead {
+            enriched,
+            score: primary.score,
+            grade: primary.grade.clone(),
+            factors: primary.factors.clone(),
+        };
+        (scored, cards)
+    }
+
+    fn score_rule(&self, rule: &ScoreRule, ctx: &RuleContext) -> Option<Part> {
+        if !rule.when.eval(ctx).matched() {
             return None;
         }
-        if let Some(max) = rule.max {
-            points = if rule.points >= 0.0 { points.min(max) } else { points.max(-max.abs()) };
-        }
-        let points = (points * 100.0).round() / 100.0;
-        Some(Factor {
-            rule: rule.id.clone(),
-            dimension: rule.dimension.clone(),
-            points,
-            matched: BTreeMap::from([("events".to_string(), Value::from(count))]),
+        let matched = rule
+            .when
+            .fields()
+            .iter()
+            .filter_map(|f| ctx.lookup(f).map(|v| (f.clone(), v.clone())))
+            .collect();
+        Some(Part {
+            factor: Factor {
+                rule: rule.id.clone(),
+                dimension: rule.dimension.clone(),
+                points: 0.0,
+                matched,
+                description: rule.description.clone(),
+            },
+            cp: to_cp(rule.points),
         })
     }
+}
 
-    /// Applies per-dimension caps (scaling that dimension's factors so they still sum to the
-    /// score) and clamps the total to 0–100.
-    fn total(&self, factors: &mut [Factor]) -> i64 {
-        let mut by_dimension: BTreeMap<&str, f64> = BTreeMap::new();
-        for f in factors.iter() {
-            *by_dimension.entry(f.dimension.as_str()).or_default() += f.points;
+/// Points from one event rule: each matching event's points faded by its age, summed, then
+/// held to `max` (in the rule's direction).
+fn score_events(rule: &EventRule, events: &[Event], cel_events: &mut [Option<cel::Value>], ctx: &RuleContext, now: DateTime<Utc>) -> Option<Part> {
+    let mut points = 0.0;
+    let mut count = 0u32;
+    let mut latest: Option<DateTime<Utc>> = None;
+    for (i, event) in events.iter().enumerate() {
+        if event.kind != rule.event_type {
+            continue;
         }
-        let mut scale: BTreeMap<String, f64> = BTreeMap::new();
-        for (dim, sum) in &by_dimension {
-            if let Some(cap) = self.caps.get(*dim) {
-                if *sum > *cap && *sum > 0.0 {
-                    scale.insert(dim.to_string(), cap / sum);
+        if let Some(when) = &rule.when {
+            let value = cel_events[i]
+                .get_or_insert_with(|| json_to_cel(&serde_json::to_value(event).unwrap_or(Value::Null)))
+                .clone();
+            if !when.eval_with_value(ctx, "event", value).matched() {
+                continue;
+            }
+        }
+        count += 1;
+        latest = latest.max(Some(event.at));
+        points += rule.points * decay(rule.half_life, event.at, now);
+    }
+    if count == 0 {
+        return None;
+    }
+    if let Some(max) = rule.max {
+        points = points.clamp(-max, max);
+    }
+    let mut matched = BTreeMap::from([("events".to_string(), Value::from(count))]);
+    if let Some(at) = latest {
+        matched.insert("latest".into(), Value::from(at.to_rfc3339()));
+    }
+    Some(Part {
+        factor: Factor {
+            rule: rule.id.clone(),
+            dimension: rule.dimension.clone(),
+            points: 0.0,
+            matched,
+            description: rule.description.clone(),
+        },
+        cp: to_cp(points),
+    })
+}
+
+/// Scales the parts at `idx` so they sum to exactly `target` hundredths; the rounding
+/// remainder goes to the largest of them.
+fn scale_to(parts: &mut [Part], idx: &[usize], target: i64) {
+    let sum: i64 = idx.iter().map(|i| parts[*i].cp).sum();
+    if sum == 0 || idx.is_empty() {
+        return;
+    }
+    let f = target as f64 / sum as f64;
+    for i in idx {
+        parts[*i].cp = (parts[*i].cp as f64 * f).round() as i64;
+    }
+    let residual = target - idx.iter().map(|i| parts[*i].cp).sum::<i64>();
+    if let Some(k) = idx.iter().copied().max_by_key(|i| parts[*i].cp.abs()) {
+        parts[k].cp += residual;
+    }
+}
+
+/// Per-dimension caps: a positive cap bounds what a dimension adds, a negative one what it
+/// takes away; the dimension's factors are scaled to sum to the cap.
+fn apply_caps(parts: &mut [Part], caps: &BTreeMap<String, f64>) {
+    for (dimension, cap) in caps {
+        let idx: Vec<usize> = (0..parts.len()).filter(|i| &parts[*i].factor.dimension == dimension).collect();
+        let sum: i64 = idx.iter().map(|i| parts[*i].cp).sum();
+        let cap = to_cp(*cap);
+        if (cap >= 0 && sum > cap) || (cap < 0 && sum < cap) {
+            scale_to(parts, &idx, cap);
+        }
+    }
+}
+
+/// Holds the total to 0–100 with one `limit` factor, so the factors still sum to it.
+fn clamp(parts: &mut Vec<Part>) {
+    let sum: i64 = parts.iter().map(|p| p.cp).sum();
+    let (rule, cp, why) = if sum > 100 * 100 {
+        ("max-100", 100 * 100 - sum, "scores stop at 100")
+    } else if sum < 0 {
+        ("min-0", -sum, "scores do not go below 0")
+    } else {
+        return;
+    };
+    parts.push(Part {
+        factor: Factor {
+            rule: rule.into(),
+            dimension: LIMIT_DIMENSION.into(),
+            points: 0.0,
+            matched: BTreeMap::new(),
+            description: Some(why.into()),
+        },
+        cp,
+    });
+}
+
+/// A weighted sum of finished scores: each component's factors scaled by its weight, the
+/// same rule's share from two components merged.
+fn combine<'a>(components: impl Iterator<Item = (&'a Vec<Part>, f64)>) -> Vec<Part> {
+    let mut merged: Vec<Part> = Vec::new();
+    let mut at: HashMap<(String, String), usize> = HashMap::new();
+    for (parts, w) in components {
+        let mut scaled = parts.clone();
+        let idx: Vec<usize> = (0..scaled.len()).collect();
+        let total: i64 = scaled.iter().map(|p| p.cp).sum();
+        scale_to(&mut scaled, &idx, (total as f64 * w).round() as i64);
+        for p in scaled {
+            let key = (p.factor.rule.clone(), p.factor.dimension.clone());
+            match at.get(&key) {
+                Some(i) => merged[*i].cp += p.cp,
+                None => {
+                    at.insert(key, merged.len());
+                    merged.push(p);
                 }
             }
         }
-        for f in factors.iter_mut() {
-            if let Some(s) = scale.get(&f.dimension) {
-                f.points = (f.points * s * 100.0).round() / 100.0;
-            }
-        }
-        let sum: f64 = factors.iter().map(|f| f.points).sum();
-        sum.round().clamp(0.0, 100.0) as i64
     }
+    merged
+}
+
+/// Blends the model into a score: the rule factors keep (1 − weight) of their points, the
+/// model's weight × probability × 100 is split across its features.
+fn blend(parts: &mut Vec<Part>, b: &Blend, features: &features::Features) {
+    let idx: Vec<usize> = (0..parts.len()).collect();
+    let total: i64 = parts.iter().map(|p| p.cp).sum();
+    scale_to(parts, &idx, (total as f64 * (1.0 - b.weight)).round() as i64);
+    parts.extend(model_parts(b, features, b.weight));
+}
+
+/// The model's share of a score as factors: a baseline (an average lead's probability) and
+/// each feature's push up or down, the `explain_top` largest by name, the rest summed.
+/// Log-odds contributions are mapped to points along the secant of the logistic curve from
+/// the baseline to this lead, so they sum exactly to weight × probability × 100.
+fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Part> {
+    let m = &b.model;
+    let mut contributions = m.contributions(features);
+    let z0 = m.intercept;
+    let z = z0 + contributions.iter().map(|c| c.logit).sum::<f64>();
+    let (p, p0) = (model::sigmoid(z), model::sigmoid(z0));
+    let slope = if (z - z0).abs() > 1e-9 { (p - p0) / (z - z0) } else { p0 * (1.0 - p0) };
+    let scale = weight * 100.0 * CENTI;
+    let target = (scale * p).round() as i64;
+    contributions.sort_by(|a, c| c.logit.abs().total_cmp(&a.logit.abs()).then_with(|| a.feature.cmp(&c.feature)));
+    let factor = |rule: String, matched: BTreeMap<String, Value>, description: String| Factor {
+        rule,
+        dimension: MODEL_DIMENSION.into(),
+        points: 0.0,
+        matched,
+        description: Some(description),
+    };
+    let mut parts = vec![Part {
+        factor: factor(
+            "model: baseline".into(),
+            BTreeMap::new(),
+            format!("an average lead converts with probability {:.1}%", 100.0 * p0),
+        ),
+        cp: (scale * p0).round() as i64,
+    }];
+    let mut rest = 0.0;
+    let mut rest_n = 0;
+    for (i, c) in contributions.iter().enumerate() {
+        let cp = scale * slope * c.logit;
+        if i < b.explain_top && c.logit.abs() > 1e-12 {
+            parts.push(Part {
+                factor: factor(
+                    format!("model: {}", c.feature),
+                    BTreeMap::from([(c.feature.clone(), c.value.clone())]),
+                    format!("{:+.2} log-odds against an average lead", c.logit),
+                ),
+                cp: cp.round() as i64,
+            });
+        } else {
+            rest += cp;
+            rest_n += 1;
+        }
+    }
+    if rest_n > 0 {
+        parts.push(Part {
+            factor: factor(
+                "model: other features".into(),
+                BTreeMap::from([("features".to_string(), Value::from(rest_n))]),
+                format!("{rest_n} smaller effects together"),
+            ),
+            cp: rest.round() as i64,
+        });
+    }
+    // Rounding remainder to the baseline, so the parts sum to the model's share exactly.
+    let sum: i64 = parts.iter().map(|p| p.cp).sum();
+    parts[0].cp += target - sum;
+    parts
+}
+
+fn sort_parts(parts: &mut [Part]) {
+    parts.sort_by(|a, b| b.cp.abs().cmp(&a.cp.abs()).then_with(|| a.factor.rule.cmp(&b.factor.rule)));
+}
+
+fn card(parts: &[Part], grades: &Grades) -> ScoreCard {
+    let sum: i64 = parts.iter().map(|p| p.cp).sum();
+    // Half a point rounds up; the sum is already within 0–100.
+    let score = (sum + 50).div_euclid(100).clamp(0, 100);
+    ScoreCard {
+        score,
+        grade: grades.grade(score).to_string(),
+        total: sum as f64 / CENTI,
+        factors: parts
+            .iter()
+            .map(|p| Factor {
+                points: p.cp as f64 / CENTI,
+                ..p.factor.clone()
+            })
+            .collect(),
+    }
+}
+
+fn check_caps(caps: &BTreeMap<String, f64>, key: &str, file: &RuleFile, issues: &mut Vec<ConfigIssue>) {
+    for (d, c) in caps {
+        if !c.is_finite() {
+            issues.push(file.issue(None, format!("{key}.{d}"), "must be a number"));
+        }
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !id.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// `14d`, `36h`, `2w` (humantime) → a non-zero duration.
+fn parse_duration(s: &str) -> Option<Duration> {
+    humantime::parse_duration(s.trim()).ok().filter(|d| !d.is_zero())
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// The `[lists]`, lowercased and trimmed; a file list reads one value a line (`#` comments).
+fn load_lists(raw: &BTreeMap<String, ListConfig>, base: &Path, file: &RuleFile, issues: &mut Vec<ConfigIssue>) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for (name, l) in raw {
+        if !valid_id(name) {
+            issues.push(file.issue(None, format!("lists.{name}"), "use letters, digits and _ only, so rules can read it as lists.NAME"));
+        }
+        let values: Vec<String> = match l {
+            ListConfig::Inline(v) => v.clone(),
+            ListConfig::File(p) => {
+                let path = resolve(base, p);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect(),
+                    Err(e) => {
+                        issues.push(file.issue(None, format!("lists.{name}"), format!("cannot read {}: {e}", path.display())));
+                        Vec::new()
+                    }
+                }
+            }
+        };
+        out.insert(name.clone(), values.into_iter().map(|v| v.trim().to_lowercase()).collect());
+    }
+    out
+}
+
+/// The list names a rule reads (`lists.competitors` → `competitors`).
+fn list_refs(source: &str) -> Vec<String> {
+    static RE: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\blists\.([A-Za-z_][A-Za-z0-9_]*)").expect("a valid pattern"));
+    RE.captures_iter(source).map(|c| c[1].to_string()).collect()
 }
 
 /// The weight of an event `at` seen from `now`: 0.5 per half-life elapsed; future events

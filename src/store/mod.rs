@@ -6,7 +6,7 @@
 
 mod sqlite;
 
-pub use sqlite::Store;
+pub use sqlite::{LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, Store};
 
 use serde::Serialize;
 

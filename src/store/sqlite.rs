@@ -15,6 +15,9 @@ use super::{Accepted, Arrival, Job, LeadView, StoreError};
 use crate::lead::{Decision, Lead, LeadStatus, RawLead};
 use crate::route::Rotation;
 
+mod scoring;
+pub use scoring::{LeadRef, NewOutcome, OutcomeLead, RecordedOutcome};
+
 /// Most connections to the file: one writer at a time anyway, a few readers beside it.
 const MAX_CONNECTIONS: u32 = 8;
 

@@ -1,0 +1,325 @@
+//! The predictive model: a logistic regression over encoded [`features`](super::features),
+//! stored as versioned JSON (`leadgate train` writes it, `[model] path` loads it).
+//!
+//! Every column is standardized with the training mean and standard deviation, so a
+//! coefficient is the change in log-odds per standard deviation and the intercept is the
+//! log-odds of an average lead — which is what the explanation compares each lead against.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::features::{Features, RawValue};
+
+/// The `format` string every model file carries.
+pub const MODEL_FORMAT: &str = "leadgate-model";
+/// The model file layout this build reads and writes; bumped on any incompatible change.
+pub const MODEL_VERSION: u32 = 1;
+/// The category column for levels pooled as rare (and levels never seen in training).
+pub const OTHER_LEVEL: &str = "(other)";
+/// The category column for a lead without the field.
+pub const MISSING_LEVEL: &str = "(missing)";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read model file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("{path} is not a leadgate model file: {reason}")]
+    Format { path: String, reason: String },
+    #[error("{path} is model format version {found}; this leadgate reads version {MODEL_VERSION} — retrain with `leadgate train`")]
+    Version { path: String, found: u32 },
+    #[error("cannot write model file {path}: {reason}")]
+    Write { path: String, reason: String },
+}
+
+/// A trained model, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub format: String,
+    pub version: u32,
+    pub trained_at: String,
+    /// The file and outcome column it was trained on.
+    pub source: String,
+    pub outcome: String,
+    /// The L2 penalty λ (scikit-learn's `C` is 1/λ).
+    pub l2: f64,
+    /// Log-odds of conversion for an average lead (every standardized column at 0).
+    pub intercept: f64,
+    pub features: Vec<Feature>,
+    /// The holdout evaluation made when it was trained.
+    #[serde(default)]
+    pub metrics: Value,
+}
+
+/// One source feature and the columns it is encoded into.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feature {
+    pub name: String,
+    pub encoding: Encoding,
+    pub columns: Vec<Column>,
+}
+
+/// How a raw value becomes columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Encoding {
+    /// One column: the number (`log`: ln(1 + x), for long-tailed counts and sizes),
+    /// clipped to the training range; a missing value takes `impute`. With
+    /// `missing_column`, a second column flags a missing value.
+    Numeric {
+        log: bool,
+        min: f64,
+        max: f64,
+        impute: f64,
+        missing_column: bool,
+    },
+    /// One column per level (the column's `label` is the level); a value not among them
+    /// goes to the `(other)` column, a missing one to `(missing)`, when those exist.
+    Category,
+    /// One column per level, several may be set (a list such as `company.tech`).
+    Set,
+}
+
+/// One model column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Column {
+    /// `value`, `missing`, or the category level.
+    pub label: String,
+    pub mean: f64,
+    pub std: f64,
+    pub coef: f64,
+}
+
+/// One feature's share of a lead's log-odds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    pub feature: String,
+    /// The lead's value (`null` when missing).
+    pub value: Value,
+    /// Log-odds added to the intercept.
+    pub logit: f64,
+}
+
+impl Model {
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Read {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+        let head: Value = serde_json::from_str(&text).map_err(|e| ModelError::Format {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+        if head.get("format").and_then(Value::as_str) != Some(MODEL_FORMAT) {
+            return Err(ModelError::Format {
+                path: p,
+                reason: format!("no \"format\": \"{MODEL_FORMAT}\" key"),
+            });
+        }
+        let found = head.get("version").and_then(Value::as_u64).unwrap_or(0) as u32;
+        if found != MODEL_VERSION {
+            return Err(ModelError::Version { path: p, found });
+        }
+        let model: Model = serde_json::from_value(head).map_err(|e| ModelError::Format {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+        model.validate().map_err(|reason| ModelError::Format { path: p, reason })?;
+        Ok(model)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let err = |reason: String| ModelError::Write {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = serde_json::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
+        std::fs::write(path, text + "\n").map_err(|e| err(e.to_string()))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !self.intercept.is_finite() {
+            return Err("the intercept is not a finite number".into());
+        }
+        for f in &self.features {
+            if f.columns.is_empty() {
+                return Err(format!("feature `{}` has no columns", f.name));
+            }
+            for c in &f.columns {
+                if !(c.mean.is_finite() && c.coef.is_finite() && c.std.is_finite() && c.std > 0.0) {
+                    return Err(format!("feature `{}` column `{}` has a non-finite or zero-width scale", f.name, c.label));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of model columns (the length of [`Model::encode`]'s vector).
+    pub fn width(&self) -> usize {
+        self.features.iter().map(|f| f.columns.len()).sum()
+    }
+
+    /// The lead's standardized column values, in model order.
+    pub fn encode(&self, features: &Features) -> Vec<f64> {
+        let mut x = Vec::with_capacity(self.width());
+        for f in &self.features {
+            let raw = encode_raw(f, features.get(&f.name));
+            for (c, r) in f.columns.iter().zip(raw) {
+                x.push((r - c.mean) / c.std);
+            }
+        }
+        x
+    }
+
+    /// Log-odds for a lead.
+    pub fn logit(&self, features: &Features) -> f64 {
+        let x = self.encode(features);
+        self.intercept + self.columns().zip(x).map(|(c, v)| c.coef * v).sum::<f64>()
+    }
+
+    /// Probability of the outcome for a lead.
+    pub fn predict(&self, features: &Features) -> f64 {
+        sigmoid(self.logit(features))
+    }
+
+    /// Each feature's contribution to the lead's log-odds (they sum to logit − intercept).
+    pub fn contributions(&self, features: &Features) -> Vec<Contribution> {
+        self.features
+            .iter()
+            .map(|f| {
+                let value = features.get(&f.name);
+                let raw = encode_raw(f, value);
+                let logit = f.columns.iter().zip(raw).map(|(c, r)| c.coef * (r - c.mean) / c.std).sum();
+                Contribution {
+                    feature: f.name.clone(),
+                    value: value.map_or(Value::Null, RawValue::to_json),
+                    logit,
+                }
+            })
+            .collect()
+    }
+
+    pub fn columns(&self) -> impl Iterator<Item = &Column> {
+        self.features.iter().flat_map(|f| f.columns.iter())
+    }
+
+    /// Readable column names (`company.employees`, `attributes.budget = 50k+`) with their
+    /// coefficients, in model order.
+    pub fn coefficients(&self) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        for f in &self.features {
+            for c in &f.columns {
+                let name = match (&f.encoding, c.label.as_str()) {
+                    (Encoding::Numeric { log: true, .. }, "value") => format!("{} (log)", f.name),
+                    (Encoding::Numeric { .. }, "value") => f.name.clone(),
+                    (Encoding::Numeric { .. }, _) => format!("{} missing", f.name),
+                    (Encoding::Set, l) => format!("{} has {l}", f.name),
+                    (Encoding::Category, l) => format!("{} = {l}", f.name),
+                };
+                out.push((name, c.coef));
+            }
+        }
+        out
+    }
+
+    /// A per-feature summary for readers: name → coefficient map.
+    pub fn coefficient_map(&self) -> BTreeMap<String, f64> {
+        self.coefficients().into_iter().collect()
+    }
+}
+
+/// The unstandardized column values of one feature for one lead.
+pub(crate) fn encode_raw(f: &Feature, value: Option<&RawValue>) -> Vec<f64> {
+    match &f.encoding {
+        Encoding::Numeric {
+            log,
+            min,
+            max,
+            impute,
+            missing_column,
+        } => {
+            let number = match value {
+                Some(RawValue::Num(n)) => Some(*n),
+                Some(RawValue::Bool(b)) => Some(f64::from(u8::from(*b))),
+                Some(RawValue::Text(t)) => t.parse::<f64>().ok(),
+                _ => None,
+            };
+            let mut out = Vec::with_capacity(2);
+            match number {
+                Some(n) => {
+                    out.push(transform(n, *log).clamp(*min, *max));
+                    if *missing_column {
+                        out.push(0.0);
+                    }
+                }
+                None => {
+                    out.push(*impute);
+                    if *missing_column {
+                        out.push(1.0);
+                    }
+                }
+            }
+            out
+        }
+        Encoding::Category => {
+            let level = match value {
+                None => None,
+                Some(RawValue::Text(t)) => Some(t.clone()),
+                Some(RawValue::Num(n)) => Some(format_number(*n)),
+                Some(RawValue::Bool(b)) => Some(b.to_string()),
+                Some(RawValue::List(l)) => Some(l.join(",")),
+            };
+            let mut out = vec![0.0; f.columns.len()];
+            let target = match &level {
+                None => MISSING_LEVEL,
+                Some(l) if f.columns.iter().any(|c| &c.label == l) => l.as_str(),
+                Some(_) => OTHER_LEVEL,
+            };
+            if let Some(i) = f.columns.iter().position(|c| c.label == target) {
+                out[i] = 1.0;
+            }
+            out
+        }
+        Encoding::Set => {
+            let items: Vec<String> = match value {
+                Some(RawValue::List(l)) => l.clone(),
+                Some(RawValue::Text(t)) => vec![t.to_lowercase()],
+                _ => Vec::new(),
+            };
+            f.columns
+                .iter()
+                .map(|c| if items.iter().any(|i| i == &c.label) { 1.0 } else { 0.0 })
+                .collect()
+        }
+    }
+}
+
+/// `ln(1 + x)` for non-negative long-tailed values, `x` otherwise.
+pub(crate) fn transform(x: f64, log: bool) -> f64 {
+    if log {
+        x.max(0.0).ln_1p()
+    } else {
+        x
+    }
+}
+
+/// Integers without a trailing `.0`, so `3` and `3.0` are one category level.
+pub(crate) fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+pub fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
