@@ -1,0 +1,87 @@
+//! `POST /v1/webhooks/{connector}`: verify, dedupe on the vendor's event id, queue.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::{ApiError, AppState, ErrorCode};
+use crate::webhook::{fetch_payload, Intake, WebhookError, WebhookRequest};
+
+pub async fn receive(
+    State(state): State<Arc<AppState>>,
+    Path(connector): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge, "the webhook body is larger than the server's limit"))?;
+    let headers: HashMap<String, String> = headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_string())))
+        .collect();
+    // The URL the CRM called, as it saw it (a TLS proxy in front says so in X-Forwarded-*).
+    let scheme = headers.get("x-forwarded-proto").map_or("http", String::as_str);
+    let host = headers.get("x-forwarded-host").or_else(|| headers.get("host")).map_or("localhost", String::as_str);
+    let request = WebhookRequest {
+        method: "POST",
+        url: format!("{scheme}://{host}{uri}"),
+        headers: &headers,
+        body: &body,
+        now_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let verified = state.webhooks.handle(&connector, &request).map_err(|e| {
+        metrics::counter!("leadgate_webhooks_refused_total", "connector" => connector.clone()).increment(1);
+        tracing::warn!(%connector, error = %e, "webhook refused");
+        match e {
+            WebhookError::Unauthorized(_) => ApiError::new(ErrorCode::Unauthorized, e.to_string()),
+            WebhookError::BadPayload(_) => ApiError::new(ErrorCode::InvalidJson, e.to_string()),
+            WebhookError::NotConfigured(_) | WebhookError::UnknownConnector(_) => ApiError::new(ErrorCode::NotFound, e.to_string()),
+        }
+    })?;
+
+    let (mut queued, mut duplicates, mut failed) = (0, 0, 0);
+    for event in &verified.events {
+        let key = format!("webhook:{connector}:{}", event.event_id);
+        let accepted = match &event.intake {
+            Intake::Lead(raw) => match state.pipeline.normalize(raw) {
+                Ok(lead) => state.store.accept(&lead, raw, Some(&key)).await,
+                Err(invalid) => {
+                    // Recorded as failed with the reason, so the CRM does not retry forever
+                    // and an admin can see what was wrong.
+                    let identity = format!("crm:{connector}:event:{}", event.event_id);
+                    state.store.accept_record(&identity, raw, &key, Some(&invalid.to_string())).await
+                }
+            },
+            Intake::Fetch { object, id } => {
+                let identity = format!("crm:{connector}:{object}:{id}");
+                state.store.accept_record(&identity, &fetch_payload(&connector, object, id), &key, None).await
+            }
+        }
+        .map_err(ApiError::internal)?;
+        match (accepted.duplicate, accepted.status.as_str()) {
+            (true, _) => duplicates += 1,
+            (false, "failed") => failed += 1,
+            (false, _) => queued += 1,
+        }
+    }
+    if queued > 0 {
+        state.queued.notify_waiters();
+        metrics::counter!("leadgate_leads_accepted_total").increment(queued as u64);
+    }
+    tracing::info!(%connector, queued, duplicates, failed, ignored = verified.ignored, "webhook accepted");
+    Ok(match verified.reply {
+        Some((content_type, body)) => (StatusCode::OK, [("content-type", content_type)], body).into_response(),
+        None => (
+            StatusCode::OK,
+            Json(json!({"queued": queued, "duplicates": duplicates, "failed": failed, "ignored": verified.ignored})),
+        )
+            .into_response(),
+    })
+}

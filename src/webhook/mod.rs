@@ -1,0 +1,123 @@
+//! CRM webhooks: verify each vendor's signature or credentials, then turn its payload into
+//! intake events — a lead to queue, or a CRM record id to fetch first. Nothing here queues
+//! or calls out; the server route does the queueing and the worker does the fetching.
+//!
+//! A bad or stale signature is an error and nothing from that request is used.
+
+mod hubspot;
+mod pipedrive;
+mod salesforce;
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::lead::RawLead;
+
+pub use hubspot::HubspotWebhookConfig;
+pub use pipedrive::PipedriveWebhookConfig;
+pub use salesforce::SalesforceWebhookConfig;
+
+/// `[webhooks.*]` in leadgate.toml: one section per CRM that may call leadgate.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    #[serde(default)]
+    pub hubspot: Option<HubspotWebhookConfig>,
+    #[serde(default)]
+    pub salesforce: Option<SalesforceWebhookConfig>,
+    #[serde(default)]
+    pub pipedrive: Option<PipedriveWebhookConfig>,
+}
+
+/// Why a webhook request was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("webhook connector `{0}` is not configured; add a [webhooks.{0}] section")]
+    NotConfigured(String),
+    #[error("unknown webhook connector `{0}`; leadgate accepts hubspot, salesforce and pipedrive")]
+    UnknownConnector(String),
+    #[error("signature check failed: {0}")]
+    Unauthorized(String),
+    #[error("payload not understood: {0}")]
+    BadPayload(String),
+}
+
+/// The request as received: raw bytes are what signatures are computed over.
+pub struct WebhookRequest<'a> {
+    pub method: &'a str,
+    /// The full URL the CRM called (scheme, host, path, query).
+    pub url: String,
+    pub headers: &'a HashMap<String, String>,
+    pub body: &'a [u8],
+    /// Now, in milliseconds since the epoch (tests fix it).
+    pub now_ms: i64,
+}
+
+impl WebhookRequest<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+}
+
+/// What one webhook event asks leadgate to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intake {
+    /// The payload carried the lead's fields.
+    Lead(RawLead),
+    /// Only a record id: fetch the record from the CRM, then decide.
+    Fetch { object: String, id: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookEvent {
+    /// The vendor's event id: a redelivery carries the same id and is queued once.
+    pub event_id: String,
+    pub intake: Intake,
+}
+
+/// The verified events of one request, what was ignored, and the body to answer with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub events: Vec<WebhookEvent>,
+    pub ignored: usize,
+    /// Content type and body the vendor expects back (Salesforce wants a SOAP ack).
+    pub reply: Option<(&'static str, String)>,
+}
+
+impl WebhooksConfig {
+    /// Verifies and parses a request for `connector`.
+    pub fn handle(&self, connector: &str, req: &WebhookRequest) -> Result<Verified, WebhookError> {
+        let missing = || WebhookError::NotConfigured(connector.to_string());
+        match connector {
+            "hubspot" => hubspot::handle(self.hubspot.as_ref().ok_or_else(missing)?, req),
+            "salesforce" => salesforce::handle(self.salesforce.as_ref().ok_or_else(missing)?, req),
+            "pipedrive" => pipedrive::handle(self.pipedrive.as_ref().ok_or_else(missing)?, req),
+            other => Err(WebhookError::UnknownConnector(other.to_string())),
+        }
+    }
+}
+
+/// Reads the CRM record a webhook named (`contact` 123 in HubSpot) as a raw lead.
+pub trait RecordSource: Send + Sync {
+    fn fetch<'a>(&'a self, connector: &'a str, object: &'a str, id: &'a str) -> futures::future::BoxFuture<'a, Result<RawLead, String>>;
+}
+
+/// A fetch job's payload: the marker the worker looks for.
+pub fn fetch_payload(connector: &str, object: &str, id: &str) -> RawLead {
+    let v = json!({ "_fetch": { "connector": connector, "object": object, "id": id } });
+    RawLead(v.as_object().cloned().unwrap_or_default())
+}
+
+/// The record a fetch job names, if the payload is one.
+pub fn fetch_target(raw: &RawLead) -> Option<(String, String, String)> {
+    let f = raw.0.get("_fetch")?;
+    let s = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_string);
+    Some((s("connector")?, s("object")?, s("id")?))
+}
+
+/// Compares secrets without leaking where they differ through timing.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
