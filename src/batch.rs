@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::intake::{self, BadRow, IntakeError};
 use crate::lead::{Decision, Lead, ProviderOutcome, RouteAction};
 use crate::pipeline::Pipeline;
-use crate::route::LocalRotation;
+use crate::route::LocalAssignments;
 use crate::store::{Store, StoreError};
 
 /// Decisions are written to the store in transactions of this many leads: one fsync per
@@ -86,8 +86,17 @@ pub struct RunOptions<'a> {
     pub keep_decisions: bool,
 }
 
-/// Runs a file through the pipeline.
+/// Runs a file through the pipeline. Routing runs in memory from the stored state
+/// (positions, today's counts, pauses); what it changes is saved with each chunk of
+/// decisions, so a dry run saves nothing.
 pub async fn run_file(pipeline: &Pipeline, store: &Store, path: &Path, opts: RunOptions<'_>) -> Result<Summary, BatchError> {
+    let rotation = LocalAssignments::from_snapshot(store.assignment_snapshot(Utc::now()).await?);
+    run_file_with(pipeline, store, path, opts, &rotation).await
+}
+
+/// Runs a file with the given in-memory assignments (a simulation passes
+/// [`LocalAssignments::simulation`]).
+pub async fn run_file_with(pipeline: &Pipeline, store: &Store, path: &Path, opts: RunOptions<'_>, rotation: &LocalAssignments) -> Result<Summary, BatchError> {
     let rows = intake::read_file(path)?;
     let mut summary = Summary {
         rows: rows.len(),
@@ -107,9 +116,6 @@ pub async fn run_file(pipeline: &Pipeline, store: &Store, path: &Path, opts: Run
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    // Rotation runs in memory from the stored positions; the positions are saved with the
-    // decisions, so the batch is one transaction per chunk and a dry run saves nothing.
-    let rotation = LocalRotation::starting_at(store.rotation_positions().await?);
     let mut pending: Vec<(Lead, Decision)> = Vec::new();
     let now = Utc::now();
     for (line, row) in rows {
@@ -128,14 +134,14 @@ pub async fn run_file(pipeline: &Pipeline, store: &Store, path: &Path, opts: Run
                 continue;
             }
         };
-        let decision = pipeline.decide(lead.clone(), &rotation, now).await?;
+        let decision = pipeline.decide(lead.clone(), rotation, now).await?;
         summary.add(&decision);
         pending.push((lead, decision));
         if pending.len() >= RECORD_BATCH {
-            flush(store, &mut pending, &rotation, &opts, &mut out, &mut summary).await?;
+            flush(store, &mut pending, rotation, &opts, &mut out, &mut summary).await?;
         }
     }
-    flush(store, &mut pending, &rotation, &opts, &mut out, &mut summary).await?;
+    flush(store, &mut pending, rotation, &opts, &mut out, &mut summary).await?;
     if let Some(o) = out.as_mut() {
         o.flush().map_err(|e| output_error(&opts, e))?;
     }
@@ -148,13 +154,15 @@ pub async fn run_file(pipeline: &Pipeline, store: &Store, path: &Path, opts: Run
 async fn flush(
     store: &Store,
     pending: &mut Vec<(Lead, Decision)>,
-    rotation: &LocalRotation,
+    rotation: &LocalAssignments,
     opts: &RunOptions<'_>,
     out: &mut Option<std::io::BufWriter<std::fs::File>>,
     summary: &mut Summary,
 ) -> Result<(), BatchError> {
     if !opts.dry_run && !pending.is_empty() {
-        store.record_batch(pending, &rotation.positions()).await?;
+        let delta = rotation.take_delta();
+        store.record_batch(pending, &delta.positions).await?;
+        store.add_assignment_counts(&delta.counts).await?;
     }
     for (_, d) in pending.drain(..) {
         if let Some(o) = out.as_mut() {

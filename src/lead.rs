@@ -266,11 +266,48 @@ pub enum RouteAction {
     Disqualify,
 }
 
+/// Why a pool member could not take a lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipKind {
+    /// Paused in the config or at run time.
+    Paused,
+    /// `available = false`: out of office.
+    Unavailable,
+    /// A date off or a day they do not work.
+    OffToday,
+    OutsideHours,
+    /// `capacity_per_day` reached.
+    AtCapacity,
+    /// Already had this lead (an SLA reassignment moves past them).
+    PreviousOwner,
+}
+
 /// A pool member passed over while picking an owner, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SkippedMember {
     pub owner: String,
     pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SkipKind>,
+    /// The pool they were skipped in (a lead can overflow through several).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+}
+
+/// A routing rule evaluated before the matching one that did not match, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleMiss {
+    pub rule: String,
+    pub why: String,
+}
+
+/// An SLA step recorded in the decision history after the first routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaStep {
+    Reassigned,
+    Escalated,
 }
 
 /// Where the lead went and why.
@@ -289,6 +326,25 @@ pub struct Route {
     pub not_matched: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_members: Vec<SkippedMember>,
+    /// Why each rule in `not_matched` did not match (false, a missing field, an error).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_matched_why: Vec<RuleMiss>,
+    /// The owner's SLA (`4h`) and its deadline, when the assignment carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla_due_at: Option<DateTime<Utc>>,
+    /// The territories the lead is in, in `routing.toml` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub territories: Vec<String>,
+    /// The matched CRM account (`id`, `name`, `domain`, `owner`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Value>,
+    /// For an SLA step: the owner the lead was taken from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla_step: Option<SlaStep>,
 }
 
 /// One side effect performed (or not) for the lead.

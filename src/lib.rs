@@ -8,7 +8,7 @@
 //! - [`enrich`]    — the provider trait, the waterfall, field merge with provenance
 //! - [`rules`]     — CEL conditions compiled once, the per-lead context
 //! - [`score`]     — rule points, event decay, caps, grades, factors
-//! - [`route`]     — ordered rules, pools and rotation, account matching, actions
+//! - [`route`]     — ordered rules, pools and strategies, calendars, territories, account matching, SLA
 //! - [`pipeline`]  — normalize → enrich → score → route, one span per stage
 //! - [`store`]     — SQLite: durable queue, leads, decisions, rotation
 //! - [`server`]    — axum routes, bearer auth, the error table, metrics

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use leadgate::batch::{self, RunOptions};
 use leadgate::lead::RawLead;
 use leadgate::pipeline::Pipeline;
-use leadgate::route::LocalRotation;
+use leadgate::route::{LocalAssignments, LocalRotation};
 use leadgate::settings::Settings;
 use leadgate::store::Store;
 
@@ -177,8 +177,9 @@ async fn explain(settings: &Settings, lead: &str, json: bool) -> Result<(), Fail
         }
     };
     let normalized = pipeline.normalize(&raw).map_err(user)?;
-    let rotation = LocalRotation::starting_at(store.rotation_positions().await?);
-    let decision = pipeline.decide(normalized, &rotation, chrono::Utc::now()).await?;
+    let now = chrono::Utc::now();
+    let rotation = LocalAssignments::from_snapshot(store.assignment_snapshot(now).await?);
+    let decision = pipeline.decide(normalized, &rotation, now).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&decision)?);
     } else {

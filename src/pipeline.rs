@@ -12,7 +12,7 @@ use tracing::Instrument;
 use crate::enrich::{LocalFileProvider, Provider, Waterfall};
 use crate::lead::{Decision, Lead, LeadStatus, RawLead, RouteAction};
 use crate::normalize::{InvalidLead, Normalizer};
-use crate::route::{Rotation, Router};
+use crate::route::{Assignments, Router};
 use crate::rules::RuleContext;
 use crate::score::{AccountEngagement, Scorer};
 use crate::settings::{ConfigErrors, ConfigIssue, Settings};
@@ -113,8 +113,8 @@ impl Pipeline {
 
     /// Enriches, scores and routes a normalized lead. Delivers nothing: the caller records
     /// the decision, and `rotation` decides whether routing state is written.
-    pub async fn decide(&self, lead: Lead, rotation: &dyn Rotation, now: DateTime<Utc>) -> Result<Decision, StoreError> {
-        let mut account = self.router.accounts().lookup(lead.domain.as_deref());
+    pub async fn decide(&self, lead: Lead, rotation: &dyn Assignments, now: DateTime<Utc>) -> Result<Decision, StoreError> {
+        let mut account = self.router.match_account(&lead).await;
         self.roll_up_account(&mut account, lead.domain.as_deref(), now).await;
         let enriched = self
             .waterfall
@@ -133,7 +133,7 @@ impl Pipeline {
         ctx.set("grades", &json!(scores.iter().map(|(id, c)| (id.clone(), json!(c.grade))).collect::<serde_json::Map<_, _>>()));
         let route = self
             .router
-            .route(&scored, &ctx, rotation)
+            .route(&scored, &mut ctx, rotation, now)
             .instrument(tracing::debug_span!("stage", name = "route"))
             .await?;
         let status = match route.action {

@@ -86,7 +86,8 @@ fn collect_bound(expr: &IdedExpr, out: &mut HashSet<String>) {
     });
 }
 
-fn visit(expr: &IdedExpr, f: &mut dyn FnMut(&IdedExpr)) {
+/// Calls `f` on every node of `expr`, depth first.
+pub(crate) fn visit(expr: &IdedExpr, f: &mut dyn FnMut(&IdedExpr)) {
     f(expr);
     match &expr.expr {
         Expr::Call(call) => {

@@ -52,6 +52,17 @@ impl RuleContext {
         self.ctx.add_variable_from_value(name, value);
     }
 
+    /// Adds a function rules can call for this lead only (routing's `in_territory`). A name
+    /// the CEL standard library already uses is refused, and the call is ignored.
+    pub fn add_function<T: 'static, F>(&mut self, name: &str, f: F)
+    where
+        F: cel::extractors::IntoFunction<T> + 'static + Send + Sync,
+    {
+        if let Err(e) = self.ctx.add_function(name, f) {
+            tracing::warn!(function = name, error = ?e, "cannot add a rule function");
+        }
+    }
+
     pub(crate) fn cel(&self) -> &Context<'static, 'static> {
         &self.ctx
     }

@@ -14,6 +14,7 @@ use std::sync::{Arc, LazyLock};
 use cel::{Env, ExecutionError, Program, Value};
 
 pub use check::Scope;
+pub(crate) use check::visit;
 pub use context::{json_to_cel, RuleContext};
 pub use file::RuleFile;
 
@@ -77,7 +78,7 @@ impl Condition {
         let fields = check::check(program.expression(), scope)?;
         Ok(Self {
             source: source.to_string(),
-            always: source.trim() == "true",
+            always: source.trim() == "true" || constant_true(&program),
             program,
             fields,
         })
@@ -85,6 +86,11 @@ impl Condition {
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The compiled expression, for load-time checks that look for literals (territory ids).
+    pub fn expression(&self) -> &cel::IdedExpr {
+        self.program.expression()
     }
 
     pub fn fields(&self) -> &[String] {
@@ -114,6 +120,12 @@ impl Condition {
         inner.add_variable_from_value(name, value);
         interpret(self.program.execute(&inner))
     }
+}
+
+/// An expression that reads no variable and evaluates to true (`1 == 1`, `true || false`)
+/// matches every lead; anything reading a variable fails on an empty context.
+fn constant_true(program: &Program) -> bool {
+    matches!(program.execute(RuleContext::empty().cel()), Ok(Value::Bool(true)))
 }
 
 fn interpret(result: cel::ResolveResult) -> Eval {

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, AppState, ErrorCode};
 use crate::lead::RawLead;
-use crate::route::LocalRotation;
+use crate::route::LocalAssignments;
 
 /// Longest Idempotency-Key accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 256;
@@ -109,11 +109,13 @@ pub async fn evaluate(State(state): State<Arc<AppState>>, body: Result<Bytes, By
         .pipeline
         .normalize(&raw)
         .map_err(|e| ApiError::new(ErrorCode::InvalidLead, e.to_string()).field(e.field.clone()))?;
-    // A dry run: start from the live rotation but write nothing back.
-    let positions = state.store.rotation_positions().await.map_err(ApiError::internal)?;
+    // A dry run: start from the live routing state (positions, counts, pauses) but write
+    // nothing back.
+    let now = Utc::now();
+    let snapshot = state.store.assignment_snapshot(now).await.map_err(ApiError::internal)?;
     let decision = state
         .pipeline
-        .decide(lead, &LocalRotation::starting_at(positions), Utc::now())
+        .decide(lead, &LocalAssignments::from_snapshot(snapshot), now)
         .await
         .map_err(ApiError::internal)?;
     let mut body = serde_json::to_value(&decision).map_err(ApiError::internal)?;

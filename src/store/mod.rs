@@ -6,7 +6,7 @@
 
 mod sqlite;
 
-pub use sqlite::{LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, Store};
+pub use sqlite::{AssignmentRecord, LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, RouteEvent, Store, TouchRecorded};
 
 use serde::Serialize;
 

@@ -15,7 +15,9 @@ use super::{Accepted, Arrival, Job, LeadView, StoreError};
 use crate::lead::{Decision, Lead, LeadStatus, RawLead};
 use crate::route::Rotation;
 
+mod routing;
 mod scoring;
+pub use routing::{AssignmentRecord, RouteEvent, TouchRecorded};
 pub use scoring::{LeadRef, NewOutcome, OutcomeLead, RecordedOutcome};
 
 /// Most connections to the file: one writer at a time anyway, a few readers beside it.
@@ -163,6 +165,7 @@ impl Store {
     pub async fn complete(&self, job: &Job, lead: &Lead, decision: &Decision) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
+        routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
         let data = serde_json::to_string(lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query("UPDATE leads SET data = ?, updated_at = ? WHERE id = ?")
             .bind(data)
@@ -216,6 +219,7 @@ impl Store {
             .await?;
             decision.id = lead_id.clone();
             insert_decision(&mut tx, &lead_id, None, decision).await?;
+            routing::record_assignment(&mut tx, &lead_id, decision).await?;
         }
         for (pool, position) in rotation {
             sqlx::query("INSERT INTO rotation (pool, position) VALUES (?, ?) ON CONFLICT(pool) DO UPDATE SET position = excluded.position")
