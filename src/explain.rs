@@ -4,6 +4,24 @@ use std::fmt::Write;
 
 use crate::lead::{Decision, ProviderOutcome};
 
+/// A score's factors, largest first, with the values that matched, and their sum.
+fn render_factors(t: &mut String, factors: &[crate::lead::Factor], score: i64) {
+    if factors.is_empty() {
+        let _ = writeln!(t, "  no scoring rule matched");
+        return;
+    }
+    for f in factors {
+        let matched: Vec<String> = f.matched.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        let matched = if matched.is_empty() { String::new() } else { format!("   ({})", matched.join(", ")) };
+        let _ = writeln!(t, "  {:>+7.2}  {:<28} [{}]{matched}", f.points, f.rule, f.dimension);
+        if let Some(why) = &f.description {
+            let _ = writeln!(t, "           {why}");
+        }
+    }
+    let sum: f64 = factors.iter().map(|f| f.points).sum();
+    let _ = writeln!(t, "  {:>7.2}  = {score} after rounding", sum);
+}
+
 pub fn render(d: &Decision) -> String {
     let mut t = String::new();
     let who = d.email.clone().or_else(|| d.lead.domain.clone()).unwrap_or_default();
@@ -38,13 +56,11 @@ pub fn render(d: &Decision) -> String {
     }
 
     let _ = writeln!(t, "\nScore {} ({})", d.score, d.grade);
-    if d.factors.is_empty() {
-        let _ = writeln!(t, "  no scoring rule matched");
-    }
-    for f in &d.factors {
-        let matched: Vec<String> = f.matched.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-        let matched = if matched.is_empty() { String::new() } else { format!("   ({})", matched.join(", ")) };
-        let _ = writeln!(t, "  {:>+7.1}  {:<24} [{}]{matched}", f.points, f.rule, f.dimension);
+    render_factors(&mut t, &d.factors, d.score);
+    // The named scores other than the primary one (whose factors are above).
+    for (id, card) in d.scores.iter().filter(|(_, c)| !(c.score == d.score && c.factors == d.factors)) {
+        let _ = writeln!(t, "\nScore `{id}`: {} ({})", card.score, card.grade);
+        render_factors(&mut t, &card.factors, card.score);
     }
 
     let r = &d.route;

@@ -50,8 +50,55 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Dry-run the current rules over a file of past leads.
-    Simulate { file: PathBuf },
+    /// Dry-run the current rules over a file of past leads; with outcomes, conversion per
+    /// score band and grade.
+    Simulate {
+        /// A CSV or JSONL file of past leads (omit with --from-store).
+        #[arg(required_unless_present = "from_store")]
+        file: Option<PathBuf>,
+        /// Re-score the stored leads that have an outcome (POST /v1/outcomes) instead.
+        #[arg(long, conflicts_with = "file")]
+        from_store: bool,
+        /// The file's outcome column (yes/no, true/false, 1/0).
+        #[arg(long, default_value = "converted")]
+        outcome: String,
+        /// Width of a score band, in points.
+        #[arg(long, default_value_t = 10)]
+        band: u32,
+    },
+    /// Fit the predictive model on past leads with a known outcome.
+    Train {
+        /// A CSV or JSONL file of past leads.
+        file: PathBuf,
+        /// The outcome column (yes/no, true/false, 1/0).
+        #[arg(long, default_value = "converted")]
+        outcome: String,
+        /// Where to write the model (JSON).
+        #[arg(long)]
+        out: PathBuf,
+        /// Columns or fields to leave out, comma-separated (`budget,company.industry`).
+        #[arg(long, value_delimiter = ',')]
+        exclude: Vec<String>,
+        /// Share of leads held out for evaluation (stratified, fixed seed).
+        #[arg(long, default_value_t = leadgate::score::train::DEFAULT_HOLDOUT)]
+        holdout: f64,
+        #[arg(long, default_value_t = leadgate::score::train::DEFAULT_SEED)]
+        seed: u64,
+        /// L2 penalty λ (scikit-learn's C = 1/λ), or `auto`: chosen by 5-fold
+        /// cross-validation on the training split.
+        #[arg(long, default_value = "auto")]
+        l2: String,
+        /// Pool category levels seen in fewer leads than this into `(other)`.
+        #[arg(long, default_value_t = leadgate::score::train::DEFAULT_MIN_LEVEL_COUNT)]
+        min_level_count: usize,
+        /// `auto` (log long-tailed numbers, clip to the training range) or `raw`
+        /// (standardize only, as scikit-learn's StandardScaler).
+        #[arg(long, default_value = "auto", value_parser = ["auto", "raw"])]
+        numeric: String,
+        /// Use this column (`train` / `test`) as the split instead of a random one.
+        #[arg(long)]
+        split_column: Option<String>,
+    },
 }
 
 /// A failure, tagged with who can fix it.
@@ -110,7 +157,35 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }),
         Command::Run { file, out, dry_run } => run(&settings, &file, out.as_deref(), dry_run).await,
         Command::Explain { lead, json } => explain(&settings, &lead, json).await,
-        Command::Simulate { file } => simulate(&settings, &file).await,
+        Command::Simulate { file, from_store, outcome, band } => simulate(&settings, file.as_deref(), from_store, &outcome, band).await,
+        Command::Train {
+            file,
+            outcome,
+            out,
+            exclude,
+            holdout,
+            seed,
+            l2,
+            min_level_count,
+            numeric,
+            split_column,
+        } => {
+            let l2 = match l2.as_str() {
+                "auto" => None,
+                n => Some(n.parse::<f64>().map_err(|_| user(anyhow::anyhow!("--l2 `{n}`: give a number ≥ 0 or `auto`")))?),
+            };
+            let opts = leadgate::score::train::TrainOptions {
+                outcome,
+                exclude,
+                holdout,
+                seed,
+                l2,
+                min_level_count,
+                numeric: if numeric == "raw" { leadgate::score::train::NumericPrep::Raw } else { leadgate::score::train::NumericPrep::Auto },
+                split_column,
+            };
+            train(&settings, &file, &out, &opts).await
+        }
     }
 }
 
@@ -188,16 +263,63 @@ async fn explain(settings: &Settings, lead: &str, json: bool) -> Result<(), Fail
     Ok(())
 }
 
-async fn simulate(settings: &Settings, file: &Path) -> Result<(), Failure> {
+async fn simulate(settings: &Settings, file: Option<&Path>, from_store: bool, outcome: &str, band: u32) -> Result<(), Failure> {
     let (pipeline, store) = open(settings).await?;
-    let summary = batch::run_file(&pipeline, &store, file, RunOptions { out: None, dry_run: true, keep_decisions: true })
-        .await
-        .map_err(user)?;
-    for bad in &summary.bad_rows {
-        eprintln!("skipped {}: {bad}", file.display());
-    }
+    let (summary, outcomes) = match file {
+        Some(file) if !from_store => {
+            let summary = batch::run_file(&pipeline, &store, file, RunOptions { out: None, dry_run: true, keep_decisions: true })
+                .await
+                .map_err(user)?;
+            for bad in &summary.bad_rows {
+                eprintln!("skipped {}: {bad}", file.display());
+            }
+            let outcomes: Vec<Option<bool>> = summary.decisions.iter().map(|d| leadgate::simulate::outcome_of(d, outcome)).collect();
+            (summary, outcomes)
+        }
+        _ => {
+            // The stored leads with outcomes, re-scored by the current rules (a dry run).
+            let rotation = LocalRotation::starting_at(store.rotation_positions().await?);
+            let mut summary = batch::Summary::default();
+            let mut outcomes = Vec::new();
+            let now = chrono::Utc::now();
+            for stored in store.outcome_leads().await? {
+                summary.rows += 1;
+                summary.decisions.push(pipeline.decide(stored.lead, &rotation, now).await?);
+                outcomes.push(Some(stored.converted));
+            }
+            summary.decided = summary.decisions.len();
+            println!("{} stored leads with an outcome, re-scored by the current rules", summary.decided);
+            (summary, outcomes)
+        }
+    };
     let rules = pipeline.router.rule_ids();
     let sim = leadgate::simulate::simulate(&summary, &rules);
     print!("{}", leadgate::simulate::render(&sim, &rules));
+    let named: Vec<(String, Vec<String>)> = pipeline
+        .scorer
+        .score_ids()
+        .into_iter()
+        .skip(1)
+        .filter_map(|id| pipeline.scorer.grade_names_of(&id).map(|g| (id, g)))
+        .collect();
+    let decided: Vec<(&leadgate::lead::Decision, Option<bool>)> = summary.decisions.iter().zip(outcomes).collect();
+    let report = leadgate::simulate::conversion_report(&decided, outcome, band, &pipeline.scorer.grade_names(), &named);
+    print!("{}", leadgate::simulate::render_conversion(&report));
+    Ok(())
+}
+
+async fn train(settings: &Settings, file: &Path, out: &Path, opts: &leadgate::score::train::TrainOptions) -> Result<(), Failure> {
+    use leadgate::score::train;
+    let pipeline = Pipeline::build(settings).map_err(user)?;
+    let loaded = train::load_examples(&pipeline, file, opts).await.map_err(user)?;
+    for bad in loaded.skipped.iter().take(20) {
+        eprintln!("skipped {}: {bad}", file.display());
+    }
+    if loaded.skipped.len() > 20 {
+        eprintln!("... and {} more rows skipped", loaded.skipped.len() - 20);
+    }
+    let (model, report) = train::fit(&loaded.examples, &file.display().to_string(), opts).map_err(user)?;
+    model.save(out).map_err(user)?;
+    print!("{}", train::render(&report, out));
     Ok(())
 }

@@ -25,9 +25,14 @@ use crate::intake::{self, BadRow};
 use crate::lead::RawLead;
 use crate::pipeline::Pipeline;
 
-/// scikit-learn's default `C = 1.0`, i.e. λ = 1: a mild penalty that keeps coefficients
-/// finite on separable data and makes the two implementations comparable out of the box.
+/// scikit-learn's default `C = 1.0`, i.e. λ = 1: what `--l2` means when a number is wanted
+/// without cross-validation (and what the scikit-learn comparison uses).
 pub const DEFAULT_L2: f64 = 1.0;
+/// The penalties `--l2 auto` (the default) tries, by cross-validated log loss on the
+/// training split: from almost none to strong enough to tame a few hundred sparse columns.
+pub const L2_GRID: &[f64] = &[0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0];
+/// Folds of that cross-validation.
+const CV_FOLDS: usize = 5;
 /// A quarter of the leads held out: enough positives for a stable AUC on a few hundred rows.
 pub const DEFAULT_HOLDOUT: f64 = 0.25;
 /// The fixed seed: the same file gives the same split and the same model.
@@ -65,7 +70,7 @@ pub enum TrainError {
 /// How numeric columns are prepared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NumericPrep {
-    /// Long-tailed non-negative columns (max ≥ 1000) get ln(1 + x); every column is clipped
+    /// Long-tailed non-negative columns (max ≥ 1000 and 20× the median) get ln(1 + x); every column is clipped
     /// to its training range at scoring time.
     Auto,
     /// Standardize only — the same preprocessing as scikit-learn's StandardScaler.
@@ -78,7 +83,8 @@ pub struct TrainOptions {
     pub exclude: Vec<String>,
     pub holdout: f64,
     pub seed: u64,
-    pub l2: f64,
+    /// The L2 penalty λ; `None`: chosen from [`L2_GRID`] by cross-validation.
+    pub l2: Option<f64>,
     pub min_level_count: usize,
     pub numeric: NumericPrep,
     /// A column saying which rows are `train` and which `test`/`holdout`, instead of the
@@ -93,7 +99,7 @@ impl Default for TrainOptions {
             exclude: Vec::new(),
             holdout: DEFAULT_HOLDOUT,
             seed: DEFAULT_SEED,
-            l2: DEFAULT_L2,
+            l2: None,
             min_level_count: DEFAULT_MIN_LEVEL_COUNT,
             numeric: NumericPrep::Auto,
             split_column: None,
@@ -227,6 +233,10 @@ pub struct Report {
     pub log_loss: f64,
     pub brier: f64,
     pub iterations: usize,
+    /// The penalty used, and (when chosen by cross-validation) each candidate's mean
+    /// held-out log loss.
+    pub l2: f64,
+    pub cv: Vec<(f64, f64)>,
     pub calibration: Vec<Decile>,
     pub top_positive: Vec<(String, f64)>,
     pub top_negative: Vec<(String, f64)>,
@@ -245,11 +255,13 @@ pub struct Decile {
 
 /// Fits the model on `examples` and evaluates it on the holdout.
 pub fn fit(examples: &[Example], source: &str, opts: &TrainOptions) -> Result<(Model, Report), TrainError> {
-    if !(opts.l2 >= 0.0 && opts.l2.is_finite()) {
-        return Err(TrainError::Option {
-            option: "l2",
-            reason: format!("{} is not a penalty ≥ 0", opts.l2),
-        });
+    if let Some(l2) = opts.l2 {
+        if !(l2 >= 0.0 && l2.is_finite()) {
+            return Err(TrainError::Option {
+                option: "l2",
+                reason: format!("{l2} is not a penalty ≥ 0"),
+            });
+        }
     }
     if opts.split_column.is_none() && !(opts.holdout > 0.0 && opts.holdout < 1.0) {
         return Err(TrainError::Option {
@@ -282,7 +294,11 @@ pub fn fit(examples: &[Example], source: &str, opts: &TrainOptions) -> Result<(M
     standardize(&mut specs, &x);
     let xs: Vec<Vec<f64>> = x.iter().map(|r| scaled(&specs, r)).collect();
     let y: Vec<f64> = train.iter().map(|e| f64::from(u8::from(e.converted))).collect();
-    let (beta, iterations) = newton(&xs, &y, opts.l2)?;
+    let (l2, cv) = match opts.l2 {
+        Some(l2) => (l2, Vec::new()),
+        None => choose_l2(&xs, &y, opts.seed)?,
+    };
+    let (beta, iterations) = newton(&xs, &y, l2)?;
 
     let mut k = 1;
     for f in &mut specs {
@@ -297,7 +313,7 @@ pub fn fit(examples: &[Example], source: &str, opts: &TrainOptions) -> Result<(M
         trained_at: Utc::now().to_rfc3339(),
         source: source.into(),
         outcome: opts.outcome.clone(),
-        l2: opts.l2,
+        l2,
         intercept: beta[0],
         features: specs,
         metrics: Value::Null,
@@ -318,6 +334,8 @@ pub fn fit(examples: &[Example], source: &str, opts: &TrainOptions) -> Result<(M
         log_loss: log_loss(&p, &yt),
         brier: p.iter().zip(&yt).map(|(p, y)| (p - f64::from(u8::from(*y))).powi(2)).sum::<f64>() / p.len() as f64,
         iterations,
+        l2,
+        cv,
         calibration: calibration(&p, &yt, 10),
         top_positive,
         top_negative,
@@ -331,9 +349,48 @@ pub fn fit(examples: &[Example], source: &str, opts: &TrainOptions) -> Result<(M
         "brier": report.brier,
         "base_rate": report.base_rate,
         "seed": opts.seed,
+        "l2": l2,
+        "l2_chosen_by": if opts.l2.is_some() { "--l2" } else { "5-fold cross-validation" },
         "holdout": if opts.split_column.is_some() { json!("split column") } else { json!(opts.holdout) },
     });
     Ok((model, report))
+}
+
+/// Picks λ from [`L2_GRID`] by stratified k-fold cross-validation on the training rows:
+/// the smallest mean held-out log loss wins. Returns it and every candidate's loss.
+fn choose_l2(x: &[Vec<f64>], y: &[f64], seed: u64) -> Result<(f64, Vec<(f64, f64)>), TrainError> {
+    let mut fold = vec![0usize; y.len()];
+    let mut rng = SplitMix64(seed ^ 0x5EED);
+    for class in [1.0, 0.0] {
+        let mut idx: Vec<usize> = (0..y.len()).filter(|i| y[*i] == class).collect();
+        for i in (1..idx.len()).rev() {
+            let j = (rng.next() % (i as u64 + 1)) as usize;
+            idx.swap(i, j);
+        }
+        for (k, i) in idx.into_iter().enumerate() {
+            fold[i] = k % CV_FOLDS;
+        }
+    }
+    let mut results = Vec::new();
+    for &l2 in L2_GRID {
+        let mut loss = 0.0;
+        let mut n = 0usize;
+        for f in 0..CV_FOLDS {
+            let (xt, yt): (Vec<Vec<f64>>, Vec<f64>) = (0..y.len()).filter(|i| fold[*i] != f).map(|i| (x[i].clone(), y[i])).unzip();
+            if yt.iter().all(|v| *v == 1.0) || yt.iter().all(|v| *v == 0.0) {
+                continue;
+            }
+            let (beta, _) = newton(&xt, &yt, l2)?;
+            for i in (0..y.len()).filter(|i| fold[*i] == f) {
+                let z = beta[0] + x[i].iter().zip(&beta[1..]).map(|(a, b)| a * b).sum::<f64>();
+                loss += log_loss(&[sigmoid(z)], &[y[i] == 1.0]);
+                n += 1;
+            }
+        }
+        results.push((l2, loss / n.max(1) as f64));
+    }
+    let best = results.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1)).map_or(DEFAULT_L2, |r| r.0);
+    Ok((best, results))
 }
 
 /// Which examples are holdout: the split column when given, else a stratified random split
@@ -399,7 +456,12 @@ fn design(train: &[&Example], opts: &TrainOptions) -> (Vec<Feature>, Vec<(String
                 .collect();
             let lo = nums.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = nums.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let log = opts.numeric == NumericPrep::Auto && lo >= 0.0 && hi >= 1000.0;
+            // Long-tailed: large, and far above the typical value (sizes, revenue, counts)
+            // — not merely large (years).
+            let mut sorted = nums.clone();
+            sorted.sort_by(f64::total_cmp);
+            let median = sorted[sorted.len() / 2];
+            let log = opts.numeric == NumericPrep::Auto && lo >= 0.0 && hi >= 1000.0 && hi > 20.0 * (median + 1.0);
             let t: Vec<f64> = nums.iter().map(|x| transform(*x, log)).collect();
             let (min, max) = match opts.numeric {
                 NumericPrep::Auto => (transform(lo, log), transform(hi, log)),
@@ -698,6 +760,12 @@ pub fn render(report: &Report, out: &Path) -> String {
         100.0 * report.base_rate,
         report.iterations
     );
+    if report.cv.is_empty() {
+        let _ = writeln!(t, "L2 penalty λ = {} (set with --l2)", report.l2);
+    } else {
+        let tried: Vec<String> = report.cv.iter().map(|(l, loss)| format!("{l}: {loss:.4}")).collect();
+        let _ = writeln!(t, "L2 penalty λ = {} chosen by 5-fold cross-validation (log loss by λ — {})", report.l2, tried.join(", "));
+    }
     let _ = writeln!(t, "\nHoldout");
     let _ = writeln!(t, "  ROC AUC   {:.4}", report.auc);
     let _ = writeln!(t, "  log loss  {:.4}", report.log_loss);

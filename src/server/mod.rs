@@ -3,6 +3,7 @@
 
 mod error;
 mod metrics;
+mod outcomes;
 mod routes;
 
 use std::sync::atomic::AtomicBool;
@@ -38,6 +39,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/leads", post(routes::post_lead))
         .route("/v1/leads/{id}", get(routes::get_lead))
         .route("/v1/evaluate", post(routes::evaluate))
+        .route("/v1/outcomes", post(outcomes::post_outcome))
         .route_layer(middleware::from_fn_with_state(state.clone(), routes::require_token));
     Router::new()
         .merge(api)
