@@ -102,6 +102,9 @@ impl Pipeline {
         match source.account_rows(domain, &rollup.score).await {
             Ok(rows) => {
                 let rolled = rollup.roll_up(&rows, now);
+                if !account.is_object() {
+                    *account = json!({});
+                }
                 if let Some(obj) = account.as_object_mut() {
                     obj.insert("score".into(), json!(rolled.score));
                     obj.insert("leads".into(), json!(rolled.leads));

@@ -150,7 +150,7 @@ impl Store {
     pub async fn account_rows(&self, domain: &str, score: &str) -> Result<Vec<(f64, DateTime<Utc>)>, StoreError> {
         let path = format!("$.scores.\"{}\".score", score.replace('"', ""));
         let rows = sqlx::query(
-            "SELECT json_extract(d.record, ?) AS s, d.decided_at
+            "SELECT CAST(json_extract(d.record, ?) AS REAL) AS s, d.decided_at
              FROM leads l JOIN decisions d ON d.id = (SELECT MAX(id) FROM decisions WHERE lead_id = l.id)
              WHERE l.domain = ?",
         )
