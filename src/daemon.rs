@@ -59,6 +59,8 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         ready: AtomicBool::new(false),
         api_tokens: settings.config.server.api_tokens.clone(),
         body_limit: settings.config.server.body_limit,
+        webhooks: settings.config.webhooks.clone(),
+        records: None,
     });
     crate::server::prometheus();
 
@@ -67,6 +69,11 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     // Zero workers is an intake-only replica: it accepts and queues, others process.
     for _ in 0..settings.config.server.workers {
         workers.spawn(crate::worker::run(state.clone(), settings.lease, stop_rx.clone()));
+    }
+    // Reassigns or escalates leads whose owner let the SLA pass (route::sla); a processing
+    // replica's job, not an intake-only one's.
+    if settings.config.server.workers > 0 {
+        workers.spawn(crate::route::sla::run(state.clone(), stop_rx.clone()));
     }
     state.ready.store(true, Ordering::SeqCst);
     // Printed (not only logged) so scripts and tests can find an ephemeral port.

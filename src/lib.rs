@@ -6,16 +6,20 @@
 //! - [`intake`]    — leads from CSV / JSONL files, with line numbers
 //! - [`normalize`] — email, domain (public suffix list), free / disposable flags
 //! - [`enrich`]    — the provider trait, the waterfall, field merge with provenance
+//! - [`connector`] — the engine that runs `connectors/*.toml`: manifests, registry, HTTP
+//! - [`resilience`] — cache, rate limits, retries, circuit breaker, credit budget, parking
 //! - [`rules`]     — CEL conditions compiled once, the per-lead context
 //! - [`score`]     — rule points, event decay, caps, grades, factors
 //! - [`route`]     — ordered rules, pools and strategies, calendars, territories, account matching, SLA
 //! - [`pipeline`]  — normalize → enrich → score → route, one span per stage
 //! - [`store`]     — SQLite: durable queue, leads, decisions, rotation
+//! - [`webhook`]   — HubSpot / Salesforce / Pipedrive webhook verification and parsing
 //! - [`server`]    — axum routes, bearer auth, the error table, metrics
 //! - [`worker`]    — claim → pipeline → record; [`shutdown`] drains; [`daemon`] wires `serve`
 //! - [`batch`], [`simulate`], [`explain`] — the `run`, `simulate` and `explain` commands
 
 pub mod batch;
+pub mod connector;
 pub mod daemon;
 pub mod enrich;
 pub mod explain;
@@ -23,6 +27,7 @@ pub mod intake;
 pub mod lead;
 pub mod normalize;
 pub mod pipeline;
+pub mod resilience;
 pub mod route;
 pub mod rules;
 pub mod score;
@@ -31,6 +36,7 @@ pub mod settings;
 pub mod shutdown;
 pub mod simulate;
 pub mod store;
+pub mod webhook;
 pub mod worker;
 
 pub use server::app;

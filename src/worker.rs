@@ -50,6 +50,20 @@ async fn decide(state: &AppState, job: Job) {
         Ok(r) => r,
         Err(e) => return fail(state, &job, &format!("stored payload is not a lead: {e}")).await,
     };
+    let raw = match crate::webhook::fetch_target(&raw) {
+        None => raw,
+        Some((connector, object, id)) => match &state.records {
+            None => return fail(state, &job, &format!("the webhook named {connector} {object} {id}, but no CRM connector is configured to fetch it")).await,
+            Some(source) => match source.fetch(&connector, &object, &id).await {
+                Ok(fetched) => fetched,
+                Err(e) => {
+                    // The lease brings the job back: a CRM hiccup must not lose the lead.
+                    tracing::warn!(%connector, %object, error = %e, "cannot fetch the CRM record yet; will retry");
+                    return;
+                }
+            },
+        },
+    };
     let lead = match state.pipeline.normalize(&raw) {
         Ok(l) => l,
         Err(e) => return fail(state, &job, &format!("invalid lead: {e}")).await,

@@ -29,6 +29,8 @@ async fn state(db: &Path, tokens: Vec<String>) -> Arc<AppState> {
         ready: AtomicBool::new(true),
         api_tokens: tokens,
         body_limit: 4096,
+        webhooks: Default::default(),
+        records: None,
     })
 }
 

@@ -5,6 +5,8 @@ mod error;
 mod metrics;
 mod outcomes;
 mod routes;
+mod routing;
+mod webhooks;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -31,6 +33,10 @@ pub struct AppState {
     pub ready: AtomicBool,
     pub api_tokens: Vec<String>,
     pub body_limit: usize,
+    /// Which CRMs may call the webhook routes, with their secrets.
+    pub webhooks: crate::webhook::WebhooksConfig,
+    /// Fetches the CRM record a webhook named by id; none until a CRM connector is set.
+    pub records: Option<Arc<dyn crate::webhook::RecordSource>>,
 }
 
 /// The router: `/v1` API behind the bearer check, probes and metrics outside it.
@@ -39,10 +45,17 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/leads", post(routes::post_lead))
         .route("/v1/leads/{id}", get(routes::get_lead))
         .route("/v1/evaluate", post(routes::evaluate))
+        .route("/v1/leads/{id}/touched", post(routing::touched))
+        .route("/v1/leads/{id}/routing", get(routing::lead_routing))
+        .route("/v1/pools", get(routing::pools))
+        .route("/v1/pools/{pool}/members/{owner}/pause", post(routing::pause))
+        .route("/v1/pools/{pool}/members/{owner}/resume", post(routing::resume))
         .route("/v1/outcomes", post(outcomes::post_outcome))
         .route_layer(middleware::from_fn_with_state(state.clone(), routes::require_token));
     Router::new()
         .merge(api)
+        // Webhooks verify their vendor's signature instead of the bearer token.
+        .route("/v1/webhooks/{connector}", post(webhooks::receive))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))

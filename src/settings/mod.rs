@@ -90,6 +90,9 @@ pub struct LeadgateConfig {
     pub providers: BTreeMap<String, ProviderSettings>,
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// CRMs allowed to call `POST /v1/webhooks/{connector}`, with their secrets.
+    #[serde(default)]
+    pub webhooks: crate::webhook::WebhooksConfig,
     /// The scoring rules file.
     #[serde(default = "default_scoring")]
     pub scoring: PathBuf,
@@ -241,7 +244,7 @@ impl Default for NormalizeConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrichmentConfig {
     /// Providers in the order they are asked.
@@ -253,6 +256,33 @@ pub struct EnrichmentConfig {
     /// Per-field provider order overrides: `{ field = "company.employees", order = [...] }`.
     #[serde(default)]
     pub field_order: Vec<FieldOrder>,
+    /// Lowest confidence (0–1) accepted from any provider unless its own
+    /// `[providers.ID] min_confidence` says otherwise.
+    #[serde(default)]
+    pub min_confidence: Option<f64>,
+    /// Fields every answer must hold to count (a provider's `required_fields` replaces it).
+    #[serde(default)]
+    pub required_fields: Vec<String>,
+    /// Reject an answer whose `company.domain` is not the lead's domain (default true).
+    #[serde(default = "default_match_domain")]
+    pub match_domain: bool,
+}
+
+fn default_match_domain() -> bool {
+    true
+}
+
+impl Default for EnrichmentConfig {
+    fn default() -> Self {
+        Self {
+            waterfall: Vec::new(),
+            stop_when: Vec::new(),
+            field_order: Vec::new(),
+            min_confidence: None,
+            required_fields: Vec::new(),
+            match_domain: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -284,6 +314,28 @@ pub struct ProviderSettings {
     /// Lowest confidence accepted; a lower one counts as a miss.
     #[serde(default)]
     pub min_confidence: Option<f64>,
+    /// The second secret for HTTP Basic auth (the password, or the user name).
+    #[serde(default)]
+    pub api_secret: Option<String>,
+    /// Override of the manifest's per-attempt timeout (`5s`).
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Override of the manifest's burst: requests allowed back to back.
+    #[serde(default)]
+    pub burst: Option<u32>,
+    /// Override of the manifest's daily request cap (requests per UTC day).
+    #[serde(default)]
+    pub daily_limit: Option<u32>,
+    /// Fields an answer must hold to count; one without them is a miss.
+    #[serde(default)]
+    pub required_fields: Option<Vec<String>>,
+    /// Whether the answer's `company.domain` must be the lead's (default: `[enrichment]`).
+    #[serde(default)]
+    pub match_domain: Option<bool>,
+    /// Set while loading when `api_key`/`api_secret` names an environment variable that is
+    /// not set: the provider is then reported `not_configured`, with this reason.
+    #[serde(skip)]
+    pub unset_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -343,9 +395,16 @@ impl Settings {
         let mut value: serde_json::Value = built
             .try_deserialize()
             .map_err(|e| ConfigErrors::one(&file, "-", e.to_string()))?;
-        interpolate::interpolate(&mut value, &env).map_err(|issues| {
-            ConfigErrors(
-                issues
+        // A provider secret whose variable is not set leaves that provider unconfigured
+        // (skipped as `not_configured`, shown by `leadgate connectors`) instead of stopping
+        // leadgate: the waterfall runs on without it. Any other missing variable is an error.
+        let (unset_secrets, fatal): (Vec<_>, Vec<_>) = match interpolate::interpolate(&mut value, &env) {
+            Ok(()) => (Vec::new(), Vec::new()),
+            Err(issues) => issues.into_iter().partition(|(key, _)| provider_secret(key).is_some()),
+        };
+        if !fatal.is_empty() {
+            return Err(ConfigErrors(
+                fatal
                     .into_iter()
                     .map(|(key, reason)| ConfigIssue {
                         file: file.clone(),
@@ -354,12 +413,22 @@ impl Settings {
                         reason,
                     })
                     .collect(),
-            )
-        })?;
-        let config: LeadgateConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            ));
+        }
+        for (key, _) in &unset_secrets {
+            if let Some((id, field)) = provider_secret(key) {
+                value["providers"][id][field] = serde_json::Value::Null;
+            }
+        }
+        let mut config: LeadgateConfig = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
             ConfigErrors::one(&file, key, e.into_inner().to_string())
         })?;
+        for (key, reason) in unset_secrets {
+            if let Some(p) = provider_secret(&key).and_then(|(id, _)| config.providers.get_mut(id)) {
+                p.unset_secret = Some(format!("{key}: {reason}"));
+            }
+        }
         let lease = humantime::parse_duration(&config.server.lease).map_err(|e| {
             ConfigErrors::one(&file, "server.lease", format!("not a duration: {e}"))
         })?;
@@ -398,6 +467,13 @@ impl Settings {
     pub fn file_name(&self) -> String {
         self.file.display().to_string()
     }
+}
+
+/// `providers.ID.api_key` (or `api_secret`) → (ID, field).
+fn provider_secret(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix("providers.")?;
+    let (id, field) = rest.rsplit_once('.')?;
+    matches!(field, "api_key" | "api_secret").then_some((id, field))
 }
 
 /// A duration from config (`7d`, `90s`), with the key named on error.
@@ -449,11 +525,21 @@ mod tests {
     #[test]
     fn a_missing_secret_names_the_key() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "[providers.clearbit]\napi_key = \"${NOPE_NOT_SET}\"\n");
+        let p = write(dir.path(), "[storage]\nurl = \"${NOPE_NOT_SET}\"\n");
         let err = Settings::load_with_env(&p, HashMap::new()).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("providers.clearbit.api_key"), "{text}");
+        assert!(text.contains("storage.url"), "{text}");
         assert!(text.contains("NOPE_NOT_SET"), "{text}");
+    }
+
+    #[test]
+    fn a_missing_provider_key_leaves_the_provider_unconfigured() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "[providers.clearbit]\napi_key = \"${NOPE_NOT_SET}\"\n");
+        let s = Settings::load_with_env(&p, HashMap::new()).unwrap();
+        let clearbit = &s.config.providers["clearbit"];
+        assert_eq!(clearbit.api_key, None);
+        assert!(clearbit.unset_secret.as_deref().unwrap().contains("NOPE_NOT_SET"));
     }
 
     #[test]

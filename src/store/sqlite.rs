@@ -128,6 +128,51 @@ impl Store {
         })
     }
 
+    /// Queues an arrival known only by a CRM record (a webhook that named an id), or records
+    /// one that is already known to be invalid (`failed` with the reason). Same idempotency
+    /// rules as [`Store::accept`].
+    pub async fn accept_record(&self, identity_key: &str, payload: &RawLead, idempotency_key: &str, failed: Option<&str>) -> Result<Accepted, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?")
+            .bind(idempotency_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = row {
+            return Ok(Accepted { id: row.get("lead_id"), job_id: row.get("id"), status: row.get("status"), duplicate: true });
+        }
+        let now = now_ms();
+        let lead_id: String = sqlx::query_scalar(
+            "INSERT INTO leads (id, identity_key, data, arrivals, created_at, updated_at) VALUES (?, ?, '{}', 1, ?, ?)
+             ON CONFLICT(identity_key) DO UPDATE SET arrivals = leads.arrivals + 1, updated_at = excluded.updated_at
+             RETURNING id",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(identity_key)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let job_id = Uuid::now_v7().to_string();
+        let status = if failed.is_some() { LeadStatus::Failed } else { LeadStatus::Queued };
+        let payload = serde_json::to_string(payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, error, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&job_id)
+        .bind(&lead_id)
+        .bind(idempotency_key)
+        .bind(&payload)
+        .bind(status.as_str())
+        .bind(failed)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Accepted { id: lead_id, job_id, status: status.as_str().into(), duplicate: false })
+    }
+
     /// Claims the oldest queued job (or one whose lease ran out) for `lease`.
     pub async fn claim(&self, lease: Duration) -> Result<Option<Job>, StoreError> {
         let now = now_ms();

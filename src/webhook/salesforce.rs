@@ -88,10 +88,10 @@ struct Message {
 fn parse(body: &[u8]) -> Result<Message, WebhookError> {
     let bad = |why: String| WebhookError::BadPayload(why);
     let mut reader = Reader::from_reader(body);
-    reader.config_mut().trim_text(true);
     let mut path: Vec<String> = Vec::new();
     let mut message = Message { organization_id: String::new(), notifications: Vec::new() };
     let mut buf = Vec::new();
+    let mut text = String::new();
     loop {
         match reader.read_event_into(&mut buf) {
             Ok(Event::Start(e)) => {
@@ -100,29 +100,37 @@ fn parse(body: &[u8]) -> Result<Message, WebhookError> {
                     message.notifications.push(Notification { id: String::new(), fields: Default::default() });
                 }
                 path.push(name);
+                text.clear();
+            }
+            Ok(Event::Text(t)) => text.push_str(&t.decode().map_err(|e| bad(format!("bad text: {e}")))?),
+            // quick-xml reports `&amp;` and friends apart from the text around them.
+            Ok(Event::GeneralRef(r)) => {
+                let name = r.decode().map_err(|e| bad(format!("bad entity: {e}")))?;
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    _ => quick_xml::escape::resolve_xml_entity(&name).map(str::to_string).ok_or_else(|| bad(format!("unknown entity &{name};")))?,
+                };
+                text.push_str(&resolved);
             }
             Ok(Event::End(_)) => {
-                path.pop();
-            }
-            Ok(Event::Text(t)) => {
-                let text = t.decode().map_err(|e| bad(format!("bad text: {e}")))?;
-                let text = quick_xml::escape::unescape(&text).map_err(|e| bad(format!("bad entity: {e}")))?.into_owned();
+                let value = std::mem::take(&mut text);
                 let n = path.len();
                 match (path.get(n.wrapping_sub(2)).map(String::as_str), path.last().map(String::as_str)) {
-                    (Some("notifications"), Some("OrganizationId")) => message.organization_id = text,
+                    (Some("notifications"), Some("OrganizationId")) => message.organization_id = value.trim().to_string(),
                     (Some("Notification"), Some("Id")) => {
                         if let Some(last) = message.notifications.last_mut() {
-                            last.id = text;
+                            last.id = value.trim().to_string();
                         }
                     }
                     (Some("sObject"), Some(field)) => {
                         let field = field.to_string();
                         if let Some(last) = message.notifications.last_mut() {
-                            last.fields.insert(field, text);
+                            last.fields.insert(field, value.trim().to_string());
                         }
                     }
                     _ => {}
                 }
+                path.pop();
             }
             Ok(Event::Eof) => break,
             Err(e) => return Err(bad(format!("not a SOAP envelope: {e}"))),
