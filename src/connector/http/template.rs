@@ -1,0 +1,181 @@
+//! Request templates: `{domain}`, `{email}`, `{company}`, `{first_name}`, `{last_name}` in
+//! a path, query value, body string or response JSONPath, filled from the lead.
+//!
+//! Hand-written rather than a template crate: the language is deliberately only named
+//! placeholders (no logic, no filters), and each place a value lands needs its own escaping —
+//! a path segment is percent-encoded, a query value form-encoded by the URL builder, a
+//! JSONPath literal JSON-quoted. Lead data can never change the host or add a path segment.
+
+use std::collections::BTreeMap;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
+/// The lead values a template may use.
+pub const VARIABLES: &[&str] = &["domain", "email", "company", "first_name", "last_name"];
+
+/// Characters escaped in a path segment: everything but unreserved characters (RFC 3986),
+/// so `/`, `?`, `#`, `%`, `@` and `..` tricks stay inside the segment.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b':')
+    .add(b';')
+    .add(b'<')
+    .add(b'=')
+    .add(b'>')
+    .add(b'?')
+    .add(b'@')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}')
+    .add(b'&')
+    .add(b'+')
+    .add(b',')
+    .add(b'$')
+    .add(b'!')
+    .add(b'\'')
+    .add(b'(')
+    .add(b')')
+    .add(b'*');
+
+/// The values for one call, by variable name.
+pub type Vars = BTreeMap<&'static str, String>;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Text(String),
+    Var(&'static str),
+}
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+}
+
+/// How a value is escaped where it lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    /// As is (the URL builder or JSON serializer escapes it).
+    None,
+    /// Percent-encoded as one path segment.
+    PathSegment,
+    /// A JSON string literal (for JSONPath filters).
+    JsonString,
+}
+
+impl Template {
+    /// Parses `text`; an unknown `{name}` is an error naming it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut pieces = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                pieces.push(Piece::Text(rest[..open].to_string()));
+            }
+            let after = &rest[open + 1..];
+            let close = after
+                .find('}')
+                .ok_or_else(|| format!("`{{` without a closing `}}` in `{text}`"))?;
+            let name = &after[..close];
+            let var = VARIABLES.iter().find(|v| **v == name).ok_or_else(|| {
+                format!(
+                    "unknown placeholder `{{{name}}}`; known: {}",
+                    braced(VARIABLES)
+                )
+            })?;
+            pieces.push(Piece::Var(var));
+            rest = &after[close + 1..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Text(rest.to_string()));
+        }
+        Ok(Self { pieces })
+    }
+
+    /// The variables this template needs.
+    pub fn variables(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Var(v) => Some(*v),
+            Piece::Text(_) => None,
+        })
+    }
+
+    pub fn is_constant(&self) -> bool {
+        self.variables().next().is_none()
+    }
+
+    /// Fills the template; `Err(name)` names a variable the lead does not have.
+    pub fn render(&self, vars: &Vars, escape: Escape) -> Result<String, &'static str> {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Var(v) => {
+                    let value = vars.get(v).filter(|s| !s.is_empty()).ok_or(*v)?;
+                    match escape {
+                        Escape::None => out.push_str(value),
+                        Escape::PathSegment => out.extend(utf8_percent_encode(value, SEGMENT)),
+                        Escape::JsonString => {
+                            out.push_str(&serde_json::Value::String(value.clone()).to_string())
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn braced(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{{{n}}}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(domain: &str) -> Vars {
+        Vars::from([("domain", domain.to_string())])
+    }
+
+    #[test]
+    fn path_values_cannot_escape_their_segment() {
+        let t = Template::parse("/v2/companies/{domain}").unwrap();
+        assert_eq!(
+            t.render(&vars("evil.com/../admin?x=1#"), Escape::PathSegment)
+                .unwrap(),
+            "/v2/companies/evil.com%2F..%2Fadmin%3Fx%3D1%23"
+        );
+    }
+
+    #[test]
+    fn json_literals_are_quoted() {
+        let t = Template::parse("$.emails[?@.value == {domain}]").unwrap();
+        assert_eq!(
+            t.render(&vars("a\"b"), Escape::JsonString).unwrap(),
+            r#"$.emails[?@.value == "a\"b"]"#
+        );
+    }
+
+    #[test]
+    fn unknown_and_missing_variables_are_named() {
+        assert!(Template::parse("/x/{domian}")
+            .unwrap_err()
+            .contains("domian"));
+        let t = Template::parse("{email}").unwrap();
+        assert_eq!(t.render(&vars("acme.io"), Escape::None), Err("email"));
+    }
+}

@@ -1,0 +1,154 @@
+//! A daily credit budget per provider. Credits are reserved before a call (so concurrent
+//! calls can never overspend) and charged after it when the vendor bills that outcome;
+//! unbilled reservations are released. The day is the UTC day.
+//!
+//! Must not: know what a call costs or which outcomes are billed (the manifest says).
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{next_utc_midnight, system_clock, WallClock};
+
+/// The day's budget is spent.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("daily budget of {limit} credits spent ({used} used); resets at {resets_at}")]
+pub struct BudgetSpent {
+    pub limit: f64,
+    pub used: f64,
+    pub resets_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+struct Day {
+    day: Option<NaiveDate>,
+    used: f64,
+    reserved: f64,
+}
+
+pub struct Budget {
+    /// Credits per UTC day; none means unlimited (still counted).
+    daily: Option<f64>,
+    state: Mutex<Day>,
+    clock: WallClock,
+}
+
+/// Credits held for one call.
+pub struct Reservation<'a> {
+    budget: &'a Budget,
+    cost: f64,
+    settled: bool,
+}
+
+impl Budget {
+    pub fn new(daily: Option<f64>) -> Self {
+        Self::with_clock(daily, system_clock())
+    }
+
+    pub fn with_clock(daily: Option<f64>, clock: WallClock) -> Self {
+        Self {
+            daily,
+            state: Mutex::new(Day::default()),
+            clock,
+        }
+    }
+
+    pub fn daily(&self) -> Option<f64> {
+        self.daily
+    }
+
+    /// Holds `cost` credits, or says the day's budget cannot cover them.
+    pub fn reserve(&self, cost: f64) -> Result<Reservation<'_>, BudgetSpent> {
+        let mut s = self.lock();
+        if let Some(limit) = self.daily {
+            if s.used + s.reserved + cost > limit + f64::EPSILON {
+                return Err(BudgetSpent {
+                    limit,
+                    used: s.used,
+                    resets_at: next_utc_midnight((self.clock)()),
+                });
+            }
+        }
+        s.reserved += cost;
+        Ok(Reservation {
+            budget: self,
+            cost,
+            settled: false,
+        })
+    }
+
+    /// Credits charged today.
+    pub fn used_today(&self) -> f64 {
+        self.lock().used
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Day> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let today = (self.clock)().date_naive();
+        if s.day != Some(today) {
+            // Reservations in flight across midnight are released into the new day.
+            s.day = Some(today);
+            s.used = 0.0;
+        }
+        s
+    }
+}
+
+impl Reservation<'_> {
+    /// Settles the call: charge the credits if the vendor bills this outcome. Returns the
+    /// credits charged.
+    pub fn settle(mut self, billed: bool) -> f64 {
+        self.settled = true;
+        let mut s = self.budget.lock();
+        s.reserved = (s.reserved - self.cost).max(0.0);
+        if billed {
+            s.used += self.cost;
+            self.cost
+        } else {
+            0.0
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            let mut s = self.budget.lock();
+            s.reserved = (s.reserved - self.cost).max(0.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn refuses_once_spent_and_resets_at_midnight() {
+        let t = Arc::new(AtomicI64::new(1_700_000_000));
+        let clock_t = t.clone();
+        let clock: WallClock =
+            Arc::new(move || DateTime::from_timestamp(clock_t.load(Ordering::SeqCst), 0).unwrap());
+        let b = Budget::with_clock(Some(2.0), clock);
+        b.reserve(1.0).unwrap().settle(true);
+        b.reserve(1.0).unwrap().settle(false);
+        b.reserve(1.0).unwrap().settle(true);
+        let err = b.reserve(1.0).err().unwrap();
+        assert_eq!(err.used, 2.0);
+        t.fetch_add(86_400, Ordering::SeqCst);
+        assert!(b.reserve(1.0).is_ok());
+        assert_eq!(b.used_today(), 0.0);
+    }
+
+    #[test]
+    fn reservations_keep_concurrent_calls_within_budget() {
+        let b = Budget::new(Some(2.0));
+        let r1 = b.reserve(1.0).unwrap();
+        let _r2 = b.reserve(1.0).unwrap();
+        assert!(b.reserve(1.0).is_err());
+        drop(r1);
+        assert!(b.reserve(1.0).is_ok());
+    }
+}
