@@ -72,5 +72,17 @@ pub fn render(d: &Decision) -> String {
     for s in &r.skipped_members {
         let _ = writeln!(t, "  skipped {}: {}", s.owner, s.reason);
     }
+    for m in &r.not_matched_why {
+        let _ = writeln!(t, "  rule `{}` did not match: {}", m.rule, m.why);
+    }
+    if !r.territories.is_empty() {
+        let _ = writeln!(t, "  territories: {}", r.territories.join(", "));
+    }
+    if let Some(a) = &r.account {
+        let _ = writeln!(t, "  account: {} ({})", a["name"].as_str().unwrap_or("?"), a["id"].as_str().unwrap_or("?"));
+    }
+    if let (Some(sla), Some(due)) = (&r.sla, &r.sla_due_at) {
+        let _ = writeln!(t, "  SLA {sla}: the owner must touch the lead by {}", due.to_rfc3339());
+    }
     t
 }

@@ -65,6 +65,9 @@ enum Command {
         /// Width of a score band, in points.
         #[arg(long, default_value_t = 10)]
         band: u32,
+        /// Another routing.toml: how many of the file's leads would change route, from → to.
+        #[arg(long, value_name = "OTHER_ROUTING.toml", requires = "file")]
+        compare: Option<PathBuf>,
     },
     /// Fit the predictive model on past leads with a known outcome.
     Train {
@@ -157,7 +160,13 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }),
         Command::Run { file, out, dry_run } => run(&settings, &file, out.as_deref(), dry_run).await,
         Command::Explain { lead, json } => explain(&settings, &lead, json).await,
-        Command::Simulate { file, from_store, outcome, band } => simulate(&settings, file.as_deref(), from_store, &outcome, band).await,
+        Command::Simulate { file, from_store, outcome, band, compare } => {
+            simulate(&settings, file.as_deref(), from_store, &outcome, band).await?;
+            match (compare, file) {
+                (Some(other), Some(file)) => compare_routing(&settings, &file, &other).await,
+                _ => Ok(()),
+            }
+        }
         Command::Train {
             file,
             outcome,
@@ -267,7 +276,9 @@ async fn simulate(settings: &Settings, file: Option<&Path>, from_store: bool, ou
     let (pipeline, store) = open(settings).await?;
     let (summary, outcomes) = match file {
         Some(file) if !from_store => {
-            let summary = batch::run_file(&pipeline, &store, file, RunOptions { out: None, dry_run: true, keep_decisions: true })
+            // Past leads arrived over many days and hours: rotations start fresh, and
+            // capacities and working hours do not apply (see route::LocalAssignments).
+            let summary = batch::run_file_with(&pipeline, &store, file, RunOptions { out: None, dry_run: true, keep_decisions: true }, &LocalAssignments::simulation())
                 .await
                 .map_err(user)?;
             for bad in &summary.bad_rows {
@@ -321,5 +332,20 @@ async fn train(settings: &Settings, file: &Path, out: &Path, opts: &leadgate::sc
     let (model, report) = train::fit(&loaded.examples, &file.display().to_string(), opts).map_err(user)?;
     model.save(out).map_err(user)?;
     print!("{}", train::render(&report, out));
+    Ok(())
+}
+
+/// `simulate FILE --compare OTHER`: the file routed by the current rules and by `other`,
+/// both as dry runs over fresh in-memory rotations; nothing is written.
+async fn compare_routing(settings: &Settings, file: &Path, other: &Path) -> Result<(), Failure> {
+    let (pipeline, store) = open(settings).await?;
+    let mut other_settings = settings.clone();
+    other_settings.config.routing = std::path::absolute(other).map_err(user)?;
+    let other_pipeline = Pipeline::build(&other_settings).map_err(user)?;
+    let opts = || RunOptions { out: None, dry_run: true, keep_decisions: true };
+    let current = batch::run_file_with(&pipeline, &store, file, opts(), &LocalAssignments::simulation()).await.map_err(user)?;
+    let changed = batch::run_file_with(&other_pipeline, &store, file, opts(), &LocalAssignments::simulation()).await.map_err(user)?;
+    let c = leadgate::route::compare::compare(&current.decisions, &changed.decisions, &other_pipeline.router.rule_ids());
+    print!("{}", leadgate::route::compare::render(&c, &other.display().to_string()));
     Ok(())
 }

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod assignments;
+pub mod compare;
 mod config;
 mod pools;
 pub mod sla;

@@ -138,6 +138,15 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// The strategy as written in `routing.toml`.
+    pub fn strategy_name(&self) -> &'static str {
+        match self.strategy {
+            Strategy::RoundRobin => "round_robin",
+            Strategy::Weighted => "weighted",
+            Strategy::LoadBalanced => "load_balanced",
+        }
+    }
+
     pub fn member(&self, owner: &str) -> Option<&Member> {
         self.members.iter().find(|m| m.owner == owner)
     }
