@@ -1,12 +1,18 @@
 //! Store: the durable queue (jobs), leads, decision history and rotation state, on SQLite
-//! (the embedded default). Migrations are embedded and applied at open.
+//! (the embedded default, `sqlite.rs`) or PostgreSQL (several replicas, `postgres.rs`);
+//! [`Store`] dispatches to the one the storage URL names (`dispatch.rs`). Migrations are
+//! embedded (migrations/sqlite/, migrations/postgres/, same file names) and applied at open.
 //!
 //! The store holds no business rules: it persists what the pipeline decided and hands out
 //! jobs; callers decide what a job means.
 
+mod dispatch;
+mod postgres;
 mod sqlite;
 
-pub use sqlite::{AssignmentRecord, LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, RouteEvent, Store, TouchRecorded};
+pub use dispatch::Store;
+pub use postgres::{is_postgres_url, PgStore};
+pub use sqlite::{AssignmentRecord, LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, RouteEvent, SqliteStore, TouchRecorded};
 
 use serde::Serialize;
 
@@ -14,12 +20,14 @@ use serde::Serialize;
 pub enum StoreError {
     #[error("cannot open the store at {url}: {reason}")]
     Open { url: String, reason: String },
-    #[error("storage URL `{0}` is not supported; use sqlite://PATH")]
+    #[error("storage URL `{0}` is not supported; use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE")]
     Unsupported(String),
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    #[error("job {job_id} was claimed again after its lease ran out; the newer claim records the decision (raise [server] lease if jobs take longer)")]
+    LeaseLost { job_id: String },
 }
 
 /// The answer to an accepted lead.

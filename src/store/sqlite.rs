@@ -24,9 +24,13 @@ pub use scoring::{LeadRef, NewOutcome, OutcomeLead, RecordedOutcome};
 const MAX_CONNECTIONS: u32 = 8;
 
 #[derive(Clone, Debug)]
-pub struct Store {
+pub struct SqliteStore {
     pool: SqlitePool,
 }
+
+/// The SQLite files name their type `Store` (`impl Store`, `super::Store`); callers use
+/// [`crate::store::Store`], which dispatches here or to PostgreSQL.
+type Store = SqliteStore;
 
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()

@@ -106,3 +106,64 @@ pub async fn wait_for_status(client: &reqwest::Client, d: &Daemon, id: &str, wan
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+// ---- PostgreSQL and replicas (tests built with `--features postgres-tests`) ----------------
+
+/// The throwaway PostgreSQL server scripts/test.sh started, as a URL to its `postgres`
+/// database. Fails (never skips) when it is not set.
+pub fn postgres_url() -> String {
+    match std::env::var("LEADGATE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "LEADGATE_TEST_POSTGRES_URL is not set: these tests need a PostgreSQL server. \
+             Run them through scripts/test.sh (it installs and starts one on 127.0.0.1), e.g. \
+             `scripts/test.sh --test replicas`"
+        ),
+    }
+}
+
+/// A new, empty database on the test server, so each test starts clean; returns its URL.
+pub async fn fresh_postgres_db() -> String {
+    use sqlx::Connection;
+    let base = postgres_url();
+    let name = format!("leadgate_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to LEADGATE_TEST_POSTGRES_URL ({base}): {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("CREATE DATABASE");
+    let _ = conn.close().await;
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("LEADGATE_TEST_POSTGRES_URL ends in /DATABASE");
+    format!("{prefix}/{name}")
+}
+
+/// Runs the restart command scripts/test.sh provides: PostgreSQL goes down (connections cut)
+/// for `down`, then comes back. Blocking; call it from a blocking thread.
+pub fn restart_postgres(down: Duration) {
+    let script = std::env::var("LEADGATE_TEST_POSTGRES_RESTART")
+        .expect("LEADGATE_TEST_POSTGRES_RESTART is not set: run the tests through scripts/test.sh");
+    let status = Command::new(&script)
+        .arg(down.as_secs().to_string())
+        .status()
+        .expect("run the PostgreSQL restart script");
+    assert!(status.success(), "restarting PostgreSQL failed: {status}");
+}
+
+impl Daemon {
+    /// Starts `leadgate serve` on 127.0.0.1:0 with the shipped config and `url` as its store
+    /// (`postgres://...` or `sqlite://...`).
+    pub fn start_with_store(url: &str, workers: usize, extra_env: &[(&str, &str)]) -> Daemon {
+        let mut env: Vec<(&str, &str)> = vec![("LEADGATE__STORAGE__URL", url)];
+        env.extend_from_slice(extra_env);
+        // The placeholder path is overridden by the URL above (later env wins).
+        Daemon::start(Path::new("unused.db"), workers, &env)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}

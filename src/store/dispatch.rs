@@ -1,0 +1,290 @@
+//! [`Store`]: the one store type callers use, dispatching to the backend the storage URL
+//! names — SQLite (`sqlite://PATH`, the embedded default) or PostgreSQL (`postgres://...`,
+//! to scale out). Every method here exists on both backends with the same meaning; this file
+//! only forwards. The one deliberate difference is [`Store::requeue_orphans`].
+//!
+//! Adding a store method: write it in `sqlite*.rs` and its twin in `postgres*.rs` (SQL files
+//! and modules carry the same names per backend), then forward it here.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+
+use super::postgres::PgStore;
+use super::sqlite::SqliteStore;
+use super::{
+    is_postgres_url, Accepted, AssignmentRecord, Job, LeadRef, LeadView, NewOutcome, OutcomeLead,
+    RecordedOutcome, RouteEvent, StoreError, TouchRecorded,
+};
+use crate::lead::{Decision, Lead, RawLead};
+use crate::route::sla::{OpenAssignment, OwnerActivity, SlaOutcome};
+use crate::route::{AssignRequest, AssignmentSnapshot, Assignments, Choice, Rotation};
+use crate::score::AccountEngagement;
+
+/// The durable store, on the backend its URL names.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// Runs the same expression on whichever backend `self` holds.
+macro_rules! on_backend {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e,
+            Store::Postgres($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the store at `url` and applies its migrations: `postgres://` (or
+    /// `postgresql://`) for PostgreSQL, anything else as SQLite.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        if is_postgres_url(url) {
+            PgStore::open(url).await.map(Store::Postgres)
+        } else {
+            SqliteStore::open(url).await.map(Store::Sqlite)
+        }
+    }
+
+    /// A pool that connects on first use and applies no migrations (see the backends).
+    pub fn open_lazy(url: &str) -> Result<Self, StoreError> {
+        if is_postgres_url(url) {
+            PgStore::open_lazy(url).map(Store::Postgres)
+        } else {
+            SqliteStore::open_lazy(url).map(Store::Sqlite)
+        }
+    }
+
+    /// Whether other processes may share this store's queue (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_backend!(self, s => s.ping().await)
+    }
+
+    pub async fn accept(
+        &self,
+        lead: &Lead,
+        raw: &RawLead,
+        idempotency_key: Option<&str>,
+    ) -> Result<Accepted, StoreError> {
+        on_backend!(self, s => s.accept(lead, raw, idempotency_key).await)
+    }
+
+    pub async fn accept_record(
+        &self,
+        identity_key: &str,
+        payload: &RawLead,
+        idempotency_key: &str,
+        failed: Option<&str>,
+    ) -> Result<Accepted, StoreError> {
+        on_backend!(self, s => s.accept_record(identity_key, payload, idempotency_key, failed).await)
+    }
+
+    pub async fn claim(&self, lease: Duration) -> Result<Option<Job>, StoreError> {
+        on_backend!(self, s => s.claim(lease).await)
+    }
+
+    /// At start-up, on SQLite (one process per file): jobs left `processing` by a crash go
+    /// back to the queue at once. On PostgreSQL it does nothing and returns 0: other
+    /// replicas may be working on those jobs right now; a dead worker's jobs come back when
+    /// their lease runs out.
+    pub async fn requeue_orphans(&self) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.requeue_orphans().await,
+            Store::Postgres(_) => Ok(0),
+        }
+    }
+
+    pub async fn complete(
+        &self,
+        job: &Job,
+        lead: &Lead,
+        decision: &Decision,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.complete(job, lead, decision).await)
+    }
+
+    pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), StoreError> {
+        on_backend!(self, s => s.fail(job, reason).await)
+    }
+
+    pub async fn record_batch(
+        &self,
+        decisions: &mut [(Lead, Decision)],
+        rotation: &HashMap<String, u64>,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.record_batch(decisions, rotation).await)
+    }
+
+    pub async fn rotation_positions(&self) -> Result<HashMap<String, u64>, StoreError> {
+        on_backend!(self, s => s.rotation_positions().await)
+    }
+
+    pub async fn lead(&self, id: &str) -> Result<Option<LeadView>, StoreError> {
+        on_backend!(self, s => s.lead(id).await)
+    }
+
+    pub async fn lead_by_email(&self, email: &str) -> Result<Option<RawLead>, StoreError> {
+        on_backend!(self, s => s.lead_by_email(email).await)
+    }
+
+    pub async fn queue_depth(&self) -> Result<HashMap<String, i64>, StoreError> {
+        on_backend!(self, s => s.queue_depth().await)
+    }
+
+    pub async fn decision_count(&self) -> Result<i64, StoreError> {
+        on_backend!(self, s => s.decision_count().await)
+    }
+
+    // ---- scoring: outcomes and the account rollup ----
+
+    pub async fn find_lead(&self, r: &LeadRef) -> Result<Option<String>, StoreError> {
+        on_backend!(self, s => s.find_lead(r).await)
+    }
+
+    pub async fn record_outcome(
+        &self,
+        lead_id: &str,
+        o: &NewOutcome,
+    ) -> Result<RecordedOutcome, StoreError> {
+        on_backend!(self, s => s.record_outcome(lead_id, o).await)
+    }
+
+    pub async fn outcome_leads(&self) -> Result<Vec<OutcomeLead>, StoreError> {
+        on_backend!(self, s => s.outcome_leads().await)
+    }
+
+    pub async fn account_rows(
+        &self,
+        domain: &str,
+        score: &str,
+    ) -> Result<Vec<(f64, DateTime<Utc>)>, StoreError> {
+        on_backend!(self, s => s.account_rows(domain, score).await)
+    }
+
+    // ---- routing: assignments, pauses, touches, SLA ----
+
+    pub async fn assignment_snapshot(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<AssignmentSnapshot, StoreError> {
+        on_backend!(self, s => s.assignment_snapshot(now).await)
+    }
+
+    pub async fn add_assignment_counts(
+        &self,
+        counts: &HashMap<(String, String), u32>,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.add_assignment_counts(counts).await)
+    }
+
+    pub async fn assigned_on(&self, owner: &str, day: &str) -> Result<u32, StoreError> {
+        on_backend!(self, s => s.assigned_on(owner, day).await)
+    }
+
+    pub async fn pause_member(
+        &self,
+        pool: &str,
+        owner: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.pause_member(pool, owner, reason, now).await)
+    }
+
+    pub async fn resume_member(
+        &self,
+        pool: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.resume_member(pool, owner, now).await)
+    }
+
+    pub async fn record_touch(
+        &self,
+        lead: &str,
+        owner: Option<&str>,
+        activity: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<TouchRecorded>, StoreError> {
+        on_backend!(self, s => s.record_touch(lead, owner, activity, at).await)
+    }
+
+    pub async fn lead_assignments(
+        &self,
+        lead_id: &str,
+    ) -> Result<Vec<AssignmentRecord>, StoreError> {
+        on_backend!(self, s => s.lead_assignments(lead_id).await)
+    }
+
+    pub async fn route_events(&self, lead_id: &str) -> Result<Vec<RouteEvent>, StoreError> {
+        on_backend!(self, s => s.route_events(lead_id).await)
+    }
+
+    pub async fn overdue_assignments(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OpenAssignment>, StoreError> {
+        on_backend!(self, s => s.overdue_assignments(now, limit).await)
+    }
+
+    pub async fn settle_assignment(
+        &self,
+        a: &OpenAssignment,
+        outcome: &SlaOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.settle_assignment(a, outcome, now).await)
+    }
+}
+
+impl Rotation for Store {
+    fn next_slot<'a>(&'a self, pool: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        on_backend!(self, s => s.next_slot(pool))
+    }
+}
+
+impl Assignments for Store {
+    fn assign<'a>(&'a self, req: &'a AssignRequest) -> BoxFuture<'a, Result<Choice, StoreError>> {
+        on_backend!(self, s => s.assign(req))
+    }
+
+    fn count<'a>(&'a self, owner: &'a str, day: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        on_backend!(self, s => s.count(owner, day))
+    }
+
+    fn applies_calendar(&self) -> bool {
+        on_backend!(self, s => s.applies_calendar())
+    }
+}
+
+impl OwnerActivity for Store {
+    fn touched<'a>(
+        &'a self,
+        lead_id: &'a str,
+        owner: &'a str,
+        since: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        on_backend!(self, s => s.touched(lead_id, owner, since))
+    }
+}
+
+impl AccountEngagement for Store {
+    fn account_rows<'a>(
+        &'a self,
+        domain: &'a str,
+        score: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(f64, DateTime<Utc>)>, StoreError>> {
+        on_backend!(self, s => AccountEngagement::account_rows(s, domain, score))
+    }
+}

@@ -1,0 +1,583 @@
+//! The PostgreSQL backend, for several `leadgate serve` replicas sharing one database.
+//!
+//! Same tables and meaning as the SQLite backend (migrations/postgres/ mirrors
+//! migrations/sqlite/ file for file). What differs is what sharing needs:
+//! - a claim is one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING`, so
+//!   replicas never wait on each other's rows and never get the same job;
+//! - leases are timed by the database clock, so replicas on machines whose clocks drift do
+//!   not steal each other's jobs; a job whose worker died is claimed again once its lease has
+//!   run out (there is no start-up requeue: other replicas may hold those jobs);
+//! - closing a job is fenced on the attempt that claimed it: a worker that outlived its
+//!   lease cannot record a second decision after another worker took the job over;
+//! - rotation slots are one atomic `INSERT … ON CONFLICT DO UPDATE … RETURNING`, exact
+//!   across replicas.
+//!
+//! It must not hold business rules, nor retry on its own: a failed call returns an error and
+//! the caller (the worker loop, the HTTP handler) decides; the pool reconnects on the next
+//! call once the server is back.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use futures::future::BoxFuture;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use super::{Accepted, Arrival, Job, LeadView, StoreError};
+use crate::lead::{Decision, Lead, LeadStatus, RawLead};
+use crate::route::Rotation;
+
+mod routing;
+mod scoring;
+
+/// Connections per replica: its workers (8 by default) plus HTTP intake, well under
+/// PostgreSQL's default `max_connections = 100` for three replicas.
+const MAX_CONNECTIONS: u32 = 16;
+/// How long a call waits for a free (or re-established) connection before it fails and
+/// the caller retries: short, so a worker notices an outage and backs off instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The current time in unix ms by the database clock (the same clock for every replica).
+macro_rules! db_now_ms {
+    () => {
+        "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT"
+    };
+}
+
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user:pass@host:port/db`) and applies
+    /// the embedded migrations (under PostgreSQL's migration lock, so replicas starting
+    /// together apply them once).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        if !is_postgres_url(url) {
+            return Err(StoreError::Unsupported(url.into()));
+        }
+        // The URL may hold a password: errors name only what is safe to show.
+        let shown = redact(url);
+        let open_err = |reason: String| StoreError::Open {
+            url: shown.clone(),
+            reason,
+        };
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| open_err(e.to_string()))?
+            .application_name("leadgate");
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(true)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                open_err(format!(
+                    "{e}; is PostgreSQL running and does the database exist?"
+                ))
+            })?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| open_err(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Makes an arrival durable: upserts the lead by identity and queues a job, in one
+    /// transaction. A known idempotency key returns the earlier answer and queues nothing,
+    /// also when two replicas receive the same key at the same moment.
+    pub async fn accept(
+        &self,
+        lead: &Lead,
+        raw: &RawLead,
+        idempotency_key: Option<&str>,
+    ) -> Result<Accepted, StoreError> {
+        if let Some(key) = idempotency_key {
+            if let Some(earlier) = self.accepted_with_key(key).await? {
+                return Ok(earlier);
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let data = serde_json::to_string(lead).map_err(corrupt)?;
+        let lead_id: String = sqlx::query_scalar(
+            "INSERT INTO leads (id, identity_key, email, domain, data, arrivals, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $6)
+             ON CONFLICT (identity_key) DO UPDATE SET
+               data = excluded.data, email = excluded.email, domain = excluded.domain,
+               arrivals = leads.arrivals + 1, updated_at = excluded.updated_at
+             RETURNING id",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(lead.identity_key())
+        .bind(&lead.email)
+        .bind(&lead.domain)
+        .bind(&data)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let job_id = Uuid::now_v7().to_string();
+        let payload = serde_json::to_string(raw).map_err(corrupt)?;
+        let inserted = sqlx::query(
+            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'queued', $5, $5)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&job_id)
+        .bind(&lead_id)
+        .bind(idempotency_key)
+        .bind(&payload)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            // Another replica committed the same key between our look-up and our insert:
+            // undo this arrival and answer as that one did.
+            tx.rollback().await?;
+            let key = idempotency_key.unwrap_or_default();
+            return self.accepted_with_key(key).await?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "idempotency key conflict without a job for key of {} bytes",
+                    key.len()
+                ))
+            });
+        }
+        tx.commit().await?;
+        Ok(Accepted {
+            id: lead_id,
+            job_id,
+            status: LeadStatus::Queued.as_str().into(),
+            duplicate: false,
+        })
+    }
+
+    async fn accepted_with_key(&self, key: &str) -> Result<Option<Accepted>, StoreError> {
+        let row = sqlx::query("SELECT id, lead_id, status FROM jobs WHERE idempotency_key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| Accepted {
+            id: row.get("lead_id"),
+            job_id: row.get("id"),
+            status: row.get("status"),
+            duplicate: true,
+        }))
+    }
+
+    /// Queues an arrival known only by a CRM record (a webhook that named an id), or records
+    /// one that is already known to be invalid (`failed` with the reason). Same idempotency
+    /// rules as [`PgStore::accept`].
+    pub async fn accept_record(
+        &self,
+        identity_key: &str,
+        payload: &RawLead,
+        idempotency_key: &str,
+        failed: Option<&str>,
+    ) -> Result<Accepted, StoreError> {
+        if let Some(earlier) = self.accepted_with_key(idempotency_key).await? {
+            return Ok(earlier);
+        }
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let lead_id: String = sqlx::query_scalar(
+            "INSERT INTO leads (id, identity_key, data, arrivals, created_at, updated_at) VALUES ($1, $2, '{}', 1, $3, $3)
+             ON CONFLICT (identity_key) DO UPDATE SET arrivals = leads.arrivals + 1, updated_at = excluded.updated_at
+             RETURNING id",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(identity_key)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let job_id = Uuid::now_v7().to_string();
+        let status = if failed.is_some() {
+            LeadStatus::Failed
+        } else {
+            LeadStatus::Queued
+        };
+        let payload = serde_json::to_string(payload).map_err(corrupt)?;
+        let inserted = sqlx::query(
+            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, error, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&job_id)
+        .bind(&lead_id)
+        .bind(idempotency_key)
+        .bind(&payload)
+        .bind(status.as_str())
+        .bind(failed)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await?;
+            return self
+                .accepted_with_key(idempotency_key)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::Corrupt("idempotency key conflict without a job".into())
+                });
+        }
+        tx.commit().await?;
+        Ok(Accepted {
+            id: lead_id,
+            job_id,
+            status: status.as_str().into(),
+            duplicate: false,
+        })
+    }
+
+    /// Claims the oldest queued job, or one whose lease ran out (the reaper is this same
+    /// statement), for `lease`. Rows another replica is claiming are skipped, not waited on.
+    pub async fn claim(&self, lease: Duration) -> Result<Option<Job>, StoreError> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let row = sqlx::query(concat!(
+            "UPDATE jobs SET status = 'processing', attempts = attempts + 1,
+               lease_until = ",
+            db_now_ms!(),
+            " + $1, updated_at = ",
+            db_now_ms!(),
+            "
+             WHERE id = (
+               SELECT id FROM jobs
+               WHERE status = 'queued' OR (status = 'processing' AND lease_until < ",
+            db_now_ms!(),
+            ")
+               ORDER BY created_at
+               LIMIT 1
+               FOR UPDATE SKIP LOCKED)
+             RETURNING id, lead_id, payload, attempts"
+        ))
+        .bind(lease_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| Job {
+            id: r.get("id"),
+            lead_id: r.get("lead_id"),
+            payload: r.get("payload"),
+            attempts: r.get("attempts"),
+        }))
+    }
+
+    /// Records the decision and closes the job, in one transaction, if this worker still
+    /// holds the job. A worker whose lease ran out and whose job was claimed again gets
+    /// `StoreError::LeaseLost` and records nothing: the newer claim decides.
+    pub async fn complete(
+        &self,
+        job: &Job,
+        lead: &Lead,
+        decision: &Decision,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let closed = sqlx::query(
+            "UPDATE jobs SET status = $1, lease_until = NULL, error = NULL, updated_at = $2
+             WHERE id = $3 AND status = 'processing' AND attempts = $4",
+        )
+        .bind(decision.status.as_str())
+        .bind(now_ms())
+        .bind(&job.id)
+        .bind(job.attempts)
+        .execute(&mut *tx)
+        .await?;
+        if closed.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::LeaseLost {
+                job_id: job.id.clone(),
+            });
+        }
+        insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
+        routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
+        let data = serde_json::to_string(lead).map_err(corrupt)?;
+        sqlx::query("UPDATE leads SET data = $1, updated_at = $2 WHERE id = $3")
+            .bind(data)
+            .bind(now_ms())
+            .bind(&job.lead_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a job failed with a reason an admin can act on (fenced like `complete`).
+    pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'failed', lease_until = NULL, error = $1, updated_at = $2
+             WHERE id = $3 AND status = 'processing' AND attempts = $4",
+        )
+        .bind(reason)
+        .bind(now_ms())
+        .bind(&job.id)
+        .bind(job.attempts)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost {
+                job_id: job.id.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records decisions made outside the queue (`leadgate run`) and the rotation positions
+    /// they used, in one transaction.
+    pub async fn record_batch(
+        &self,
+        decisions: &mut [(Lead, Decision)],
+        rotation: &HashMap<String, u64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        for (lead, decision) in decisions.iter_mut() {
+            let data = serde_json::to_string(&*lead).map_err(corrupt)?;
+            let lead_id: String = sqlx::query_scalar(
+                "INSERT INTO leads (id, identity_key, email, domain, data, arrivals, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, 1, $6, $6)
+                 ON CONFLICT (identity_key) DO UPDATE SET
+                   data = excluded.data, arrivals = leads.arrivals + 1, updated_at = excluded.updated_at
+                 RETURNING id",
+            )
+            .bind(Uuid::now_v7().to_string())
+            .bind(lead.identity_key())
+            .bind(&lead.email)
+            .bind(&lead.domain)
+            .bind(&data)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            decision.id = lead_id.clone();
+            insert_decision(&mut tx, &lead_id, None, decision).await?;
+            routing::record_assignment(&mut tx, &lead_id, decision).await?;
+        }
+        for (pool, position) in rotation {
+            sqlx::query(
+                "INSERT INTO rotation (pool, position) VALUES ($1, $2)
+                 ON CONFLICT (pool) DO UPDATE SET position = excluded.position",
+            )
+            .bind(pool)
+            .bind(i64::try_from(*position).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The current rotation positions (a dry run starts from them).
+    pub async fn rotation_positions(&self) -> Result<HashMap<String, u64>, StoreError> {
+        let rows = sqlx::query("SELECT pool, position FROM rotation")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r.get::<String, _>("pool"),
+                    u64::try_from(r.get::<i64, _>("position")).unwrap_or(0),
+                )
+            })
+            .collect())
+    }
+
+    /// A lead by its id (or by one of its arrivals' job ids).
+    pub async fn lead(&self, id: &str) -> Result<Option<LeadView>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, email FROM leads WHERE id = $1
+             UNION ALL SELECT l.id, l.email FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE j.id = $1
+             LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let lead_id: String = row.get("id");
+        let arrivals: Vec<Arrival> = sqlx::query("SELECT id, status, error, created_at FROM jobs WHERE lead_id = $1 ORDER BY created_at, id")
+            .bind(&lead_id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| Arrival {
+                job_id: r.get("id"),
+                status: r.get("status"),
+                error: r.get("error"),
+                received_at: Utc
+                    .timestamp_millis_opt(r.get("created_at"))
+                    .single()
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let history: Vec<serde_json::Value> = sqlx::query_scalar::<_, String>(
+            "SELECT record FROM decisions WHERE lead_id = $1 ORDER BY id",
+        )
+        .bind(&lead_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .filter_map(|r| serde_json::from_str(r).ok())
+        .collect();
+        let latest = arrivals.last();
+        Ok(Some(LeadView {
+            status: latest.map_or_else(|| "done".to_string(), |a| a.status.clone()),
+            error: latest.and_then(|a| a.error.clone()),
+            id: lead_id,
+            email: row.get("email"),
+            decision: history.last().cloned(),
+            history,
+            arrivals,
+        }))
+    }
+
+    /// The stored lead with this email, as last received (for `leadgate explain`).
+    pub async fn lead_by_email(&self, email: &str) -> Result<Option<RawLead>, StoreError> {
+        let payload: Option<String> = sqlx::query_scalar(
+            "SELECT j.payload FROM jobs j JOIN leads l ON l.id = j.lead_id
+             WHERE l.email = $1 ORDER BY j.created_at DESC LIMIT 1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(p) = payload {
+            return serde_json::from_str(&p).map(Some).map_err(corrupt);
+        }
+        let data: Option<String> =
+            sqlx::query_scalar("SELECT data FROM leads WHERE email = $1 LIMIT 1")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?;
+        match data {
+            None => Ok(None),
+            Some(d) => {
+                let lead: Lead = serde_json::from_str(&d).map_err(corrupt)?;
+                let mut v = serde_json::to_value(&lead).map_err(corrupt)?;
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("email_info");
+                }
+                Ok(v.as_object().cloned().map(RawLead))
+            }
+        }
+    }
+
+    /// Jobs per status, for metrics and readiness.
+    pub async fn queue_depth(&self) -> Result<HashMap<String, i64>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get("status"), r.get("n")))
+            .collect())
+    }
+
+    /// How many decisions are stored (tests, reports).
+    pub async fn decision_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM decisions")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}
+
+async fn insert_decision(
+    tx: &mut sqlx::PgConnection,
+    lead_id: &str,
+    job_id: Option<&str>,
+    decision: &Decision,
+) -> Result<(), StoreError> {
+    let mut record = decision.clone();
+    record.id = lead_id.to_string();
+    let json = serde_json::to_string(&record).map_err(corrupt)?;
+    sqlx::query(
+        "INSERT INTO decisions (lead_id, job_id, score, grade, route_rule, record, decided_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (job_id) DO NOTHING",
+    )
+    .bind(lead_id)
+    .bind(job_id)
+    .bind(decision.score)
+    .bind(&decision.grade)
+    .bind(&decision.route.rule)
+    .bind(json)
+    .bind(decision.decided_at.timestamp_millis())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for error messages.
+pub(super) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// Live routing across replicas: each slot is one atomic upsert, so concurrent workers in
+/// any replica never get the same slot and every slot is handed out once.
+impl Rotation for PgStore {
+    fn next_slot<'a>(&'a self, pool: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let next: i64 = sqlx::query_scalar(
+                "INSERT INTO rotation (pool, position) VALUES ($1, 1)
+                 ON CONFLICT (pool) DO UPDATE SET position = rotation.position + 1
+                 RETURNING position",
+            )
+            .bind(pool)
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(u64::try_from(next - 1).unwrap_or(0))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_the_password_in_a_url() {
+        assert_eq!(
+            redact("postgres://lg:s3cret@10.0.0.5:5432/lg"),
+            "postgres://lg:***@10.0.0.5:5432/lg"
+        );
+        assert_eq!(
+            redact("postgres://lg@localhost/lg"),
+            "postgres://lg@localhost/lg"
+        );
+        assert_eq!(redact("postgres:///lg"), "postgres:///lg");
+    }
+
+    #[test]
+    fn recognises_postgres_urls() {
+        assert!(is_postgres_url("postgres://localhost/lg"));
+        assert!(is_postgres_url("postgresql://localhost/lg"));
+        assert!(!is_postgres_url("sqlite://leadgate.db"));
+    }
+}

@@ -1,0 +1,212 @@
+//! The PostgreSQL store against a real server (the throwaway one scripts/test.sh starts):
+//! claims never hand one job to two workers, leases bring back a dead worker's job, a worker
+//! that outlived its lease cannot record a second decision, idempotency keys hold across
+//! concurrent accepts. Built only with `--features postgres-tests`; fails without a server.
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use leadgate::lead::{Lead, RawLead};
+use leadgate::pipeline::Pipeline;
+use leadgate::route::LocalRotation;
+use leadgate::settings::Settings;
+use leadgate::store::{PgStore, StoreError};
+use serde_json::json;
+use support::fresh_postgres_db;
+
+fn pipeline() -> Pipeline {
+    let settings = Settings::load(Path::new("config/leadgate.toml")).expect("shipped config loads");
+    Pipeline::build(&settings).expect("pipeline builds")
+}
+
+fn raw(i: usize) -> RawLead {
+    let v = json!({ "email": format!("person{i}@acme-{i}.io"), "first_name": "Test", "company": "Acme" });
+    RawLead(v.as_object().cloned().expect("object"))
+}
+
+async fn store() -> PgStore {
+    PgStore::open(&fresh_postgres_db().await)
+        .await
+        .expect("open the PostgreSQL store")
+}
+
+async fn accept_n(store: &PgStore, p: &Pipeline, n: usize) -> Vec<String> {
+    let mut jobs = Vec::new();
+    for i in 0..n {
+        let r = raw(i);
+        let lead: Lead = p.normalize(&r).expect("valid lead");
+        jobs.push(
+            store
+                .accept(&lead, &r, Some(&format!("key-{i}")))
+                .await
+                .expect("accept")
+                .job_id,
+        );
+    }
+    jobs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claimers_never_get_the_same_job() {
+    let p = pipeline();
+    let store = store().await;
+    let accepted: HashSet<String> = accept_n(&store, &p, 300).await.into_iter().collect();
+
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(job) = s.claim(Duration::from_secs(60)).await.expect("claim") {
+                mine.push(job.id);
+            }
+            mine
+        }));
+    }
+    let mut claimed = Vec::new();
+    for t in tasks {
+        claimed.extend(t.await.expect("task"));
+    }
+    let unique: HashSet<String> = claimed.iter().cloned().collect();
+    assert_eq!(claimed.len(), 300, "every job claimed exactly once");
+    assert_eq!(unique, accepted);
+    assert_eq!(
+        store.queue_depth().await.unwrap().get("processing"),
+        Some(&300)
+    );
+}
+
+#[tokio::test]
+async fn a_job_comes_back_after_its_lease_and_only_the_new_claim_may_decide() {
+    let p = pipeline();
+    let store = store().await;
+    accept_n(&store, &p, 1).await;
+
+    let first = store
+        .claim(Duration::from_millis(300))
+        .await
+        .unwrap()
+        .expect("a job");
+    assert_eq!(first.attempts, 1);
+    assert!(
+        store
+            .claim(Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "held while the lease runs"
+    );
+
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let second = store
+        .claim(Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("reclaimed after the lease");
+    assert_eq!(second.id, first.id);
+    assert_eq!(second.attempts, 2);
+
+    let raw_lead: RawLead = serde_json::from_str(&first.payload).unwrap();
+    let lead = p.normalize(&raw_lead).unwrap();
+    let decision = p
+        .decide(lead.clone(), &LocalRotation::default(), Utc::now())
+        .await
+        .unwrap();
+
+    // The first worker wakes up late: it must not record anything.
+    let late = store.complete(&first, &lead, &decision).await;
+    assert!(
+        matches!(late, Err(StoreError::LeaseLost { .. })),
+        "{late:?}"
+    );
+    assert!(matches!(
+        store.fail(&first, "late").await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert_eq!(store.decision_count().await.unwrap(), 0);
+
+    store
+        .complete(&second, &lead, &decision)
+        .await
+        .expect("the holder decides");
+    assert_eq!(store.decision_count().await.unwrap(), 1);
+    let view = store
+        .lead(&first.id)
+        .await
+        .unwrap()
+        .expect("lead by job id");
+    assert_eq!(view.history.len(), 1);
+    assert_eq!(view.arrivals.len(), 1);
+    assert_eq!(view.status, decision.status.as_str());
+    // Closed jobs are not claimed again.
+    assert!(store
+        .claim(Duration::from_secs(60))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_idempotency_key_from_many_replicas_queues_one_job() {
+    let p = Arc::new(pipeline());
+    let store = store().await;
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (s, p) = (store.clone(), p.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = raw(7);
+            let lead = p.normalize(&r).unwrap();
+            s.accept(&lead, &r, Some("same-key")).await.expect("accept")
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let job_ids: HashSet<&str> = answers.iter().map(|a| a.job_id.as_str()).collect();
+    assert_eq!(job_ids.len(), 1, "one job for one key: {answers:?}");
+    assert_eq!(answers.iter().filter(|a| !a.duplicate).count(), 1);
+    assert_eq!(store.queue_depth().await.unwrap().get("queued"), Some(&1));
+    let view = store.lead(&answers[0].id).await.unwrap().unwrap();
+    assert_eq!(view.arrivals.len(), 1);
+}
+
+#[tokio::test]
+async fn failed_jobs_keep_their_reason_and_explain_finds_the_lead_by_email() {
+    let p = pipeline();
+    let store = store().await;
+    accept_n(&store, &p, 2).await;
+    let job = store.claim(Duration::from_secs(60)).await.unwrap().unwrap();
+    store.fail(&job, "invalid lead: no email").await.unwrap();
+    let view = store.lead(&job.lead_id).await.unwrap().unwrap();
+    assert_eq!(view.status, "failed");
+    assert_eq!(view.error.as_deref(), Some("invalid lead: no email"));
+
+    let found = store
+        .lead_by_email("person1@acme-1.io")
+        .await
+        .unwrap()
+        .expect("stored lead");
+    assert_eq!(found.0["email"], "person1@acme-1.io");
+    assert!(store
+        .lead_by_email("nobody@acme.io")
+        .await
+        .unwrap()
+        .is_none());
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn open_names_the_problem_without_the_password() {
+    let err = PgStore::open("postgres://lg:hunter2@127.0.0.1:1/lg")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lg:***@127.0.0.1:1"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
