@@ -9,7 +9,8 @@
 //! - [`connector`] — the engine that runs `connectors/*.toml`: manifests, registry, HTTP
 //! - [`resilience`] — cache, rate limits, retries, circuit breaker, credit budget, parking
 //! - [`rules`]     — CEL conditions compiled once, the per-lead context
-//! - [`score`]     — rule points, event decay, caps, grades, factors
+//! - [`score`]     — rule points, event decay, caps, grades, factors; named scores (fit,
+//!   engagement, product lines, combinations), account rollup, the predictive model + trainer
 //! - [`route`]     — ordered rules, pools and strategies, calendars, territories, account matching, SLA
 //! - [`pipeline`]  — normalize → enrich → score → route, one span per stage
 //! - [`store`]     — SQLite: durable queue, leads, decisions, rotation

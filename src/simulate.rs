@@ -142,7 +142,7 @@ pub fn conversion_report(
     let mut lo = 0;
     while lo <= 100 {
         // The last band takes 100 too: 90–100, not 90–99 and a band of its own.
-        let hi = if lo + band - 1 >= 99 { 100 } else { lo + band - 1 };
+        let hi = if lo + band > 99 { 100 } else { lo + band - 1 };
         let rows: Vec<&(&crate::lead::Decision, bool)> = known.iter().filter(|(d, _)| d.score >= lo && d.score <= hi).collect();
         r.by_band.push(ConversionRow {
             label: if lo == hi { format!("{lo}") } else { format!("{lo}–{hi}") },

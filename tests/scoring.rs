@@ -30,7 +30,12 @@ fn enriched(lead: Value, company: Value) -> EnrichedLead {
     for (k, v) in company.as_object().unwrap() {
         enrichment.fields.insert(
             format!("company.{k}"),
-            Provenanced { value: v.clone(), provider: "test".into(), at: now(), confidence: None },
+            Provenanced {
+                value: v.clone(),
+                provider: "test".into(),
+                at: now(),
+                confidence: None,
+            },
         );
     }
     EnrichedLead { lead, enrichment }
@@ -127,18 +132,35 @@ fn decay_matches_hand_computed_values() {
     );
     let ctx = s.context(&e, &json!({}), now());
     let (_, cards) = s.score_all(e, &ctx, now());
-    let pricing = cards["lead"].factors.iter().find(|f| f.rule == "pricing").unwrap();
+    let pricing = cards["lead"]
+        .factors
+        .iter()
+        .find(|f| f.rule == "pricing")
+        .unwrap();
     assert_eq!(pricing.points, 20.61);
     assert_eq!(pricing.matched["events"], json!(3));
-    assert_eq!(leadgate::score::decay(Some(std::time::Duration::from_secs(14 * 86_400)), now() - chrono::Duration::days(7), now()), 0.5f64.sqrt());
+    assert_eq!(
+        leadgate::score::decay(
+            Some(std::time::Duration::from_secs(14 * 86_400)),
+            now() - chrono::Duration::days(7),
+            now()
+        ),
+        0.5f64.sqrt()
+    );
 }
 
 #[test]
 fn factors_sum_exactly_to_every_score() {
     let s = scorer(SCORES);
     let leads = [
-        (json!({"email": "ceo@acme.io", "title": "Chief Executive Officer"}), json!({"employees": 5000, "industry": "Software"})),
-        (json!({"email": "x@rival.io", "events": [{"type": "unsubscribe", "at": "2026-11-20T00:00:00Z"}]}), json!({"employees": 10})),
+        (
+            json!({"email": "ceo@acme.io", "title": "Chief Executive Officer"}),
+            json!({"employees": 5000, "industry": "Software"}),
+        ),
+        (
+            json!({"email": "x@rival.io", "events": [{"type": "unsubscribe", "at": "2026-11-20T00:00:00Z"}]}),
+            json!({"employees": 10}),
+        ),
         (
             json!({"email": "y@acme.io", "events": [
                 {"type": "page_view", "at": "2026-11-22T00:00:00Z", "path": "/pricing"},
@@ -153,14 +175,29 @@ fn factors_sum_exactly_to_every_score() {
         let e = enriched(lead, company);
         let ctx = s.context(&e, &json!({}), now());
         let (primary, cards) = s.score_all(e, &ctx, now());
-        assert_eq!(cards.keys().collect::<Vec<_>>(), ["combined", "engagement", "fit", "lead"]);
+        assert_eq!(
+            cards.keys().collect::<Vec<_>>(),
+            ["combined", "engagement", "fit", "lead"]
+        );
         for (id, card) in &cards {
             let sum: f64 = card.factors.iter().map(|f| f.points).sum();
-            assert!((sum - card.total).abs() < 1e-6, "{id}: factors {sum} ≠ total {}: {:?}", card.total, card.factors);
+            assert!(
+                (sum - card.total).abs() < 1e-6,
+                "{id}: factors {sum} ≠ total {}: {:?}",
+                card.total,
+                card.factors
+            );
             assert_eq!(card.total.round() as i64, card.score, "{id}");
             assert!((0..=100).contains(&card.score));
-            let sorted = card.factors.windows(2).all(|w| w[0].points.abs() >= w[1].points.abs());
-            assert!(sorted, "{id} factors not sorted by weight: {:?}", card.factors);
+            let sorted = card
+                .factors
+                .windows(2)
+                .all(|w| w[0].points.abs() >= w[1].points.abs());
+            assert!(
+                sorted,
+                "{id} factors not sorted by weight: {:?}",
+                card.factors
+            );
         }
         assert_eq!(primary.score, cards["lead"].score);
         assert_eq!(primary.factors, cards["lead"].factors);
@@ -178,36 +215,68 @@ fn caps_and_negative_caps_hold_and_combinations_weigh_their_parts() {
     let ctx = s.context(&e, &json!({}), now());
     let (_, cards) = s.score_all(e, &ctx, now());
     let lead = &cards["lead"];
-    let dim = |d: &str| lead.factors.iter().filter(|f| f.dimension == d).map(|f| f.points).sum::<f64>();
+    let dim = |d: &str| {
+        lead.factors
+            .iter()
+            .filter(|f| f.dimension == d)
+            .map(|f| f.points)
+            .sum::<f64>()
+    };
     // Firmographic 25 + 15 capped at 30; negative −40 − 15 held at −25.
     assert_eq!(dim("firmographic"), 30.0);
     assert_eq!(dim("negative"), -25.0);
     assert_eq!(lead.score, 25);
     let combined = cards["combined"].total;
     let expected = 0.6 * cards["fit"].total + 0.4 * cards["engagement"].total;
-    assert!((combined - expected).abs() <= 0.011, "{combined} vs {expected}");
+    assert!(
+        (combined - expected).abs() <= 0.011,
+        "{combined} vs {expected}"
+    );
     assert_eq!(cards["fit"].grade, "C");
 }
 
 #[test]
 fn cel_errors_at_load_time_name_the_file_line_and_rule() {
-    let bad = SCORES.replace("company.industry == 'Software'", "company.industry = 'Software'");
-    let err = Scorer::from_file(&RuleFile::from_text("scoring.toml", &bad)).unwrap_err().to_string();
+    let bad = SCORES.replace(
+        "company.industry == 'Software'",
+        "company.industry = 'Software'",
+    );
+    let err = Scorer::from_file(&RuleFile::from_text("scoring.toml", &bad))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("rule \"software\""), "{err}");
     assert!(err.contains("scoring.toml:"), "{err}");
     let bad = SCORES.replace("lists.competitors", "lists.competitor");
-    let err = Scorer::from_file(&RuleFile::from_text("scoring.toml", &bad)).unwrap_err().to_string();
-    assert!(err.contains("rule \"competitor\"") && err.contains("lists.competitor"), "{err}");
-    let bad = SCORES.replace("combine = { fit = 0.6, engagement = 0.4 }", "combine = { fit = 0.6, engagment = 0.4 }");
-    let err = Scorer::from_file(&RuleFile::from_text("scoring.toml", &bad)).unwrap_err().to_string();
-    assert!(err.contains("score \"combined\" combine") && err.contains("engagment"), "{err}");
+    let err = Scorer::from_file(&RuleFile::from_text("scoring.toml", &bad))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("rule \"competitor\"") && err.contains("lists.competitor"),
+        "{err}"
+    );
+    let bad = SCORES.replace(
+        "combine = { fit = 0.6, engagement = 0.4 }",
+        "combine = { fit = 0.6, engagment = 0.4 }",
+    );
+    let err = Scorer::from_file(&RuleFile::from_text("scoring.toml", &bad))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("score \"combined\" combine") && err.contains("engagment"),
+        "{err}"
+    );
 }
 
 /// A temporary copy of the shipped config with these scoring and routing rules.
 fn config_with(scoring: &str, routing: &str) -> (tempfile::TempDir, Settings) {
     let dir = tempfile::tempdir().unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    for f in ["free-email-domains.txt", "disposable-email-domains.txt", "firmographics.csv", "accounts.csv"] {
+    for f in [
+        "free-email-domains.txt",
+        "disposable-email-domains.txt",
+        "firmographics.csv",
+        "accounts.csv",
+    ] {
         std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
     }
     let db = dir.path().join("lg.db");
@@ -241,7 +310,9 @@ enroll = { sequence = "awareness" }
 "#;
 
 fn lead(v: Value) -> leadgate::lead::Lead {
-    Normalizer::new(Default::default(), Default::default()).normalize(&RawLead(v.as_object().unwrap().clone())).unwrap()
+    Normalizer::new(Default::default(), Default::default())
+        .normalize(&RawLead(v.as_object().unwrap().clone()))
+        .unwrap()
 }
 
 #[tokio::test]
@@ -250,13 +321,21 @@ async fn named_scores_and_their_grades_are_visible_to_routing() {
     let pipeline = Pipeline::build(&settings).unwrap();
     let _store = Store::open(&settings.storage_url()).await.unwrap();
     let d = pipeline
-        .decide(lead(json!({"email": "ceo@hubspot.com", "title": "Chief Executive Officer"})), &LocalAssignments::default(), now())
+        .decide(
+            lead(json!({"email": "ceo@hubspot.com", "title": "Chief Executive Officer"})),
+            &LocalAssignments::default(),
+            now(),
+        )
         .await
         .unwrap();
     assert_eq!(d.scores["fit"].grade, "A", "{:?}", d.scores["fit"]);
     assert_eq!(d.route.rule, "great-fit");
     let d = pipeline
-        .decide(lead(json!({"email": "dev@hubspot.com", "title": "Engineer"})), &LocalAssignments::default(), now())
+        .decide(
+            lead(json!({"email": "dev@hubspot.com", "title": "Engineer"})),
+            &LocalAssignments::default(),
+            now(),
+        )
         .await
         .unwrap();
     assert_ne!(d.route.rule, "great-fit");
@@ -275,17 +354,63 @@ async fn the_account_score_rolls_up_engagement_from_the_store() {
         ]}))
     };
     // Nobody from the account yet: no account score to speak of.
-    let first = pipeline.decide(engaged("a@kestrel-data.io"), &LocalAssignments::default(), now()).await.unwrap();
-    assert_eq!(first.route.account.as_ref().and_then(|a| a.get("score")).cloned().unwrap_or(json!(0)), json!(0));
+    let first = pipeline
+        .decide(
+            engaged("a@kestrel-data.io"),
+            &LocalAssignments::default(),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        first
+            .route
+            .account
+            .as_ref()
+            .and_then(|a| a.get("score"))
+            .cloned()
+            .unwrap_or(json!(0)),
+        json!(0)
+    );
     let engagement = first.scores["engagement"].score;
     assert!(engagement >= 20, "{:?}", first.scores["engagement"]);
-    let mut batch = vec![(engaged("a@kestrel-data.io"), first), (engaged("b@kestrel-data.io"), pipeline.decide(engaged("b@kestrel-data.io"), &LocalAssignments::default(), now()).await.unwrap())];
-    store.record_batch(&mut batch, &Default::default()).await.unwrap();
+    let mut batch = vec![
+        (engaged("a@kestrel-data.io"), first),
+        (
+            engaged("b@kestrel-data.io"),
+            pipeline
+                .decide(
+                    engaged("b@kestrel-data.io"),
+                    &LocalAssignments::default(),
+                    now(),
+                )
+                .await
+                .unwrap(),
+        ),
+    ];
+    store
+        .record_batch(&mut batch, &Default::default())
+        .await
+        .unwrap();
     // A third colleague arrives: the two stored leads' engagement rolls up.
-    let third = pipeline.decide(lead(json!({"email": "c@kestrel-data.io"})), &LocalAssignments::default(), now()).await.unwrap();
+    let third = pipeline
+        .decide(
+            lead(json!({"email": "c@kestrel-data.io"})),
+            &LocalAssignments::default(),
+            now(),
+        )
+        .await
+        .unwrap();
     assert_eq!(third.route.rule, "engaged-account", "{:?}", third.route);
     // A lead of another account sees none of it.
-    let other = pipeline.decide(lead(json!({"email": "d@acme.io"})), &LocalAssignments::default(), now()).await.unwrap();
+    let other = pipeline
+        .decide(
+            lead(json!({"email": "d@acme.io"})),
+            &LocalAssignments::default(),
+            now(),
+        )
+        .await
+        .unwrap();
     assert_ne!(other.route.rule, "engaged-account");
 }
 
@@ -294,7 +419,9 @@ async fn the_account_score_rolls_up_engagement_from_the_store() {
 fn synthetic(n: usize, seed: u64) -> (Vec<Example>, Vec<f64>) {
     let mut state = seed;
     let mut uniform = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((state >> 11) as f64) / ((1u64 << 53) as f64)
     };
     let mut examples = Vec::new();
@@ -304,17 +431,22 @@ fn synthetic(n: usize, seed: u64) -> (Vec<Example>, Vec<f64>) {
         let x = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
         let vip = uniform() < 0.4;
         let plan = ["a", "b", "c"][(uniform() * 3.0) as usize % 3];
-        let z = -1.0 + 1.5 * x - 1.0 * f64::from(u8::from(vip)) + match plan {
-            "b" => 0.8,
-            "c" => -0.8,
-            _ => 0.0,
-        };
+        let z = -1.0 + 1.5 * x - 1.0 * f64::from(u8::from(vip))
+            + match plan {
+                "b" => 0.8,
+                "c" => -0.8,
+                _ => 0.0,
+            };
         let p = 1.0 / (1.0 + (-z).exp());
         let mut f = Features::new();
         f.insert("attributes.x".into(), RawValue::Num(x));
         f.insert("attributes.vip".into(), RawValue::Bool(vip));
         f.insert("attributes.plan".into(), RawValue::Text(plan.into()));
-        examples.push(Example { features: f, converted: uniform() < p, holdout: None });
+        examples.push(Example {
+            features: f,
+            converted: uniform() < p,
+            holdout: None,
+        });
         truth.push(p);
     }
     (examples, truth)
@@ -328,22 +460,48 @@ fn training_recovers_the_signs_and_the_auc_the_data_allows() {
     let c: BTreeMap<String, f64> = model.coefficient_map();
     assert!(c["attributes.x"] > 0.5, "{c:?}");
     assert!(c["attributes.vip"] < -0.1, "{c:?}");
-    assert!(c["attributes.plan = b"] > c["attributes.plan = a"] && c["attributes.plan = a"] > c["attributes.plan = c"], "{c:?}");
+    assert!(
+        c["attributes.plan = b"] > c["attributes.plan = a"]
+            && c["attributes.plan = a"] > c["attributes.plan = c"],
+        "{c:?}"
+    );
     // The best any model can do on this holdout: rank by the true probability.
     let held = train::split(&examples, &opts);
-    let (p, y): (Vec<f64>, Vec<bool>) = truth.iter().zip(&examples).zip(&held).filter(|(_, h)| **h).map(|((p, e), _)| (*p, e.converted)).unzip();
+    let (p, y): (Vec<f64>, Vec<bool>) = truth
+        .iter()
+        .zip(&examples)
+        .zip(&held)
+        .filter(|(_, h)| **h)
+        .map(|((p, e), _)| (*p, e.converted))
+        .unzip();
     let oracle = train::auc(&p, &y);
-    assert!(report.auc > oracle - 0.02, "trained AUC {} vs the generating model's {oracle}", report.auc);
+    assert!(
+        report.auc > oracle - 0.02,
+        "trained AUC {} vs the generating model's {oracle}",
+        report.auc
+    );
     assert!(report.auc > 0.75);
     // Calibrated: the deciles' mean prediction tracks what happened.
-    let worst = report.calibration.iter().map(|d| (d.predicted - d.observed).abs()).fold(0.0, f64::max);
+    let worst = report
+        .calibration
+        .iter()
+        .map(|d| (d.predicted - d.observed).abs())
+        .fold(0.0, f64::max);
     assert!(worst < 0.15, "{:?}", report.calibration);
 }
 
 #[test]
 fn a_model_file_round_trips() {
     let (examples, _) = synthetic(600, 11);
-    let (model, _) = train::fit(&examples, "synthetic", &TrainOptions { l2: Some(1.0), ..TrainOptions::default() }).unwrap();
+    let (model, _) = train::fit(
+        &examples,
+        "synthetic",
+        &TrainOptions {
+            l2: Some(1.0),
+            ..TrainOptions::default()
+        },
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.json");
     model.save(&path).unwrap();
@@ -353,10 +511,15 @@ fn a_model_file_round_trips() {
         assert_eq!(back.predict(&e.features), model.predict(&e.features));
     }
     // Another version is refused with a message that says what to do.
-    let text = std::fs::read_to_string(&path).unwrap().replace("\"version\": 1", "\"version\": 99");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"version\": 1", "\"version\": 99");
     std::fs::write(&path, text).unwrap();
     let err = Model::load(&path).unwrap_err().to_string();
-    assert!(err.contains("version 99") && err.contains("leadgate train"), "{err}");
+    assert!(
+        err.contains("version 99") && err.contains("leadgate train"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -366,20 +529,45 @@ fn a_blended_model_explains_itself_and_still_sums_to_the_score() {
     let dir = tempfile::tempdir().unwrap();
     model.save(&dir.path().join("model.json")).unwrap();
     for weight in ["0.5", "1.0"] {
-        let text = format!("{SCORES}\n[model]\npath = \"model.json\"\nweight = {weight}\nexplain_top = 2\n");
-        let s = Scorer::from_file(&RuleFile::from_text(&dir.path().join("scoring.toml").display().to_string(), &text)).unwrap();
-        let e = enriched(json!({"email": "ceo@acme.io", "title": "Chief Executive", "x": 1.2, "vip": "no", "plan": "b"}), json!({"employees": 2000}));
+        let text = format!(
+            "{SCORES}\n[model]\npath = \"model.json\"\nweight = {weight}\nexplain_top = 2\n"
+        );
+        let s = Scorer::from_file(&RuleFile::from_text(
+            &dir.path().join("scoring.toml").display().to_string(),
+            &text,
+        ))
+        .unwrap();
+        let e = enriched(
+            json!({"email": "ceo@acme.io", "title": "Chief Executive", "x": 1.2, "vip": "no", "plan": "b"}),
+            json!({"employees": 2000}),
+        );
         let ctx = s.context(&e, &json!({}), now());
         let (primary, cards) = s.score_all(e.clone(), &ctx, now());
         let sum: f64 = primary.factors.iter().map(|f| f.points).sum();
         assert!((sum - cards["lead"].total).abs() < 1e-6);
-        let p = s.model().unwrap().predict(&leadgate::score::features::extract(&e));
+        let p = s
+            .model()
+            .unwrap()
+            .predict(&leadgate::score::features::extract(&e));
         assert_eq!(cards["model"].score, (p * 100.0).round() as i64);
-        let model_factors: Vec<&str> = primary.factors.iter().filter(|f| f.dimension == "model").map(|f| f.rule.as_str()).collect();
-        assert!(model_factors.contains(&"model: baseline") && model_factors.contains(&"model: attributes.x"), "{model_factors:?}");
+        let model_factors: Vec<&str> = primary
+            .factors
+            .iter()
+            .filter(|f| f.dimension == "model")
+            .map(|f| f.rule.as_str())
+            .collect();
+        assert!(
+            model_factors.contains(&"model: baseline")
+                && model_factors.contains(&"model: attributes.x"),
+            "{model_factors:?}"
+        );
         if weight == "1.0" {
             assert_eq!(primary.score, (p * 100.0).round() as i64);
-            assert!(primary.factors.iter().all(|f| f.dimension == "model"), "{:?}", primary.factors);
+            assert!(
+                primary.factors.iter().all(|f| f.dimension == "model"),
+                "{:?}",
+                primary.factors
+            );
         }
     }
 }

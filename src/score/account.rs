@@ -12,10 +12,13 @@ use futures::future::BoxFuture;
 use super::decay;
 use crate::store::StoreError;
 
+/// `(score, decided_at)` of an account's leads, as the store answers.
+pub type AccountRows<'a> = BoxFuture<'a, Result<Vec<(f64, DateTime<Utc>)>, StoreError>>;
+
 /// Where the account's leads' stored scores come from (the store).
 pub trait AccountEngagement: Send + Sync {
     /// `(score, decided_at)` of the latest decision of every lead at `domain`.
-    fn account_rows<'a>(&'a self, domain: &'a str, score: &'a str) -> BoxFuture<'a, Result<Vec<(f64, DateTime<Utc>)>, StoreError>>;
+    fn account_rows<'a>(&'a self, domain: &'a str, score: &'a str) -> AccountRows<'a>;
 }
 
 /// How a score rolls up across an account's leads.
@@ -69,7 +72,13 @@ mod tests {
             (30.0, now - chrono::Duration::days(30)),
             (20.0, now - chrono::Duration::days(60)),
         ];
-        assert_eq!(r.roll_up(&rows, now), AccountScore { score: 60, leads: 3 });
+        assert_eq!(
+            r.roll_up(&rows, now),
+            AccountScore {
+                score: 60,
+                leads: 3
+            }
+        );
         assert_eq!(r.roll_up(&[(90.0, now), (80.0, now)], now).score, 100);
         assert_eq!(r.roll_up(&[], now), AccountScore { score: 0, leads: 0 });
     }

@@ -60,7 +60,10 @@ pub fn extract(lead: &EnrichedLead) -> Features {
     }
     if l.email.is_some() {
         f.insert("email.is_free".into(), RawValue::Bool(l.email_info.is_free));
-        f.insert("email.is_disposable".into(), RawValue::Bool(l.email_info.is_disposable));
+        f.insert(
+            "email.is_disposable".into(),
+            RawValue::Bool(l.email_info.is_disposable),
+        );
     }
     for (name, p) in &lead.enrichment.fields {
         if IDENTIFYING_ENRICHED.contains(&name.as_str()) {
@@ -76,7 +79,9 @@ pub fn extract(lead: &EnrichedLead) -> Features {
         }
     }
     for e in &l.events {
-        let entry = f.entry(format!("events.{}", e.kind)).or_insert(RawValue::Num(0.0));
+        let entry = f
+            .entry(format!("events.{}", e.kind))
+            .or_insert(RawValue::Num(0.0));
         if let RawValue::Num(n) = entry {
             *n += 1.0;
         }
@@ -132,8 +137,8 @@ pub fn parse_outcome(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
         Value::Number(n) => match n.as_f64() {
-            Some(x) if x == 1.0 => Some(true),
-            Some(x) if x == 0.0 => Some(false),
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
             _ => None,
         },
         Value::String(s) => match s.trim() {
@@ -153,13 +158,30 @@ pub fn title_level(title: &str) -> Option<&'static str> {
     if t.trim().is_empty() {
         return None;
     }
-    let words: Vec<&str> = t.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = t
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
     let has = |w: &str| words.contains(&w);
     Some(if has("student") || has("intern") || has("internship") {
         "student"
-    } else if ["ceo", "cfo", "cto", "cmo", "cro", "coo", "cio", "ciso", "chief", "founder", "cofounder", "president", "owner"]
-        .iter()
-        .any(|w| has(w))
+    } else if [
+        "ceo",
+        "cfo",
+        "cto",
+        "cmo",
+        "cro",
+        "coo",
+        "cio",
+        "ciso",
+        "chief",
+        "founder",
+        "cofounder",
+        "president",
+        "owner",
+    ]
+    .iter()
+    .any(|w| has(w))
         && !has("vice")
     {
         "c_level"

@@ -30,14 +30,16 @@ impl Grades {
         let mut bands: Vec<(i64, String)> = Vec::new();
         for (name, &min) in thresholds {
             if !(0..=100).contains(&min) {
-                return Err(format!("grade `{name}` starts at {min}; thresholds are 0–100"));
+                return Err(format!(
+                    "grade `{name}` starts at {min}; thresholds are 0–100"
+                ));
             }
             if let Some((_, other)) = bands.iter().find(|(m, _)| *m == min) {
                 return Err(format!("grades `{other}` and `{name}` both start at {min}"));
             }
             bands.push((min, name.clone()));
         }
-        bands.sort_by(|a, b| b.0.cmp(&a.0));
+        bands.sort_by_key(|b| std::cmp::Reverse(b.0));
         Ok(Self { bands })
     }
 

@@ -19,13 +19,17 @@ pub mod train;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-pub use account::{AccountEngagement, AccountRollup, AccountScore};
-pub use config::{AccountConfig, EventRuleConfig, ListConfig, ModelConfig, NamedScoreConfig, ScoreRefs, ScoreRuleConfig, ScoringConfig};
+pub use account::{AccountEngagement, AccountRollup, AccountRows, AccountScore};
+pub use config::{
+    AccountConfig, EventRuleConfig, ListConfig, ModelConfig, NamedScoreConfig, ScoreRefs,
+    ScoreRuleConfig, ScoringConfig,
+};
 pub use grades::Grades;
 pub use model::{Model, ModelError};
 
@@ -82,7 +86,10 @@ struct ScoreDef {
 #[derive(Debug)]
 enum Body {
     /// Indices into the scorer's rules and events.
-    Rules { rules: Vec<usize>, events: Vec<usize> },
+    Rules {
+        rules: Vec<usize>,
+        events: Vec<usize>,
+    },
     /// (index of an earlier score, weight).
     Combine(Vec<(usize, f64)>),
 }
@@ -110,10 +117,11 @@ pub struct Scorer {
     account: Option<AccountRollup>,
 }
 
-/// A factor being computed, its points in hundredths.
+/// A factor being computed, its points in hundredths. The factor is shared (a rule's hit
+/// appears in several scores) and copied out once per score card.
 #[derive(Debug, Clone)]
 struct Part {
-    factor: Factor,
+    factor: Rc<Factor>,
     cp: i64,
 }
 
@@ -130,7 +138,10 @@ impl Scorer {
 
     pub fn from_file(file: &RuleFile) -> Result<Self, ConfigErrors> {
         let raw: ScoringConfig = file.parse()?;
-        let base = Path::new(&file.name).parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = Path::new(&file.name)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let mut issues: Vec<ConfigIssue> = Vec::new();
 
         let lists = load_lists(&raw.lists, &base, file, &mut issues);
@@ -139,11 +150,24 @@ impl Scorer {
         // (index, target score ids) for rules and events tagged with `score`.
         let mut rule_targets: Vec<Option<Vec<String>>> = Vec::new();
         let mut event_targets: Vec<Option<Vec<String>>> = Vec::new();
-        let check_lists = |source: &str, key: &str, span: Option<std::ops::Range<usize>>, issues: &mut Vec<ConfigIssue>| {
+        let check_lists = |source: &str,
+                           key: &str,
+                           span: Option<std::ops::Range<usize>>,
+                           issues: &mut Vec<ConfigIssue>| {
             for name in list_refs(source) {
                 if !lists.contains_key(&name) {
-                    let known = if lists.is_empty() { "none are defined".to_string() } else { lists.keys().cloned().collect::<Vec<_>>().join(", ") };
-                    issues.push(file.issue(span.clone(), key, format!("unknown list `lists.{name}` (add it under [lists]; known: {known})")));
+                    let known = if lists.is_empty() {
+                        "none are defined".to_string()
+                    } else {
+                        lists.keys().cloned().collect::<Vec<_>>().join(", ")
+                    };
+                    issues.push(file.issue(
+                        span.clone(),
+                        key,
+                        format!(
+                            "unknown list `lists.{name}` (add it under [lists]; known: {known})"
+                        ),
+                    ));
                 }
             }
         };
@@ -152,9 +176,18 @@ impl Scorer {
             if !seen.insert(r.id.clone()) {
                 issues.push(file.issue(Some(r.when.span()), key.clone(), "duplicate rule id"));
             }
-            check_lists(r.when.get_ref(), &format!("{key} when"), Some(r.when.span()), &mut issues);
+            check_lists(
+                r.when.get_ref(),
+                &format!("{key} when"),
+                Some(r.when.span()),
+                &mut issues,
+            );
             if !r.points.is_finite() {
-                issues.push(file.issue(Some(r.when.span()), format!("{key} points"), "must be a number"));
+                issues.push(file.issue(
+                    Some(r.when.span()),
+                    format!("{key} points"),
+                    "must be a number",
+                ));
             }
             match Condition::compile(r.when.get_ref(), &Scope::scoring()) {
                 Ok(when) => {
@@ -167,7 +200,11 @@ impl Scorer {
                     });
                     rule_targets.push(r.score.as_ref().map(ScoreRefs::ids));
                 }
-                Err(e) => issues.push(file.issue(Some(r.when.span()), format!("{key} when"), e.to_string())),
+                Err(e) => issues.push(file.issue(
+                    Some(r.when.span()),
+                    format!("{key} when"),
+                    e.to_string(),
+                )),
             }
         }
         let mut events = Vec::new();
@@ -180,11 +217,20 @@ impl Scorer {
             let when = match &e.when {
                 None => None,
                 Some(w) => {
-                    check_lists(w.get_ref(), &format!("{key} when"), Some(w.span()), &mut issues);
+                    check_lists(
+                        w.get_ref(),
+                        &format!("{key} when"),
+                        Some(w.span()),
+                        &mut issues,
+                    );
                     match Condition::compile(w.get_ref(), &Scope::event()) {
                         Ok(c) => Some(c),
                         Err(err) => {
-                            issues.push(file.issue(Some(w.span()), format!("{key} when"), err.to_string()));
+                            issues.push(file.issue(
+                                Some(w.span()),
+                                format!("{key} when"),
+                                err.to_string(),
+                            ));
                             None
                         }
                     }
@@ -193,12 +239,20 @@ impl Scorer {
             let half_life = e.half_life.as_ref().and_then(|h| match parse_duration(h) {
                 Some(d) => Some(d),
                 None => {
-                    issues.push(file.issue(span.clone(), format!("{key} half_life"), format!("`{h}` is not a duration; write e.g. 14d")));
+                    issues.push(file.issue(
+                        span.clone(),
+                        format!("{key} half_life"),
+                        format!("`{h}` is not a duration; write e.g. 14d"),
+                    ));
                     None
                 }
             });
             if e.max.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
-                issues.push(file.issue(span.clone(), format!("{key} max"), "must be a number ≥ 0 (for a negative rule it bounds what the rule takes away)"));
+                issues.push(file.issue(
+                    span.clone(),
+                    format!("{key} max"),
+                    "must be a number ≥ 0 (for a negative rule it bounds what the rule takes away)",
+                ));
             }
             events.push(EventRule {
                 id: e.id.clone(),
@@ -224,11 +278,27 @@ impl Scorer {
         for s in &raw.score {
             let key = format!("score \"{}\"", s.id);
             if s.id == DEFAULT_SCORE || s.id == MODEL_SCORE {
-                issues.push(file.issue(None, key.clone(), format!("`{}` is reserved (the {} score); choose another id", s.id, if s.id == DEFAULT_SCORE { "default" } else { "model's" })));
+                issues.push(file.issue(
+                    None,
+                    key.clone(),
+                    format!(
+                        "`{}` is reserved (the {} score); choose another id",
+                        s.id,
+                        if s.id == DEFAULT_SCORE {
+                            "default"
+                        } else {
+                            "model's"
+                        }
+                    ),
+                ));
             } else if ids.contains(&s.id) {
                 issues.push(file.issue(None, key.clone(), "duplicate score id"));
             } else if !valid_id(&s.id) {
-                issues.push(file.issue(None, key.clone(), "use letters, digits and _ only, so routing can read it as scores.ID"));
+                issues.push(file.issue(
+                    None,
+                    key.clone(),
+                    "use letters, digits and _ only, so routing can read it as scores.ID",
+                ));
             }
             ids.push(s.id.clone());
         }
@@ -236,11 +306,20 @@ impl Scorer {
             .iter()
             .zip(&rules)
             .map(|(t, r)| (t, &r.id, "rule"))
-            .chain(event_targets.iter().zip(&events).map(|(t, e)| (t, &e.id, "event")))
+            .chain(
+                event_targets
+                    .iter()
+                    .zip(&events)
+                    .map(|(t, e)| (t, &e.id, "event")),
+            )
         {
             for t in targets.iter().flatten() {
                 if !ids.contains(t) {
-                    issues.push(file.issue(None, format!("{kind} \"{id}\" score"), format!("no score `{t}`; scores are: {}", ids.join(", "))));
+                    issues.push(file.issue(
+                        None,
+                        format!("{kind} \"{id}\" score"),
+                        format!("no score `{t}`; scores are: {}", ids.join(", ")),
+                    ));
                 }
             }
         }
@@ -252,12 +331,20 @@ impl Scorer {
                 None => id == DEFAULT_SCORE || dimensions.iter().any(|d| d == dimension),
             };
             Body::Rules {
-                rules: (0..rules.len()).filter(|i| pick(&rule_targets[*i], &rules[*i].dimension)).collect(),
-                events: (0..events.len()).filter(|i| pick(&event_targets[*i], &events[*i].dimension)).collect(),
+                rules: (0..rules.len())
+                    .filter(|i| pick(&rule_targets[*i], &rules[*i].dimension))
+                    .collect(),
+                events: (0..events.len())
+                    .filter(|i| pick(&event_targets[*i], &events[*i].dimension))
+                    .collect(),
             }
         };
         // Named scores in dependency order (combinations after their components).
-        let mut pending: Vec<&NamedScoreConfig> = raw.score.iter().filter(|s| s.id != DEFAULT_SCORE && s.id != MODEL_SCORE).collect();
+        let mut pending: Vec<&NamedScoreConfig> = raw
+            .score
+            .iter()
+            .filter(|s| s.id != DEFAULT_SCORE && s.id != MODEL_SCORE)
+            .collect();
         let mut scores = vec![ScoreDef {
             id: DEFAULT_SCORE.into(),
             body: members(DEFAULT_SCORE, &[]),
@@ -267,25 +354,52 @@ impl Scorer {
         for s in &pending {
             let key = format!("score \"{}\"", s.id);
             if !s.combine.is_empty() && !s.dimensions.is_empty() {
-                issues.push(file.issue(None, key.clone(), "give either `dimensions` (rules) or `combine` (other scores), not both"));
+                issues.push(file.issue(
+                    None,
+                    key.clone(),
+                    "give either `dimensions` (rules) or `combine` (other scores), not both",
+                ));
             }
             for (component, w) in &s.combine {
                 if !ids.contains(component) {
-                    issues.push(file.issue(None, format!("{key} combine"), format!("no score `{component}`; scores are: {}", ids.join(", "))));
+                    issues.push(file.issue(
+                        None,
+                        format!("{key} combine"),
+                        format!("no score `{component}`; scores are: {}", ids.join(", ")),
+                    ));
                 } else if component == &s.id {
-                    issues.push(file.issue(None, format!("{key} combine"), "a score cannot combine itself"));
+                    issues.push(file.issue(
+                        None,
+                        format!("{key} combine"),
+                        "a score cannot combine itself",
+                    ));
                 }
                 if !w.is_finite() {
-                    issues.push(file.issue(None, format!("{key} combine.{component}"), "the weight must be a number"));
+                    issues.push(file.issue(
+                        None,
+                        format!("{key} combine.{component}"),
+                        "the weight must be a number",
+                    ));
                 }
             }
             check_caps(&s.caps, &format!("{key} caps"), file, &mut issues);
         }
         while !pending.is_empty() {
-            let ready = pending.iter().position(|s| s.combine.keys().all(|c| scores.iter().any(|d| &d.id == c) || !ids.contains(c) || c == &s.id));
+            let ready = pending.iter().position(|s| {
+                s.combine
+                    .keys()
+                    .all(|c| scores.iter().any(|d| &d.id == c) || !ids.contains(c) || c == &s.id)
+            });
             let Some(i) = ready else {
                 let cycle: Vec<&str> = pending.iter().map(|s| s.id.as_str()).collect();
-                issues.push(file.issue(None, "score", format!("these scores combine each other in a cycle: {}", cycle.join(", "))));
+                issues.push(file.issue(
+                    None,
+                    "score",
+                    format!(
+                        "these scores combine each other in a cycle: {}",
+                        cycle.join(", ")
+                    ),
+                ));
                 break;
             };
             let s = pending.remove(i);
@@ -299,7 +413,11 @@ impl Scorer {
             };
             let body = if s.combine.is_empty() {
                 let body = members(&s.id, &s.dimensions);
-                if let Body::Rules { rules: r, events: e } = &body {
+                if let Body::Rules {
+                    rules: r,
+                    events: e,
+                } = &body
+                {
                     if r.is_empty() && e.is_empty() {
                         issues.push(file.issue(None, format!("score \"{}\"", s.id), "no rule counts towards it: list `dimensions`, tag rules with score = \"ID\", or `combine` other scores"));
                     }
@@ -309,7 +427,9 @@ impl Scorer {
                 Body::Combine(
                     s.combine
                         .iter()
-                        .filter_map(|(c, w)| scores.iter().position(|d| &d.id == c).map(|i| (i, *w)))
+                        .filter_map(|(c, w)| {
+                            scores.iter().position(|d| &d.id == c).map(|i| (i, *w))
+                        })
                         .collect(),
                 )
             };
@@ -325,19 +445,34 @@ impl Scorer {
         let primary = match &raw.primary {
             None => 0,
             Some(p) => index_of(p).unwrap_or_else(|| {
-                issues.push(file.issue(None, "primary", format!("no score `{p}`; scores are: {}", ids.join(", "))));
+                issues.push(file.issue(
+                    None,
+                    "primary",
+                    format!("no score `{p}`; scores are: {}", ids.join(", ")),
+                ));
                 0
             }),
         };
 
         let blend = raw.model.as_ref().and_then(|m| {
             if !(0.0..=1.0).contains(&m.weight) {
-                issues.push(file.issue(None, "model.weight", format!("{} is not between 0 and 1 (1.0 = the model alone)", m.weight)));
+                issues.push(file.issue(
+                    None,
+                    "model.weight",
+                    format!(
+                        "{} is not between 0 and 1 (1.0 = the model alone)",
+                        m.weight
+                    ),
+                ));
             }
             let score = match &m.score {
                 None => primary,
                 Some(s) => index_of(s).unwrap_or_else(|| {
-                    issues.push(file.issue(None, "model.score", format!("no score `{s}`; scores are: {}", ids.join(", "))));
+                    issues.push(file.issue(
+                        None,
+                        "model.score",
+                        format!("no score `{s}`; scores are: {}", ids.join(", ")),
+                    ));
                     primary
                 }),
             };
@@ -362,7 +497,11 @@ impl Scorer {
                 let score = match a.as_ref().and_then(|a| a.score.clone()) {
                     Some(s) => {
                         if index_of(&s).is_none() {
-                            issues.push(file.issue(None, "account.score", format!("no score `{s}`; scores are: {}", ids.join(", "))));
+                            issues.push(file.issue(
+                                None,
+                                "account.score",
+                                format!("no score `{s}`; scores are: {}", ids.join(", ")),
+                            ));
                         }
                         s
                     }
@@ -372,7 +511,11 @@ impl Scorer {
                 let half_life = match a.as_ref().and_then(|a| a.half_life.as_ref()) {
                     None => Some(DEFAULT_ACCOUNT_HALF_LIFE),
                     Some(h) => parse_duration(h).or_else(|| {
-                        issues.push(file.issue(None, "account.half_life", format!("`{h}` is not a duration; write e.g. 30d")));
+                        issues.push(file.issue(
+                            None,
+                            "account.half_life",
+                            format!("`{h}` is not a duration; write e.g. 30d"),
+                        ));
                         None
                     }),
                 };
@@ -383,7 +526,12 @@ impl Scorer {
         if !issues.is_empty() {
             return Err(ConfigErrors(issues));
         }
-        let lists_json = Value::Object(lists.into_iter().map(|(k, v)| (k, Value::from(v))).collect());
+        let lists_json = Value::Object(
+            lists
+                .into_iter()
+                .map(|(k, v)| (k, Value::from(v)))
+                .collect(),
+        );
         Ok(Self {
             rules,
             events,
@@ -402,13 +550,21 @@ impl Scorer {
 
     /// A score's grade names, highest first.
     pub fn grade_names_of(&self, score: &str) -> Option<Vec<String>> {
-        self.scores.iter().find(|s| s.id == score).map(|s| s.grades.names())
+        self.scores
+            .iter()
+            .find(|s| s.id == score)
+            .map(|s| s.grades.names())
     }
 
     /// Every score id, the primary first (and `model` when a model is configured).
     pub fn score_ids(&self) -> Vec<String> {
         let primary = self.scores[self.primary].id.clone();
-        let mut ids: Vec<String> = self.scores.iter().map(|s| s.id.clone()).filter(|s| s != &primary).collect();
+        let mut ids: Vec<String> = self
+            .scores
+            .iter()
+            .map(|s| s.id.clone())
+            .filter(|s| s != &primary)
+            .collect();
         ids.insert(0, primary);
         if self.blend.is_some() {
             ids.push(MODEL_SCORE.into());
@@ -441,21 +597,37 @@ impl Scorer {
     }
 
     /// A lead's context as the pipeline builds it (for tests and benchmarks).
-    pub fn context(&self, enriched: &EnrichedLead, account: &Value, now: DateTime<Utc>) -> RuleContext {
+    pub fn context(
+        &self,
+        enriched: &EnrichedLead,
+        account: &Value,
+        now: DateTime<Utc>,
+    ) -> RuleContext {
         let mut ctx = RuleContext::for_lead(enriched, account, now);
         self.prepare(&mut ctx);
         ctx
     }
 
     /// Scores one lead: the primary score. `ctx` is the lead's rule context, built once.
-    pub fn score(&self, enriched: EnrichedLead, ctx: &RuleContext, now: DateTime<Utc>) -> ScoredLead {
+    pub fn score(
+        &self,
+        enriched: EnrichedLead,
+        ctx: &RuleContext,
+        now: DateTime<Utc>,
+    ) -> ScoredLead {
         self.score_all(enriched, ctx, now).0
     }
 
     /// Scores one lead on every score: the primary one as a [`ScoredLead`], and every score
     /// (the primary too) by id.
-    pub fn score_all(&self, enriched: EnrichedLead, ctx: &RuleContext, now: DateTime<Utc>) -> (ScoredLead, BTreeMap<String, ScoreCard>) {
-        let rule_hits: Vec<Option<Part>> = self.rules.iter().map(|r| self.score_rule(r, ctx)).collect();
+    pub fn score_all(
+        &self,
+        enriched: EnrichedLead,
+        ctx: &RuleContext,
+        now: DateTime<Utc>,
+    ) -> (ScoredLead, BTreeMap<String, ScoreCard>) {
+        let rule_hits: Vec<Option<Part>> =
+            self.rules.iter().map(|r| self.score_rule(r, ctx)).collect();
         let mut cel_events: Vec<Option<cel::Value>> = vec![None; enriched.lead.events.len()];
         let event_hits: Vec<Option<Part>> = self
             .events
@@ -473,7 +645,9 @@ impl Scorer {
                     .filter_map(|r| rule_hits[*r].clone())
                     .chain(events.iter().filter_map(|e| event_hits[*e].clone()))
                     .collect(),
-                Body::Combine(components) => combine(components.iter().map(|(c, w)| (&done[*c], *w))),
+                Body::Combine(components) => {
+                    combine(components.iter().map(|(c, w)| (&done[*c], *w)))
+                }
             };
             apply_caps(&mut parts, &def.caps);
             clamp(&mut parts);
@@ -491,7 +665,10 @@ impl Scorer {
             let mut parts = model_parts(b, f, 1.0);
             parts.retain(|p| p.cp != 0);
             sort_parts(&mut parts);
-            cards.insert(MODEL_SCORE.into(), card(&parts, &self.scores[self.primary].grades));
+            cards.insert(
+                MODEL_SCORE.into(),
+                card(&parts, &self.scores[self.primary].grades),
+            );
         }
         let primary = &cards[&self.scores[self.primary].id];
         let scored = ScoredLead {
@@ -514,13 +691,13 @@ impl Scorer {
             .filter_map(|f| ctx.lookup(f).map(|v| (f.clone(), v.clone())))
             .collect();
         Some(Part {
-            factor: Factor {
+            factor: Rc::new(Factor {
                 rule: rule.id.clone(),
                 dimension: rule.dimension.clone(),
                 points: 0.0,
                 matched,
                 description: rule.description.clone(),
-            },
+            }),
             cp: to_cp(rule.points),
         })
     }
@@ -528,7 +705,13 @@ impl Scorer {
 
 /// Points from one event rule: each matching event's points faded by its age, summed, then
 /// held to `max` (in the rule's direction).
-fn score_events(rule: &EventRule, events: &[Event], cel_events: &mut [Option<cel::Value>], ctx: &RuleContext, now: DateTime<Utc>) -> Option<Part> {
+fn score_events(
+    rule: &EventRule,
+    events: &[Event],
+    cel_events: &mut [Option<cel::Value>],
+    ctx: &RuleContext,
+    now: DateTime<Utc>,
+) -> Option<Part> {
     let mut points = 0.0;
     let mut count = 0u32;
     let mut latest: Option<DateTime<Utc>> = None;
@@ -538,7 +721,9 @@ fn score_events(rule: &EventRule, events: &[Event], cel_events: &mut [Option<cel
         }
         if let Some(when) = &rule.when {
             let value = cel_events[i]
-                .get_or_insert_with(|| json_to_cel(&serde_json::to_value(event).unwrap_or(Value::Null)))
+                .get_or_insert_with(|| {
+                    json_to_cel(&serde_json::to_value(event).unwrap_or(Value::Null))
+                })
                 .clone();
             if !when.eval_with_value(ctx, "event", value).matched() {
                 continue;
@@ -559,13 +744,13 @@ fn score_events(rule: &EventRule, events: &[Event], cel_events: &mut [Option<cel
         matched.insert("latest".into(), Value::from(at.to_rfc3339()));
     }
     Some(Part {
-        factor: Factor {
+        factor: Rc::new(Factor {
             rule: rule.id.clone(),
             dimension: rule.dimension.clone(),
             points: 0.0,
             matched,
             description: rule.description.clone(),
-        },
+        }),
         cp: to_cp(points),
     })
 }
@@ -591,7 +776,9 @@ fn scale_to(parts: &mut [Part], idx: &[usize], target: i64) {
 /// takes away; the dimension's factors are scaled to sum to the cap.
 fn apply_caps(parts: &mut [Part], caps: &BTreeMap<String, f64>) {
     for (dimension, cap) in caps {
-        let idx: Vec<usize> = (0..parts.len()).filter(|i| &parts[*i].factor.dimension == dimension).collect();
+        let idx: Vec<usize> = (0..parts.len())
+            .filter(|i| &parts[*i].factor.dimension == dimension)
+            .collect();
         let sum: i64 = idx.iter().map(|i| parts[*i].cp).sum();
         let cap = to_cp(*cap);
         if (cap >= 0 && sum > cap) || (cap < 0 && sum < cap) {
@@ -611,13 +798,13 @@ fn clamp(parts: &mut Vec<Part>) {
         return;
     };
     parts.push(Part {
-        factor: Factor {
+        factor: Rc::new(Factor {
             rule: rule.into(),
             dimension: LIMIT_DIMENSION.into(),
             points: 0.0,
             matched: BTreeMap::new(),
             description: Some(why.into()),
-        },
+        }),
         cp,
     });
 }
@@ -651,7 +838,11 @@ fn combine<'a>(components: impl Iterator<Item = (&'a Vec<Part>, f64)>) -> Vec<Pa
 fn blend(parts: &mut Vec<Part>, b: &Blend, features: &features::Features) {
     let idx: Vec<usize> = (0..parts.len()).collect();
     let total: i64 = parts.iter().map(|p| p.cp).sum();
-    scale_to(parts, &idx, (total as f64 * (1.0 - b.weight)).round() as i64);
+    scale_to(
+        parts,
+        &idx,
+        (total as f64 * (1.0 - b.weight)).round() as i64,
+    );
     parts.extend(model_parts(b, features, b.weight));
 }
 
@@ -665,22 +856,36 @@ fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Par
     let z0 = m.intercept;
     let z = z0 + contributions.iter().map(|c| c.logit).sum::<f64>();
     let (p, p0) = (model::sigmoid(z), model::sigmoid(z0));
-    let slope = if (z - z0).abs() > 1e-9 { (p - p0) / (z - z0) } else { p0 * (1.0 - p0) };
+    let slope = if (z - z0).abs() > 1e-9 {
+        (p - p0) / (z - z0)
+    } else {
+        p0 * (1.0 - p0)
+    };
     let scale = weight * 100.0 * CENTI;
     let target = (scale * p).round() as i64;
-    contributions.sort_by(|a, c| c.logit.abs().total_cmp(&a.logit.abs()).then_with(|| a.feature.cmp(&c.feature)));
-    let factor = |rule: String, matched: BTreeMap<String, Value>, description: String| Factor {
-        rule,
-        dimension: MODEL_DIMENSION.into(),
-        points: 0.0,
-        matched,
-        description: Some(description),
+    contributions.sort_by(|a, c| {
+        c.logit
+            .abs()
+            .total_cmp(&a.logit.abs())
+            .then_with(|| a.feature.cmp(&c.feature))
+    });
+    let factor = |rule: String, matched: BTreeMap<String, Value>, description: String| {
+        Rc::new(Factor {
+            rule,
+            dimension: MODEL_DIMENSION.into(),
+            points: 0.0,
+            matched,
+            description: Some(description),
+        })
     };
     let mut parts = vec![Part {
         factor: factor(
             "model: baseline".into(),
             BTreeMap::new(),
-            format!("an average lead converts with probability {:.1}%", 100.0 * p0),
+            format!(
+                "an average lead converts with probability {:.1}%",
+                100.0 * p0
+            ),
         ),
         cp: (scale * p0).round() as i64,
     }];
@@ -719,7 +924,11 @@ fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Par
 }
 
 fn sort_parts(parts: &mut [Part]) {
-    parts.sort_by(|a, b| b.cp.abs().cmp(&a.cp.abs()).then_with(|| a.factor.rule.cmp(&b.factor.rule)));
+    parts.sort_by(|a, b| {
+        b.cp.abs()
+            .cmp(&a.cp.abs())
+            .then_with(|| a.factor.rule.cmp(&b.factor.rule))
+    });
 }
 
 fn card(parts: &[Part], grades: &Grades) -> ScoreCard {
@@ -734,13 +943,18 @@ fn card(parts: &[Part], grades: &Grades) -> ScoreCard {
             .iter()
             .map(|p| Factor {
                 points: p.cp as f64 / CENTI,
-                ..p.factor.clone()
+                ..(*p.factor).clone()
             })
             .collect(),
     }
 }
 
-fn check_caps(caps: &BTreeMap<String, f64>, key: &str, file: &RuleFile, issues: &mut Vec<ConfigIssue>) {
+fn check_caps(
+    caps: &BTreeMap<String, f64>,
+    key: &str,
+    file: &RuleFile,
+    issues: &mut Vec<ConfigIssue>,
+) {
     for (d, c) in caps {
         if !c.is_finite() {
             issues.push(file.issue(None, format!("{key}.{d}"), "must be a number"));
@@ -749,12 +963,16 @@ fn check_caps(caps: &BTreeMap<String, f64>, key: &str, file: &RuleFile, issues: 
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !id.starts_with(|c: char| c.is_ascii_digit())
+    !id.is_empty()
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !id.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// `14d`, `36h`, `2w` (humantime) → a non-zero duration.
 fn parse_duration(s: &str) -> Option<Duration> {
-    humantime::parse_duration(s.trim()).ok().filter(|d| !d.is_zero())
+    humantime::parse_duration(s.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 fn resolve(base: &Path, p: &str) -> PathBuf {
@@ -767,34 +985,59 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
 }
 
 /// The `[lists]`, lowercased and trimmed; a file list reads one value a line (`#` comments).
-fn load_lists(raw: &BTreeMap<String, ListConfig>, base: &Path, file: &RuleFile, issues: &mut Vec<ConfigIssue>) -> BTreeMap<String, Vec<String>> {
+fn load_lists(
+    raw: &BTreeMap<String, ListConfig>,
+    base: &Path,
+    file: &RuleFile,
+    issues: &mut Vec<ConfigIssue>,
+) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for (name, l) in raw {
         if !valid_id(name) {
-            issues.push(file.issue(None, format!("lists.{name}"), "use letters, digits and _ only, so rules can read it as lists.NAME"));
+            issues.push(file.issue(
+                None,
+                format!("lists.{name}"),
+                "use letters, digits and _ only, so rules can read it as lists.NAME",
+            ));
         }
         let values: Vec<String> = match l {
             ListConfig::Inline(v) => v.clone(),
             ListConfig::File(p) => {
                 let path = resolve(base, p);
                 match std::fs::read_to_string(&path) {
-                    Ok(text) => text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect(),
+                    Ok(text) => text
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(str::to_string)
+                        .collect(),
                     Err(e) => {
-                        issues.push(file.issue(None, format!("lists.{name}"), format!("cannot read {}: {e}", path.display())));
+                        issues.push(file.issue(
+                            None,
+                            format!("lists.{name}"),
+                            format!("cannot read {}: {e}", path.display()),
+                        ));
                         Vec::new()
                     }
                 }
             }
         };
-        out.insert(name.clone(), values.into_iter().map(|v| v.trim().to_lowercase()).collect());
+        out.insert(
+            name.clone(),
+            values
+                .into_iter()
+                .map(|v| v.trim().to_lowercase())
+                .collect(),
+        );
     }
     out
 }
 
 /// The list names a rule reads (`lists.competitors` → `competitors`).
 fn list_refs(source: &str) -> Vec<String> {
-    static RE: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"\blists\.([A-Za-z_][A-Za-z0-9_]*)").expect("a valid pattern"));
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\blists\.([A-Za-z_][A-Za-z0-9_]*)").expect("a valid pattern")
+    });
     RE.captures_iter(source).map(|c| c[1].to_string()).collect()
 }
 
@@ -854,14 +1097,20 @@ max = 15
     }
 
     fn enriched(lead: serde_json::Value, company: serde_json::Value) -> EnrichedLead {
-        let lead = crate::normalize::Normalizer::new(["gmail.com".to_string()].into(), Default::default())
-            .normalize(&RawLead(lead.as_object().unwrap().clone()))
-            .unwrap();
+        let lead =
+            crate::normalize::Normalizer::new(["gmail.com".to_string()].into(), Default::default())
+                .normalize(&RawLead(lead.as_object().unwrap().clone()))
+                .unwrap();
         let mut enrichment = crate::lead::Enrichment::default();
         for (k, v) in company.as_object().unwrap() {
             enrichment.fields.insert(
                 format!("company.{k}"),
-                crate::lead::Provenanced { value: v.clone(), provider: "t".into(), at: Utc::now(), confidence: None },
+                crate::lead::Provenanced {
+                    value: v.clone(),
+                    provider: "t".into(),
+                    at: Utc::now(),
+                    confidence: None,
+                },
             );
         }
         EnrichedLead { lead, enrichment }
@@ -881,7 +1130,10 @@ max = 15
 
     #[test]
     fn caps_a_dimension_and_factors_sum_to_the_score() {
-        let e = enriched(json!({"email": "a@acme.io"}), json!({"employees": 5000, "industry": "Software"}));
+        let e = enriched(
+            json!({"email": "a@acme.io"}),
+            json!({"employees": 5000, "industry": "Software"}),
+        );
         let ctx = RuleContext::for_lead(&e, &json!({}), now());
         let s = scorer().score(e, &ctx, now());
         assert_eq!(s.score, 40, "{:?}", s.factors);

@@ -127,7 +127,9 @@ impl Model {
             path: p.clone(),
             reason: e.to_string(),
         })?;
-        model.validate().map_err(|reason| ModelError::Format { path: p, reason })?;
+        model
+            .validate()
+            .map_err(|reason| ModelError::Format { path: p, reason })?;
         Ok(model)
     }
 
@@ -150,7 +152,10 @@ impl Model {
             }
             for c in &f.columns {
                 if !(c.mean.is_finite() && c.coef.is_finite() && c.std.is_finite() && c.std > 0.0) {
-                    return Err(format!("feature `{}` column `{}` has a non-finite or zero-width scale", f.name, c.label));
+                    return Err(format!(
+                        "feature `{}` column `{}` has a non-finite or zero-width scale",
+                        f.name, c.label
+                    ));
                 }
             }
         }
@@ -192,7 +197,12 @@ impl Model {
             .map(|f| {
                 let value = features.get(&f.name);
                 let raw = encode_raw(f, value);
-                let logit = f.columns.iter().zip(raw).map(|(c, r)| c.coef * (r - c.mean) / c.std).sum();
+                let logit = f
+                    .columns
+                    .iter()
+                    .zip(raw)
+                    .map(|(c, r)| c.coef * (r - c.mean) / c.std)
+                    .sum();
                 Contribution {
                     feature: f.name.clone(),
                     value: value.map_or(Value::Null, RawValue::to_json),
@@ -291,7 +301,13 @@ pub(crate) fn encode_raw(f: &Feature, value: Option<&RawValue>) -> Vec<f64> {
             };
             f.columns
                 .iter()
-                .map(|c| if items.iter().any(|i| i == &c.label) { 1.0 } else { 0.0 })
+                .map(|c| {
+                    if items.iter().any(|i| i == &c.label) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
                 .collect()
         }
     }

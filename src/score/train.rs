@@ -20,7 +20,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::features::{self, parse_outcome, Features, RawValue};
-use super::model::{encode_raw, format_number, sigmoid, transform, Column, Encoding, Feature, Model, MISSING_LEVEL, MODEL_FORMAT, MODEL_VERSION, OTHER_LEVEL};
+use super::model::{
+    encode_raw, format_number, sigmoid, transform, Column, Encoding, Feature, Model, MISSING_LEVEL,
+    MODEL_FORMAT, MODEL_VERSION, OTHER_LEVEL,
+};
 use crate::intake::{self, BadRow};
 use crate::lead::RawLead;
 use crate::pipeline::Pipeline;
@@ -48,21 +51,34 @@ const IDENTIFIER_SHARE: f64 = 0.5;
 const TOLERANCE: f64 = 1e-9;
 const MAX_ITERATIONS: usize = 100;
 /// The domain given to a training row with neither email nor domain: a model only needs its
-/// columns, not an identity. `.invalid` is reserved (RFC 2606) and matches no provider.
-const ANONYMOUS_DOMAIN: &str = "anonymous.invalid";
+/// columns, not an identity. `example.com` is reserved for examples (RFC 2606), so no
+/// provider knows it, and domains are never features.
+const ANONYMOUS_DOMAIN: &str = "example.com";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error("{0}")]
     Intake(#[from] intake::IntakeError),
     #[error("{path}: no outcome column `{column}`; columns are: {columns}")]
-    NoOutcome { path: String, column: String, columns: String },
+    NoOutcome {
+        path: String,
+        column: String,
+        columns: String,
+    },
     #[error("{path}: the outcome column `{column}` needs both outcomes to learn from ({positives} converted, {negatives} not)")]
-    OneClass { path: String, column: String, positives: usize, negatives: usize },
+    OneClass {
+        path: String,
+        column: String,
+        positives: usize,
+        negatives: usize,
+    },
     #[error("{path}: no usable rows — {reason}")]
     NoRows { path: String, reason: String },
     #[error("--{option}: {reason}")]
-    Option { option: &'static str, reason: String },
+    Option {
+        option: &'static str,
+        reason: String,
+    },
     #[error("the model could not be fitted: {0}")]
     Numeric(String),
 }
@@ -125,7 +141,11 @@ pub struct Loaded {
 
 /// Reads a CSV/JSONL file of past leads, runs each through normalize and enrichment, and
 /// extracts its features and outcome.
-pub async fn load_examples(pipeline: &Pipeline, path: &Path, opts: &TrainOptions) -> Result<Loaded, TrainError> {
+pub async fn load_examples(
+    pipeline: &Pipeline,
+    path: &Path,
+    opts: &TrainOptions,
+) -> Result<Loaded, TrainError> {
     let rows = intake::read_file(path)?;
     let name = path.display().to_string();
     let outcome_key = opts.outcome.trim().to_lowercase();
@@ -151,32 +171,46 @@ pub async fn load_examples(pipeline: &Pipeline, path: &Path, opts: &TrainOptions
             let shown = outcome.map_or_else(|| "empty".to_string(), |v| v.to_string());
             loaded.skipped.push(BadRow {
                 line,
-                reason: format!("outcome `{}` is {shown}; expected yes/no, true/false or 1/0", opts.outcome),
+                reason: format!(
+                    "outcome `{}` is {shown}; expected yes/no, true/false or 1/0",
+                    opts.outcome
+                ),
             });
             continue;
         };
         let holdout = match &split_key {
             None => None,
-            Some(k) => match take(&mut raw, k).as_ref().and_then(Value::as_str).map(|s| s.trim().to_lowercase()) {
+            Some(k) => match take(&mut raw, k)
+                .as_ref()
+                .and_then(Value::as_str)
+                .map(|s| s.trim().to_lowercase())
+            {
                 Some(s) if s == "train" => Some(false),
                 Some(s) if s == "test" || s == "holdout" => Some(true),
                 other => {
                     loaded.skipped.push(BadRow {
                         line,
-                        reason: format!("split column is {other:?}; expected train, test or holdout"),
+                        reason: format!(
+                            "split column is {other:?}; expected train, test or holdout"
+                        ),
                     });
                     continue;
                 }
             },
         };
-        let has_identity = ["email", "domain", "website"].iter().any(|k| raw.0.get(*k).is_some_and(|v| !v.is_null() && v != ""));
+        let has_identity = ["email", "domain", "website"]
+            .iter()
+            .any(|k| raw.0.get(*k).is_some_and(|v| !v.is_null() && v != ""));
         if !has_identity {
             raw.0.insert("domain".into(), json!(ANONYMOUS_DOMAIN));
         }
         let lead = match pipeline.normalize(&raw) {
             Ok(l) => l,
             Err(e) => {
-                loaded.skipped.push(BadRow { line, reason: e.to_string() });
+                loaded.skipped.push(BadRow {
+                    line,
+                    reason: e.to_string(),
+                });
                 continue;
             }
         };
@@ -254,7 +288,11 @@ pub struct Decile {
 }
 
 /// Fits the model on `examples` and evaluates it on the holdout.
-pub fn fit(examples: &[Example], source: &str, opts: &TrainOptions) -> Result<(Model, Report), TrainError> {
+pub fn fit(
+    examples: &[Example],
+    source: &str,
+    opts: &TrainOptions,
+) -> Result<(Model, Report), TrainError> {
     if let Some(l2) = opts.l2 {
         if !(l2 >= 0.0 && l2.is_finite()) {
             return Err(TrainError::Option {
@@ -280,8 +318,18 @@ pub fn fit(examples: &[Example], source: &str, opts: &TrainOptions) -> Result<(M
         });
     }
     let is_holdout = split(examples, opts);
-    let train: Vec<&Example> = examples.iter().zip(&is_holdout).filter(|(_, h)| !**h).map(|(e, _)| e).collect();
-    let test: Vec<&Example> = examples.iter().zip(&is_holdout).filter(|(_, h)| **h).map(|(e, _)| e).collect();
+    let train: Vec<&Example> = examples
+        .iter()
+        .zip(&is_holdout)
+        .filter(|(_, h)| !**h)
+        .map(|(e, _)| e)
+        .collect();
+    let test: Vec<&Example> = examples
+        .iter()
+        .zip(&is_holdout)
+        .filter(|(_, h)| **h)
+        .map(|(e, _)| e)
+        .collect();
     if train.iter().all(|e| e.converted) || train.iter().all(|e| !e.converted) || test.is_empty() {
         return Err(TrainError::NoRows {
             path: source.into(),
@@ -293,7 +341,10 @@ pub fn fit(examples: &[Example], source: &str, opts: &TrainOptions) -> Result<(M
     let x: Vec<Vec<f64>> = train.iter().map(|e| raw_row(&specs, &e.features)).collect();
     standardize(&mut specs, &x);
     let xs: Vec<Vec<f64>> = x.iter().map(|r| scaled(&specs, r)).collect();
-    let y: Vec<f64> = train.iter().map(|e| f64::from(u8::from(e.converted))).collect();
+    let y: Vec<f64> = train
+        .iter()
+        .map(|e| f64::from(u8::from(e.converted)))
+        .collect();
     let (l2, cv) = match opts.l2 {
         Some(l2) => (l2, Vec::new()),
         None => choose_l2(&xs, &y, opts.seed)?,
@@ -323,8 +374,19 @@ pub fn fit(examples: &[Example], source: &str, opts: &TrainOptions) -> Result<(M
     let yt: Vec<bool> = test.iter().map(|e| e.converted).collect();
     let mut coefs = model.coefficients();
     coefs.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let top_positive: Vec<(String, f64)> = coefs.iter().filter(|c| c.1 > 0.0).take(10).cloned().collect();
-    let top_negative: Vec<(String, f64)> = coefs.iter().rev().filter(|c| c.1 < 0.0).take(10).cloned().collect();
+    let top_positive: Vec<(String, f64)> = coefs
+        .iter()
+        .filter(|c| c.1 > 0.0)
+        .take(10)
+        .cloned()
+        .collect();
+    let top_negative: Vec<(String, f64)> = coefs
+        .iter()
+        .rev()
+        .filter(|c| c.1 < 0.0)
+        .take(10)
+        .cloned()
+        .collect();
     let report = Report {
         rows: examples.len(),
         train_rows: train.len(),
@@ -332,7 +394,12 @@ pub fn fit(examples: &[Example], source: &str, opts: &TrainOptions) -> Result<(M
         base_rate: positives as f64 / examples.len() as f64,
         auc: auc(&p, &yt),
         log_loss: log_loss(&p, &yt),
-        brier: p.iter().zip(&yt).map(|(p, y)| (p - f64::from(u8::from(*y))).powi(2)).sum::<f64>() / p.len() as f64,
+        brier: p
+            .iter()
+            .zip(&yt)
+            .map(|(p, y)| (p - f64::from(u8::from(*y))).powi(2))
+            .sum::<f64>()
+            / p.len() as f64,
         iterations,
         l2,
         cv,
@@ -376,7 +443,10 @@ fn choose_l2(x: &[Vec<f64>], y: &[f64], seed: u64) -> Result<(f64, Vec<(f64, f64
         let mut loss = 0.0;
         let mut n = 0usize;
         for f in 0..CV_FOLDS {
-            let (xt, yt): (Vec<Vec<f64>>, Vec<f64>) = (0..y.len()).filter(|i| fold[*i] != f).map(|i| (x[i].clone(), y[i])).unzip();
+            let (xt, yt): (Vec<Vec<f64>>, Vec<f64>) = (0..y.len())
+                .filter(|i| fold[*i] != f)
+                .map(|i| (x[i].clone(), y[i]))
+                .unzip();
             if yt.iter().all(|v| *v == 1.0) || yt.iter().all(|v| *v == 0.0) {
                 continue;
             }
@@ -389,7 +459,11 @@ fn choose_l2(x: &[Vec<f64>], y: &[f64], seed: u64) -> Result<(f64, Vec<(f64, f64
         }
         results.push((l2, loss / n.max(1) as f64));
     }
-    let best = results.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1)).map_or(DEFAULT_L2, |r| r.0);
+    let best = results
+        .iter()
+        .copied()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(DEFAULT_L2, |r| r.0);
     Ok((best, results))
 }
 
@@ -397,12 +471,17 @@ fn choose_l2(x: &[Vec<f64>], y: &[f64], seed: u64) -> Result<(f64, Vec<(f64, f64
 /// (each class shuffled with the fixed seed, the first `holdout` share of each held out).
 pub fn split(examples: &[Example], opts: &TrainOptions) -> Vec<bool> {
     if opts.split_column.is_some() {
-        return examples.iter().map(|e| e.holdout.unwrap_or(false)).collect();
+        return examples
+            .iter()
+            .map(|e| e.holdout.unwrap_or(false))
+            .collect();
     }
     let mut out = vec![false; examples.len()];
     let mut rng = SplitMix64(opts.seed);
     for class in [true, false] {
-        let mut idx: Vec<usize> = (0..examples.len()).filter(|i| examples[*i].converted == class).collect();
+        let mut idx: Vec<usize> = (0..examples.len())
+            .filter(|i| examples[*i].converted == class)
+            .collect();
         for i in (1..idx.len()).rev() {
             let j = (rng.next() % (i as u64 + 1)) as usize;
             idx.swap(i, j);
@@ -443,7 +522,9 @@ fn design(train: &[&Example], opts: &TrainOptions) -> (Vec<Feature>, Vec<(String
     for (name, vals) in values {
         let missing = n - vals.len();
         let is_event_count = name.starts_with("events.");
-        let all_numeric = vals.iter().all(|v| matches!(v, RawValue::Num(_) | RawValue::Bool(_)));
+        let all_numeric = vals
+            .iter()
+            .all(|v| matches!(v, RawValue::Num(_) | RawValue::Bool(_)));
         let any_list = vals.iter().any(|v| matches!(v, RawValue::List(_)));
         if all_numeric {
             let nums: Vec<f64> = vals
@@ -461,14 +542,21 @@ fn design(train: &[&Example], opts: &TrainOptions) -> (Vec<Feature>, Vec<(String
             let mut sorted = nums.clone();
             sorted.sort_by(f64::total_cmp);
             let median = sorted[sorted.len() / 2];
-            let log = opts.numeric == NumericPrep::Auto && lo >= 0.0 && hi >= 1000.0 && hi > 20.0 * (median + 1.0);
+            let log = opts.numeric == NumericPrep::Auto
+                && lo >= 0.0
+                && hi >= 1000.0
+                && hi > 20.0 * (median + 1.0);
             let t: Vec<f64> = nums.iter().map(|x| transform(*x, log)).collect();
             let (min, max) = match opts.numeric {
                 NumericPrep::Auto => (transform(lo, log), transform(hi, log)),
                 NumericPrep::Raw => (f64::NEG_INFINITY, f64::INFINITY),
             };
             // An event type a lead does not have is zero events, not unknown.
-            let impute = if is_event_count { 0.0 } else { t.iter().sum::<f64>() / t.len() as f64 };
+            let impute = if is_event_count {
+                0.0
+            } else {
+                t.iter().sum::<f64>() / t.len() as f64
+            };
             let missing_column = missing > 0 && !is_event_count;
             let mut columns = vec![column("value")];
             if missing_column {
@@ -496,7 +584,10 @@ fn design(train: &[&Example], opts: &TrainOptions) -> (Vec<Feature>, Vec<(String
             }
             let levels = frequent(counts, opts.min_level_count);
             if levels.is_empty() {
-                dropped.push((name.to_string(), format!("no item in {} or more leads", opts.min_level_count)));
+                dropped.push((
+                    name.to_string(),
+                    format!("no item in {} or more leads", opts.min_level_count),
+                ));
                 continue;
             }
             specs.push(Feature {
@@ -517,7 +608,10 @@ fn design(train: &[&Example], opts: &TrainOptions) -> (Vec<Feature>, Vec<(String
             }
             let distinct = counts.len();
             if distinct as f64 > IDENTIFIER_SHARE * n as f64 && distinct > MAX_LEVELS {
-                dropped.push((name.to_string(), format!("{distinct} distinct values in {n} rows: an identifier, not a feature")));
+                dropped.push((
+                    name.to_string(),
+                    format!("{distinct} distinct values in {n} rows: an identifier, not a feature"),
+                ));
                 continue;
             }
             let total = counts.values().sum::<usize>();
@@ -546,7 +640,10 @@ fn design(train: &[&Example], opts: &TrainOptions) -> (Vec<Feature>, Vec<(String
 
 /// Levels seen in at least `min` rows, most frequent first, at most [`MAX_LEVELS`].
 fn frequent(counts: BTreeMap<String, usize>, min: usize) -> Vec<String> {
-    let mut v: Vec<(String, usize)> = counts.into_iter().filter(|(_, c)| *c >= min.max(1)).collect();
+    let mut v: Vec<(String, usize)> = counts
+        .into_iter()
+        .filter(|(_, c)| *c >= min.max(1))
+        .collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v.into_iter().take(MAX_LEVELS).map(|(l, _)| l).collect()
 }
@@ -561,7 +658,10 @@ fn column(label: &str) -> Column {
 }
 
 fn raw_row(specs: &[Feature], features: &Features) -> Vec<f64> {
-    specs.iter().flat_map(|f| encode_raw(f, features.get(&f.name))).collect()
+    specs
+        .iter()
+        .flat_map(|f| encode_raw(f, features.get(&f.name)))
+        .collect()
 }
 
 /// Sets each column's mean and (population) standard deviation from the training rows; a
@@ -581,12 +681,18 @@ fn standardize(specs: &mut [Feature], x: &[Vec<f64>]) {
 }
 
 fn scaled(specs: &[Feature], raw: &[f64]) -> Vec<f64> {
-    specs.iter().flat_map(|f| f.columns.iter()).zip(raw).map(|(c, r)| (r - c.mean) / c.std).collect()
+    specs
+        .iter()
+        .flat_map(|f| f.columns.iter())
+        .zip(raw)
+        .map(|(c, r)| (r - c.mean) / c.std)
+        .collect()
 }
 
 /// Newton–Raphson (IRLS) for L2-penalized logistic regression; returns [intercept, w...]
 /// and the iterations taken. Each step solves (XᵀSX + λI)Δ = −g by Cholesky, with
 /// step-halving when the objective does not fall.
+#[allow(clippy::needless_range_loop)] // index arithmetic mirrors the matrix formulas
 pub fn newton(x: &[Vec<f64>], y: &[f64], l2: f64) -> Result<(Vec<f64>, usize), TrainError> {
     let n = x.len();
     let p = x.first().map_or(0, Vec::len) + 1;
@@ -596,7 +702,11 @@ pub fn newton(x: &[Vec<f64>], y: &[f64], l2: f64) -> Result<(Vec<f64>, usize), T
         for i in 0..n {
             let z: f64 = (0..p).map(|j| b[j] * row(i, j)).sum();
             // log(1 + e^z) − y z, computed without overflow.
-            loss += if z > 0.0 { z + (-z).exp().ln_1p() } else { z.exp().ln_1p() } - y[i] * z;
+            loss += if z > 0.0 {
+                z + (-z).exp().ln_1p()
+            } else {
+                z.exp().ln_1p()
+            } - y[i] * z;
         }
         loss + 0.5 * l2 * b[1..].iter().map(|w| w * w).sum::<f64>()
     };
@@ -708,7 +818,12 @@ pub fn auc(scores: &[f64], converted: &[bool]) -> f64 {
     if pos == 0.0 || neg == 0.0 {
         return f64::NAN;
     }
-    let rank_sum: f64 = ranks.iter().zip(converted).filter(|(_, c)| **c).map(|(r, _)| r).sum();
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(converted)
+        .filter(|(_, c)| **c)
+        .map(|(r, _)| r)
+        .sum();
     (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
 }
 
@@ -763,19 +878,41 @@ pub fn render(report: &Report, out: &Path) -> String {
     if report.cv.is_empty() {
         let _ = writeln!(t, "L2 penalty λ = {} (set with --l2)", report.l2);
     } else {
-        let tried: Vec<String> = report.cv.iter().map(|(l, loss)| format!("{l}: {loss:.4}")).collect();
-        let _ = writeln!(t, "L2 penalty λ = {} chosen by 5-fold cross-validation (log loss by λ — {})", report.l2, tried.join(", "));
+        let tried: Vec<String> = report
+            .cv
+            .iter()
+            .map(|(l, loss)| format!("{l}: {loss:.4}"))
+            .collect();
+        let _ = writeln!(
+            t,
+            "L2 penalty λ = {} chosen by 5-fold cross-validation (log loss by λ — {})",
+            report.l2,
+            tried.join(", ")
+        );
     }
     let _ = writeln!(t, "\nHoldout");
     let _ = writeln!(t, "  ROC AUC   {:.4}", report.auc);
     let _ = writeln!(t, "  log loss  {:.4}", report.log_loss);
     let _ = writeln!(t, "  Brier     {:.4}", report.brier);
-    let _ = writeln!(t, "\nCalibration by decile (holdout, lowest predicted first)");
+    let _ = writeln!(
+        t,
+        "\nCalibration by decile (holdout, lowest predicted first)"
+    );
     let _ = writeln!(t, "  decile  leads  predicted  observed");
     for d in &report.calibration {
-        let _ = writeln!(t, "  {:>6}  {:>5}  {:>8.1}%  {:>7.1}%", d.decile, d.leads, 100.0 * d.predicted, 100.0 * d.observed);
+        let _ = writeln!(
+            t,
+            "  {:>6}  {:>5}  {:>8.1}%  {:>7.1}%",
+            d.decile,
+            d.leads,
+            100.0 * d.predicted,
+            100.0 * d.observed
+        );
     }
-    let _ = writeln!(t, "\nTop positive factors (log-odds per standard deviation)");
+    let _ = writeln!(
+        t,
+        "\nTop positive factors (log-odds per standard deviation)"
+    );
     for (name, c) in &report.top_positive {
         let _ = writeln!(t, "  {c:>+7.3}  {name}");
     }
@@ -790,7 +927,11 @@ pub fn render(report: &Report, out: &Path) -> String {
         }
     }
     let _ = writeln!(t, "\nModel written to {}", out.display());
-    let _ = writeln!(t, "Use it in scoring.toml:\n  [model]\n  path = \"{}\"\n  weight = 0.5", out.display());
+    let _ = writeln!(
+        t,
+        "Use it in scoring.toml:\n  [model]\n  path = \"{}\"\n  weight = 0.5",
+        out.display()
+    );
     t
 }
 
@@ -832,7 +973,12 @@ mod tests {
         let opts = TrainOptions::default();
         let a = split(&examples, &opts);
         assert_eq!(a, split(&examples, &opts));
-        let held: Vec<&Example> = examples.iter().zip(&a).filter(|(_, h)| **h).map(|(e, _)| e).collect();
+        let held: Vec<&Example> = examples
+            .iter()
+            .zip(&a)
+            .filter(|(_, h)| **h)
+            .map(|(e, _)| e)
+            .collect();
         assert_eq!(held.len(), 50);
         assert_eq!(held.iter().filter(|e| e.converted).count(), 10);
     }
@@ -842,8 +988,17 @@ mod tests {
         let examples: Vec<Example> = (0..100)
             .map(|i| {
                 let mut f = Features::new();
-                let industry = if i < 50 { "Software" } else if i < 95 { "Retail" } else { "Mining" };
-                f.insert("attributes.industry".into(), RawValue::Text(industry.into()));
+                let industry = if i < 50 {
+                    "Software"
+                } else if i < 95 {
+                    "Retail"
+                } else {
+                    "Mining"
+                };
+                f.insert(
+                    "attributes.industry".into(),
+                    RawValue::Text(industry.into()),
+                );
                 f.insert("attributes.ref".into(), RawValue::Text(format!("id-{i}")));
                 Example {
                     features: f,

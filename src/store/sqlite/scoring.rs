@@ -6,14 +6,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use futures::future::BoxFuture;
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::Row;
 
 use super::Store;
 use crate::lead::Lead;
-use crate::score::AccountEngagement;
+use crate::score::{AccountEngagement, AccountRows};
 use crate::store::StoreError;
 
 /// Connections of the lazily opened read pool the account rollup uses.
@@ -63,7 +62,10 @@ impl Store {
     /// migrations (the process's main [`Store::open`] does): for the pipeline, which is
     /// built before the store is opened.
     pub fn open_lazy(url: &str) -> Result<Self, StoreError> {
-        let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+        let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        else {
             return Err(StoreError::Unsupported(url.into()));
         };
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
@@ -76,7 +78,7 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(ROLLUP_CONNECTIONS)
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self { pool, group_commit: Default::default() })
     }
 
     /// The lead an outcome names, by id, email or external id.
@@ -98,7 +100,11 @@ impl Store {
     }
 
     /// Records an outcome for a known lead.
-    pub async fn record_outcome(&self, lead_id: &str, o: &NewOutcome) -> Result<RecordedOutcome, StoreError> {
+    pub async fn record_outcome(
+        &self,
+        lead_id: &str,
+        o: &NewOutcome,
+    ) -> Result<RecordedOutcome, StoreError> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO outcomes (lead_id, converted, at, recorded_at, value, source) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -133,7 +139,9 @@ impl Store {
         for r in rows {
             let data: String = r.get("data");
             // A lead known only by a CRM record id has no data yet: nothing to score.
-            let Ok(lead) = serde_json::from_str::<Lead>(&data) else { continue };
+            let Ok(lead) = serde_json::from_str::<Lead>(&data) else {
+                continue;
+            };
             let record: Option<String> = r.get("record");
             out.push(OutcomeLead {
                 lead_id: r.get("id"),
@@ -147,7 +155,11 @@ impl Store {
 
     /// `(score, decided_at)` of the latest decision of every lead at `domain`, for the
     /// score `score` (the decision's `scores.ID.score`).
-    pub async fn account_rows(&self, domain: &str, score: &str) -> Result<Vec<(f64, DateTime<Utc>)>, StoreError> {
+    pub async fn account_rows(
+        &self,
+        domain: &str,
+        score: &str,
+    ) -> Result<Vec<(f64, DateTime<Utc>)>, StoreError> {
         let path = format!("$.scores.\"{}\".score", score.replace('"', ""));
         let rows = sqlx::query(
             "SELECT CAST(json_extract(d.record, ?) AS REAL) AS s, d.decided_at
@@ -170,7 +182,7 @@ impl Store {
 }
 
 impl AccountEngagement for Store {
-    fn account_rows<'a>(&'a self, domain: &'a str, score: &'a str) -> BoxFuture<'a, Result<Vec<(f64, DateTime<Utc>)>, StoreError>> {
+    fn account_rows<'a>(&'a self, domain: &'a str, score: &'a str) -> AccountRows<'a> {
         Box::pin(Store::account_rows(self, domain, score))
     }
 }
