@@ -43,6 +43,13 @@ enum Command {
     },
     /// Validate config, rules and providers; exit 1 on any error.
     Check,
+    /// Each connector: configured?, credentials present?, rate limit, circuit state,
+    /// credits used today.
+    Connectors {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Explain one lead: an email, or a JSON file with one lead.
     Explain {
         lead: String,
@@ -154,6 +161,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
     let settings = Settings::load(&cli.config).map_err(user)?;
     match cli.command {
         Command::Check => check(&settings),
+        Command::Connectors { json } => connectors(&settings, json),
         Command::Serve { listen } => leadgate::daemon::serve(settings, listen).await.map_err(|e| match e {
             leadgate::daemon::ServeError::Store(_) => Failure::Internal(e.into()),
             _ => user(e),
@@ -347,5 +355,17 @@ async fn compare_routing(settings: &Settings, file: &Path, other: &Path) -> Resu
     let changed = batch::run_file_with(&other_pipeline, &store, file, opts(), &LocalAssignments::simulation()).await.map_err(user)?;
     let c = leadgate::route::compare::compare(&current.decisions, &changed.decisions, &other_pipeline.router.rule_ids());
     print!("{}", leadgate::route::compare::render(&c, &other.display().to_string()));
+    Ok(())
+}
+
+/// `leadgate connectors`: every manifest and waterfall provider, with its health.
+fn connectors(settings: &Settings, json: bool) -> Result<(), Failure> {
+    let pipeline = Pipeline::build(settings).map_err(user)?;
+    let reports = pipeline.connectors.report(&pipeline.waterfall);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        print!("{}", leadgate::enrich::report::render(&reports));
+    }
     Ok(())
 }

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::enrich::{LocalFileProvider, Provider, Waterfall};
+use crate::enrich::report::Catalog;
+use crate::enrich::Waterfall;
 use crate::lead::{Decision, Lead, LeadStatus, RawLead, RouteAction};
 use crate::normalize::{InvalidLead, Normalizer};
 use crate::route::{Assignments, Router};
@@ -21,6 +22,8 @@ use crate::store::StoreError;
 pub struct Pipeline {
     pub normalizer: Normalizer,
     pub waterfall: Waterfall,
+    /// Every connector manifest and waterfall provider, for `leadgate connectors`.
+    pub connectors: Catalog,
     pub scorer: Scorer,
     pub router: Router,
     /// The stored decisions the account score rolls up (`account.score`); none when the
@@ -48,27 +51,21 @@ impl Pipeline {
         .map_err(|e| issues.push(issue("normalize", e.to_string())))
         .unwrap_or_default();
 
-        let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
-        for (i, id) in c.enrichment.waterfall.iter().enumerate() {
-            let key = format!("enrichment.waterfall[{i}]");
-            match c.providers.get(id).and_then(|p| p.file.as_ref()) {
-                Some(path) => match LocalFileProvider::from_csv(id, &settings.resolve(path)) {
-                    Ok(p) => providers.push(Arc::new(p)),
-                    Err(e) => issues.push(issue(&format!("providers.{id}.file"), e.to_string())),
-                },
-                None => issues.push(issue(
-                    &key,
-                    format!("provider `{id}` has no [providers.{id}] section with a `file`"),
-                )),
+        // Providers from `[enrichment] waterfall`, connectors/*.toml and `[providers.ID]`.
+        let (providers, validation, connectors) = match crate::enrich::build::providers(settings) {
+            Ok(b) => (b.providers, b.validation, b.catalog),
+            Err(e) => {
+                issues.extend(e);
+                Default::default()
             }
-        }
+        };
         let field_order: HashMap<String, Vec<String>> = c
             .enrichment
             .field_order
             .iter()
             .map(|f| (f.field.clone(), f.order.clone()))
             .collect();
-        let waterfall = Waterfall::new(providers, c.enrichment.stop_when.clone(), field_order);
+        let waterfall = Waterfall::new(providers, c.enrichment.stop_when.clone(), field_order).with_validation(validation);
 
         let scorer = Scorer::load(&settings.resolve(&c.scoring)).map_err(|e| issues.extend(e.0));
         let router = Router::load(&settings.resolve(&c.routing)).map_err(|e| issues.extend(e.0));
@@ -76,6 +73,7 @@ impl Pipeline {
             (Ok(scorer), Ok(router)) if issues.is_empty() => Ok(Self {
                 normalizer,
                 waterfall,
+                connectors,
                 scorer,
                 router,
                 // A lazy read pool on the same file: connects on the first lead, after the

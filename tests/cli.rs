@@ -19,6 +19,10 @@ fn config_copy() -> (tempfile::TempDir, PathBuf) {
         }
     }
     let cfg = dir.path().join("leadgate.toml");
+    // The copy lives elsewhere: point it at the repository's connector manifests.
+    let connectors = Path::new("connectors").canonicalize().unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("connectors = \"../connectors\"", &format!("connectors = \"{}\"", connectors.display()))).unwrap();
     (dir, cfg)
 }
 

@@ -112,3 +112,92 @@ pub fn parse(name: &str, text: &str, file: PathBuf) -> Result<Manifest, Vec<Conf
     })?;
     check(raw, file, text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<Manifest, Vec<ConfigIssue>> {
+        parse("test.toml", text, PathBuf::from("test.toml"))
+    }
+
+    #[test]
+    fn the_shipped_manifests_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors");
+        let (registry, issues) = Registry::load(&dir);
+        assert!(issues.is_empty(), "{issues:?}");
+        for id in [
+            "clearbit",
+            "peopledatalabs",
+            "apollo",
+            "hunter",
+            "local_file",
+        ] {
+            assert!(registry.get(id).is_some(), "{id} missing");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_versions_are_rejected_with_the_line() {
+        let issues = parse_text(
+            "version = 1\nid = \"x\"\nkind = \"enrichment\"\nbase_urll = \"https://x\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(issues[0].line, Some(4), "{issues:?}");
+        assert!(issues[0].reason.contains("base_urll"), "{issues:?}");
+        let issues =
+            parse_text("version = 2\nid = \"x\"\nkind = \"crm\"\nbase_url = \"https://x.io\"\n")
+                .unwrap_err();
+        assert!(issues[0].reason.contains("version 2"), "{issues:?}");
+    }
+
+    #[test]
+    fn every_issue_in_an_operation_is_reported_at_once() {
+        let text = r#"
+version = 1
+id = "bad"
+kind = "enrichment"
+base_url = "https://api.example.com"
+timeout = "soon"
+[operations.find]
+path = "/find/{domian}"
+status = { not_found = [404], invalid = [404] }
+[operations.find.response]
+"company.industry" = "$.[oops"
+"company.colour" = "$.colour"
+"#;
+        let issues = parse_text(text).unwrap_err();
+        let all = format!("{issues:?}");
+        for needle in [
+            "timeout",
+            "domian",
+            "404 is listed as both",
+            "JSONPath",
+            "company.colour",
+        ] {
+            assert!(all.contains(needle), "{needle} not in {all}");
+        }
+    }
+
+    #[test]
+    fn several_named_operations_fit_in_one_manifest() {
+        let text = r#"
+version = 1
+id = "somecrm"
+kind = "crm"
+base_url = "https://api.example.com"
+[auth]
+kind = "bearer"
+[operations.search_contact]
+method = "POST"
+path = "/contacts/search"
+body = { filter = { email = "{email}" } }
+[operations.update_contact]
+method = "PATCH"
+path = "/contacts/{email}"
+"#;
+        let m = parse_text(text).unwrap();
+        assert_eq!(m.operations.len(), 2);
+        assert!(m.operations["search_contact"].needs.contains("email"));
+    }
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
-use super::{Lookup, Provider, ProviderAnswer};
+use super::{Lookup, Provider, ProviderAnswer, Reply, Skip, SkipKind};
 use crate::lead::COMPANY_FIELDS;
 use crate::normalize::domain_from_website;
 
@@ -39,7 +39,10 @@ impl LocalFileProvider {
             .flexible(true)
             .from_path(path)
             .map_err(|e| read_err(e.to_string()))?;
-        let headers = reader.headers().map_err(|e| read_err(e.to_string()))?.clone();
+        let headers = reader
+            .headers()
+            .map_err(|e| read_err(e.to_string()))?
+            .clone();
         let domain_col = headers
             .iter()
             .position(|h| h.trim() == "domain")
@@ -61,7 +64,11 @@ impl LocalFileProvider {
                 let value = if header == "domain" {
                     json!(domain)
                 } else if header == "tech" {
-                    json!(cell.split(';').map(str::trim).filter(|t| !t.is_empty()).collect::<Vec<_>>())
+                    json!(cell
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .collect::<Vec<_>>())
                 } else if NUMERIC.contains(&header) {
                     match cell.parse::<i64>() {
                         Ok(n) => json!(n),
@@ -97,9 +104,12 @@ impl Provider for LocalFileProvider {
         &self.id
     }
 
-    fn lookup<'a>(&'a self, lookup: &'a Lookup) -> BoxFuture<'a, ProviderAnswer> {
+    fn lookup<'a>(&'a self, lookup: &'a Lookup) -> BoxFuture<'a, Reply> {
         let answer = match &lookup.domain {
-            None => ProviderAnswer::Skipped("no domain to look up".into()),
+            None => ProviderAnswer::Skipped(Skip::new(
+                SkipKind::NoInput,
+                "the lead has no domain to look up by",
+            )),
             Some(domain) => match self.companies.get(domain) {
                 Some(fields) => ProviderAnswer::Found {
                     fields: fields.clone(),
@@ -108,6 +118,6 @@ impl Provider for LocalFileProvider {
                 None => ProviderAnswer::NotFound,
             },
         };
-        Box::pin(std::future::ready(answer))
+        Box::pin(std::future::ready(answer.into()))
     }
 }

@@ -1,14 +1,30 @@
 //! Enrich stage: asks providers, in waterfall order, for what they know about the lead's
-//! company and person, and merges their answers field by field with provenance.
+//! company and person, validates their answers, and merges them field by field with
+//! provenance.
 //!
-//! A provider that fails is recorded and skipped; enrichment never fails a lead. This module
-//! knows nothing of HTTP: providers (the local file, the manifest-driven HTTP connectors)
-//! sit behind [`Provider`].
+//! A provider that fails is recorded and skipped; enrichment never fails a lead. The
+//! waterfall knows nothing of HTTP: providers (the local file, the manifest-driven HTTP
+//! connectors wrapped in `crate::resilience`) sit behind [`Provider`].
+//!
+//! - [`Waterfall`]     — order, `stop_when`, per-field order, validation, the decision trail
+//! - [`HttpProvider`]  — a connector manifest behind cache, park, breaker, budget, retry, limiter
+//! - [`LocalFileProvider`] — the team's own firmographics CSV, offline
+//! - [`build`]         — providers from `[enrichment]`, `[providers.ID]` and the manifests
+//! - [`report`]        — every connector's configuration and health, for the CLI and the API
 
+pub mod build;
+mod http_provider;
 mod local_file;
 mod provider;
+pub mod report;
+mod stats;
+mod validate;
 mod waterfall;
 
+pub use http_provider::{Halt, HttpProvider, HttpProviderParts, SharedCache};
 pub use local_file::{LocalFileError, LocalFileProvider};
-pub use provider::{Lookup, Provider, ProviderAnswer};
+pub use provider::{
+    Lookup, NotConfigured, Provider, ProviderAnswer, ProviderStatus, Reply, Skip, SkipKind,
+};
+pub use validate::Validation;
 pub use waterfall::Waterfall;

@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, bearer auth, the error table, metrics. Handlers parse and answer;
 //! the decisions are the pipeline's and the durability is the store's.
 
+mod connectors;
 mod error;
 mod metrics;
 mod outcomes;
@@ -43,6 +44,7 @@ pub struct AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/v1/leads", post(routes::post_lead))
+        .route("/v1/connectors", get(connectors::list))
         .route("/v1/leads/{id}", get(routes::get_lead))
         .route("/v1/evaluate", post(routes::evaluate))
         .route("/v1/leads/{id}/touched", post(routing::touched))

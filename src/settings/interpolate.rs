@@ -59,7 +59,12 @@ fn substitute(s: &str, env: &HashMap<String, String>) -> Result<String, String> 
             return Ok(out);
         };
         let name = &after[..end];
-        out.push_str(env.get(name).ok_or_else(|| name.to_string())?);
+        // `${NAME:-fallback}`: optional, as in a shell; `${KEY:-}` leaves a secret empty, so
+        // a provider without its key is reported `not_configured` instead of failing startup.
+        match name.split_once(":-") {
+            Some((var, fallback)) => out.push_str(env.get(var).map(String::as_str).unwrap_or(fallback)),
+            None => out.push_str(env.get(name).ok_or_else(|| name.to_string())?),
+        }
         rest = &after[end + 1..];
     }
     out.push_str(rest);

@@ -15,6 +15,8 @@ use super::{Accepted, Arrival, Job, LeadView, StoreError};
 use crate::lead::{Decision, Lead, LeadStatus, RawLead};
 use crate::route::Rotation;
 
+mod group_commit;
+mod outbox;
 mod routing;
 mod scoring;
 pub use routing::{AssignmentRecord, RouteEvent, TouchRecorded};
@@ -26,6 +28,8 @@ const MAX_CONNECTIONS: u32 = 8;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Batches concurrent accepts into one transaction.
+    group_commit: group_commit::GroupCommit,
 }
 
 /// The SQLite files name their type `Store` (`impl Store`, `super::Store`); callers use
@@ -64,7 +68,7 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| open_err(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self { pool, group_commit: Default::default() })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -73,63 +77,10 @@ impl Store {
     }
 
     /// Makes an arrival durable: upserts the lead by identity and queues a job, in one
-    /// transaction. A known idempotency key returns the earlier answer and queues nothing.
+    /// transaction shared with the arrivals beside it (group commit). A known idempotency key
+    /// returns the earlier answer and queues nothing.
     pub async fn accept(&self, lead: &Lead, raw: &RawLead, idempotency_key: Option<&str>) -> Result<Accepted, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(key) = idempotency_key {
-            let row = sqlx::query("SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(row) = row {
-                return Ok(Accepted {
-                    id: row.get("lead_id"),
-                    job_id: row.get("id"),
-                    status: row.get("status"),
-                    duplicate: true,
-                });
-            }
-        }
-        let now = now_ms();
-        let data = serde_json::to_string(lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let lead_id: String = sqlx::query_scalar(
-            "INSERT INTO leads (id, identity_key, email, domain, data, arrivals, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, 1, ?, ?)
-             ON CONFLICT(identity_key) DO UPDATE SET
-               data = excluded.data, email = excluded.email, domain = excluded.domain,
-               arrivals = leads.arrivals + 1, updated_at = excluded.updated_at
-             RETURNING id",
-        )
-        .bind(Uuid::now_v7().to_string())
-        .bind(lead.identity_key())
-        .bind(&lead.email)
-        .bind(&lead.domain)
-        .bind(&data)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let job_id = Uuid::now_v7().to_string();
-        let payload = serde_json::to_string(raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-        )
-        .bind(&job_id)
-        .bind(&lead_id)
-        .bind(idempotency_key)
-        .bind(&payload)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Accepted {
-            id: lead_id,
-            job_id,
-            status: LeadStatus::Queued.as_str().into(),
-            duplicate: false,
-        })
+        self.group_commit.accept(&self.pool, lead, raw, idempotency_key).await
     }
 
     /// Queues an arrival known only by a CRM record (a webhook that named an id), or records

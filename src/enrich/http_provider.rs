@@ -1,0 +1,348 @@
+//! A manifest-driven HTTP provider: one connector wrapped in the resilience stack, in one
+//! order — cache (with coalescing) → park → breaker → budget → retry → rate limiter →
+//! timeout → HTTP. Every attempt spends a limiter permit; a lead never fails because of it:
+//! whatever happens becomes a [`ProviderAnswer`] for the waterfall.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::time::Instant;
+
+use super::stats::Stats;
+use super::{Lookup, Provider, ProviderAnswer, ProviderStatus, Reply, Skip, SkipKind};
+use crate::connector::http::response::Mapped;
+use crate::connector::http::template::Vars;
+use crate::connector::manifest::BilledOutcome;
+use crate::connector::spec::Operation;
+use crate::connector::{Answer, ConnectorError, ErrorKind, HttpConnector, Prepared};
+use crate::resilience::breaker::{Breaker, BreakerConfig};
+use crate::resilience::budget::Budget;
+use crate::resilience::cache::{AnswerCache, Freshness};
+use crate::resilience::limit::{LimitError, Limiter, RateLimit};
+use crate::resilience::park::Park;
+use crate::resilience::retry::{RetryPolicy, Retryable};
+use crate::resilience::{next_utc_midnight, WallClock};
+
+/// A limit for providers whose manifest has none: generous, but never unbounded.
+pub const FALLBACK_RATE_LIMIT: (u32, Duration) = (10, Duration::from_secs(1));
+
+/// Why a lookup produced no answer worth keeping: shared with coalesced callers, never cached.
+#[derive(Debug, Clone)]
+pub enum Halt {
+    Skip(Skip),
+    Pending,
+    Failed(ConnectorError),
+}
+
+/// The cache the HTTP providers share: raw answers by provider + request.
+pub type SharedCache = Arc<dyn AnswerCache<Answer, Halt>>;
+
+/// One attempt's failure, for the retry loop.
+#[derive(Debug)]
+enum AttemptError {
+    Limited(LimitError),
+    Failed(ConnectorError),
+}
+
+impl Retryable for AttemptError {
+    fn retryable(&self) -> bool {
+        match self {
+            AttemptError::Limited(_) => false,
+            AttemptError::Failed(e) => e.retryable(),
+        }
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            AttemptError::Limited(_) => None,
+            AttemptError::Failed(e) => e.retry_after,
+        }
+    }
+}
+
+/// The pieces of one HTTP provider, as built from a manifest and `[providers.ID]`.
+pub struct HttpProviderParts {
+    pub connector: HttpConnector,
+    pub cache: SharedCache,
+    pub limit: RateLimit,
+    pub retry: RetryPolicy,
+    pub breaker: BreakerConfig,
+    pub daily_budget: Option<f64>,
+    pub clock: WallClock,
+}
+
+pub struct HttpProvider {
+    connector: HttpConnector,
+    ops: Vec<String>,
+    cost: f64,
+    cache: SharedCache,
+    limiter: Limiter,
+    retry: RetryPolicy,
+    breaker: Breaker,
+    budget: Budget,
+    park: Park,
+    stats: Stats,
+}
+
+impl HttpProvider {
+    pub fn new(parts: HttpProviderParts) -> Self {
+        let m = parts.connector.manifest();
+        let id = m.id.clone();
+        Self {
+            ops: m.enrich.clone(),
+            cost: m.cost_per_call,
+            cache: parts.cache,
+            limiter: Limiter::with_wall_clock(parts.limit, parts.clock.clone()),
+            retry: parts.retry,
+            breaker: Breaker::new(parts.breaker),
+            budget: Budget::with_clock(parts.daily_budget, parts.clock.clone()),
+            park: Park::with_clock(parts.clock),
+            stats: Stats::new(&id),
+            connector: parts.connector,
+        }
+    }
+
+    fn id_str(&self) -> &str {
+        self.connector.id()
+    }
+
+    async fn ask(&self, lookup: &Lookup) -> Reply {
+        let vars = vars(lookup);
+        let mut merged = Mapped::default();
+        let mut found = false;
+        let mut all_cached = true;
+        let mut missing: Option<&'static str> = None;
+        let mut asked = 0;
+        let mut pending = false;
+        for name in &self.ops {
+            let Some(op) = self.connector.operation(name) else {
+                continue;
+            };
+            let prepared = match self.connector.prepare(op, &vars) {
+                Ok(p) => p,
+                Err(m) => {
+                    missing.get_or_insert(m.0);
+                    continue;
+                }
+            };
+            asked += 1;
+            let key = format!("{}\u{1f}{}", self.id_str(), prepared.key());
+            let fetched = self
+                .cache
+                .get_or_fetch(key, Box::pin(self.fetch(op, &prepared)))
+                .await;
+            match fetched {
+                Ok(c) => {
+                    all_cached &= c.cached;
+                    match c.value {
+                        Answer::Found(body) => {
+                            found = true;
+                            merge(&mut merged, op.map(&body, &vars));
+                        }
+                        Answer::NotFound => {}
+                        Answer::Pending => pending = true,
+                    }
+                }
+                Err(halt) => {
+                    return match (*halt).clone() {
+                        Halt::Skip(skip) => {
+                            self.stats.skip(skip.kind.as_str());
+                            ProviderAnswer::Skipped(skip).into()
+                        }
+                        Halt::Pending => {
+                            self.stats.miss(false);
+                            ProviderAnswer::Pending.into()
+                        }
+                        Halt::Failed(e) => {
+                            self.stats.error(e.kind.as_str());
+                            ProviderAnswer::Failed(format!("{}: {e}", e.kind.as_str())).into()
+                        }
+                    };
+                }
+            }
+        }
+        if asked == 0 {
+            let m = missing.unwrap_or("value");
+            self.stats.skip(SkipKind::NoInput.as_str());
+            return ProviderAnswer::Skipped(Skip::new(
+                SkipKind::NoInput,
+                format!("the lead has no {m} to look up by"),
+            ))
+            .into();
+        }
+        let answer = if found && !merged.fields.is_empty() {
+            self.stats.hit(all_cached);
+            ProviderAnswer::Found {
+                fields: merged.fields,
+                confidence: merged.confidence,
+            }
+        } else if pending {
+            self.stats.miss(all_cached);
+            ProviderAnswer::Pending
+        } else {
+            self.stats.miss(all_cached);
+            ProviderAnswer::NotFound
+        };
+        Reply {
+            answer,
+            cached: all_cached,
+        }
+    }
+
+    /// One upstream lookup through park → breaker → budget → retry → limiter → HTTP.
+    async fn fetch(
+        &self,
+        op: &Operation,
+        prepared: &Prepared,
+    ) -> Result<(Answer, Freshness), Halt> {
+        let id = self.id_str();
+        if let Some(p) = self.park.parked() {
+            return Err(Halt::Skip(Skip::new(
+                SkipKind::Budget,
+                format!(
+                    "{} — parked until {}",
+                    p.why,
+                    p.until.format("%Y-%m-%d %H:%M UTC")
+                ),
+            )));
+        }
+        let ticket = self
+            .breaker
+            .try_acquire()
+            .map_err(|e| Halt::Skip(Skip::new(SkipKind::CircuitOpen, format!("{id}: {e}"))))?;
+        let reservation = self
+            .budget
+            .reserve(self.cost)
+            .map_err(|e| Halt::Skip(Skip::new(SkipKind::Budget, format!("{id}: {e}"))))?;
+        let attempt = || async {
+            self.limiter
+                .acquire()
+                .await
+                .map_err(AttemptError::Limited)?;
+            let started = Instant::now();
+            let exchange = self.connector.send(op, prepared).await;
+            self.stats.call(started.elapsed(), exchange.status);
+            self.limiter.observe(&exchange.signal);
+            let now = self.park.now();
+            for w in exchange
+                .signal
+                .windows
+                .iter()
+                .filter(|w| w.quota && w.remaining == 0)
+            {
+                let until = now
+                    + chrono::Duration::from_std(w.reset_in)
+                        .unwrap_or_else(|_| chrono::Duration::days(1));
+                self.park.park(
+                    until,
+                    format!("{id} reports no requests left in its quota window"),
+                );
+            }
+            exchange.result.map_err(AttemptError::Failed)
+        };
+        let result = self.retry.run(attempt).await;
+        match result {
+            Ok(answer) => {
+                ticket.success();
+                let billed = match answer {
+                    Answer::Found(_) => BilledOutcome::Found,
+                    Answer::NotFound => BilledOutcome::NotFound,
+                    Answer::Pending => BilledOutcome::Pending,
+                };
+                let credits = reservation.settle(self.connector.manifest().is_billed(billed));
+                self.stats.credits(credits);
+                match answer {
+                    Answer::Found(body) => Ok((Answer::Found(body), Freshness::Positive)),
+                    Answer::NotFound => Ok((Answer::NotFound, Freshness::Negative)),
+                    Answer::Pending => Err(Halt::Pending),
+                }
+            }
+            Err(AttemptError::Limited(e)) => {
+                drop(ticket);
+                Err(Halt::Skip(Skip::new(
+                    SkipKind::RateLimited,
+                    format!("{id}: {e}"),
+                )))
+            }
+            Err(AttemptError::Failed(e)) => {
+                if e.kind.is_provider_failure() {
+                    ticket.failure();
+                } else {
+                    ticket.success();
+                }
+                reservation.settle(false);
+                if e.kind == ErrorKind::QuotaExhausted {
+                    self.park
+                        .park(next_utc_midnight(self.park.now()), e.message.clone());
+                }
+                tracing::warn!(connector = %id, error_kind = e.kind.as_str(), status = ?e.status, "provider call failed");
+                Err(Halt::Failed(e))
+            }
+        }
+    }
+}
+
+impl Provider for HttpProvider {
+    fn id(&self) -> &str {
+        self.id_str()
+    }
+
+    fn lookup<'a>(&'a self, lookup: &'a Lookup) -> BoxFuture<'a, Reply> {
+        Box::pin(self.ask(lookup))
+    }
+
+    fn status(&self) -> ProviderStatus {
+        let limiter = self.limiter.status();
+        let parked = self.park.parked();
+        let (hits, misses) = (Stats::get(&self.stats.hits), Stats::get(&self.stats.misses));
+        ProviderStatus {
+            id: self.id_str().to_string(),
+            configured: true,
+            credentials_present: self.connector.manifest().needs_key().then_some(true),
+            problem: None,
+            rate_limit: Some(limiter.limit),
+            circuit: Some(self.breaker.state()),
+            credits_used_today: self.budget.used_today(),
+            daily_budget: self.budget.daily(),
+            requests_today: u64::from(limiter.used_today),
+            parked_until: parked.as_ref().map(|p| p.until),
+            parked_reason: parked.map(|p| p.why),
+            paused_ms: limiter.paused_for.map(|d| d.as_millis() as u64),
+            calls: Stats::get(&self.stats.calls),
+            hits,
+            misses,
+            errors: Stats::get(&self.stats.errors),
+            cache_hits: Stats::get(&self.stats.cache_hits),
+            rate_limited: Stats::get(&self.stats.rate_limited),
+            hit_rate: (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64),
+        }
+    }
+}
+
+/// The template variables for a lead.
+fn vars(lookup: &Lookup) -> Vars {
+    let mut v = Vars::new();
+    let mut put = |k: &'static str, val: &Option<String>| {
+        if let Some(s) = val.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            v.insert(k, s.to_string());
+        }
+    };
+    put("domain", &lookup.domain);
+    put("email", &lookup.email);
+    put("company", &lookup.company);
+    put("first_name", &lookup.first_name);
+    put("last_name", &lookup.last_name);
+    v
+}
+
+/// The first operation to give a field keeps it.
+fn merge(into: &mut Mapped, from: Mapped) {
+    for (k, v) in from.fields {
+        if !v.is_null() {
+            into.fields.entry(k).or_insert(v);
+        }
+    }
+    if into.confidence.is_none() {
+        into.confidence = from.confidence;
+    }
+}
