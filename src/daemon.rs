@@ -38,6 +38,8 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         return Err(ServeError::Exposed(addr_text));
     }
     let pipeline = Pipeline::build(&settings)?;
+    // CRM connectors with credentials: delivery, record fetches for webhooks, polling.
+    let crm = crate::crm::Crm::build(&settings)?;
     let store = Store::open(&settings.storage_url()).await?;
     let orphans = store.requeue_orphans().await?;
     if orphans > 0 {
@@ -60,7 +62,8 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         api_tokens: settings.config.server.api_tokens.clone(),
         body_limit: settings.config.server.body_limit,
         webhooks: settings.config.webhooks.clone(),
-        records: None,
+        records: crm.clone().map(|c| c as Arc<dyn crate::webhook::RecordSource>),
+        delivery: crm.clone(),
     });
     crate::server::prometheus();
 
@@ -74,6 +77,12 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     // replica's job, not an intake-only one's.
     if settings.config.server.workers > 0 {
         workers.spawn(crate::route::sla::run(state.clone(), stop_rx.clone()));
+    }
+    // Polling intake (`[intake.poll.ID]`): a processing replica's job, like the SLA sweep.
+    if let (Some(crm), true) = (&crm, settings.config.server.workers > 0) {
+        for spec in crm.polls.clone() {
+            workers.spawn(crate::crm::poll::run(state.clone(), crm.clone(), spec, stop_rx.clone()));
+        }
     }
     state.ready.store(true, Ordering::SeqCst);
     // Printed (not only logged) so scripts and tests can find an ephemeral port.

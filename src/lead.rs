@@ -355,6 +355,13 @@ pub struct Delivery {
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The CRM record written or enrolled (`512`, `00Q…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
+    /// The enrollment the sequencing tool created (HubSpot enrollment, CampaignMember,
+    /// sequenceState, cadence membership).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment_id: Option<String>,
 }
 
 /// Lifecycle of one arrival of a lead.

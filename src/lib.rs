@@ -15,12 +15,14 @@
 //! - [`pipeline`]  — normalize → enrich → score → route, one span per stage
 //! - [`store`]     — SQLite: durable queue, leads, decisions, rotation
 //! - [`webhook`]   — HubSpot / Salesforce / Pipedrive webhook verification and parsing
+//! - [`crm`]       — deliver: CRM write-back, owner, nurture enrollment via the outbox; record fetch; polling
 //! - [`server`]    — axum routes, bearer auth, the error table, metrics
 //! - [`worker`]    — claim → pipeline → record; [`shutdown`] drains; [`daemon`] wires `serve`
 //! - [`batch`], [`simulate`], [`explain`] — the `run`, `simulate` and `explain` commands
 
 pub mod batch;
 pub mod connector;
+pub mod crm;
 pub mod daemon;
 pub mod enrich;
 pub mod explain;

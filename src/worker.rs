@@ -50,6 +50,14 @@ async fn decide(state: &AppState, job: Job) {
         Ok(r) => r,
         Err(e) => return fail(state, &job, &format!("stored payload is not a lead: {e}")).await,
     };
+    // A delivery a crash interrupted resumes with the decision it was delivering: the lead
+    // is not routed a second time.
+    if let Some(crm) = &state.delivery {
+        if let Some(decision) = crm.resume(&state.store, &job).await {
+            let lead = decision.lead.clone();
+            return deliver_and_record(state, &job, &lead, decision).await;
+        }
+    }
     let raw = match crate::webhook::fetch_target(&raw) {
         None => raw,
         Some((connector, object, id)) => match &state.records {
@@ -76,7 +84,28 @@ async fn decide(state: &AppState, job: Job) {
             return;
         }
     };
-    match state.store.complete(&job, &lead, &decision).await {
+    deliver_and_record(state, &job, &lead, decision).await
+}
+
+/// Delivers the decision to the CRM (when `[delivery]` is set), then records it and closes
+/// the job. A CRM refusal that will not heal fails the lead with the CRM's message; a
+/// transient one leaves the job for its lease to bring back.
+async fn deliver_and_record(state: &AppState, job: &Job, lead: &crate::lead::Lead, decision: crate::lead::Decision) {
+    let decision = match &state.delivery {
+        None => decision,
+        Some(crm) => match crm.deliver(&state.store, job, decision).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery did not finish; the job will be retried");
+                return;
+            }
+        },
+    };
+    match state.store.complete(job, lead, &decision).await {
+        Ok(()) if crate::crm::failure_reason(&decision).is_some() => {
+            let reason = crate::crm::failure_reason(&decision).unwrap_or_default();
+            fail(state, job, &reason).await;
+        }
         Ok(()) => {
             metrics::counter!("leadgate_leads_processed_total", "status" => decision.status.as_str()).increment(1);
             tracing::info!(

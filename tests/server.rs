@@ -31,6 +31,7 @@ async fn state(db: &Path, tokens: Vec<String>) -> Arc<AppState> {
         body_limit: 4096,
         webhooks: Default::default(),
         records: None,
+        delivery: None,
     })
 }
 

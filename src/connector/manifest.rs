@@ -116,6 +116,16 @@ pub enum AuthConfig {
         #[serde(default = "default_true")]
         key_is_username: bool,
     },
+    /// OAuth 2.0 bearer tokens from `token_url` (refresh-token or client-credentials grant),
+    /// refreshed before `lifetime` runs out and on a 401, one refresh at a time
+    /// (`crate::connector::oauth`).
+    #[serde(rename = "oauth2")]
+    OAuth2 {
+        token_url: String,
+        /// How long a token lives when the answer has no `expires_in` (Salesforce: org policy).
+        #[serde(default)]
+        lifetime: Option<String>,
+    },
 }
 
 fn default_true() -> bool {

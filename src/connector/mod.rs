@@ -16,6 +16,7 @@
 pub mod error;
 pub mod http;
 pub mod manifest;
+pub mod oauth;
 pub mod registry;
 pub mod spec;
 

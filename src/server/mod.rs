@@ -38,6 +38,9 @@ pub struct AppState {
     pub webhooks: crate::webhook::WebhooksConfig,
     /// Fetches the CRM record a webhook named by id; none until a CRM connector is set.
     pub records: Option<Arc<dyn crate::webhook::RecordSource>>,
+    /// Delivers decisions to the CRM (write-back, owner, enrollment); none unless
+    /// `[delivery]` names a target or sequences. Only the queue's workers deliver.
+    pub delivery: Option<Arc<crate::crm::Crm>>,
 }
 
 /// The router: `/v1` API behind the bearer check, probes and metrics outside it.

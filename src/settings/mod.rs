@@ -90,6 +90,9 @@ pub struct LeadgateConfig {
     pub providers: BTreeMap<String, ProviderSettings>,
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// Intake beside the API and webhooks: `[intake.poll.ID]` polls a CRM for changes.
+    #[serde(default)]
+    pub intake: crate::crm::config::IntakeConfig,
     /// CRMs allowed to call `POST /v1/webhooks/{connector}`, with their secrets.
     #[serde(default)]
     pub webhooks: crate::webhook::WebhooksConfig,
@@ -314,9 +317,17 @@ pub struct ProviderSettings {
     /// Lowest confidence accepted; a lower one counts as a miss.
     #[serde(default)]
     pub min_confidence: Option<f64>,
-    /// The second secret for HTTP Basic auth (the password, or the user name).
+    /// The second secret for HTTP Basic auth (the password, or the user name); for OAuth 2.0
+    /// the client secret (`api_key` is then the client id).
     #[serde(default)]
     pub api_secret: Option<String>,
+    /// OAuth 2.0: a refresh token (`${SALESFORCE_REFRESH_TOKEN}`); without one the
+    /// client-credentials grant is used.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// OAuth 2.0: override of the manifest's token URL (a My Domain or sandbox URL).
+    #[serde(default)]
+    pub token_url: Option<String>,
     /// Override of the manifest's per-attempt timeout (`5s`).
     #[serde(default)]
     pub timeout: Option<String>,
@@ -338,13 +349,9 @@ pub struct ProviderSettings {
     pub unset_secret: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeliveryConfig {
-    /// The CRM connector decisions are written to; none delivers nothing.
-    #[serde(default)]
-    pub target: Option<String>,
-}
+/// `[delivery]`: the target CRM, field mappings with write policies, sequence ids
+/// (defined beside the delivery stage, in `crate::crm::config`).
+pub use crate::crm::config::DeliveryConfig;
 
 /// The checked settings, paths resolved.
 #[derive(Debug, Clone)]
@@ -473,7 +480,7 @@ impl Settings {
 fn provider_secret(key: &str) -> Option<(&str, &str)> {
     let rest = key.strip_prefix("providers.")?;
     let (id, field) = rest.rsplit_once('.')?;
-    matches!(field, "api_key" | "api_secret").then_some((id, field))
+    matches!(field, "api_key" | "api_secret" | "refresh_token").then_some((id, field))
 }
 
 /// A duration from config (`7d`, `90s`), with the key named on error.

@@ -19,6 +19,7 @@ use super::{
     RecordedOutcome, RouteEvent, StoreError, TouchRecorded,
 };
 use crate::lead::{Decision, Lead, RawLead};
+use crate::crm::outbox::{Effect, Finished, OutboxEntry};
 use crate::route::sla::{OpenAssignment, OwnerActivity, SlaOutcome};
 use crate::route::{AssignRequest, AssignmentSnapshot, Assignments, Choice, Rotation};
 use crate::score::AccountEngagement;
@@ -245,6 +246,33 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         on_backend!(self, s => s.settle_assignment(a, outcome, now).await)
+    }
+}
+
+/// Delivery: the outbox of CRM side effects and the polling cursors (`crate::crm`).
+impl Store {
+    pub async fn outbox_begin(&self, e: &Effect) -> Result<OutboxEntry, StoreError> {
+        on_backend!(self, s => s.outbox_begin(e).await)
+    }
+
+    pub async fn outbox_get(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
+        on_backend!(self, s => s.outbox_get(key).await)
+    }
+
+    pub async fn outbox_finish(&self, key: &str, f: &Finished) -> Result<(), StoreError> {
+        on_backend!(self, s => s.outbox_finish(key, f).await)
+    }
+
+    pub async fn outbox_last_write(&self, connector: &str, record_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        on_backend!(self, s => s.outbox_last_write(connector, record_id).await)
+    }
+
+    pub async fn poll_cursor(&self, connector: &str) -> Result<Option<String>, StoreError> {
+        on_backend!(self, s => s.poll_cursor(connector).await)
+    }
+
+    pub async fn set_poll_cursor(&self, connector: &str, cursor: &str) -> Result<(), StoreError> {
+        on_backend!(self, s => s.set_poll_cursor(connector, cursor).await)
     }
 }
 

@@ -30,6 +30,7 @@ use super::{Accepted, Arrival, Job, LeadView, StoreError};
 use crate::lead::{Decision, Lead, LeadStatus, RawLead};
 use crate::route::Rotation;
 
+mod outbox;
 mod routing;
 mod scoring;
 

@@ -167,3 +167,14 @@ impl Daemon {
         self.child.id()
     }
 }
+
+impl Daemon {
+    /// Starts `leadgate serve` with `config` (through LEADGATE_CONFIG) instead of the shipped
+    /// config, and `db` as its store.
+    pub fn start_with_config(config: &Path, db: &Path, workers: usize, extra_env: &[(&str, &str)]) -> Daemon {
+        let config = config.display().to_string();
+        let mut env: Vec<(&str, &str)> = vec![("LEADGATE_CONFIG", config.as_str())];
+        env.extend_from_slice(extra_env);
+        Daemon::start(db, workers, &env)
+    }
+}

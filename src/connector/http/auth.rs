@@ -47,7 +47,7 @@ pub fn apply_to_request(
     let key = creds.key().unwrap_or_default();
     match auth {
         AuthConfig::None | AuthConfig::ApiKeyQuery { .. } => request,
-        AuthConfig::Bearer => request.bearer_auth(key),
+        AuthConfig::Bearer | AuthConfig::OAuth2 { .. } => request.bearer_auth(key),
         AuthConfig::ApiKeyHeader { header, prefix } => request.header(
             header.as_str(),
             format!("{}{key}", prefix.as_deref().unwrap_or_default()),

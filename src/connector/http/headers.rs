@@ -28,6 +28,7 @@ pub fn read(spec: Option<&RateLimitSpec>, headers: &HeaderMap, now: DateTime<Utc
                 .filter_map(|h| {
                     let raw = header(headers, &h.remaining)?;
                     let remaining = match &h.key {
+                        Some(k) if !raw.starts_with('{') => super::limit_info::remaining(raw, k)?,
                         Some(k) => serde_json::from_str::<serde_json::Value>(raw)
                             .ok()?
                             .get(k)

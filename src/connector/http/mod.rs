@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod headers;
+pub mod limit_info;
 pub mod response;
 pub mod status;
 pub mod template;

@@ -11,7 +11,28 @@ use std::collections::BTreeMap;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 /// The lead values a template may use.
-pub const VARIABLES: &[&str] = &["domain", "email", "company", "first_name", "last_name"];
+pub const VARIABLES: &[&str] = &[
+    "domain",
+    "email",
+    "company",
+    "first_name",
+    "last_name",
+    // CRM and nurture connectors: values from the decision and the CRM (crate::crm::vars).
+    "full_name",
+    "lead_id",
+    "external_id",
+    "record_id",
+    "owner_id",
+    "sequence_id",
+    "user_id",
+    "sender_email",
+    "mailbox_id",
+    "member_status",
+    "since_ms",
+    "since_iso",
+    "properties",
+    "property_names",
+];
 
 /// Characters escaped in a path segment: everything but unreserved characters (RFC 3986),
 /// so `/`, `?`, `#`, `%`, `@` and `..` tricks stay inside the segment.
