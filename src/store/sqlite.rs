@@ -17,7 +17,6 @@ use crate::route::Rotation;
 
 mod group_commit;
 mod outbox;
-mod outbox;
 mod routing;
 mod scoring;
 pub use routing::{AssignmentRecord, RouteEvent, TouchRecorded};
