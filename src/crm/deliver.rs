@@ -643,14 +643,16 @@ async fn settle(
     }
 }
 
-/// The CRM's answer, kept in the outbox: the body, minus anything large.
+/// The CRM's answer, kept in the outbox: status and the ids it gave, never the record's
+/// values (they hold personal data, and erasure must not have to hunt for them here).
 fn summary(reply: &Reply) -> Value {
-    let text = reply.body.to_string();
-    if text.len() > 4096 {
-        json!({"status": reply.status, "fields": reply.fields})
-    } else {
-        json!({"status": reply.status, "body": reply.body})
-    }
+    let ids: serde_json::Map<String, Value> = reply
+        .fields
+        .iter()
+        .filter(|(k, _)| k.as_str() != "properties")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    json!({"status": reply.status, "found": reply.found, "fields": ids})
 }
 
 fn is_empty(v: &Value) -> bool {
