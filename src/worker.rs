@@ -76,6 +76,15 @@ async fn decide(state: &AppState, job: Job) {
         Ok(l) => l,
         Err(e) => return fail(state, &job, &format!("invalid lead: {e}")).await,
     };
+    if let Some(email) = &lead.email {
+        match state.store.is_suppressed(email).await {
+            Ok(true) => return fail(state, &job, "suppressed: this person asked to be erased").await,
+            Ok(false) => {}
+            // The lease brings the job back; deciding without the check could re-process
+            // someone who asked to be forgotten.
+            Err(e) => return tracing::error!(error = %e, "cannot check the suppression list; the job will be retried"),
+        }
+    }
     let decision = match state.pipeline.decide(lead.clone(), &state.store, Utc::now()).await {
         Ok(d) => d,
         Err(e) => {

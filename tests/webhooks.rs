@@ -60,7 +60,7 @@ async fn hubspot_signatures_are_verified_and_redeliveries_queued_once() {
     let res = post(hubspot_signature(&url, body, &now), now.clone(), body).await.unwrap();
     assert_eq!(res.status(), 200);
     let answer: Value = res.json().await.unwrap();
-    assert_eq!(answer, json!({"queued": 1, "duplicates": 0, "failed": 0, "ignored": 1}));
+    assert_eq!(answer, json!({"queued": 1, "duplicates": 0, "failed": 0, "suppressed": 0, "ignored": 1}));
 
     // HubSpot redelivers the same event: acknowledged, not queued again.
     let res = post(hubspot_signature(&url, body, &now), now.clone(), body).await.unwrap();

@@ -17,6 +17,7 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     NotReady,
+    Suppressed,
     Internal,
 }
 
@@ -31,6 +32,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::NotReady => "not_ready",
+            ErrorCode::Suppressed => "suppressed",
             ErrorCode::Internal => "internal",
         }
     }
@@ -45,6 +47,7 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Suppressed => StatusCode::CONFLICT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -46,7 +46,7 @@ pub struct AppState {
 /// The router: `/v1` API behind the bearer check, probes and metrics outside it.
 pub fn app(state: Arc<AppState>) -> Router {
     let api = Router::new()
-        .route("/v1/leads", post(routes::post_lead))
+        .route("/v1/leads", post(routes::post_lead).delete(routes::erase_person))
         .route("/v1/connectors", get(connectors::list))
         .route("/v1/leads/{id}", get(routes::get_lead))
         .route("/v1/evaluate", post(routes::evaluate))

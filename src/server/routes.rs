@@ -71,6 +71,11 @@ pub async fn post_lead(State(state): State<Arc<AppState>>, headers: HeaderMap, b
             }
         },
     };
+    if let Some(email) = &lead.email {
+        if state.store.is_suppressed(email).await.map_err(ApiError::internal)? {
+            return Err(ApiError::new(ErrorCode::Suppressed, "this person asked to be erased; leadgate keeps and processes nothing about them").field("email"));
+        }
+    }
     let key = header_key.or_else(|| lead.external_id.as_ref().map(|id| format!("external:{id}")));
     let accepted = state.store.accept(&lead, &raw, key.as_deref()).await.map_err(ApiError::internal)?;
     if !accepted.duplicate {
@@ -79,6 +84,27 @@ pub async fn post_lead(State(state): State<Arc<AppState>>, headers: HeaderMap, b
     }
     tracing::info!(lead = %accepted.id, job = %accepted.job_id, email = %lead.masked_email(), duplicate = accepted.duplicate, "lead accepted");
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct EraseQuery {
+    email: Option<String>,
+}
+
+/// `DELETE /v1/leads?email=E`: erases the person everywhere leadgate keeps data and adds
+/// them to the suppression list.
+pub async fn erase_person(State(state): State<Arc<AppState>>, axum::extract::Query(q): axum::extract::Query<EraseQuery>) -> Result<Json<Value>, ApiError> {
+    let email = q
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidLead, "name the person to erase: ?email=...").field("email"))?;
+    let email = crate::normalize::normalize_email(email).map_err(|e| ApiError::new(ErrorCode::InvalidLead, e.to_string()).field("email"))?;
+    let erased = state.store.erase_person(&email).await.map_err(ApiError::internal)?;
+    metrics::counter!("leadgate_erasures_total").increment(1);
+    tracing::info!(email = %crate::lead::mask_email(&email), leads = erased.leads, "person erased and suppressed");
+    Ok(Json(json!({"erased": erased, "suppressed": true})))
 }
 
 pub async fn get_lead(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

@@ -46,12 +46,21 @@ pub async fn receive(
         }
     })?;
 
-    let (mut queued, mut duplicates, mut failed) = (0, 0, 0);
+    let (mut queued, mut duplicates, mut failed, mut suppressed) = (0, 0, 0, 0);
     for event in &verified.events {
         let key = format!("webhook:{connector}:{}", event.event_id);
         let accepted = match &event.intake {
             Intake::Lead(raw) => match state.pipeline.normalize(raw) {
-                Ok(lead) => state.store.accept(&lead, raw, Some(&key)).await,
+                Ok(lead) => {
+                    // Someone who asked to be erased is not queued, enriched or stored again.
+                    if let Some(email) = &lead.email {
+                        if state.store.is_suppressed(email).await.map_err(ApiError::internal)? {
+                            suppressed += 1;
+                            continue;
+                        }
+                    }
+                    state.store.accept(&lead, raw, Some(&key)).await
+                }
                 Err(invalid) => {
                     // Recorded as failed with the reason, so the CRM does not retry forever
                     // and an admin can see what was wrong.
@@ -75,12 +84,12 @@ pub async fn receive(
         state.queued.notify_waiters();
         metrics::counter!("leadgate_leads_accepted_total").increment(queued as u64);
     }
-    tracing::info!(%connector, queued, duplicates, failed, ignored = verified.ignored, "webhook accepted");
+    tracing::info!(%connector, queued, duplicates, failed, suppressed, ignored = verified.ignored, "webhook accepted");
     Ok(match verified.reply {
         Some((content_type, body)) => (StatusCode::OK, [("content-type", content_type)], body).into_response(),
         None => (
             StatusCode::OK,
-            Json(json!({"queued": queued, "duplicates": duplicates, "failed": failed, "ignored": verified.ignored})),
+            Json(json!({"queued": queued, "duplicates": duplicates, "failed": failed, "suppressed": suppressed, "ignored": verified.ignored})),
         )
             .into_response(),
     })

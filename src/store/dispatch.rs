@@ -113,6 +113,21 @@ impl Store {
         on_backend!(self, s => s.complete(job, lead, decision).await)
     }
 
+    /// Erases everything about a person and suppresses the address (GDPR / CCPA).
+    pub async fn erase_person(&self, email: &str) -> Result<super::privacy::Erased, StoreError> {
+        on_backend!(self, s => s.erase_person(email).await)
+    }
+
+    /// Whether this address asked to be erased.
+    pub async fn is_suppressed(&self, email: &str) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.is_suppressed(email).await)
+    }
+
+    /// Rows that still mention `email` in stored leads, payloads and decisions.
+    pub async fn rows_mentioning(&self, email: &str) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.rows_mentioning(email).await)
+    }
+
     pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), StoreError> {
         on_backend!(self, s => s.fail(job, reason).await)
     }

@@ -8,6 +8,7 @@
 
 mod dispatch;
 mod postgres;
+pub mod privacy;
 mod sqlite;
 
 pub use dispatch::Store;

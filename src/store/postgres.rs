@@ -31,6 +31,7 @@ use crate::lead::{Decision, Lead, LeadStatus, RawLead};
 use crate::route::Rotation;
 
 mod outbox;
+mod privacy;
 mod routing;
 mod scoring;
 
@@ -312,10 +313,14 @@ impl PgStore {
         insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
         routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
         let data = serde_json::to_string(lead).map_err(corrupt)?;
-        sqlx::query("UPDATE leads SET data = $1, updated_at = $2 WHERE id = $3")
+        // Email and domain too: a lead that arrived as a bare CRM id learns them only now,
+        // and erasure finds people by email.
+        sqlx::query("UPDATE leads SET data = $1, email = COALESCE($4, email), domain = COALESCE($5, domain), updated_at = $2 WHERE id = $3")
             .bind(data)
             .bind(now_ms())
             .bind(&job.lead_id)
+            .bind(&lead.email)
+            .bind(&lead.domain)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

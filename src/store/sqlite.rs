@@ -17,6 +17,7 @@ use crate::route::Rotation;
 
 mod group_commit;
 mod outbox;
+mod privacy;
 mod routing;
 mod scoring;
 pub use routing::{AssignmentRecord, RouteEvent, TouchRecorded};
@@ -167,8 +168,12 @@ impl Store {
         insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
         routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
         let data = serde_json::to_string(lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("UPDATE leads SET data = ?, updated_at = ? WHERE id = ?")
+        // Email and domain too: a lead that arrived as a bare CRM id learns them only now,
+        // and erasure finds people by email.
+        sqlx::query("UPDATE leads SET data = ?, email = COALESCE(?, email), domain = COALESCE(?, domain), updated_at = ? WHERE id = ?")
             .bind(data)
+            .bind(&lead.email)
+            .bind(&lead.domain)
             .bind(now_ms())
             .bind(&job.lead_id)
             .execute(&mut *tx)

@@ -1,0 +1,29 @@
+//! Erasure (GDPR / CCPA): what the store holds about one person, and the suppression list
+//! that keeps them out afterwards. Shared by both backends: the SQL is the same but for
+//! placeholders.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// Tables that hold rows for a lead, by `lead_id`; deleted before the lead itself.
+pub const LEAD_TABLES: &[&str] = &[
+    "decisions",
+    "outcomes",
+    "route_assignments",
+    "route_touches",
+    "route_events",
+    "outbox",
+    "jobs",
+];
+
+/// Rows removed by one erasure, per table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Erased {
+    pub leads: u64,
+    pub rows: std::collections::BTreeMap<String, u64>,
+}
+
+/// The suppression list's key for an email: SHA-256 of the trimmed, lowercased address.
+pub fn email_key(email: &str) -> String {
+    hex::encode(Sha256::digest(email.trim().to_lowercase().as_bytes()))
+}
