@@ -9,20 +9,9 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use support::BIN;
 
-/// A copy of the shipped config folder, so a test can break it freely.
+/// A copy of the shipped config (and connectors), so a test can break it freely.
 fn config_copy() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir("config").unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() && !entry.file_name().to_string_lossy().contains(".db") {
-            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-        }
-    }
-    let cfg = dir.path().join("leadgate.toml");
-    // The copy lives elsewhere: point it at the repository's connector manifests.
-    let connectors = Path::new("connectors").canonicalize().unwrap();
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(&cfg, text.replace("connectors = \"../connectors\"", &format!("connectors = \"{}\"", connectors.display()))).unwrap();
+    let (dir, cfg) = support::config_copy();
     (dir, cfg)
 }
 
@@ -93,7 +82,7 @@ fn run_records_decisions_in_sqlite_and_dry_run_records_nothing() {
     let res = leadgate(&cfg, &["run", jsonl.to_str().unwrap(), "--dry-run"]);
     assert!(res.status.success());
     assert!(text(&res.stdout).contains("Dry run"));
-    let db = dir.path().join("leadgate.db");
+    let db = dir.path().join("config/leadgate.db");
     assert_eq!(rusqlite_count(&db), 0);
     let res = leadgate(&cfg, &["run", jsonl.to_str().unwrap()]);
     assert!(res.status.success());
@@ -115,7 +104,7 @@ fn rusqlite_count(db: &Path) -> i64 {
 #[test]
 fn round_robin_continues_across_runs() {
     let (dir, cfg) = config_copy();
-    let routing = dir.path().join("routing.toml");
+    let routing = dir.path().join("config/routing.toml");
     std::fs::write(
         &routing,
         r#"
@@ -159,8 +148,8 @@ fn check_passes_on_the_shipped_config() {
 #[test]
 fn check_names_file_rule_and_reason_for_each_problem() {
     let (dir, cfg) = config_copy();
-    let scoring = dir.path().join("scoring.toml");
-    let routing = dir.path().join("routing.toml");
+    let scoring = dir.path().join("config/scoring.toml");
+    let routing = dir.path().join("config/routing.toml");
     edit(&scoring, "company.employees >= 1000", "company.employees >=");
     edit(&scoring, "company.country in", "company.contry in");
     edit(&routing, "pool = \"sdr\"", "pool = \"nobody\"");

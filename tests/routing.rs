@@ -3,6 +3,8 @@
 //! simulations and dry runs change no state, and the SLA sweep reassigns then escalates
 //! with a fixed clock.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -210,18 +212,11 @@ async fn accounts_match_on_domain_variants_and_subdomains() {
 /// A copy of the shipped config in a temp dir (its own SQLite file), with `routing.toml`
 /// replaced when given.
 fn config_copy(routing: Option<&str>) -> (tempfile::TempDir, Settings) {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir("config").unwrap() {
-        let p = entry.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        if p.is_file() && !name.starts_with("leadgate.db") {
-            std::fs::copy(&p, dir.path().join(&name)).unwrap();
-        }
-    }
+    let (dir, cfg) = support::config_copy();
     if let Some(text) = routing {
-        std::fs::write(dir.path().join("routing.toml"), text).unwrap();
+        std::fs::write(dir.path().join("config/routing.toml"), text).unwrap();
     }
-    let settings = Settings::load(&dir.path().join("leadgate.toml")).unwrap();
+    let settings = Settings::load(&cfg).unwrap();
     (dir, settings)
 }
 

@@ -178,3 +178,23 @@ impl Daemon {
         Daemon::start(db, workers, &env)
     }
 }
+
+/// A copy of the repository's `config/` and `connectors/` folders, side by side as in the
+/// repository (the config names `../connectors`), so a test can change them freely.
+/// Returns the temp dir and the copied `leadgate.toml`.
+pub fn config_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for folder in ["config", "connectors"] {
+        let to = dir.path().join(folder);
+        std::fs::create_dir_all(&to).expect("mkdir");
+        for entry in std::fs::read_dir(folder).expect("read folder") {
+            let p = entry.expect("entry").path();
+            let name = p.file_name().expect("name").to_string_lossy().to_string();
+            if p.is_file() && !name.contains(".db") {
+                std::fs::copy(&p, to.join(&name)).expect("copy");
+            }
+        }
+    }
+    let cfg = dir.path().join("config").join("leadgate.toml");
+    (dir, cfg)
+}
