@@ -139,13 +139,8 @@ impl Walker<'_> {
 
     fn check_node(&mut self, e: &IdedExpr) -> Result<(), RuleError> {
         match &e.expr {
-            Expr::Ident(name) => {
-                if !self.scope.variables.contains(&name.as_str()) && !self.bound.contains(name) {
-                    return Err(RuleError::UnknownVariable(
-                        name.clone(),
-                        self.scope.variables.join(", "),
-                    ));
-                }
+            Expr::Ident(name) if !self.scope.variables.contains(&name.as_str()) && !self.bound.contains(name) => {
+                return Err(RuleError::UnknownVariable(name.clone(), self.scope.variables.join(", ")));
             }
             Expr::Select(sel) => {
                 if let Expr::Ident(root) = &sel.operand.expr {

@@ -22,17 +22,13 @@ pub fn interpolate(
 
 fn walk(v: &mut Value, key: String, env: &HashMap<String, String>, issues: &mut Vec<(String, String)>) {
     match v {
-        Value::String(s) => {
-            if s.contains("${") {
-                match substitute(s, env) {
-                    Ok(out) => *s = out,
-                    Err(var) => issues.push((
-                        key,
-                        format!("environment variable {var} is not set (referenced as ${{{var}}})"),
-                    )),
-                }
-            }
-        }
+        Value::String(s) if s.contains("${") => match substitute(s, env) {
+            Ok(out) => *s = out,
+            Err(var) => issues.push((
+                key,
+                format!("environment variable {var} is not set (referenced as ${{{var}}})"),
+            )),
+        },
         Value::Object(map) => {
             for (k, child) in map.iter_mut() {
                 let path = if key.is_empty() { k.clone() } else { format!("{key}.{k}") };
