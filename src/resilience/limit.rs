@@ -27,7 +27,12 @@ use super::{next_utc_midnight, system_clock, WallClock};
 
 /// Share of the published quota we leave unused. Vendors count arrivals, not departures: a
 /// little slack absorbs network jitter so evenly spaced requests never look like a burst.
-pub const HEADROOM: f64 = 0.02;
+pub const HEADROOM: f64 = 0.01;
+/// Permits of tolerance added to the configured burst. Timers wake a little late; without
+/// tolerance every late wake-up would push all later permits back and the sustained rate
+/// would drift below the quota. The spacing is computed with this cell counted, so the
+/// window bound still holds.
+pub const TIMER_TOLERANCE: u32 = 1;
 /// Default longest wait for a permit before the provider is skipped as rate limited: long
 /// enough to ride out a burst window, short enough not to stall a lead.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30);
@@ -58,12 +63,16 @@ impl RateLimit {
         }
     }
 
+    /// The GCRA burst: the configured one plus the timer tolerance, within `requests`.
+    pub fn gcra_burst(&self) -> u32 {
+        (self.burst.max(1) + TIMER_TOLERANCE).min(self.requests.max(1))
+    }
+
     /// The spacing between permits that keeps any window of length `per` at or under
-    /// `requests`, bursts included: with tolerance `(burst-1)·I`, a window holds at most
-    /// `per/I + burst - 1` permits, so `I = per / (requests - burst + 1)`, plus headroom.
+    /// `requests`, bursts included: with tolerance `(B-1)·I`, a window holds at most
+    /// `per/I + B - 1` permits, so `I = per / (requests - B + 1)`, plus headroom.
     pub fn emission_interval(&self) -> Duration {
-        let burst = self.burst.clamp(1, self.requests.max(1));
-        let slots = f64::from(self.requests.max(1) - burst + 1);
+        let slots = f64::from(self.requests.max(1) - self.gcra_burst() + 1);
         self.per.mul_f64((1.0 + HEADROOM) / slots)
     }
 
@@ -176,6 +185,8 @@ pub struct Limiter {
     turn: tokio::sync::Mutex<()>,
     state: Mutex<State>,
     wall: WallClock,
+    /// The quota shared with other replicas through Redis, when configured.
+    shared: Option<std::sync::Arc<super::redis::SharedGcra>>,
 }
 
 /// A snapshot for reports.
@@ -193,8 +204,7 @@ impl Limiter {
     }
 
     pub fn with_wall_clock(limit: RateLimit, wall: WallClock) -> Self {
-        let burst =
-            NonZeroU32::new(limit.burst.clamp(1, limit.requests.max(1))).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(limit.gcra_burst()).unwrap_or(NonZeroU32::MIN);
         let interval = limit.emission_interval().max(Duration::from_nanos(1));
         let quota = Quota::with_period(interval)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
@@ -207,7 +217,14 @@ impl Limiter {
             turn: tokio::sync::Mutex::new(()),
             state: Mutex::new(State::default()),
             wall,
+            shared: None,
         }
+    }
+
+    /// Also takes every permit from a quota shared with the other replicas.
+    pub fn with_shared(mut self, shared: Option<std::sync::Arc<super::redis::SharedGcra>>) -> Self {
+        self.shared = shared;
+        self
     }
 
     pub fn limit(&self) -> &RateLimit {
@@ -265,6 +282,11 @@ impl Limiter {
                     }
                     tokio::time::sleep_until(at).await;
                 }
+            }
+        }
+        if let Some(shared) = &self.shared {
+            if !shared.acquire(deadline).await {
+                return Err(too_long(deadline));
             }
         }
         let mut s = self.lock();
@@ -335,14 +357,15 @@ mod tests {
 
     #[test]
     fn the_spacing_keeps_every_window_under_the_quota() {
+        // Burst 1 (+1 tolerance): one every 1s/9 × 1.01 = 112.2 ms; a window holds 2 + 8.
         let l = RateLimit::per(10, Duration::from_secs(1));
-        assert_eq!(l.emission_interval(), Duration::from_millis(102));
+        assert_eq!(l.emission_interval().as_micros(), 112_222);
         let bursty = RateLimit {
             burst: 5,
             ..RateLimit::per(10, Duration::from_secs(1))
         };
-        // 5 at once, then one every 170 ms: 5 + 5 = 10 within the first second.
-        assert_eq!(bursty.emission_interval(), Duration::from_millis(170));
+        // 6 at once, then one every 202 ms: 6 + 4 = 10 within the first second.
+        assert_eq!(bursty.emission_interval(), Duration::from_millis(202));
     }
 
     #[tokio::test(start_paused = true)]
@@ -375,9 +398,9 @@ mod tests {
                 "{in_window} permits in the second after {t:?}"
             );
         }
-        // And it is not idle: 3 at once, then one every 127.5 ms (8/s sustained with a
-        // burst of 3, so that no window can see more than 10).
-        assert!(at[39] < Duration::from_millis(4800), "{:?}", at[39]);
+        // And it is not idle: 4 at once, then one every 144 ms (about 7/s sustained with a
+        // burst of 3 + 1, so that no window can see more than 10).
+        assert!(at[39] < Duration::from_millis(5400), "{:?}", at[39]);
     }
 
     #[tokio::test(start_paused = true)]
