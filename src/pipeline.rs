@@ -29,6 +29,8 @@ pub struct Pipeline {
     /// The stored decisions the account score rolls up (`account.score`); none when the
     /// storage backend cannot supply them.
     pub account_engagement: Option<Arc<dyn AccountEngagement>>,
+    /// The enrichment answer cache, so an erasure can forget what it holds about a person.
+    pub cache: Option<crate::enrich::SharedCache>,
 }
 
 impl Pipeline {
@@ -52,8 +54,8 @@ impl Pipeline {
         .unwrap_or_default();
 
         // Providers from `[enrichment] waterfall`, connectors/*.toml and `[providers.ID]`.
-        let (providers, validation, connectors) = match crate::enrich::build::providers(settings) {
-            Ok(b) => (b.providers, b.validation, b.catalog),
+        let (providers, validation, connectors, cache) = match crate::enrich::build::providers(settings) {
+            Ok(b) => (b.providers, b.validation, b.catalog, Some(b.cache)),
             Err(e) => {
                 issues.extend(e);
                 Default::default()
@@ -74,6 +76,7 @@ impl Pipeline {
                 normalizer,
                 waterfall,
                 connectors,
+                cache,
                 scorer,
                 router,
                 // A lazy read pool on the same file: connects on the first lead, after the
@@ -84,6 +87,18 @@ impl Pipeline {
             }),
             _ => Err(ConfigErrors(issues)),
         }
+    }
+
+    /// Forgets every cached enrichment answer whose request named this email (raw or
+    /// URL-encoded), in memory and in Redis; returns how many entries went.
+    pub async fn forget(&self, email: &str) -> u64 {
+        let Some(cache) = &self.cache else { return 0 };
+        let encoded = percent_encoding::utf8_percent_encode(email, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let mut n = cache.invalidate_containing(email).await;
+        if encoded != email {
+            n += cache.invalidate_containing(&encoded).await;
+        }
+        n
     }
 
     /// Normalizes a raw lead (the intake check).

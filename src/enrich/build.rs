@@ -19,7 +19,7 @@ use crate::connector::{HttpConnector, Registry};
 use crate::resilience::cache::{CachePolicy, MokaCache};
 use crate::resilience::limit::RateLimit;
 use crate::resilience::{system_clock, WallClock};
-use crate::settings::{parse_duration, ConfigIssue, ProviderSettings, Settings};
+use crate::settings::{parse_duration, ConfigIssue, ProviderSettings, RateLimitBackend, Settings};
 
 /// What the enrich stage is built from.
 pub struct Built {
@@ -68,7 +68,27 @@ pub fn providers_with_clock(
         negative_ttl: duration("cache.negative_ttl", &c.cache.negative_ttl)
             .unwrap_or(Duration::from_secs(86_400)),
     };
-    let cache: SharedCache = Arc::new(MokaCache::new(policy));
+    // Redis, when configured, is shared by the L2 cache and the replicas' quotas.
+    let redis_url = c.rate_limit.redis.clone().or_else(|| c.cache.redis.clone());
+    let link = match &redis_url {
+        Some(url) => match crate::resilience::redis::RedisLink::new(url) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                issues.push(issue("cache.redis", e.to_string()));
+                None
+            }
+        },
+        None if c.rate_limit.backend == RateLimitBackend::Redis => {
+            issues.push(issue("rate_limit.backend", "backend = \"redis\" needs a Redis URL: set [rate_limit] redis or [cache] redis".into()));
+            None
+        }
+        None => None,
+    };
+    let cache: SharedCache = match (&c.cache.redis, &link) {
+        (Some(_), Some(link)) => Arc::new(crate::resilience::redis::TieredCache::new(MokaCache::new(policy), link.clone())),
+        _ => Arc::new(MokaCache::new(policy)),
+    };
+    let shared_limits = (c.rate_limit.backend == RateLimitBackend::Redis).then(|| link.clone()).flatten();
     let client = crate::connector::http::client();
 
     if let Some(m) = c
@@ -140,7 +160,10 @@ pub fn providers_with_clock(
             },
             Some(Driver::Http) => {
                 let Some(m) = manifest else { continue };
-                match http_provider(settings, id, m, ps, &cache, &client, clock.clone()) {
+                let shared = shared_limits.as_ref().map(|l| {
+                    Arc::new(crate::resilience::redis::SharedGcra::new(l.clone(), id, &effective_limit(m, ps), c.rate_limit.replicas))
+                });
+                match http_provider(settings, id, m, ps, &cache, &client, clock.clone(), shared) {
                     Ok(p) => providers.push(p),
                     Err(mut e) => issues.append(&mut e),
                 }
@@ -159,6 +182,7 @@ pub fn providers_with_clock(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn http_provider(
     settings: &Settings,
     id: &str,
@@ -167,6 +191,7 @@ fn http_provider(
     cache: &SharedCache,
     client: &reqwest::Client,
     clock: WallClock,
+    shared_limit: Option<Arc<crate::resilience::redis::SharedGcra>>,
 ) -> Result<Arc<dyn Provider>, Vec<ConfigIssue>> {
     let file = settings.file_name();
     let mut issues = Vec::new();
@@ -270,6 +295,7 @@ fn http_provider(
         breaker: m.breaker,
         daily_budget: ps.daily_budget,
         clock,
+        shared_limit,
     })))
 }
 

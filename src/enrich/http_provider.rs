@@ -69,6 +69,8 @@ pub struct HttpProviderParts {
     pub breaker: BreakerConfig,
     pub daily_budget: Option<f64>,
     pub clock: WallClock,
+    /// The provider's quota shared with other replicas (Redis), when configured.
+    pub shared_limit: Option<Arc<crate::resilience::redis::SharedGcra>>,
 }
 
 pub struct HttpProvider {
@@ -92,7 +94,7 @@ impl HttpProvider {
             ops: m.enrich.clone(),
             cost: m.cost_per_call,
             cache: parts.cache,
-            limiter: Limiter::with_wall_clock(parts.limit, parts.clock.clone()),
+            limiter: Limiter::with_wall_clock(parts.limit, parts.clock.clone()).with_shared(parts.shared_limit),
             retry: parts.retry,
             breaker: Breaker::new(parts.breaker),
             budget: Budget::with_clock(parts.daily_budget, parts.clock.clone()),

@@ -56,6 +56,10 @@ pub trait AnswerCache<V, E>: Send + Sync {
     /// Forgets every key that starts with `prefix` (one provider, one domain).
     fn invalidate_prefix(&self, prefix: &str);
 
+    /// Forgets every key that contains `needle` (an erased person's email, raw or
+    /// URL-encoded); returns how many entries went.
+    fn invalidate_containing<'a>(&'a self, needle: &'a str) -> BoxFuture<'a, u64>;
+
     /// Entries held (approximate).
     fn len(&self) -> u64;
 
@@ -162,6 +166,16 @@ where
         let _ = self
             .inner
             .invalidate_entries_if(move |k, _| k.starts_with(&prefix));
+    }
+
+    fn invalidate_containing<'a>(&'a self, needle: &'a str) -> BoxFuture<'a, u64> {
+        Box::pin(async move {
+            let doomed: Vec<Arc<String>> = self.inner.iter().map(|(k, _)| k).filter(|k| k.contains(needle)).collect();
+            for k in &doomed {
+                self.inner.invalidate(k.as_str()).await;
+            }
+            doomed.len() as u64
+        })
     }
 
     fn len(&self) -> u64 {

@@ -185,6 +185,8 @@ pub struct Limiter {
     turn: tokio::sync::Mutex<()>,
     state: Mutex<State>,
     wall: WallClock,
+    /// The quota shared with other replicas through Redis, when configured.
+    shared: Option<std::sync::Arc<super::redis::SharedGcra>>,
 }
 
 /// A snapshot for reports.
@@ -215,7 +217,14 @@ impl Limiter {
             turn: tokio::sync::Mutex::new(()),
             state: Mutex::new(State::default()),
             wall,
+            shared: None,
         }
+    }
+
+    /// Also takes every permit from a quota shared with the other replicas.
+    pub fn with_shared(mut self, shared: Option<std::sync::Arc<super::redis::SharedGcra>>) -> Self {
+        self.shared = shared;
+        self
     }
 
     pub fn limit(&self) -> &RateLimit {
@@ -273,6 +282,11 @@ impl Limiter {
                     }
                     tokio::time::sleep_until(at).await;
                 }
+            }
+        }
+        if let Some(shared) = &self.shared {
+            if !shared.acquire(deadline).await {
+                return Err(too_long(deadline));
             }
         }
         let mut s = self.lock();

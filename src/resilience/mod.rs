@@ -10,6 +10,8 @@
 //! - [`breaker`] — a circuit breaker per provider: open after repeated failures, half-open later
 //! - [`budget`]  — a daily credit budget per provider, reserved before a call, charged after
 //! - [`park`]    — a provider whose vendor quota is exhausted rests until the quota resets
+//! - [`redis`]   — shared by replicas: an L2 cache and a GCRA quota per provider in Redis,
+//!   falling back to the local cache and a local share of the quota when Redis is away
 //!
 //! Nothing here knows about leads, vendors or HTTP: the connector decides *whether* an
 //! outcome is retryable or a failure; these modules decide *how* to wait, retry and give up.
@@ -21,6 +23,7 @@ pub mod budget;
 pub mod cache;
 pub mod limit;
 pub mod park;
+pub mod redis;
 pub mod retry;
 
 use std::sync::Arc;

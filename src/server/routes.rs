@@ -102,9 +102,10 @@ pub async fn erase_person(State(state): State<Arc<AppState>>, axum::extract::Que
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidLead, "name the person to erase: ?email=...").field("email"))?;
     let email = crate::normalize::normalize_email(email).map_err(|e| ApiError::new(ErrorCode::InvalidLead, e.to_string()).field("email"))?;
     let erased = state.store.erase_person(&email).await.map_err(ApiError::internal)?;
+    let cache_entries = state.pipeline.forget(&email).await;
     metrics::counter!("leadgate_erasures_total").increment(1);
     tracing::info!(email = %crate::lead::mask_email(&email), leads = erased.leads, "person erased and suppressed");
-    Ok(Json(json!({"erased": erased, "suppressed": true})))
+    Ok(Json(json!({"erased": erased, "cache_entries": cache_entries, "suppressed": true})))
 }
 
 pub async fn get_lead(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -162,7 +163,14 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, A
         .ping()
         .await
         .map_err(|e| ApiError::new(ErrorCode::NotReady, format!("store unreachable: {e}")))?;
-    Ok(Json(json!({"status": "ready"})))
+    // Redis is an optimisation: without it this replica still serves, on its local cache
+    // and a local share of each quota — ready, but it says so.
+    let redis = match crate::resilience::redis::redis_state() {
+        None => "not configured",
+        Some(true) => "ok",
+        Some(false) => "unreachable: local cache and a local share of each quota in use",
+    };
+    Ok(Json(json!({"status": "ready", "redis": redis})))
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> String {

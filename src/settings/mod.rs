@@ -81,6 +81,9 @@ pub struct LeadgateConfig {
     pub storage: StorageConfig,
     #[serde(default)]
     pub cache: CacheConfig,
+    /// Where provider quotas are counted: in this process, or in Redis for all replicas.
+    #[serde(default)]
+    pub rate_limit: RateLimitSettings,
     #[serde(default)]
     pub normalize: NormalizeConfig,
     #[serde(default)]
@@ -218,6 +221,35 @@ impl Default for CacheConfig {
             redis: None,
         }
     }
+}
+
+/// `[rate_limit]`: how provider quotas are shared when several replicas run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// `local` (default): each process counts its own calls. `redis`: one GCRA limit per
+    /// provider in Redis, shared by every replica.
+    #[serde(default)]
+    pub backend: RateLimitBackend,
+    /// The Redis URL for the shared limit; defaults to `[cache] redis`.
+    #[serde(default)]
+    pub redis: Option<String>,
+    /// How many replicas share each quota: while Redis is unreachable each one keeps to
+    /// `quota / replicas`, so together they still stay under it.
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+}
+
+fn default_replicas() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitBackend {
+    #[default]
+    Local,
+    Redis,
 }
 
 #[derive(Debug, Clone, Deserialize)]
