@@ -64,6 +64,7 @@ async fn decide(state: &AppState, job: Job) {
             None => return fail(state, &job, &format!("the webhook named {connector} {object} {id}, but no CRM connector is configured to fetch it")).await,
             Some(source) => match source.fetch(&connector, &object, &id).await {
                 Ok(fetched) => fetched,
+                Err(e) if e.permanent => return fail(state, &job, &format!("cannot read {connector} {object} {id}: {e}")).await,
                 Err(e) => {
                     // The lease brings the job back: a CRM hiccup must not lose the lead.
                     tracing::warn!(%connector, %object, error = %e, "cannot fetch the CRM record yet; will retry");

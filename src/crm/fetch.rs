@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::body::TypedVars;
 use super::Crm;
 use crate::lead::RawLead;
-use crate::webhook::RecordSource;
+use crate::webhook::{FetchError, RecordSource};
 
 /// Response-map fields that describe the record rather than the lead.
 const RECORD_FIELDS: &[&str] = &["record_id", "modified_at", "properties", "records"];
@@ -21,28 +21,32 @@ impl RecordSource for Crm {
         connector: &'a str,
         object: &'a str,
         id: &'a str,
-    ) -> BoxFuture<'a, Result<RawLead, String>> {
+    ) -> BoxFuture<'a, Result<RawLead, FetchError>> {
         Box::pin(async move {
             let c = self
                 .connector(connector)
-                .ok_or_else(|| format!("connector `{connector}` is not configured: set its credentials in [providers.{connector}]"))?;
+                .ok_or_else(|| FetchError::permanent(format!("connector `{connector}` is not configured: set its credentials in [providers.{connector}]")))?;
             let op = format!("fetch_{}", object.to_ascii_lowercase());
             if !c.has(&op) {
-                return Err(format!("connector `{connector}` cannot fetch a {object}: its manifest has no [operations.{op}]"));
+                return Err(FetchError::permanent(format!("connector `{connector}` cannot fetch a {object}: its manifest has no [operations.{op}]")));
             }
             if id.is_empty()
                 || !id
                     .chars()
                     .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_'))
             {
-                return Err(format!("`{id}` is not a {connector} record id"));
+                return Err(FetchError::permanent(format!("`{id}` is not a {connector} record id")));
             }
             let vars = TypedVars::from([("record_id", Value::from(id))]);
-            let reply = c.call(&op, &vars).await.map_err(|e| e.message)?;
+            // The vendor refusing the id is final; outages, limits and credentials heal.
+            let reply = c.call(&op, &vars).await.map_err(|e| match e.kind {
+                crate::connector::ErrorKind::Invalid => FetchError::permanent(e.message),
+                _ => FetchError::temporary(e.message),
+            })?;
             if !reply.found {
-                return Err(format!(
+                return Err(FetchError::permanent(format!(
                     "{connector} has no {object} {id} (deleted or merged?)"
-                ));
+                )));
             }
             Ok(record_lead(connector, id, &reply.fields))
         })

@@ -99,9 +99,29 @@ impl WebhooksConfig {
     }
 }
 
+/// Why a CRM record could not be read, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct FetchError {
+    pub message: String,
+    /// The record is gone, the id is not one, or nothing is configured to read it: retrying
+    /// cannot help, so the lead is marked failed with the reason.
+    pub permanent: bool,
+}
+
+impl FetchError {
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { message: message.into(), permanent: true }
+    }
+
+    pub fn temporary(message: impl Into<String>) -> Self {
+        Self { message: message.into(), permanent: false }
+    }
+}
+
 /// Reads the CRM record a webhook named (`contact` 123 in HubSpot) as a raw lead.
 pub trait RecordSource: Send + Sync {
-    fn fetch<'a>(&'a self, connector: &'a str, object: &'a str, id: &'a str) -> futures::future::BoxFuture<'a, Result<RawLead, String>>;
+    fn fetch<'a>(&'a self, connector: &'a str, object: &'a str, id: &'a str) -> futures::future::BoxFuture<'a, Result<RawLead, FetchError>>;
 }
 
 /// A fetch job's payload: the marker the worker looks for.
