@@ -1,9 +1,22 @@
 //! The per-lead evaluation context: built once per lead, shared by every rule.
+//!
+//! Values go straight from JSON to CEL's own representation (`Box<dyn Val>`), once. What
+//! several variables or several leads share — each event (in `events`, `lead.events` and as
+//! `event`), a scorer's `lists` — is bound as a [`SharedVal`], so binding it again copies a
+//! pointer, not the value.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cel::objects::{Key, Map as CelMap};
+use cel::common::traits::{
+    Adder, Comparer, Container, Divider, Indexer, Iterable, Modder, Multiplier, Negator, Sizer,
+    Subtractor, Zeroer,
+};
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelTimestamp, Type,
+};
+use cel::common::value::{Builtin, BuiltinRef, Val};
+use cel::objects::{Key, Map as CelObjectMap};
 use cel::{Context, Value};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value as Json};
@@ -16,6 +29,8 @@ pub struct RuleContext {
     ctx: Context<'static, 'static>,
     /// The same variables as JSON, to quote matched values in explanations.
     json: HashMap<String, Json>,
+    /// Each of the lead's events as CEL, in order, for event rules' `event`.
+    events: Vec<SharedVal>,
 }
 
 impl RuleContext {
@@ -23,6 +38,7 @@ impl RuleContext {
         Self {
             ctx: Context::with_env(super::ENV.clone()),
             json: HashMap::new(),
+            events: Vec::new(),
         }
     }
 
@@ -30,26 +46,88 @@ impl RuleContext {
     pub fn for_lead(enriched: &EnrichedLead, account: &Json, now: DateTime<Utc>) -> Self {
         let mut c = Self::empty();
         let lead = &enriched.lead;
-        c.set("lead", &lead_json(lead));
+        let mut lead_json = lead_json(lead);
+        // The events, serialized once: each event's CEL value is shared by `events`,
+        // `lead.events` and the event rules' `event`.
+        let events_json = match lead_json.as_object_mut().and_then(|o| o.remove("events")) {
+            Some(Json::Array(a)) => Some(a),
+            _ => None,
+        };
+        c.events = events_json
+            .iter()
+            .flatten()
+            .map(|e| SharedVal::new(json_to_val(e)))
+            .collect();
+        let events = SharedVal::new(Box::new(CelList::from(
+            c.events
+                .iter()
+                .map(|e| Box::new(e.clone()) as Box<dyn Val>)
+                .collect::<Vec<_>>(),
+        )));
+        let lead_val: Box<dyn Val> = match &lead_json {
+            Json::Object(o) => {
+                let mut map: HashMap<CelMapKey<'static>, Box<dyn Val>> = o
+                    .iter()
+                    .map(|(k, v)| (CelMapKey::from(k.clone()), json_to_val(v)))
+                    .collect();
+                if events_json.is_some() {
+                    map.insert(
+                        CelMapKey::from("events".to_string()),
+                        Box::new(events.clone()),
+                    );
+                }
+                Box::new(CelMap::from(map))
+            }
+            other => json_to_val(other),
+        };
+        if let (Some(a), Some(o)) = (events_json, lead_json.as_object_mut()) {
+            o.insert("events".into(), Json::Array(a));
+        }
+        c.ctx.add_variable_as_val("lead", lead_val);
+        c.json.insert("lead".into(), lead_json);
         let (company, person) = enriched_objects(enriched);
-        c.set("company", &company);
-        c.set("person", &person);
-        c.set("email", &email_json(lead));
-        c.set("events", &serde_json::to_value(&lead.events).unwrap_or_else(|_| json!([])));
+        c.set_json("company", company);
+        c.set_json("person", person);
+        c.set_json("email", email_json(lead));
+        // Without events the lead's JSON had no list to share: serialize it as before.
+        if c.events.is_empty() {
+            c.set_json(
+                "events",
+                serde_json::to_value(&lead.events).unwrap_or_else(|_| json!([])),
+            );
+        } else {
+            c.ctx.add_variable_as_val("events", Box::new(events));
+        }
         c.set("account", account);
-        c.set("activity", &activity_json(&lead.events, now));
+        c.set_json("activity", activity_json(&lead.events, now));
         c.ctx
-            .add_variable_from_value("now", Value::Timestamp(now.fixed_offset()));
+            .add_variable_as_val("now", Box::new(CelTimestamp::from(now.fixed_offset())));
         c
     }
 
     pub fn set(&mut self, name: &str, value: &Json) {
-        self.ctx.add_variable_from_value(name, json_to_cel(value));
-        self.json.insert(name.to_string(), value.clone());
+        self.set_json(name, value.clone());
+    }
+
+    /// As [`RuleContext::set`], taking the JSON.
+    pub fn set_json(&mut self, name: &str, value: Json) {
+        self.ctx.add_variable_as_val(name, json_to_val(&value));
+        self.json.insert(name.to_string(), value);
     }
 
     pub fn set_value(&mut self, name: &str, value: Value) {
         self.ctx.add_variable_from_value(name, value);
+    }
+
+    /// Binds a shared value (a scorer's `lists`) without copying it.
+    pub fn set_shared(&mut self, name: &str, value: &SharedVal) {
+        self.ctx.add_variable_as_val(name, Box::new(value.clone()));
+    }
+
+    /// The lead's events as CEL values, in order (empty for a context not built by
+    /// [`RuleContext::for_lead`]).
+    pub fn events(&self) -> &[SharedVal] {
+        &self.events
     }
 
     /// Adds a function rules can call for this lead only (routing's `in_territory`). A name
@@ -71,6 +149,14 @@ impl RuleContext {
     pub fn lookup(&self, dotted: &str) -> Option<&Json> {
         let (root, field) = dotted.split_once('.')?;
         self.json.get(root)?.get(field)
+    }
+
+    /// A scope over this context with one more variable bound (`event` while scoring each
+    /// event), to evaluate several conditions against the same binding.
+    pub fn bind(&self, name: &str, value: Box<dyn Val>) -> Bound<'_> {
+        let mut inner = self.ctx.new_inner_scope();
+        inner.add_variable_as_val(name, value);
+        Bound(inner)
     }
 }
 
@@ -99,10 +185,16 @@ pub fn activity_json(events: &[crate::lead::Event], now: DateTime<Utc>) -> Json 
     m.insert("velocity".into(), json!(recent - before));
     m.insert("types".into(), json!(types.len()));
     if let Some(last) = ages.iter().copied().reduce(f64::min) {
-        m.insert("days_since_last".into(), json!((last * 100.0).round() / 100.0));
+        m.insert(
+            "days_since_last".into(),
+            json!((last * 100.0).round() / 100.0),
+        );
     }
     if let Some(first) = ages.iter().copied().reduce(f64::max) {
-        m.insert("days_since_first".into(), json!((first * 100.0).round() / 100.0));
+        m.insert(
+            "days_since_first".into(),
+            json!((first * 100.0).round() / 100.0),
+        );
     }
     Json::Object(m)
 }
@@ -166,8 +258,172 @@ pub fn json_to_cel(v: &Json) -> Value {
                 .iter()
                 .map(|(k, v)| (Key::from(k.as_str()), json_to_cel(v)))
                 .collect();
-            Value::Map(CelMap { map: Arc::new(map) })
+            Value::Map(CelObjectMap { map: Arc::new(map) })
         }
     }
 }
 
+/// A lead's context with one more variable bound: see [`RuleContext::bind`].
+pub struct Bound<'a>(pub(super) Context<'a, 'static>);
+
+/// A CEL value behind a reference count: cloning it, as binding it does, copies a pointer.
+/// It answers every question as the value it holds does, so rules cannot tell the two apart.
+#[derive(Debug, Clone)]
+pub struct SharedVal(Arc<dyn Val>);
+
+impl SharedVal {
+    pub fn new(value: Box<dyn Val>) -> Self {
+        Self(Arc::from(value))
+    }
+
+    /// The CEL value of a JSON value, shared.
+    pub fn from_json(value: &Json) -> Self {
+        Self::new(json_to_val(value))
+    }
+}
+
+/// The type `cel_type()` reports; only overload macros call it, and no overload takes a
+/// `SharedVal` by its Rust type.
+static SHARED_TYPE: Type = cel::common::types::DYN_TYPE;
+
+impl Val for SharedVal {
+    fn get_type(&self) -> &Type {
+        self.0.get_type()
+    }
+
+    fn cel_type() -> &'static Type
+    where
+        Self: Sized,
+    {
+        &SHARED_TYPE
+    }
+
+    fn as_adder<'b, 'v>(&'b self) -> Option<&'b (dyn Adder + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_adder()
+    }
+
+    fn as_comparer(&self) -> Option<&dyn Comparer> {
+        self.0.as_comparer()
+    }
+
+    fn as_container(&self) -> Option<&dyn Container> {
+        self.0.as_container()
+    }
+
+    fn as_divider<'b, 'v>(&'b self) -> Option<&'b (dyn Divider + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_divider()
+    }
+
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_indexer()
+    }
+
+    fn into_indexer<'v>(self: Box<Self>) -> Option<Box<dyn Indexer + 'v>>
+    where
+        Self: 'v,
+    {
+        self.0.clone_as_boxed().into_indexer()
+    }
+
+    fn as_iterable<'b, 'v>(&'b self) -> Option<&'b (dyn Iterable + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_iterable()
+    }
+
+    fn as_modder<'b, 'v>(&'b self) -> Option<&'b (dyn Modder + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_modder()
+    }
+
+    fn as_multiplier<'b, 'v>(&'b self) -> Option<&'b (dyn Multiplier + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_multiplier()
+    }
+
+    fn as_negator<'b, 'v>(&'b self) -> Option<&'b (dyn Negator + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_negator()
+    }
+
+    fn as_sizer(&self) -> Option<&dyn Sizer> {
+        self.0.as_sizer()
+    }
+
+    fn as_subtractor<'b, 'v>(&'b self) -> Option<&'b (dyn Subtractor + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_subtractor()
+    }
+
+    fn as_zeroer(&self) -> Option<&dyn Zeroer> {
+        self.0.as_zeroer()
+    }
+
+    fn equals(&self, other: &dyn Val) -> bool {
+        self.0.equals(other)
+    }
+
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        self.0.as_any()
+    }
+
+    fn as_builtin<'b, 'v>(&'b self) -> BuiltinRef<'b, 'v>
+    where
+        Self: 'v,
+    {
+        self.0.as_builtin()
+    }
+
+    // The interpreter moves a built-in out of a value it owns; a shared one is copied out.
+    fn into_builtin<'v>(self: Box<Self>) -> Option<Builtin<'v>>
+    where
+        Self: 'v,
+    {
+        self.0.clone_as_boxed().into_builtin()
+    }
+}
+
+/// JSON → CEL, in CEL's own representation, as [`json_to_cel`] then binding would make it:
+/// integers stay integers, RFC 3339 strings stay strings.
+pub fn json_to_val(v: &Json) -> Box<dyn Val> {
+    match v {
+        Json::Null => Box::new(CelNull),
+        Json::Bool(b) => Box::new(CelBool::from(*b)),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Box::new(CelInt::from(i)),
+            None => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
+        },
+        Json::String(s) => Box::new(CelString::from(s.clone())),
+        Json::Array(a) => Box::new(CelList::from(a.iter().map(json_to_val).collect::<Vec<_>>())),
+        Json::Object(o) => Box::new(CelMap::from(
+            o.iter()
+                .map(|(k, v)| (CelMapKey::from(k.clone()), json_to_val(v)))
+                .collect::<HashMap<_, _>>(),
+        )),
+    }
+}

@@ -9,23 +9,61 @@ mod check;
 mod context;
 mod file;
 
-use std::sync::{Arc, LazyLock};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
 
+use cel::common::types::{CelBool, CelString};
 use cel::{Env, ExecutionError, Program, Value};
 
-pub use check::Scope;
 pub(crate) use check::visit;
-pub use context::{json_to_cel, RuleContext};
+pub use check::Scope;
+pub use context::{json_to_cel, json_to_val, Bound, RuleContext, SharedVal};
 pub use file::RuleFile;
 
 /// The one CEL environment every rule is compiled and evaluated with: the standard library
-/// plus the strings extension (`lowerAscii`, `split` ...).
+/// plus the strings extension (`lowerAscii`, `split` ...) and a `matches` that keeps its
+/// compiled patterns.
 pub(crate) static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
     let mut env = Env::stdlib();
     // The extension is part of the crate; it only fails when declared twice.
     let _ = env.add_extension(cel::extensions::strings);
+    // The crate's own `matches` (its `regex` feature, off in Cargo.toml) compiles the pattern
+    // on every call, which costs more than the rest of the rule; these two cache it.
+    let _ = cel::add_overload!(env, fn matches: (CelString, CelString) -> Result<CelBool>, id = "matches");
+    let _ = cel::add_member_overload!(env, fn matches: (CelString, CelString) -> Result<CelBool>);
     Arc::new(env)
 });
+
+/// How many compiled `matches` patterns are kept. Rules name a handful of literal patterns;
+/// the bound only matters for a rule that builds its pattern from lead data.
+const MAX_CACHED_PATTERNS: usize = 1024;
+
+static PATTERNS: LazyLock<RwLock<HashMap<String, regex::Regex>>> = LazyLock::new(Default::default);
+
+/// `text.matches(pattern)` and `matches(text, pattern)`: RE2 syntax, true when the pattern
+/// matches anywhere in the text; an invalid pattern is an evaluation error, as in the crate.
+fn matches(this: &CelString<'_>, re: &CelString<'_>) -> Result<CelBool, ExecutionError> {
+    let (text, pattern) = (this.inner(), re.inner());
+    let cached = PATTERNS
+        .read()
+        .ok()
+        .and_then(|p| p.get(pattern).map(|r| r.is_match(text)));
+    if let Some(found) = cached {
+        return Ok(CelBool::from(found));
+    }
+    let compiled = regex::Regex::new(pattern).map_err(|err| ExecutionError::FunctionError {
+        function: "matches".to_string(),
+        message: format!("'{pattern}' not a valid regex:\n{err}"),
+    })?;
+    let found = compiled.is_match(text);
+    if let Ok(mut p) = PATTERNS.write() {
+        if p.len() >= MAX_CACHED_PATTERNS {
+            p.clear();
+        }
+        p.insert(pattern.to_string(), compiled);
+    }
+    Ok(CelBool::from(found))
+}
 
 /// Why a rule could not be loaded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -69,12 +107,10 @@ impl Eval {
 impl Condition {
     /// Compiles `source` and checks every variable and canonical field against `scope`.
     pub fn compile(source: &str, scope: &Scope) -> Result<Self, RuleError> {
-        let program = ENV
-            .compile(source)
-            .map_err(|e| match e.errors.first() {
-                Some(first) => RuleError::Syntax(format!("{} (column {})", first.msg, first.pos.1 + 1)),
-                None => RuleError::Syntax(e.to_string()),
-            })?;
+        let program = ENV.compile(source).map_err(|e| match e.errors.first() {
+            Some(first) => RuleError::Syntax(format!("{} (column {})", first.msg, first.pos.1 + 1)),
+            None => RuleError::Syntax(e.to_string()),
+        })?;
         let fields = check::check(program.expression(), scope)?;
         Ok(Self {
             source: source.to_string(),
@@ -113,6 +149,11 @@ impl Condition {
         interpret(self.program.execute(&inner))
     }
 
+    /// Evaluates in a scope made by [`RuleContext::bind`].
+    pub fn eval_bound(&self, scope: &Bound<'_>) -> Eval {
+        interpret(self.program.execute(&scope.0))
+    }
+
     /// As [`Condition::eval_with`], with the extra variable already a CEL value (converted
     /// once per lead rather than once per rule).
     pub fn eval_with_value(&self, ctx: &RuleContext, name: &str, value: Value) -> Eval {
@@ -125,7 +166,10 @@ impl Condition {
 /// An expression that reads no variable and evaluates to true (`1 == 1`, `true || false`)
 /// matches every lead; anything reading a variable fails on an empty context.
 fn constant_true(program: &Program) -> bool {
-    matches!(program.execute(RuleContext::empty().cel()), Ok(Value::Bool(true)))
+    matches!(
+        program.execute(RuleContext::empty().cel()),
+        Ok(Value::Bool(true))
+    )
 }
 
 fn interpret(result: cel::ResolveResult) -> Eval {
@@ -145,8 +189,14 @@ mod tests {
 
     fn ctx() -> RuleContext {
         let mut c = RuleContext::empty();
-        c.set("company", &json!({"employees": 1200, "industry": "Software", "tech": ["aws", "hubspot"]}));
-        c.set("email", &json!({"is_free": false, "is_disposable": false, "domain": "acme.io"}));
+        c.set(
+            "company",
+            &json!({"employees": 1200, "industry": "Software", "tech": ["aws", "hubspot"]}),
+        );
+        c.set(
+            "email",
+            &json!({"is_free": false, "is_disposable": false, "domain": "acme.io"}),
+        );
         c
     }
 
@@ -154,7 +204,11 @@ mod tests {
     fn evaluates_a_compiled_rule() {
         let c = Condition::compile("company.employees >= 1000", &Scope::scoring()).unwrap();
         assert_eq!(c.eval(&ctx()), Eval::Matched);
-        let c = Condition::compile("'aws' in company.tech && company.industry == 'Software'", &Scope::scoring()).unwrap();
+        let c = Condition::compile(
+            "'aws' in company.tech && company.industry == 'Software'",
+            &Scope::scoring(),
+        )
+        .unwrap();
         assert!(c.eval(&ctx()).matched());
     }
 
@@ -176,12 +230,65 @@ mod tests {
         assert!(err.to_string().contains("compnay"), "{err}");
         let err = Condition::compile("grade == 'hot'", &Scope::scoring()).unwrap_err();
         assert!(matches!(err, RuleError::UnknownVariable(..)));
-        Condition::compile("grade == 'hot' && events.exists(e, e.type == 'page_view')", &Scope::routing()).unwrap();
+        Condition::compile(
+            "grade == 'hot' && events.exists(e, e.type == 'page_view')",
+            &Scope::routing(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn matches_uses_re2_syntax_and_reports_a_bad_pattern() {
+        let mut c = ctx();
+        c.set("person", &json!({"title": "Chief Revenue Officer"}));
+        for (rule, expected) in [
+            ("person.title.matches('(?i)\\\\bchief\\\\b')", Eval::Matched),
+            ("matches(person.title, '^Revenue')", Eval::NotMatched),
+            ("person.title.matches('Officer$')", Eval::Matched),
+        ] {
+            let cond = Condition::compile(rule, &Scope::scoring()).unwrap();
+            // Twice: the second call reads the cached pattern.
+            assert_eq!(cond.eval(&c), expected, "{rule}");
+            assert_eq!(cond.eval(&c), expected, "{rule}");
+        }
+        let bad = Condition::compile("person.title.matches('(foo')", &Scope::scoring()).unwrap();
+        assert!(matches!(bad.eval(&c), Eval::Error(e) if e.contains("not a valid regex")));
+    }
+
+    #[test]
+    fn shared_values_and_bound_scopes_evaluate_like_plain_ones() {
+        let mut c = ctx();
+        let lists = SharedVal::from_json(&json!({"competitors": ["rival.io", "acme.io"]}));
+        c.set_shared("lists", &lists);
+        let cond = Condition::compile(
+            "email.domain in lists.competitors && size(lists.competitors) == 2",
+            &Scope::scoring(),
+        )
+        .unwrap();
+        assert_eq!(cond.eval(&c), Eval::Matched);
+        let cond = Condition::compile(
+            "lists.competitors.exists(d, d == 'rival.io') && lists.competitors[1] == 'acme.io'",
+            &Scope::scoring(),
+        )
+        .unwrap();
+        assert_eq!(cond.eval(&c), Eval::Matched);
+        let event = json!({"type": "page_view", "path": "/pricing/plans"});
+        let scope = c.bind("event", Box::new(SharedVal::from_json(&event)));
+        let cond = Condition::compile(
+            "event.path.startsWith('/pricing') && event.type == 'page_view'",
+            &Scope::event(),
+        )
+        .unwrap();
+        assert_eq!(cond.eval_bound(&scope), Eval::Matched);
+        assert_eq!(cond.eval_with(&c, "event", &event), Eval::Matched);
+        let cond = Condition::compile("event.campaign == 'x'", &Scope::event()).unwrap();
+        assert_eq!(cond.eval_bound(&scope), Eval::Missing("campaign".into()));
     }
 
     #[test]
     fn records_the_fields_a_rule_reads() {
-        let c = Condition::compile("company.employees > 5 && email.is_free", &Scope::scoring()).unwrap();
+        let c = Condition::compile("company.employees > 5 && email.is_free", &Scope::scoring())
+            .unwrap();
         assert_eq!(c.fields(), ["company.employees", "email.is_free"]);
     }
 }

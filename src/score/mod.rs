@@ -34,7 +34,7 @@ pub use grades::Grades;
 pub use model::{Model, ModelError};
 
 use crate::lead::{EnrichedLead, Event, Factor, ScoreCard, ScoredLead};
-use crate::rules::{json_to_cel, Condition, RuleContext, RuleFile, Scope};
+use crate::rules::{json_to_val, Condition, RuleContext, RuleFile, Scope, SharedVal};
 use crate::settings::{ConfigErrors, ConfigIssue};
 
 /// The id of the score the top-level rules make.
@@ -112,8 +112,8 @@ pub struct Scorer {
     scores: Vec<ScoreDef>,
     primary: usize,
     blend: Option<Blend>,
-    /// `lists.NAME`, converted to CEL once.
-    lists: cel::Value,
+    /// `lists.NAME`, converted to CEL once and shared by every lead's context.
+    lists: SharedVal,
     account: Option<AccountRollup>,
 }
 
@@ -538,7 +538,7 @@ impl Scorer {
             scores,
             primary,
             blend,
-            lists: json_to_cel(&lists_json),
+            lists: SharedVal::from_json(&lists_json),
             account,
         })
     }
@@ -593,7 +593,7 @@ impl Scorer {
 
     /// Adds what only the scorer knows to a lead's context: `lists`.
     pub fn prepare(&self, ctx: &mut RuleContext) {
-        ctx.set_value("lists", self.lists.clone());
+        ctx.set_shared("lists", &self.lists);
     }
 
     /// A lead's context as the pipeline builds it (for tests and benchmarks).
@@ -628,12 +628,7 @@ impl Scorer {
     ) -> (ScoredLead, BTreeMap<String, ScoreCard>) {
         let rule_hits: Vec<Option<Part>> =
             self.rules.iter().map(|r| self.score_rule(r, ctx)).collect();
-        let mut cel_events: Vec<Option<cel::Value>> = vec![None; enriched.lead.events.len()];
-        let event_hits: Vec<Option<Part>> = self
-            .events
-            .iter()
-            .map(|r| score_events(r, &enriched.lead.events, &mut cel_events, ctx, now))
-            .collect();
+        let event_hits = self.score_events(&enriched.lead.events, ctx, now);
         let features = self.blend.as_ref().map(|_| features::extract(&enriched));
 
         let mut done: Vec<Vec<Part>> = Vec::with_capacity(self.scores.len());
@@ -703,36 +698,67 @@ impl Scorer {
     }
 }
 
-/// Points from one event rule: each matching event's points faded by its age, summed, then
-/// held to `max` (in the rule's direction).
-fn score_events(
-    rule: &EventRule,
-    events: &[Event],
-    cel_events: &mut [Option<cel::Value>],
-    ctx: &RuleContext,
-    now: DateTime<Utc>,
-) -> Option<Part> {
-    let mut points = 0.0;
-    let mut count = 0u32;
-    let mut latest: Option<DateTime<Utc>> = None;
-    for (i, event) in events.iter().enumerate() {
-        if event.kind != rule.event_type {
-            continue;
-        }
-        if let Some(when) = &rule.when {
-            let value = cel_events[i]
-                .get_or_insert_with(|| {
-                    json_to_cel(&serde_json::to_value(event).unwrap_or(Value::Null))
-                })
-                .clone();
-            if !when.eval_with_value(ctx, "event", value).matched() {
-                continue;
+/// One event rule's matches so far.
+#[derive(Debug, Clone, Default)]
+struct EventTally {
+    points: f64,
+    count: u32,
+    latest: Option<DateTime<Utc>>,
+}
+
+impl Scorer {
+    /// Points from every event rule: each matching event's points faded by its age, summed,
+    /// then held to `max` (in the rule's direction). Each event is bound as `event` once, and
+    /// every rule of its type evaluated in that scope.
+    fn score_events(
+        &self,
+        events: &[Event],
+        ctx: &RuleContext,
+        now: DateTime<Utc>,
+    ) -> Vec<Option<Part>> {
+        let mut tallies = vec![EventTally::default(); self.events.len()];
+        // The context's own CEL values of these events, when it was built from this lead.
+        let shared = Some(ctx.events()).filter(|s| s.len() == events.len());
+        for (i, event) in events.iter().enumerate() {
+            let mut scope = None;
+            for (rule, tally) in self.events.iter().zip(tallies.iter_mut()) {
+                if event.kind != rule.event_type {
+                    continue;
+                }
+                if let Some(when) = &rule.when {
+                    let scope = scope.get_or_insert_with(|| {
+                        let value = match shared {
+                            Some(s) => Box::new(s[i].clone()),
+                            None => {
+                                json_to_val(&serde_json::to_value(event).unwrap_or(Value::Null))
+                            }
+                        };
+                        ctx.bind("event", value)
+                    });
+                    if !when.eval_bound(scope).matched() {
+                        continue;
+                    }
+                }
+                tally.count += 1;
+                tally.latest = tally.latest.max(Some(event.at));
+                tally.points += rule.points * decay(rule.half_life, event.at, now);
             }
         }
-        count += 1;
-        latest = latest.max(Some(event.at));
-        points += rule.points * decay(rule.half_life, event.at, now);
+        self.events
+            .iter()
+            .zip(tallies)
+            .map(|(rule, t)| event_part(rule, t))
+            .collect()
     }
+}
+
+/// An event rule's factor, if any event matched it.
+fn event_part(rule: &EventRule, tally: EventTally) -> Option<Part> {
+    let EventTally {
+        mut points,
+        count,
+        latest,
+    } = tally;
     if count == 0 {
         return None;
     }
