@@ -29,6 +29,19 @@ pub enum BatchError {
     Output { path: String, reason: String },
 }
 
+/// One provider's line in the summary.
+#[derive(Debug, Default, Clone)]
+pub struct ProviderTally {
+    pub provider: String,
+    /// Leads it was asked about (not skipped).
+    pub asked: usize,
+    pub hits: usize,
+    /// Answers served from the cache: no upstream call, no credit.
+    pub cached: usize,
+    /// Why it was skipped, and how often (`stop_when satisfied`, `not_configured` ...).
+    pub skipped: BTreeMap<String, usize>,
+}
+
 /// What a run did, for the summary table.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -39,8 +52,8 @@ pub struct Summary {
     /// "rule → action target" → count.
     pub by_route: BTreeMap<String, usize>,
     pub enriched: usize,
-    /// provider → (tried, hits).
-    pub providers: BTreeMap<String, (usize, usize)>,
+    /// Per provider, in waterfall order.
+    pub providers: Vec<ProviderTally>,
     pub decisions: Vec<Decision>,
 }
 
@@ -53,12 +66,25 @@ impl Summary {
             self.enriched += 1;
         }
         for p in &d.enrichment.providers {
-            let e = self.providers.entry(p.provider.clone()).or_default();
-            if p.outcome != ProviderOutcome::Skipped {
-                e.0 += 1;
-            }
-            if p.outcome == ProviderOutcome::Hit {
-                e.1 += 1;
+            let i = match self.providers.iter().position(|t| t.provider == p.provider) {
+                Some(i) => i,
+                None => {
+                    self.providers.push(ProviderTally { provider: p.provider.clone(), ..Default::default() });
+                    self.providers.len() - 1
+                }
+            };
+            let t = &mut self.providers[i];
+            match p.outcome {
+                ProviderOutcome::Skipped => {
+                    // The kind of reason, not its details: `not_configured: no API key` → `not_configured`.
+                    let why = p.reason.as_deref().unwrap_or("skipped").split(':').next().unwrap_or("skipped").trim().to_string();
+                    *t.skipped.entry(why).or_default() += 1;
+                }
+                outcome => {
+                    t.asked += 1;
+                    t.hits += usize::from(outcome == ProviderOutcome::Hit);
+                    t.cached += usize::from(p.cached);
+                }
             }
         }
     }
@@ -213,8 +239,17 @@ pub fn render_summary(s: &Summary, grade_order: &[String]) -> String {
         s.decided,
         pct(s.enriched, s.decided)
     );
-    for (p, (tried, hits)) in &s.providers {
-        t += &format!("  {:<12} {:>6} asked  {:>6} hits  {:>5.1}%\n", p, tried, hits, pct(*hits, *tried));
+    for p in &s.providers {
+        let skipped: Vec<String> = p.skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
+        let skipped = if skipped.is_empty() { String::new() } else { format!("   skipped: {}", skipped.join(", ")) };
+        t += &format!(
+            "  {:<16} {:>6} asked {:>6} hits {:>6.1}%  {:>5} from cache{skipped}\n",
+            p.provider,
+            p.asked,
+            p.hits,
+            pct(p.hits, p.asked),
+            p.cached
+        );
     }
     t
 }
