@@ -158,6 +158,70 @@ fn leadgate(db: &std::path::Path, workers: usize) -> Proc {
     Proc::spawn(cmd)
 }
 
+/// A mock Clearbit (`GET /v2/companies/find?domain=`) with a fixed latency and a quota it
+/// enforces like the vendor: past `quota` requests in a second it answers 429 with
+/// Retry-After. Counts what it saw.
+#[derive(Default)]
+struct Upstream {
+    calls: AtomicUsize,
+    rejected: AtomicUsize,
+    window: std::sync::Mutex<(u64, u32)>,
+}
+
+async fn mock_clearbit(quota: u32, latency: Duration) -> (String, Arc<Upstream>) {
+    use axum::extract::{Query, State};
+    use std::collections::HashMap;
+    let seen = Arc::new(Upstream::default());
+    let app = axum::Router::new()
+        .route(
+            "/v2/companies/find",
+            axum::routing::get(|State((seen, quota, latency)): State<(Arc<Upstream>, u32, Duration)>, Query(q): Query<HashMap<String, String>>| async move {
+                let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+                let over = {
+                    let mut w = seen.window.lock().unwrap();
+                    if w.0 != second {
+                        *w = (second, 0);
+                    }
+                    w.1 += 1;
+                    w.1 > quota
+                };
+                if over {
+                    seen.rejected.fetch_add(1, Ordering::Relaxed);
+                    return (axum::http::StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], axum::Json(json!({"error": {"type": "rate_limit"}})));
+                }
+                seen.calls.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(latency).await;
+                let d = q.get("domain").cloned().unwrap_or_default();
+                (axum::http::StatusCode::OK, [("retry-after", "0")], axum::Json(json!({
+                    "name": format!("Company {d}"), "domain": d, "category": {"industry": "Software"},
+                    "metrics": {"employees": 250, "annualRevenue": 25000000}, "geo": {"countryCode": "US", "stateCode": "CA"},
+                    "tech": ["salesforce", "aws"], "foundedYear": 2015
+                })))
+            }),
+        )
+        .with_state((seen.clone(), quota, latency));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, seen)
+}
+
+/// leadgate with Clearbit (pointed at the mock) as its only provider, at `rate` requests/s.
+fn leadgate_with_clearbit(db: &std::path::Path, base: &str, rate: u32) -> Proc {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LEADGATE__STORAGE__URL", format!("sqlite://{}", db.display()))
+        .env("LEADGATE__SERVER__WORKERS", "0")
+        .env("LEADGATE__ENRICHMENT__WATERFALL", "clearbit")
+        .env("LEADGATE__PROVIDERS__CLEARBIT__API_KEY", "sk_bench")
+        .env("LEADGATE__PROVIDERS__CLEARBIT__BASE_URL", base)
+        .env("LEADGATE__PROVIDERS__CLEARBIT__RATE_LIMIT_PER_SECOND", rate.to_string())
+        .env("LEADGATE__PROVIDERS__CLEARBIT__DAILY_BUDGET", "100000000")
+        .env("LEADGATE__CACHE__CAPACITY", "200000")
+        .env("RUST_LOG", "error");
+    Proc::spawn(cmd)
+}
+
 fn row(name: &str, value: String, limit: String, verdict: &str) {
     println!("| {name:<44} | {value:>26} | {limit:>30} | {verdict:<6} |");
 }
@@ -238,6 +302,61 @@ fn main() {
     );
     row("  evaluate p99 (ms)", format!("{:.2} (p50 {:.2}, p90 {:.2})", eval.pct(0.99), eval.pct(0.5), eval.pct(0.9)), "< 5 ms".into(), if eval.pct(0.99) < 5.0 { "met" } else { "missed" });
     row("  peak RSS of leadgate (MiB)", format!("{:.1}", p.peak_rss_mib()), "—".into(), "");
+    drop(p);
+
+    // 4. Cold cache against a provider quota: every company fetched once, at the quota.
+    let quota = env_usize("LEADGATE_BENCH_QUOTA", 200) as u32;
+    let upstream_rt = tokio::runtime::Runtime::new().unwrap();
+    let (base, seen) = upstream_rt.block_on(mock_clearbit(quota, Duration::from_millis(20)));
+    let p = leadgate_with_clearbit(&dir.path().join("cold.db"), &base, quota);
+    let url = format!("{}/v1/evaluate", p.base);
+    let cold_zipf = Arc::new(Zipf::new(companies, 1.1));
+    let picks: Vec<usize> = (0..n).map(|i| cold_zipf.sample(&mut fastrand::Rng::with_seed(i as u64 ^ 0x5eed))).collect();
+    let distinct = picks.iter().collect::<std::collections::HashSet<_>>().len();
+    let picks = Arc::new(picks);
+    let cold_body = {
+        let picks = picks.clone();
+        Arc::new(move |i: usize| json!({"email": format!("p{i}@company-{}.io", picks[i]), "title": "VP Sales"})) as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>
+    };
+    let cold = rt.block_on(load(&url, n, conc, cold_body));
+    let calls = seen.calls.load(Ordering::Relaxed);
+    let floor = distinct as f64 / f64::from(quota);
+    let ratio_t = cold.elapsed.as_secs_f64() / floor;
+    row(
+        &format!("cold cache: upstream calls ({n} leads)"),
+        format!("{calls}"),
+        format!("{distinct} distinct companies"),
+        if calls == distinct { "met" } else { "missed" },
+    );
+    row(
+        "  429s caused by leadgate",
+        format!("{}", seen.rejected.load(Ordering::Relaxed)),
+        format!("quota {quota}/s"),
+        if seen.rejected.load(Ordering::Relaxed) == 0 { "met" } else { "missed" },
+    );
+    row(
+        "  wall time (s)",
+        format!("{:.2} ({:.2}× the floor)", cold.elapsed.as_secs_f64(), ratio_t),
+        format!("floor {floor:.2} s = distinct / quota"),
+        if ratio_t <= 1.15 { "met" } else { "missed" },
+    );
+    row("  evaluate p50 / p99 (ms)", format!("{:.1} / {:.1}", cold.pct(0.5), cold.pct(0.99)), "—".into(), "");
+    drop(p);
+
+    // 5. Memory with many cached companies.
+    let many = env_usize("LEADGATE_BENCH_MEMORY_COMPANIES", 100_000);
+    let (base, _seen) = upstream_rt.block_on(mock_clearbit(1_000_000, Duration::from_millis(1)));
+    let p = leadgate_with_clearbit(&dir.path().join("mem.db"), &base, 100_000);
+    let url = format!("{}/v1/evaluate", p.base);
+    let mem_body = Arc::new(|i: usize| json!({"email": format!("m{i}@company-{i}.io")})) as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>;
+    let mem = rt.block_on(load(&url, many, conc, mem_body));
+    let rss = p.peak_rss_mib();
+    row(
+        &format!("memory: peak RSS, {many} cached companies (MiB)"),
+        format!("{rss:.1} ({:.0} leads/s)", mem.rate()),
+        "< 250 MiB".into(),
+        if rss < 250.0 { "met" } else { "missed" },
+    );
     drop(p);
     println!();
 }
