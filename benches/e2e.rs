@@ -15,7 +15,10 @@ use serde_json::json;
 const BIN: &str = env!("CARGO_BIN_EXE_leadgate");
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Zipf(s = 1.1) over `n` ranks by inverse CDF; fastrand has no Zipf and this is 10 lines.
@@ -64,14 +67,28 @@ impl Run {
 }
 
 /// Posts `n` bodies made by `body(i)` to `url` from `concurrency` connections.
-async fn load(url: &str, n: usize, concurrency: usize, body: Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>) -> Run {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
+async fn load(
+    url: &str,
+    n: usize,
+    concurrency: usize,
+    body: Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>,
+) -> Run {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, next, errors, url, body) = (client.clone(), next.clone(), errors.clone(), url.to_string(), body.clone());
+        let (client, next, errors, url, body) = (
+            client.clone(),
+            next.clone(),
+            errors.clone(),
+            url.to_string(),
+            body.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             loop {
@@ -99,15 +116,31 @@ async fn load(url: &str, n: usize, concurrency: usize, body: Arc<dyn Fn(usize) -
     }
     let elapsed = started.elapsed();
     latencies_us.sort_unstable();
-    Run { requests: n, errors: errors.load(Ordering::Relaxed), elapsed, latencies_us }
+    Run {
+        requests: n,
+        errors: errors.load(Ordering::Relaxed),
+        elapsed,
+        latencies_us,
+    }
 }
 
 /// The trivial handler: axum answering 202 with a small JSON body, in its own process, so
 /// the load generator measures the same stack leadgate's intake sits on.
 async fn trivial_server() {
-    let app = axum::Router::new().route("/v1/leads", post(|| async { (axum::http::StatusCode::ACCEPTED, axum::Json(json!({"id": "x", "status": "queued"}))) }));
+    let app = axum::Router::new().route(
+        "/v1/leads",
+        post(|| async {
+            (
+                axum::http::StatusCode::ACCEPTED,
+                axum::Json(json!({"id": "x", "status": "queued"})),
+            )
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    println!("leadgate listening on http://{}", listener.local_addr().unwrap());
+    println!(
+        "leadgate listening on http://{}",
+        listener.local_addr().unwrap()
+    );
     axum::serve(listener, app).await.unwrap();
 }
 
@@ -119,7 +152,11 @@ struct Proc {
 impl Proc {
     fn spawn(mut cmd: std::process::Command) -> Proc {
         use std::io::{BufRead, BufReader};
-        let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let base = loop {
             let line = lines.next().expect("process exited").unwrap();
@@ -133,7 +170,8 @@ impl Proc {
 
     /// Peak resident set size (VmHWM), in MiB.
     fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -152,7 +190,10 @@ impl Drop for Proc {
 fn leadgate(db: &std::path::Path, workers: usize) -> Proc {
     let mut cmd = std::process::Command::new(BIN);
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .env("LEADGATE__STORAGE__URL", format!("sqlite://{}", db.display()))
+        .env(
+            "LEADGATE__STORAGE__URL",
+            format!("sqlite://{}", db.display()),
+        )
         .env("LEADGATE__SERVER__WORKERS", workers.to_string())
         .env("RUST_LOG", "error");
     Proc::spawn(cmd)
@@ -210,12 +251,18 @@ async fn mock_clearbit(quota: u32, latency: Duration) -> (String, Arc<Upstream>)
 fn leadgate_with_clearbit(db: &std::path::Path, base: &str, rate: u32) -> Proc {
     let mut cmd = std::process::Command::new(BIN);
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .env("LEADGATE__STORAGE__URL", format!("sqlite://{}", db.display()))
+        .env(
+            "LEADGATE__STORAGE__URL",
+            format!("sqlite://{}", db.display()),
+        )
         .env("LEADGATE__SERVER__WORKERS", "0")
         .env("LEADGATE__ENRICHMENT__WATERFALL", "clearbit")
         .env("LEADGATE__PROVIDERS__CLEARBIT__API_KEY", "sk_bench")
         .env("LEADGATE__PROVIDERS__CLEARBIT__BASE_URL", base)
-        .env("LEADGATE__PROVIDERS__CLEARBIT__RATE_LIMIT_PER_SECOND", rate.to_string())
+        .env(
+            "LEADGATE__PROVIDERS__CLEARBIT__RATE_LIMIT_PER_SECOND",
+            rate.to_string(),
+        )
         .env("LEADGATE__PROVIDERS__CLEARBIT__DAILY_BUDGET", "100000000")
         .env("LEADGATE__CACHE__CAPACITY", "200000")
         .env("RUST_LOG", "error");
@@ -228,7 +275,9 @@ fn row(name: &str, value: String, limit: String, verdict: &str) {
 
 fn main() {
     if std::env::var("LEADGATE_BENCH_ROLE").as_deref() == Ok("trivial") {
-        tokio::runtime::Runtime::new().unwrap().block_on(trivial_server());
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(trivial_server());
         return;
     }
     // `cargo bench` passes `--bench`; `cargo test --benches` runs us with no such flag and
@@ -260,8 +309,14 @@ fn main() {
         }) as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>
     };
 
-    println!("\nleadgate end-to-end benchmark — {n} leads, {conc} connections, {} CPU(s)\n", std::thread::available_parallelism().map_or(1, |p| p.get()));
-    println!("| {:<44} | {:>26} | {:>30} | {:<6} |", "figure", "leadgate", "limit (same run)", "target");
+    println!(
+        "\nleadgate end-to-end benchmark — {n} leads, {conc} connections, {} CPU(s)\n",
+        std::thread::available_parallelism().map_or(1, |p| p.get())
+    );
+    println!(
+        "| {:<44} | {:>26} | {:>30} | {:<6} |",
+        "figure", "leadgate", "limit (same run)", "target"
+    );
     println!("|{:-<46}|{:-<28}|{:-<32}|{:-<8}|", "", "", "", "");
 
     // 1. The trivial handler: the ceiling for this machine and generator.
@@ -282,11 +337,21 @@ fn main() {
     let ratio = intake.rate() / trivial.rate();
     row(
         "durable intake POST /v1/leads (leads/s)",
-        format!("{:.0} (p99 {:.1} ms, {} err)", intake.rate(), intake.pct(0.99), intake.errors),
+        format!(
+            "{:.0} (p99 {:.1} ms, {} err)",
+            intake.rate(),
+            intake.pct(0.99),
+            intake.errors
+        ),
         format!("trivial axum {:.0}/s", trivial.rate()),
         if ratio >= 0.5 { "met" } else { "missed" },
     );
-    row("  ratio to the trivial handler", format!("{ratio:.2}"), "≥ 0.50".into(), if ratio >= 0.5 { "met" } else { "missed" });
+    row(
+        "  ratio to the trivial handler",
+        format!("{ratio:.2}"),
+        "≥ 0.50".into(),
+        if ratio >= 0.5 { "met" } else { "missed" },
+    );
 
     // 3. Synchronous evaluate, warm (the local firmographics provider answers from memory).
     let p = leadgate(&dir.path().join("eval.db"), 0);
@@ -300,8 +365,27 @@ fn main() {
         format!("trivial axum {:.0}/s", trivial.rate()),
         if eratio >= 0.5 { "met" } else { "missed" },
     );
-    row("  evaluate p99 (ms)", format!("{:.2} (p50 {:.2}, p90 {:.2})", eval.pct(0.99), eval.pct(0.5), eval.pct(0.9)), "< 5 ms".into(), if eval.pct(0.99) < 5.0 { "met" } else { "missed" });
-    row("  peak RSS of leadgate (MiB)", format!("{:.1}", p.peak_rss_mib()), "—".into(), "");
+    row(
+        "  evaluate p99 (ms)",
+        format!(
+            "{:.2} (p50 {:.2}, p90 {:.2})",
+            eval.pct(0.99),
+            eval.pct(0.5),
+            eval.pct(0.9)
+        ),
+        "< 5 ms".into(),
+        if eval.pct(0.99) < 5.0 {
+            "met"
+        } else {
+            "missed"
+        },
+    );
+    row(
+        "  peak RSS of leadgate (MiB)",
+        format!("{:.1}", p.peak_rss_mib()),
+        "—".into(),
+        "",
+    );
     drop(p);
 
     // 4. Cold cache against a provider quota: every company fetched once, at the quota.
@@ -311,12 +395,16 @@ fn main() {
     let p = leadgate_with_clearbit(&dir.path().join("cold.db"), &base, quota);
     let url = format!("{}/v1/evaluate", p.base);
     let cold_zipf = Arc::new(Zipf::new(companies, 1.1));
-    let picks: Vec<usize> = (0..n).map(|i| cold_zipf.sample(&mut fastrand::Rng::with_seed(i as u64 ^ 0x5eed))).collect();
+    let picks: Vec<usize> = (0..n)
+        .map(|i| cold_zipf.sample(&mut fastrand::Rng::with_seed(i as u64 ^ 0x5eed)))
+        .collect();
     let distinct = picks.iter().collect::<std::collections::HashSet<_>>().len();
     let picks = Arc::new(picks);
     let cold_body = {
         let picks = picks.clone();
-        Arc::new(move |i: usize| json!({"email": format!("p{i}@company-{}.io", picks[i]), "title": "VP Sales"})) as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>
+        Arc::new(
+            move |i: usize| json!({"email": format!("p{i}@company-{}.io", picks[i]), "title": "VP Sales"}),
+        ) as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>
     };
     let cold = rt.block_on(load(&url, n, conc, cold_body));
     let calls = seen.calls.load(Ordering::Relaxed);
@@ -332,15 +420,28 @@ fn main() {
         "  429s caused by leadgate",
         format!("{}", seen.rejected.load(Ordering::Relaxed)),
         format!("quota {quota}/s"),
-        if seen.rejected.load(Ordering::Relaxed) == 0 { "met" } else { "missed" },
+        if seen.rejected.load(Ordering::Relaxed) == 0 {
+            "met"
+        } else {
+            "missed"
+        },
     );
     row(
         "  wall time (s)",
-        format!("{:.2} ({:.2}× the floor)", cold.elapsed.as_secs_f64(), ratio_t),
+        format!(
+            "{:.2} ({:.2}× the floor)",
+            cold.elapsed.as_secs_f64(),
+            ratio_t
+        ),
         format!("floor {floor:.2} s = distinct / quota"),
         if ratio_t <= 1.15 { "met" } else { "missed" },
     );
-    row("  evaluate p50 / p99 (ms)", format!("{:.1} / {:.1}", cold.pct(0.5), cold.pct(0.99)), "—".into(), "");
+    row(
+        "  evaluate p50 / p99 (ms)",
+        format!("{:.1} / {:.1}", cold.pct(0.5), cold.pct(0.99)),
+        "—".into(),
+        "",
+    );
     drop(p);
 
     // 5. Memory with many cached companies.
@@ -348,7 +449,8 @@ fn main() {
     let (base, _seen) = upstream_rt.block_on(mock_clearbit(1_000_000, Duration::from_millis(1)));
     let p = leadgate_with_clearbit(&dir.path().join("mem.db"), &base, 100_000);
     let url = format!("{}/v1/evaluate", p.base);
-    let mem_body = Arc::new(|i: usize| json!({"email": format!("m{i}@company-{i}.io")})) as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>;
+    let mem_body = Arc::new(|i: usize| json!({"email": format!("m{i}@company-{i}.io")}))
+        as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>;
     let mem = rt.block_on(load(&url, many, conc, mem_body));
     let rss = p.peak_rss_mib();
     row(

@@ -69,7 +69,10 @@ impl Summary {
             let i = match self.providers.iter().position(|t| t.provider == p.provider) {
                 Some(i) => i,
                 None => {
-                    self.providers.push(ProviderTally { provider: p.provider.clone(), ..Default::default() });
+                    self.providers.push(ProviderTally {
+                        provider: p.provider.clone(),
+                        ..Default::default()
+                    });
                     self.providers.len() - 1
                 }
             };
@@ -77,7 +80,15 @@ impl Summary {
             match p.outcome {
                 ProviderOutcome::Skipped => {
                     // The kind of reason, not its details: `not_configured: no API key` → `not_configured`.
-                    let why = p.reason.as_deref().unwrap_or("skipped").split(':').next().unwrap_or("skipped").trim().to_string();
+                    let why = p
+                        .reason
+                        .as_deref()
+                        .unwrap_or("skipped")
+                        .split(':')
+                        .next()
+                        .unwrap_or("skipped")
+                        .trim()
+                        .to_string();
                     *t.skipped.entry(why).or_default() += 1;
                 }
                 outcome => {
@@ -115,14 +126,25 @@ pub struct RunOptions<'a> {
 /// Runs a file through the pipeline. Routing runs in memory from the stored state
 /// (positions, today's counts, pauses); what it changes is saved with each chunk of
 /// decisions, so a dry run saves nothing.
-pub async fn run_file(pipeline: &Pipeline, store: &Store, path: &Path, opts: RunOptions<'_>) -> Result<Summary, BatchError> {
+pub async fn run_file(
+    pipeline: &Pipeline,
+    store: &Store,
+    path: &Path,
+    opts: RunOptions<'_>,
+) -> Result<Summary, BatchError> {
     let rotation = LocalAssignments::from_snapshot(store.assignment_snapshot(Utc::now()).await?);
     run_file_with(pipeline, store, path, opts, &rotation).await
 }
 
 /// Runs a file with the given in-memory assignments (a simulation passes
 /// [`LocalAssignments::simulation`]).
-pub async fn run_file_with(pipeline: &Pipeline, store: &Store, path: &Path, opts: RunOptions<'_>, rotation: &LocalAssignments) -> Result<Summary, BatchError> {
+pub async fn run_file_with(
+    pipeline: &Pipeline,
+    store: &Store,
+    path: &Path,
+    opts: RunOptions<'_>,
+    rotation: &LocalAssignments,
+) -> Result<Summary, BatchError> {
     let rows = intake::read_file(path)?;
     let mut summary = Summary {
         rows: rows.len(),
@@ -130,10 +152,12 @@ pub async fn run_file_with(pipeline: &Pipeline, store: &Store, path: &Path, opts
     };
     let mut out = match opts.out {
         None => None,
-        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| BatchError::Output {
-            path: p.display().to_string(),
-            reason: e.to_string(),
-        })?)),
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
+            |e| BatchError::Output {
+                path: p.display().to_string(),
+                reason: e.to_string(),
+            },
+        )?)),
     };
 
     let bar = ProgressBar::new(rows.len() as u64);
@@ -156,7 +180,10 @@ pub async fn run_file_with(pipeline: &Pipeline, store: &Store, path: &Path, opts
         let lead = match pipeline.normalize(&raw) {
             Ok(l) => l,
             Err(e) => {
-                summary.bad_rows.push(BadRow { line, reason: e.to_string() });
+                summary.bad_rows.push(BadRow {
+                    line,
+                    reason: e.to_string(),
+                });
                 continue;
             }
         };
@@ -204,7 +231,10 @@ async fn flush(
 
 fn output_error(opts: &RunOptions<'_>, e: std::io::Error) -> BatchError {
     BatchError::Output {
-        path: opts.out.map(|p| p.display().to_string()).unwrap_or_default(),
+        path: opts
+            .out
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         reason: e.to_string(),
     }
 }
@@ -212,7 +242,13 @@ fn output_error(opts: &RunOptions<'_>, e: std::io::Error) -> BatchError {
 /// The summary table printed at the end of a run.
 pub fn render_summary(s: &Summary, grade_order: &[String]) -> String {
     let mut t = String::new();
-    let pct = |n: usize, d: usize| if d == 0 { 0.0 } else { 100.0 * n as f64 / d as f64 };
+    let pct = |n: usize, d: usize| {
+        if d == 0 {
+            0.0
+        } else {
+            100.0 * n as f64 / d as f64
+        }
+    };
     t += &format!(
         "\n{} rows read · {} leads decided · {} malformed rows skipped\n",
         s.rows,
@@ -220,14 +256,23 @@ pub fn render_summary(s: &Summary, grade_order: &[String]) -> String {
         s.bad_rows.len()
     );
     t += "\nBy grade\n";
-    let mut grades: Vec<&String> = grade_order.iter().filter(|g| s.by_grade.contains_key(*g)).collect();
+    let mut grades: Vec<&String> = grade_order
+        .iter()
+        .filter(|g| s.by_grade.contains_key(*g))
+        .collect();
     grades.extend(s.by_grade.keys().filter(|g| !grade_order.contains(g)));
     for g in grades {
         let n = s.by_grade[g];
         t += &format!("  {:<12} {:>6}  {:>5.1}%\n", g, n, pct(n, s.decided));
     }
     t += "\nBy route\n";
-    let width = s.by_route.keys().map(|k| k.chars().count()).max().unwrap_or(10).max(10);
+    let width = s
+        .by_route
+        .keys()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(10)
+        .max(10);
     let mut routes: Vec<_> = s.by_route.iter().collect();
     routes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     for (r, n) in routes {
@@ -240,8 +285,16 @@ pub fn render_summary(s: &Summary, grade_order: &[String]) -> String {
         pct(s.enriched, s.decided)
     );
     for p in &s.providers {
-        let skipped: Vec<String> = p.skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
-        let skipped = if skipped.is_empty() { String::new() } else { format!("   skipped: {}", skipped.join(", ")) };
+        let skipped: Vec<String> = p
+            .skipped
+            .iter()
+            .map(|(why, n)| format!("{n} {why}"))
+            .collect();
+        let skipped = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!("   skipped: {}", skipped.join(", "))
+        };
         t += &format!(
             "  {:<16} {:>6} asked {:>6} hits {:>6.1}%  {:>5} from cache{skipped}\n",
             p.provider,

@@ -45,10 +45,12 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     if orphans > 0 {
         tracing::info!(jobs = orphans, "requeued jobs interrupted by the last stop");
     }
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| ServeError::Listen {
-        addr: addr_text.clone(),
-        reason: e.to_string(),
-    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServeError::Listen {
+            addr: addr_text.clone(),
+            reason: e.to_string(),
+        })?;
     let local = listener.local_addr().map_err(|e| ServeError::Listen {
         addr: addr_text.clone(),
         reason: e.to_string(),
@@ -62,7 +64,9 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         api_tokens: settings.config.server.api_tokens.clone(),
         body_limit: settings.config.server.body_limit,
         webhooks: settings.config.webhooks.clone(),
-        records: crm.clone().map(|c| c as Arc<dyn crate::webhook::RecordSource>),
+        records: crm
+            .clone()
+            .map(|c| c as Arc<dyn crate::webhook::RecordSource>),
         delivery: crm.clone(),
     });
     crate::server::prometheus();
@@ -71,7 +75,11 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     let mut workers = tokio::task::JoinSet::new();
     // Zero workers is an intake-only replica: it accepts and queues, others process.
     for _ in 0..settings.config.server.workers {
-        workers.spawn(crate::worker::run(state.clone(), settings.lease, stop_rx.clone()));
+        workers.spawn(crate::worker::run(
+            state.clone(),
+            settings.lease,
+            stop_rx.clone(),
+        ));
     }
     // Reassigns or escalates leads whose owner let the SLA pass (route::sla); a processing
     // replica's job, not an intake-only one's.
@@ -81,7 +89,12 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     // Polling intake (`[intake.poll.ID]`): a processing replica's job, like the SLA sweep.
     if let (Some(crm), true) = (&crm, settings.config.server.workers > 0) {
         for spec in crm.polls.clone() {
-            workers.spawn(crate::crm::poll::run(state.clone(), crm.clone(), spec, stop_rx.clone()));
+            workers.spawn(crate::crm::poll::run(
+                state.clone(),
+                crm.clone(),
+                spec,
+                stop_rx.clone(),
+            ));
         }
     }
     state.ready.store(true, Ordering::SeqCst);
@@ -103,9 +116,11 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
 
     let _ = stop_tx.send(true);
     state.queued.notify_waiters();
-    if tokio::time::timeout(DRAIN_TIMEOUT, async { while workers.join_next().await.is_some() {} })
-        .await
-        .is_err()
+    if tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
     {
         tracing::warn!("drain timed out; unfinished jobs stay queued for the next start");
     }

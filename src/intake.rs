@@ -34,7 +34,11 @@ pub fn read_file(path: &Path) -> Result<Vec<Row>, IntakeError> {
         path: path.display().to_string(),
         reason,
     };
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_lowercase();
     match ext.as_str() {
         "csv" => {
             let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
@@ -74,7 +78,11 @@ pub fn read_csv(input: impl std::io::Read) -> Result<Vec<Row>, String> {
                         line,
                         Err(BadRow {
                             line,
-                            reason: format!("has {} columns, the header has {}", record.len(), headers.len()),
+                            reason: format!(
+                                "has {} columns, the header has {}",
+                                record.len(),
+                                headers.len()
+                            ),
                         }),
                     ));
                     continue;
@@ -86,12 +94,25 @@ pub fn read_csv(input: impl std::io::Read) -> Result<Vec<Row>, String> {
                         continue;
                     }
                     let canonical = crate::lead::CANONICAL_FIELDS.contains(&h.as_str());
-                    map.insert(h.clone(), if canonical { Value::String(cell.into()) } else { cell_value(cell) });
+                    map.insert(
+                        h.clone(),
+                        if canonical {
+                            Value::String(cell.into())
+                        } else {
+                            cell_value(cell)
+                        },
+                    );
                 }
                 rows.push((line, Ok(RawLead(map))));
             }
             Err(e) => {
-                rows.push((line, Err(BadRow { line, reason: format!("unreadable CSV: {e}") })));
+                rows.push((
+                    line,
+                    Err(BadRow {
+                        line,
+                        reason: format!("unreadable CSV: {e}"),
+                    }),
+                ));
             }
         }
     }
@@ -104,7 +125,9 @@ fn cell_value(cell: &str) -> Value {
         return Value::Number(i.into());
     }
     match cell.parse::<f64>().ok().and_then(Number::from_f64) {
-        Some(n) if !cell.eq_ignore_ascii_case("nan") && !cell.eq_ignore_ascii_case("inf") => Value::Number(n),
+        Some(n) if !cell.eq_ignore_ascii_case("nan") && !cell.eq_ignore_ascii_case("inf") => {
+            Value::Number(n)
+        }
         _ => Value::String(cell.into()),
     }
 }
@@ -148,7 +171,10 @@ mod tests {
         let bad = rows[1].1.as_ref().unwrap_err();
         assert_eq!(bad.line, 3);
         assert!(bad.reason.contains("2 columns"));
-        assert_eq!(rows[2].1.as_ref().unwrap().0["company"], Value::from("Acme, Inc."));
+        assert_eq!(
+            rows[2].1.as_ref().unwrap().0["company"],
+            Value::from("Acme, Inc.")
+        );
     }
 
     #[test]

@@ -47,12 +47,27 @@ pub const COMPANY_FIELDS: &[&str] = &[
 pub const PERSON_FIELDS: &[&str] = &["title", "seniority", "department"];
 
 /// The derived email fields (without the `email.` prefix).
-pub const EMAIL_FIELDS: &[&str] = &["address", "domain", "local_part", "is_free", "is_disposable"];
+pub const EMAIL_FIELDS: &[&str] = &[
+    "address",
+    "domain",
+    "local_part",
+    "is_free",
+    "is_disposable",
+];
 
 /// The matched CRM account fields (without the `account.` prefix).
 /// `score` is the account's engagement rolled up across its leads in the store, `leads` how
 /// many of them have a decision there.
-pub const ACCOUNT_FIELDS: &[&str] = &["id", "owner", "owner_name", "name", "domain", "tier", "score", "leads"];
+pub const ACCOUNT_FIELDS: &[&str] = &[
+    "id",
+    "owner",
+    "owner_name",
+    "name",
+    "domain",
+    "tier",
+    "score",
+    "leads",
+];
 
 /// The lead's recent activity, derived from its events (without the `activity.` prefix):
 /// frequency, recency and velocity for rules that look at behaviour as a whole.
@@ -143,7 +158,10 @@ impl Lead {
 
     /// The email masked for logs: `a***@acme.io`. Personal data never reaches the logs.
     pub fn masked_email(&self) -> String {
-        self.email.as_deref().map(mask_email).unwrap_or_else(|| "-".into())
+        self.email
+            .as_deref()
+            .map(mask_email)
+            .unwrap_or_else(|| "-".into())
     }
 }
 

@@ -14,10 +14,19 @@ use leadgate::settings::Settings;
 use leadgate::store::Store;
 
 #[derive(Parser)]
-#[command(name = "leadgate", version, about = "Enrich, score and route B2B leads — and record why.")]
+#[command(
+    name = "leadgate",
+    version,
+    about = "Enrich, score and route B2B leads — and record why."
+)]
 struct Cli {
     /// The main config file; relative paths inside it resolve against its folder.
-    #[arg(long, global = true, default_value = "config/leadgate.toml", env = "LEADGATE_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "config/leadgate.toml",
+        env = "LEADGATE_CONFIG"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -129,7 +138,11 @@ fn user(e: impl Into<anyhow::Error>) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -162,13 +175,21 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Check => check(&settings),
         Command::Connectors { json } => connectors(&settings, json),
-        Command::Serve { listen } => leadgate::daemon::serve(settings, listen).await.map_err(|e| match e {
-            leadgate::daemon::ServeError::Store(_) => Failure::Internal(e.into()),
-            _ => user(e),
-        }),
+        Command::Serve { listen } => leadgate::daemon::serve(settings, listen)
+            .await
+            .map_err(|e| match e {
+                leadgate::daemon::ServeError::Store(_) => Failure::Internal(e.into()),
+                _ => user(e),
+            }),
         Command::Run { file, out, dry_run } => run(&settings, &file, out.as_deref(), dry_run).await,
         Command::Explain { lead, json } => explain(&settings, &lead, json).await,
-        Command::Simulate { file, from_store, outcome, band, compare } => {
+        Command::Simulate {
+            file,
+            from_store,
+            outcome,
+            band,
+            compare,
+        } => {
             simulate(&settings, file.as_deref(), from_store, &outcome, band).await?;
             match (compare, file) {
                 (Some(other), Some(file)) => compare_routing(&settings, &file, &other).await,
@@ -189,7 +210,9 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         } => {
             let l2 = match l2.as_str() {
                 "auto" => None,
-                n => Some(n.parse::<f64>().map_err(|_| user(anyhow::anyhow!("--l2 `{n}`: give a number ≥ 0 or `auto`")))?),
+                n => Some(n.parse::<f64>().map_err(|_| {
+                    user(anyhow::anyhow!("--l2 `{n}`: give a number ≥ 0 or `auto`"))
+                })?),
             };
             let opts = leadgate::score::train::TrainOptions {
                 outcome,
@@ -198,7 +221,11 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 seed,
                 l2,
                 min_level_count,
-                numeric: if numeric == "raw" { leadgate::score::train::NumericPrep::Raw } else { leadgate::score::train::NumericPrep::Auto },
+                numeric: if numeric == "raw" {
+                    leadgate::score::train::NumericPrep::Raw
+                } else {
+                    leadgate::score::train::NumericPrep::Auto
+                },
                 split_column,
             };
             train(&settings, &file, &out, &opts).await
@@ -222,7 +249,10 @@ fn check(settings: &Settings) -> Result<(), Failure> {
             for issue in &errors.0 {
                 eprintln!("{issue}");
             }
-            Err(user(anyhow::anyhow!("{} problem(s) in the configuration", errors.0.len())))
+            Err(user(anyhow::anyhow!(
+                "{} problem(s) in the configuration",
+                errors.0.len()
+            )))
         }
     }
 }
@@ -233,18 +263,35 @@ async fn open(settings: &Settings) -> Result<(Pipeline, Store), Failure> {
     Ok((pipeline, store))
 }
 
-async fn run(settings: &Settings, file: &Path, out: Option<&Path>, dry_run: bool) -> Result<(), Failure> {
+async fn run(
+    settings: &Settings,
+    file: &Path,
+    out: Option<&Path>,
+    dry_run: bool,
+) -> Result<(), Failure> {
     let (pipeline, store) = open(settings).await?;
-    let summary = batch::run_file(&pipeline, &store, file, RunOptions { out, dry_run, keep_decisions: false })
-        .await
-        .map_err(|e| match e {
-            batch::BatchError::Store(_) => Failure::Internal(e.into()),
-            _ => user(e),
-        })?;
+    let summary = batch::run_file(
+        &pipeline,
+        &store,
+        file,
+        RunOptions {
+            out,
+            dry_run,
+            keep_decisions: false,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        batch::BatchError::Store(_) => Failure::Internal(e.into()),
+        _ => user(e),
+    })?;
     for bad in &summary.bad_rows {
         eprintln!("skipped {}: {bad}", file.display());
     }
-    print!("{}", batch::render_summary(&summary, &pipeline.scorer.grade_names()));
+    print!(
+        "{}",
+        batch::render_summary(&summary, &pipeline.scorer.grade_names())
+    );
     if let Some(o) = out {
         println!("\nDecisions written to {}", o.display());
     }
@@ -257,7 +304,9 @@ async fn run(settings: &Settings, file: &Path, out: Option<&Path>, dry_run: bool
 async fn explain(settings: &Settings, lead: &str, json: bool) -> Result<(), Failure> {
     let (pipeline, store) = open(settings).await?;
     let raw = if Path::new(lead).is_file() {
-        let text = std::fs::read_to_string(lead).with_context(|| format!("cannot read {lead}")).map_err(user)?;
+        let text = std::fs::read_to_string(lead)
+            .with_context(|| format!("cannot read {lead}"))
+            .map_err(user)?;
         match serde_json::from_str::<serde_json::Value>(&text).map_err(user)? {
             serde_json::Value::Object(m) => RawLead(m),
             _ => return Err(user(anyhow::anyhow!("{lead}: must hold one JSON object"))),
@@ -265,7 +314,10 @@ async fn explain(settings: &Settings, lead: &str, json: bool) -> Result<(), Fail
     } else {
         match store.lead_by_email(&lead.trim().to_lowercase()).await? {
             Some(stored) => stored,
-            None => RawLead(serde_json::Map::from_iter([("email".to_string(), serde_json::json!(lead))])),
+            None => RawLead(serde_json::Map::from_iter([(
+                "email".to_string(),
+                serde_json::json!(lead),
+            )])),
         }
     };
     let normalized = pipeline.normalize(&raw).map_err(user)?;
@@ -280,19 +332,39 @@ async fn explain(settings: &Settings, lead: &str, json: bool) -> Result<(), Fail
     Ok(())
 }
 
-async fn simulate(settings: &Settings, file: Option<&Path>, from_store: bool, outcome: &str, band: u32) -> Result<(), Failure> {
+async fn simulate(
+    settings: &Settings,
+    file: Option<&Path>,
+    from_store: bool,
+    outcome: &str,
+    band: u32,
+) -> Result<(), Failure> {
     let (pipeline, store) = open(settings).await?;
     let (summary, outcomes) = match file {
         Some(file) if !from_store => {
             // Past leads arrived over many days and hours: rotations start fresh, and
             // capacities and working hours do not apply (see route::LocalAssignments).
-            let summary = batch::run_file_with(&pipeline, &store, file, RunOptions { out: None, dry_run: true, keep_decisions: true }, &LocalAssignments::simulation())
-                .await
-                .map_err(user)?;
+            let summary = batch::run_file_with(
+                &pipeline,
+                &store,
+                file,
+                RunOptions {
+                    out: None,
+                    dry_run: true,
+                    keep_decisions: true,
+                },
+                &LocalAssignments::simulation(),
+            )
+            .await
+            .map_err(user)?;
             for bad in &summary.bad_rows {
                 eprintln!("skipped {}: {bad}", file.display());
             }
-            let outcomes: Vec<Option<bool>> = summary.decisions.iter().map(|d| leadgate::simulate::outcome_of(d, outcome)).collect();
+            let outcomes: Vec<Option<bool>> = summary
+                .decisions
+                .iter()
+                .map(|d| leadgate::simulate::outcome_of(d, outcome))
+                .collect();
             (summary, outcomes)
         }
         _ => {
@@ -303,11 +375,16 @@ async fn simulate(settings: &Settings, file: Option<&Path>, from_store: bool, ou
             let now = chrono::Utc::now();
             for stored in store.outcome_leads().await? {
                 summary.rows += 1;
-                summary.decisions.push(pipeline.decide(stored.lead, &rotation, now).await?);
+                summary
+                    .decisions
+                    .push(pipeline.decide(stored.lead, &rotation, now).await?);
                 outcomes.push(Some(stored.converted));
             }
             summary.decided = summary.decisions.len();
-            println!("{} stored leads with an outcome, re-scored by the current rules", summary.decided);
+            println!(
+                "{} stored leads with an outcome, re-scored by the current rules",
+                summary.decided
+            );
             (summary, outcomes)
         }
     };
@@ -321,23 +398,38 @@ async fn simulate(settings: &Settings, file: Option<&Path>, from_store: bool, ou
         .skip(1)
         .filter_map(|id| pipeline.scorer.grade_names_of(&id).map(|g| (id, g)))
         .collect();
-    let decided: Vec<(&leadgate::lead::Decision, Option<bool>)> = summary.decisions.iter().zip(outcomes).collect();
-    let report = leadgate::simulate::conversion_report(&decided, outcome, band, &pipeline.scorer.grade_names(), &named);
+    let decided: Vec<(&leadgate::lead::Decision, Option<bool>)> =
+        summary.decisions.iter().zip(outcomes).collect();
+    let report = leadgate::simulate::conversion_report(
+        &decided,
+        outcome,
+        band,
+        &pipeline.scorer.grade_names(),
+        &named,
+    );
     print!("{}", leadgate::simulate::render_conversion(&report));
     Ok(())
 }
 
-async fn train(settings: &Settings, file: &Path, out: &Path, opts: &leadgate::score::train::TrainOptions) -> Result<(), Failure> {
+async fn train(
+    settings: &Settings,
+    file: &Path,
+    out: &Path,
+    opts: &leadgate::score::train::TrainOptions,
+) -> Result<(), Failure> {
     use leadgate::score::train;
     let pipeline = Pipeline::build(settings).map_err(user)?;
-    let loaded = train::load_examples(&pipeline, file, opts).await.map_err(user)?;
+    let loaded = train::load_examples(&pipeline, file, opts)
+        .await
+        .map_err(user)?;
     for bad in loaded.skipped.iter().take(20) {
         eprintln!("skipped {}: {bad}", file.display());
     }
     if loaded.skipped.len() > 20 {
         eprintln!("... and {} more rows skipped", loaded.skipped.len() - 20);
     }
-    let (model, report) = train::fit(&loaded.examples, &file.display().to_string(), opts).map_err(user)?;
+    let (model, report) =
+        train::fit(&loaded.examples, &file.display().to_string(), opts).map_err(user)?;
     model.save(out).map_err(user)?;
     print!("{}", train::render(&report, out));
     Ok(())
@@ -350,11 +442,38 @@ async fn compare_routing(settings: &Settings, file: &Path, other: &Path) -> Resu
     let mut other_settings = settings.clone();
     other_settings.config.routing = std::path::absolute(other).map_err(user)?;
     let other_pipeline = Pipeline::build(&other_settings).map_err(user)?;
-    let opts = || RunOptions { out: None, dry_run: true, keep_decisions: true };
-    let current = batch::run_file_with(&pipeline, &store, file, opts(), &LocalAssignments::simulation()).await.map_err(user)?;
-    let changed = batch::run_file_with(&other_pipeline, &store, file, opts(), &LocalAssignments::simulation()).await.map_err(user)?;
-    let c = leadgate::route::compare::compare(&current.decisions, &changed.decisions, &other_pipeline.router.rule_ids());
-    print!("{}", leadgate::route::compare::render(&c, &other.display().to_string()));
+    let opts = || RunOptions {
+        out: None,
+        dry_run: true,
+        keep_decisions: true,
+    };
+    let current = batch::run_file_with(
+        &pipeline,
+        &store,
+        file,
+        opts(),
+        &LocalAssignments::simulation(),
+    )
+    .await
+    .map_err(user)?;
+    let changed = batch::run_file_with(
+        &other_pipeline,
+        &store,
+        file,
+        opts(),
+        &LocalAssignments::simulation(),
+    )
+    .await
+    .map_err(user)?;
+    let c = leadgate::route::compare::compare(
+        &current.decisions,
+        &changed.decisions,
+        &other_pipeline.router.rule_ids(),
+    );
+    print!(
+        "{}",
+        leadgate::route::compare::render(&c, &other.display().to_string())
+    );
     Ok(())
 }
 

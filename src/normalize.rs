@@ -56,7 +56,10 @@ impl Normalizer {
 
     /// Loads both lists (one domain a line, `#` comments).
     pub fn from_files(free: &Path, disposable: &Path) -> Result<Self, DomainListError> {
-        Ok(Self::new(read_domain_list(free)?, read_domain_list(disposable)?))
+        Ok(Self::new(
+            read_domain_list(free)?,
+            read_domain_list(disposable)?,
+        ))
     }
 
     pub fn is_free(&self, domain: &str) -> bool {
@@ -81,7 +84,9 @@ impl Normalizer {
             .and_then(|e| e.split_once('@'))
             .map(|(_, d)| d.to_string());
         let is_free = email_domain.as_deref().is_some_and(|d| self.is_free(d));
-        let is_disposable = email_domain.as_deref().is_some_and(|d| self.is_disposable(d));
+        let is_disposable = email_domain
+            .as_deref()
+            .is_some_and(|d| self.is_disposable(d));
 
         let website = text("website")?;
         let explicit_domain = match text("domain")? {
@@ -98,9 +103,7 @@ impl Normalizer {
             .as_deref()
             .filter(|_| !is_free && !is_disposable)
             .and_then(registrable_domain);
-        let domain = explicit_domain
-            .or(website_domain)
-            .or(email_company_domain);
+        let domain = explicit_domain.or(website_domain).or(email_company_domain);
 
         if email.is_none() && domain.is_none() {
             return Err(match &website {
@@ -177,7 +180,10 @@ fn text_field(map: &Map<String, Value>, field: &str) -> Result<Option<String>, I
     if value.len() > MAX_FIELD_LEN {
         return Err(InvalidLead::new(
             field,
-            format!("is {} bytes long; the limit is {MAX_FIELD_LEN}", value.len()),
+            format!(
+                "is {} bytes long; the limit is {MAX_FIELD_LEN}",
+                value.len()
+            ),
         ));
     }
     Ok((!value.is_empty()).then_some(value))
@@ -198,7 +204,12 @@ fn json_type(v: &Value) -> &'static str {
 /// public suffix.
 pub fn normalize_email(raw: &str) -> Result<String, InvalidLead> {
     let email = raw.trim().to_lowercase();
-    let bad = |why: &str| InvalidLead::new("email", format!("`{}` {why}", crate::lead::mask_email(&email)));
+    let bad = |why: &str| {
+        InvalidLead::new(
+            "email",
+            format!("`{}` {why}", crate::lead::mask_email(&email)),
+        )
+    };
     if email.chars().any(char::is_whitespace) {
         return Err(bad("contains a space"));
     }
@@ -296,11 +307,15 @@ mod tests {
     fn a_free_mail_lead_takes_its_domain_from_the_website() {
         let n = normalizer();
         let lead = n
-            .normalize(&raw(json!({"email": "bob@gmail.com", "website": "https://www.initech.com/about"})))
+            .normalize(&raw(
+                json!({"email": "bob@gmail.com", "website": "https://www.initech.com/about"}),
+            ))
             .unwrap();
         assert!(lead.email_info.is_free);
         assert_eq!(lead.domain.as_deref(), Some("initech.com"));
-        let lead = n.normalize(&raw(json!({"email": "bob@gmail.com"}))).unwrap();
+        let lead = n
+            .normalize(&raw(json!({"email": "bob@gmail.com"})))
+            .unwrap();
         assert_eq!(lead.domain, None);
     }
 
@@ -316,7 +331,13 @@ mod tests {
     #[test]
     fn refuses_bad_emails_naming_the_field() {
         let n = normalizer();
-        for bad in ["john.doe.acme.io", "a@b@acme.io", "jane doe@acme.io", "bob@localhost", "@acme.io"] {
+        for bad in [
+            "john.doe.acme.io",
+            "a@b@acme.io",
+            "jane doe@acme.io",
+            "bob@localhost",
+            "@acme.io",
+        ] {
             let err = n.normalize(&raw(json!({ "email": bad }))).unwrap_err();
             assert_eq!(err.field, "email", "{bad}");
         }
@@ -329,7 +350,9 @@ mod tests {
         let n = normalizer();
         let err = n.normalize(&raw(json!({"first_name": "Ann"}))).unwrap_err();
         assert_eq!(err.field, "email");
-        let err = n.normalize(&raw(json!({"website": "not a website"}))).unwrap_err();
+        let err = n
+            .normalize(&raw(json!({"website": "not a website"})))
+            .unwrap_err();
         assert_eq!(err.field, "website");
         let ok = n.normalize(&raw(json!({"website": "acme.io"}))).unwrap();
         assert_eq!(ok.domain.as_deref(), Some("acme.io"));
@@ -338,7 +361,9 @@ mod tests {
     #[test]
     fn unknown_fields_become_attributes() {
         let lead = normalizer()
-            .normalize(&raw(json!({"email": "a@acme.io", "budget": "50k+", "attributes": {"x": 1}})))
+            .normalize(&raw(
+                json!({"email": "a@acme.io", "budget": "50k+", "attributes": {"x": 1}}),
+            ))
             .unwrap();
         assert_eq!(lead.attributes["budget"], json!("50k+"));
         assert_eq!(lead.attributes["x"], json!(1));
@@ -352,14 +377,21 @@ mod tests {
             .unwrap();
         assert_eq!(ok.events[0].props["path"], json!("/pricing"));
         let err = n
-            .normalize(&raw(json!({"email": "a@acme.io", "events": [{"type": "page_view"}]})))
+            .normalize(&raw(
+                json!({"email": "a@acme.io", "events": [{"type": "page_view"}]}),
+            ))
             .unwrap_err();
         assert_eq!(err.field, "events[0]");
     }
 
     #[test]
     fn website_forms_reduce_to_one_domain() {
-        for w in ["https://www.acme.io/pricing", "www.acme.io", "acme.io:443", "http://shop.acme.io?x=1"] {
+        for w in [
+            "https://www.acme.io/pricing",
+            "www.acme.io",
+            "acme.io:443",
+            "http://shop.acme.io?x=1",
+        ] {
             assert_eq!(domain_from_website(w).as_deref(), Some("acme.io"), "{w}");
         }
         assert_eq!(domain_from_website("not a website"), None);

@@ -37,20 +37,39 @@ pub fn simulate(summary: &Summary, rule_ids: &[String]) -> Simulation {
             s.fallback += 1;
         }
     }
-    s.dead_rules = rule_ids.iter().filter(|r| !s.per_rule.contains_key(*r)).cloned().collect();
+    s.dead_rules = rule_ids
+        .iter()
+        .filter(|r| !s.per_rule.contains_key(*r))
+        .cloned()
+        .collect();
     s
 }
 
 pub fn render(s: &Simulation, rule_ids: &[String]) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "Simulated {} leads (dry run: nothing delivered, no rotation changed)", s.leads);
+    let _ = writeln!(
+        t,
+        "Simulated {} leads (dry run: nothing delivered, no rotation changed)",
+        s.leads
+    );
     let _ = writeln!(t, "\nPer rule (in order)");
-    for r in rule_ids.iter().chain(std::iter::once(&FALLBACK.to_string())) {
+    for r in rule_ids
+        .iter()
+        .chain(std::iter::once(&FALLBACK.to_string()))
+    {
         let n = s.per_rule.get(r).copied().unwrap_or(0);
-        let mark = if n == 0 && r != FALLBACK { "   ← never matched" } else { "" };
+        let mark = if n == 0 && r != FALLBACK {
+            "   ← never matched"
+        } else {
+            ""
+        };
         let _ = writeln!(t, "  {r:<28} {n:>6}{mark}");
     }
-    for (title, map) in [("Per owner", &s.per_owner), ("Per sequence", &s.per_sequence), ("Per grade", &s.per_grade)] {
+    for (title, map) in [
+        ("Per owner", &s.per_owner),
+        ("Per sequence", &s.per_sequence),
+        ("Per grade", &s.per_grade),
+    ] {
         let _ = writeln!(t, "\n{title}");
         for (k, n) in map {
             let _ = writeln!(t, "  {k:<28} {n:>6}");
@@ -128,7 +147,10 @@ pub fn conversion_report(
     named: &[(String, Vec<String>)],
 ) -> ConversionReport {
     let band = i64::from(band.clamp(1, 100));
-    let known: Vec<(&crate::lead::Decision, bool)> = decided.iter().filter_map(|(d, o)| o.map(|o| (*d, o))).collect();
+    let known: Vec<(&crate::lead::Decision, bool)> = decided
+        .iter()
+        .filter_map(|(d, o)| o.map(|o| (*d, o)))
+        .collect();
     let mut r = ConversionReport {
         outcome: outcome.to_string(),
         leads: known.len(),
@@ -143,9 +165,16 @@ pub fn conversion_report(
     while lo <= 100 {
         // The last band takes 100 too: 90–100, not 90–99 and a band of its own.
         let hi = if lo + band > 99 { 100 } else { lo + band - 1 };
-        let rows: Vec<&(&crate::lead::Decision, bool)> = known.iter().filter(|(d, _)| d.score >= lo && d.score <= hi).collect();
+        let rows: Vec<&(&crate::lead::Decision, bool)> = known
+            .iter()
+            .filter(|(d, _)| d.score >= lo && d.score <= hi)
+            .collect();
         r.by_band.push(ConversionRow {
-            label: if lo == hi { format!("{lo}") } else { format!("{lo}–{hi}") },
+            label: if lo == hi {
+                format!("{lo}")
+            } else {
+                format!("{lo}–{hi}")
+            },
             leads: rows.len(),
             converted: rows.iter().filter(|(_, o)| *o).count(),
         });
@@ -153,7 +182,12 @@ pub fn conversion_report(
     }
     r.by_grade = grade_rows(known.iter().map(|(d, o)| (d.grade.as_str(), *o)), grades);
     for (id, names) in named {
-        let rows = grade_rows(known.iter().filter_map(|(d, o)| d.scores.get(id).map(|c| (c.grade.as_str(), *o))), names);
+        let rows = grade_rows(
+            known
+                .iter()
+                .filter_map(|(d, o)| d.scores.get(id).map(|c| (c.grade.as_str(), *o))),
+            names,
+        );
         r.named.push((id.clone(), rows));
     }
     let mut inversions = flag("score band", r.by_band.iter().collect());
@@ -166,7 +200,10 @@ pub fn conversion_report(
     r
 }
 
-fn grade_rows<'a>(items: impl Iterator<Item = (&'a str, bool)>, order: &[String]) -> Vec<ConversionRow> {
+fn grade_rows<'a>(
+    items: impl Iterator<Item = (&'a str, bool)>,
+    order: &[String],
+) -> Vec<ConversionRow> {
     let mut rows: Vec<ConversionRow> = order
         .iter()
         .map(|g| ConversionRow {
@@ -198,7 +235,10 @@ fn grade_rows<'a>(items: impl Iterator<Item = (&'a str, bool)>, order: &[String]
 fn flag(what: &str, ascending: Vec<&ConversionRow>) -> Vec<String> {
     let mut out = Vec::new();
     let mut best: Option<&ConversionRow> = None;
-    for row in ascending.into_iter().filter(|r| r.leads >= MIN_LEADS_TO_FLAG) {
+    for row in ascending
+        .into_iter()
+        .filter(|r| r.leads >= MIN_LEADS_TO_FLAG)
+    {
         if let Some(b) = best {
             if row.rate() < b.rate() {
                 out.push(format!(
@@ -235,15 +275,38 @@ pub fn render_conversion(r: &ConversionReport) -> String {
         r.converted,
         r.leads,
         100.0 * r.converted as f64 / r.leads as f64,
-        if r.unknown > 0 { format!("; {} without an outcome left out", r.unknown) } else { String::new() }
+        if r.unknown > 0 {
+            format!("; {} without an outcome left out", r.unknown)
+        } else {
+            String::new()
+        }
     );
-    let _ = writeln!(t, "Score AUC {:.3} (0.5 = chance, 1.0 = every converted lead above every other)", r.auc);
+    let _ = writeln!(
+        t,
+        "Score AUC {:.3} (0.5 = chance, 1.0 = every converted lead above every other)",
+        r.auc
+    );
     let table = |t: &mut String, title: &str, rows: &[ConversionRow]| {
         let _ = writeln!(t, "\n{title}");
-        let _ = writeln!(t, "  {:<12} {:>6} {:>10} {:>8}", "", "leads", "converted", "rate");
+        let _ = writeln!(
+            t,
+            "  {:<12} {:>6} {:>10} {:>8}",
+            "", "leads", "converted", "rate"
+        );
         for row in rows.iter().filter(|r| r.leads > 0) {
-            let thin = if row.leads < MIN_LEADS_TO_FLAG { "  (few leads)" } else { "" };
-            let _ = writeln!(t, "  {:<12} {:>6} {:>10} {:>7.1}%{thin}", row.label, row.leads, row.converted, 100.0 * row.rate());
+            let thin = if row.leads < MIN_LEADS_TO_FLAG {
+                "  (few leads)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                t,
+                "  {:<12} {:>6} {:>10} {:>7.1}%{thin}",
+                row.label,
+                row.leads,
+                row.converted,
+                100.0 * row.rate()
+            );
         }
     };
     table(&mut t, "By score band", &r.by_band);
@@ -252,13 +315,19 @@ pub fn render_conversion(r: &ConversionReport) -> String {
         table(&mut t, &format!("By {id} grade"), rows);
     }
     if r.inversions.is_empty() {
-        let _ = writeln!(t, "\nHigher bands and grades convert at least as well as lower ones.");
+        let _ = writeln!(
+            t,
+            "\nHigher bands and grades convert at least as well as lower ones."
+        );
     } else {
         let _ = writeln!(t, "\nWarning: the score is out of order with conversion —");
         for i in &r.inversions {
             let _ = writeln!(t, "  ! {i}");
         }
-        let _ = writeln!(t, "  Review the rules that lift those leads (leadgate explain), or retrain the model.");
+        let _ = writeln!(
+            t,
+            "  Review the rules that lift those leads (leadgate explain), or retrain the model."
+        );
     }
     t
 }

@@ -79,14 +79,22 @@ async fn decide(state: &AppState, job: Job) {
     };
     if let Some(email) = &lead.email {
         match state.store.is_suppressed(email).await {
-            Ok(true) => return fail(state, &job, "suppressed: this person asked to be erased").await,
+            Ok(true) => {
+                return fail(state, &job, "suppressed: this person asked to be erased").await
+            }
             Ok(false) => {}
             // The lease brings the job back; deciding without the check could re-process
             // someone who asked to be forgotten.
-            Err(e) => return tracing::error!(error = %e, "cannot check the suppression list; the job will be retried"),
+            Err(e) => {
+                return tracing::error!(error = %e, "cannot check the suppression list; the job will be retried")
+            }
         }
     }
-    let decision = match state.pipeline.decide(lead.clone(), &state.store, Utc::now()).await {
+    let decision = match state
+        .pipeline
+        .decide(lead.clone(), &state.store, Utc::now())
+        .await
+    {
         Ok(d) => d,
         Err(e) => {
             // The lease brings the job back; nothing is lost.
@@ -100,7 +108,12 @@ async fn decide(state: &AppState, job: Job) {
 /// Delivers the decision to the CRM (when `[delivery]` is set), then records it and closes
 /// the job. A CRM refusal that will not heal fails the lead with the CRM's message; a
 /// transient one leaves the job for its lease to bring back.
-async fn deliver_and_record(state: &AppState, job: &Job, lead: &crate::lead::Lead, decision: crate::lead::Decision) {
+async fn deliver_and_record(
+    state: &AppState,
+    job: &Job,
+    lead: &crate::lead::Lead,
+    decision: crate::lead::Decision,
+) {
     let decision = match &state.delivery {
         None => decision,
         Some(crm) => match crm.deliver(&state.store, job, decision).await {
@@ -126,7 +139,9 @@ async fn deliver_and_record(state: &AppState, job: &Job, lead: &crate::lead::Lea
                 "lead decided"
             );
         }
-        Err(e) => tracing::error!(error = %e, "cannot record the decision; the job will be retried"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record the decision; the job will be retried")
+        }
     }
 }
 

@@ -13,19 +13,33 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         ".{0,40}".prop_map(Value::String),
         "[a-zA-Z0-9._%+-]{1,12}@[a-z0-9-]{1,10}\\.(com|io|co\\.uk|de|xyz)".prop_map(Value::String),
     ];
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(".{0,8}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(".{0,8}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
 
-const KEYS: &[&str] = &["email", "domain", "website", "first_name", "title", "company", "events", "attributes", "external_id", "country", "x"];
+const KEYS: &[&str] = &[
+    "email",
+    "domain",
+    "website",
+    "first_name",
+    "title",
+    "company",
+    "events",
+    "attributes",
+    "external_id",
+    "country",
+    "x",
+];
 
 fn raw_lead() -> impl Strategy<Value = RawLead> {
     prop::collection::vec((prop::sample::select(KEYS), json_value()), 0..8).prop_map(|pairs| {

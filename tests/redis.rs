@@ -20,7 +20,11 @@ fn redis_url() -> String {
 }
 
 fn policy() -> CachePolicy {
-    CachePolicy { capacity: 1000, ttl: Duration::from_secs(60), negative_ttl: Duration::from_secs(10) }
+    CachePolicy {
+        capacity: 1000,
+        ttl: Duration::from_secs(60),
+        negative_ttl: Duration::from_secs(10),
+    }
 }
 
 fn replica_cache(link: &Arc<RedisLink>) -> TieredCache {
@@ -31,7 +35,10 @@ fn upstream(calls: &Arc<AtomicUsize>) -> BoxFuture<'static, Result<(Answer, Fres
     let calls = calls.clone();
     Box::pin(async move {
         calls.fetch_add(1, Ordering::SeqCst);
-        Ok((Answer::Found(Arc::new(json!({"name": "Acme"}))), Freshness::Positive))
+        Ok((
+            Answer::Found(Arc::new(json!({"name": "Acme"}))),
+            Freshness::Positive,
+        ))
     })
 }
 
@@ -39,20 +46,33 @@ fn upstream(calls: &Arc<AtomicUsize>) -> BoxFuture<'static, Result<(Answer, Fres
 async fn a_second_replica_reads_the_first_replicas_enrichment_from_redis() {
     let link = RedisLink::new(&redis_url()).unwrap();
     let (a, b) = (replica_cache(&link), replica_cache(&link));
-    let key = format!("clearbit\u{1f}GET https://127.0.0.1/v2/companies/find?domain=acme-{}.io", uuid::Uuid::new_v4());
+    let key = format!(
+        "clearbit\u{1f}GET https://127.0.0.1/v2/companies/find?domain=acme-{}.io",
+        uuid::Uuid::new_v4()
+    );
     let calls = Arc::new(AtomicUsize::new(0));
-    let first = AnswerCache::<Answer, String>::get_or_fetch(&a, key.clone(), upstream(&calls)).await.unwrap();
+    let first = AnswerCache::<Answer, String>::get_or_fetch(&a, key.clone(), upstream(&calls))
+        .await
+        .unwrap();
     assert!(!first.cached);
-    let second = AnswerCache::<Answer, String>::get_or_fetch(&b, key.clone(), upstream(&calls)).await.unwrap();
+    let second = AnswerCache::<Answer, String>::get_or_fetch(&b, key.clone(), upstream(&calls))
+        .await
+        .unwrap();
     assert!(second.cached, "served from Redis");
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "one upstream call for two replicas");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one upstream call for two replicas"
+    );
     assert!(matches!(second.value, Answer::Found(v) if v["name"] == "Acme"));
 
     // Erasure reaches the shared cache too.
     let gone = AnswerCache::<Answer, String>::invalidate_containing(&a, "acme-").await;
     assert!(gone >= 2, "both the local entry and the Redis key: {gone}");
     let c = replica_cache(&link);
-    let again = AnswerCache::<Answer, String>::get_or_fetch(&c, key, upstream(&calls)).await.unwrap();
+    let again = AnswerCache::<Answer, String>::get_or_fetch(&c, key, upstream(&calls))
+        .await
+        .unwrap();
     assert!(!again.cached);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
@@ -70,12 +90,19 @@ async fn three_replicas_share_one_quota_through_redis() {
     let mut tasks = Vec::new();
     for _ in 0..3 {
         // Each replica has its own gate object and its own connection, as separate processes would.
-        let gate = Arc::new(SharedGcra::new(RedisLink::new(&redis_url()).unwrap(), &provider, &limit, 3));
+        let gate = Arc::new(SharedGcra::new(
+            RedisLink::new(&redis_url()).unwrap(),
+            &provider,
+            &limit,
+            3,
+        ));
         for _ in 0..4 {
             let (gate, stamps) = (gate.clone(), stamps.clone());
             tasks.push(tokio::spawn(async move {
                 while started.elapsed() < run_for {
-                    if gate.acquire(Instant::now() + Duration::from_secs(1)).await && started.elapsed() < run_for {
+                    if gate.acquire(Instant::now() + Duration::from_secs(1)).await
+                        && started.elapsed() < run_for
+                    {
                         stamps.lock().unwrap().push(started.elapsed());
                     }
                 }
@@ -91,11 +118,21 @@ async fn three_replicas_share_one_quota_through_redis() {
     // Never more than the quota in any one-second window.
     let mut worst = 0;
     for (i, s) in stamps.iter().enumerate() {
-        let in_window = stamps[i..].iter().take_while(|t| **t < *s + Duration::from_secs(1)).count();
+        let in_window = stamps[i..]
+            .iter()
+            .take_while(|t| **t < *s + Duration::from_secs(1))
+            .count();
         worst = worst.max(in_window);
     }
     let expected = quota as f64 * run_for.as_secs_f64();
     println!("shared limiter: {} permits in {:?} (quota {quota}/s → {expected}), busiest 1 s window {worst}", stamps.len(), run_for);
-    assert!(worst <= quota as usize, "busiest window {worst} > quota {quota}");
-    assert!(stamps.len() as f64 >= 0.9 * expected, "only {} of {expected} permits used", stamps.len());
+    assert!(
+        worst <= quota as usize,
+        "busiest window {worst} > quota {quota}"
+    );
+    assert!(
+        stamps.len() as f64 >= 0.9 * expected,
+        "only {} of {expected} permits used",
+        stamps.len()
+    );
 }

@@ -177,7 +177,8 @@ async fn accounts_match_on_domain_variants_and_subdomains() {
          A4,initech.com,Initech,o4\n",
     )
     .unwrap();
-    let text = "[account_match]\nfile = \"accounts.csv\"\n\n[fallback]\nenroll = { sequence = \"x\" }\n";
+    let text =
+        "[account_match]\nfile = \"accounts.csv\"\n\n[fallback]\nenroll = { sequence = \"x\" }\n";
     let r = Router::from_file(&RuleFile::from_text("routing.toml", text), dir.path()).unwrap();
     let n = leadgate::normalize::Normalizer::default();
     let cases = [

@@ -24,7 +24,9 @@ async fn state(db: &Path, tokens: Vec<String>) -> Arc<AppState> {
     let settings = Settings::load(Path::new("config/leadgate.toml")).unwrap();
     Arc::new(AppState {
         pipeline: Pipeline::build(&settings).unwrap(),
-        store: Store::open(&format!("sqlite://{}", db.display())).await.unwrap(),
+        store: Store::open(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap(),
         queued: Notify::new(),
         ready: AtomicBool::new(true),
         api_tokens: tokens,
@@ -35,15 +37,30 @@ async fn state(db: &Path, tokens: Vec<String>) -> Arc<AppState> {
     })
 }
 
-async fn call(state: &Arc<AppState>, method: &str, uri: &str, body: &str, headers: &[(&str, &str)]) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+async fn call(
+    state: &Arc<AppState>,
+    method: &str,
+    uri: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json");
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let res = app(state.clone()).oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+    let res = app(state.clone())
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
     let status = res.status();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -89,13 +106,30 @@ async fn idempotency_key_and_same_person_give_one_lead_record() {
     assert_eq!(first["status"], "queued");
     let (_, retry) = call(&s, "POST", "/v1/leads", lead, &[("idempotency-key", "k-1")]).await;
     assert_eq!(retry["id"], first["id"]);
-    assert_eq!(retry["job_id"], first["job_id"], "a retry must not queue a second job");
+    assert_eq!(
+        retry["job_id"], first["job_id"],
+        "a retry must not queue a second job"
+    );
 
     // The same person again (other case, new key): same lead id, a second arrival.
-    let (_, again) = call(&s, "POST", "/v1/leads", r#"{"email": "ada@ACME.io"}"#, &[("idempotency-key", "k-2")]).await;
+    let (_, again) = call(
+        &s,
+        "POST",
+        "/v1/leads",
+        r#"{"email": "ada@ACME.io"}"#,
+        &[("idempotency-key", "k-2")],
+    )
+    .await;
     assert_eq!(again["id"], first["id"]);
     assert_ne!(again["job_id"], first["job_id"]);
-    let (_, view) = call(&s, "GET", &format!("/v1/leads/{}", first["id"].as_str().unwrap()), "", &[]).await;
+    let (_, view) = call(
+        &s,
+        "GET",
+        &format!("/v1/leads/{}", first["id"].as_str().unwrap()),
+        "",
+        &[],
+    )
+    .await;
     assert_eq!(view["arrivals"].as_array().unwrap().len(), 2);
     assert_eq!(s.store.queue_depth().await.unwrap()["queued"], 2);
 }
@@ -108,12 +142,23 @@ async fn evaluate_returns_the_full_decision_and_changes_nothing() {
         {"type": "form_submit", "at": chrono::Utc::now().to_rfc3339(), "form": "demo-request"}]});
     let (status, d) = call(&s, "POST", "/v1/evaluate", &lead.to_string(), &[]).await;
     assert_eq!(status, StatusCode::OK, "{d}");
-    assert_eq!(d["enrichment"]["fields"]["company.industry"]["provider"], "local_file");
+    assert_eq!(
+        d["enrichment"]["fields"]["company.industry"]["provider"],
+        "local_file"
+    );
     assert!(d["score"].as_i64().unwrap() > 0);
     assert!(!d["factors"].as_array().unwrap().is_empty());
     assert!(d["route"]["rule"].is_string());
-    let sum: f64 = d["factors"].as_array().unwrap().iter().map(|f| f["points"].as_f64().unwrap()).sum();
-    assert_eq!(sum.round().clamp(0.0, 100.0) as i64, d["score"].as_i64().unwrap());
+    let sum: f64 = d["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["points"].as_f64().unwrap())
+        .sum();
+    assert_eq!(
+        sum.round().clamp(0.0, 100.0) as i64,
+        d["score"].as_i64().unwrap()
+    );
     assert!(s.store.queue_depth().await.unwrap().is_empty());
     assert!(s.store.rotation_positions().await.unwrap().is_empty());
 }
@@ -124,7 +169,14 @@ async fn api_tokens_guard_the_v1_routes_but_not_the_probes() {
     let s = state(&db, vec!["s3cret".into()]).await;
     let (status, _) = call(&s, "POST", "/v1/evaluate", r#"{"email":"a@acme.io"}"#, &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = call(&s, "POST", "/v1/evaluate", r#"{"email":"a@acme.io"}"#, &[("authorization", "Bearer s3cret")]).await;
+    let (status, _) = call(
+        &s,
+        "POST",
+        "/v1/evaluate",
+        r#"{"email":"a@acme.io"}"#,
+        &[("authorization", "Bearer s3cret")],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = call(&s, "GET", "/healthz", "", &[]).await;
     assert_eq!(status, StatusCode::OK);
@@ -135,16 +187,40 @@ async fn the_daemon_processes_queued_leads_and_serves_probes_and_metrics() {
     let (_dir, db) = temp_db();
     let d = Daemon::start(&db, 2, &[]);
     let client = reqwest::Client::new();
-    assert_eq!(client.get(d.url("/healthz")).send().await.unwrap().status(), 200);
-    assert_eq!(client.get(d.url("/readyz")).send().await.unwrap().status(), 200);
-    let res = client.post(d.url("/v1/leads")).json(&json!({"email": "ops@acme.io", "title": "RevOps Manager"})).send().await.unwrap();
+    assert_eq!(
+        client.get(d.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        client.get(d.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    let res = client
+        .post(d.url("/v1/leads"))
+        .json(&json!({"email": "ops@acme.io", "title": "RevOps Manager"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 202);
-    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let done = wait_for_status(&client, &d, &id, &["done", "review"]).await;
     assert_eq!(done["email"], "ops@acme.io");
     assert!(done["route"]["rule"].is_string(), "{done}");
-    let metrics = client.get(d.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("leadgate_leads_accepted_total"), "{metrics}");
+    let metrics = client
+        .get(d.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("leadgate_leads_accepted_total"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -155,16 +231,30 @@ async fn a_lead_accepted_before_kill_9_is_processed_after_restart() {
     let client = reqwest::Client::new();
     let mut ids = Vec::new();
     for i in 0..20 {
-        let res = client.post(d.url("/v1/leads")).json(&json!({"email": format!("p{i}@acme.io")})).send().await.unwrap();
+        let res = client
+            .post(d.url("/v1/leads"))
+            .json(&json!({"email": format!("p{i}@acme.io")}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 202);
-        ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+        ids.push(
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     d.kill9();
 
     let d = Daemon::start(&db, 4, &[]);
     for id in &ids {
         let v = wait_for_status(&client, &d, id, &["done", "review"]).await;
-        assert_eq!(v["history"].as_array().unwrap().len(), 1, "processed exactly once: {v}");
+        assert_eq!(
+            v["history"].as_array().unwrap().len(),
+            1,
+            "processed exactly once: {v}"
+        );
     }
 }
 
@@ -175,10 +265,23 @@ async fn sigterm_drains_and_exits_cleanly_losing_nothing() {
     let client = reqwest::Client::new();
     let mut ids = Vec::new();
     for i in 0..50 {
-        let res = client.post(d.url("/v1/leads")).json(&json!({"email": format!("t{i}@acme.io")})).send().await.unwrap();
-        ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+        let res = client
+            .post(d.url("/v1/leads"))
+            .json(&json!({"email": format!("t{i}@acme.io")}))
+            .send()
+            .await
+            .unwrap();
+        ids.push(
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
-    assert!(d.terminate(Duration::from_secs(20)), "serve must exit 0 on SIGTERM");
+    assert!(
+        d.terminate(Duration::from_secs(20)),
+        "serve must exit 0 on SIGTERM"
+    );
 
     // Whatever was not finished before the drain is still queued and finishes now.
     let d = Daemon::start(&db, 2, &[]);
@@ -192,7 +295,10 @@ fn serve_refuses_a_public_address_without_tokens() {
     let (_dir, db) = temp_db();
     let out = std::process::Command::new(support::BIN)
         .args(["serve", "--listen", "0.0.0.0:0"])
-        .env("LEADGATE__STORAGE__URL", format!("sqlite://{}", db.display()))
+        .env(
+            "LEADGATE__STORAGE__URL",
+            format!("sqlite://{}", db.display()),
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -20,7 +20,10 @@ fn env() -> Vec<(&'static str, &'static str)> {
         ("LEADGATE__WEBHOOKS__HUBSPOT__CLIENT_SECRET", SECRET),
         ("LEADGATE__WEBHOOKS__PIPEDRIVE__USERNAME", "pd"),
         ("LEADGATE__WEBHOOKS__PIPEDRIVE__PASSWORD", "pd-pass"),
-        ("LEADGATE__WEBHOOKS__SALESFORCE__ORGANIZATION_ID", "00D000000000001AAA"),
+        (
+            "LEADGATE__WEBHOOKS__SALESFORCE__ORGANIZATION_ID",
+            "00D000000000001AAA",
+        ),
         ("LEADGATE__WEBHOOKS__SALESFORCE__TOKEN", "sf-token"),
     ]
 }
@@ -32,7 +35,9 @@ fn hubspot_signature(url: &str, body: &str, ts: &str) -> String {
 }
 
 async fn depth(db: &Path) -> HashMap<String, i64> {
-    let store = leadgate::store::Store::open(&format!("sqlite://{}", db.display())).await.unwrap();
+    let store = leadgate::store::Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
     store.queue_depth().await.unwrap()
 }
 
@@ -57,21 +62,32 @@ async fn hubspot_signatures_are_verified_and_redeliveries_queued_once() {
     };
     let now = chrono::Utc::now().timestamp_millis().to_string();
 
-    let res = post(hubspot_signature(&url, body, &now), now.clone(), body).await.unwrap();
+    let res = post(hubspot_signature(&url, body, &now), now.clone(), body)
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let answer: Value = res.json().await.unwrap();
-    assert_eq!(answer, json!({"queued": 1, "duplicates": 0, "failed": 0, "suppressed": 0, "ignored": 1}));
+    assert_eq!(
+        answer,
+        json!({"queued": 1, "duplicates": 0, "failed": 0, "suppressed": 0, "ignored": 1})
+    );
 
     // HubSpot redelivers the same event: acknowledged, not queued again.
-    let res = post(hubspot_signature(&url, body, &now), now.clone(), body).await.unwrap();
+    let res = post(hubspot_signature(&url, body, &now), now.clone(), body)
+        .await
+        .unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["duplicates"], 1);
 
     // Tampered body, wrong secret, stale timestamp: 401, nothing queued.
     let tampered = r#"[{"eventId":102,"subscriptionType":"contact.creation","objectId":513}]"#;
-    let res = post(hubspot_signature(&url, body, &now), now.clone(), tampered).await.unwrap();
+    let res = post(hubspot_signature(&url, body, &now), now.clone(), tampered)
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
     let old = (chrono::Utc::now().timestamp_millis() - 301_000).to_string();
-    let res = post(hubspot_signature(&url, tampered, &old), old, tampered).await.unwrap();
+    let res = post(hubspot_signature(&url, tampered, &old), old, tampered)
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
     let res = client.post(&url).body(tampered).send().await.unwrap();
     assert_eq!(res.status(), 401);
@@ -92,19 +108,35 @@ async fn pipedrive_person_webhooks_need_basic_auth_and_are_decided() {
         "data": {"id": 746, "first_name": "Jane", "last_name": "Smith", "emails": [{"value": "jane@acme.io", "primary": true}]},
         "previous": null
     });
-    let res = client.post(d.url("/v1/webhooks/pipedrive")).basic_auth("pd", Some("wrong")).json(&payload).send().await.unwrap();
+    let res = client
+        .post(d.url("/v1/webhooks/pipedrive"))
+        .basic_auth("pd", Some("wrong"))
+        .json(&payload)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
-    let res = client.post(d.url("/v1/webhooks/pipedrive")).basic_auth("pd", Some("pd-pass")).json(&payload).send().await.unwrap();
+    let res = client
+        .post(d.url("/v1/webhooks/pipedrive"))
+        .basic_auth("pd", Some("pd-pass"))
+        .json(&payload)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["queued"], 1);
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let depth = depth(&db).await;
-        if depth.get("done").copied().unwrap_or(0) + depth.get("review").copied().unwrap_or(0) == 1 {
+        if depth.get("done").copied().unwrap_or(0) + depth.get("review").copied().unwrap_or(0) == 1
+        {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never decided: {depth:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never decided: {depth:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -124,9 +156,19 @@ async fn salesforce_outbound_messages_are_acknowledged_in_soap() {
     <sf:Id>00Q000000000001AAA</sf:Id><sf:Email>ken@acme.io</sf:Email><sf:LastName>Ito</sf:LastName>
    </sObject></Notification>
  </notifications></soapenv:Body></soapenv:Envelope>"#;
-    let res = client.post(d.url("/v1/webhooks/salesforce?token=nope")).body(envelope).send().await.unwrap();
+    let res = client
+        .post(d.url("/v1/webhooks/salesforce?token=nope"))
+        .body(envelope)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
-    let res = client.post(d.url("/v1/webhooks/salesforce?token=sf-token")).body(envelope).send().await.unwrap();
+    let res = client
+        .post(d.url("/v1/webhooks/salesforce?token=sf-token"))
+        .body(envelope)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("<Ack>true</Ack>"));
     assert_eq!(depth(&db).await.get("queued"), Some(&1));
@@ -136,6 +178,11 @@ async fn salesforce_outbound_messages_are_acknowledged_in_soap() {
 async fn an_unconfigured_connector_is_not_found() {
     let (_dir, db) = temp_db();
     let d = Daemon::start(&db, 0, &[]);
-    let res = reqwest::Client::new().post(d.url("/v1/webhooks/hubspot")).body("[]").send().await.unwrap();
+    let res = reqwest::Client::new()
+        .post(d.url("/v1/webhooks/hubspot"))
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
 }

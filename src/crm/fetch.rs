@@ -35,7 +35,9 @@ impl RecordSource for Crm {
                     .chars()
                     .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_'))
             {
-                return Err(FetchError::permanent(format!("`{id}` is not a {connector} record id")));
+                return Err(FetchError::permanent(format!(
+                    "`{id}` is not a {connector} record id"
+                )));
             }
             let vars = TypedVars::from([("record_id", Value::from(id))]);
             // The vendor refusing the id is final; outages, limits and credentials heal.

@@ -79,16 +79,25 @@ pub fn providers_with_clock(
             }
         },
         None if c.rate_limit.backend == RateLimitBackend::Redis => {
-            issues.push(issue("rate_limit.backend", "backend = \"redis\" needs a Redis URL: set [rate_limit] redis or [cache] redis".into()));
+            issues.push(issue(
+                "rate_limit.backend",
+                "backend = \"redis\" needs a Redis URL: set [rate_limit] redis or [cache] redis"
+                    .into(),
+            ));
             None
         }
         None => None,
     };
     let cache: SharedCache = match (&c.cache.redis, &link) {
-        (Some(_), Some(link)) => Arc::new(crate::resilience::redis::TieredCache::new(MokaCache::new(policy), link.clone())),
+        (Some(_), Some(link)) => Arc::new(crate::resilience::redis::TieredCache::new(
+            MokaCache::new(policy),
+            link.clone(),
+        )),
         _ => Arc::new(MokaCache::new(policy)),
     };
-    let shared_limits = (c.rate_limit.backend == RateLimitBackend::Redis).then(|| link.clone()).flatten();
+    let shared_limits = (c.rate_limit.backend == RateLimitBackend::Redis)
+        .then(|| link.clone())
+        .flatten();
     let client = crate::connector::http::client();
 
     if let Some(m) = c
@@ -161,7 +170,12 @@ pub fn providers_with_clock(
             Some(Driver::Http) => {
                 let Some(m) = manifest else { continue };
                 let shared = shared_limits.as_ref().map(|l| {
-                    Arc::new(crate::resilience::redis::SharedGcra::new(l.clone(), id, &effective_limit(m, ps), c.rate_limit.replicas))
+                    Arc::new(crate::resilience::redis::SharedGcra::new(
+                        l.clone(),
+                        id,
+                        &effective_limit(m, ps),
+                        c.rate_limit.replicas,
+                    ))
                 });
                 match http_provider(settings, id, m, ps, &cache, &client, clock.clone(), shared) {
                     Ok(p) => providers.push(p),

@@ -94,7 +94,8 @@ impl HttpProvider {
             ops: m.enrich.clone(),
             cost: m.cost_per_call,
             cache: parts.cache,
-            limiter: Limiter::with_wall_clock(parts.limit, parts.clock.clone()).with_shared(parts.shared_limit),
+            limiter: Limiter::with_wall_clock(parts.limit, parts.clock.clone())
+                .with_shared(parts.shared_limit),
             retry: parts.retry,
             breaker: Breaker::new(parts.breaker),
             budget: Budget::with_clock(parts.daily_budget, parts.clock.clone()),

@@ -170,7 +170,12 @@ where
 
     fn invalidate_containing<'a>(&'a self, needle: &'a str) -> BoxFuture<'a, u64> {
         Box::pin(async move {
-            let doomed: Vec<Arc<String>> = self.inner.iter().map(|(k, _)| k).filter(|k| k.contains(needle)).collect();
+            let doomed: Vec<Arc<String>> = self
+                .inner
+                .iter()
+                .map(|(k, _)| k)
+                .filter(|k| k.contains(needle))
+                .collect();
             for k in &doomed {
                 self.inner.invalidate(k.as_str()).await;
             }

@@ -89,7 +89,12 @@ impl RedisLink {
             .set_connection_timeout(COMMAND_TIMEOUT)
             .set_response_timeout(COMMAND_TIMEOUT)
             .set_number_of_retries(1);
-        match tokio::time::timeout(COMMAND_TIMEOUT * 4, ConnectionManager::new_with_config(self.client.clone(), config)).await {
+        match tokio::time::timeout(
+            COMMAND_TIMEOUT * 4,
+            ConnectionManager::new_with_config(self.client.clone(), config),
+        )
+        .await
+        {
             Ok(Ok(c)) => {
                 *slot = Some(c.clone());
                 Some(c)
@@ -129,7 +134,8 @@ impl RedisLink {
         for a in args {
             invocation.arg(*a);
         }
-        match tokio::time::timeout(COMMAND_TIMEOUT, invocation.invoke_async::<i64>(&mut conn)).await {
+        match tokio::time::timeout(COMMAND_TIMEOUT, invocation.invoke_async::<i64>(&mut conn)).await
+        {
             Ok(Ok(v)) => {
                 set_up(true);
                 Some(v)
@@ -187,11 +193,16 @@ fn decode(text: &str) -> Option<(Answer, Freshness)> {
     if let Some(body) = v.get("found") {
         return Some((Answer::Found(Arc::new(body.clone())), Freshness::Positive));
     }
-    v.get("not_found").map(|_| (Answer::NotFound, Freshness::Negative))
+    v.get("not_found")
+        .map(|_| (Answer::NotFound, Freshness::Negative))
 }
 
 impl<E: Send + Sync + 'static> AnswerCache<Answer, E> for TieredCache {
-    fn get_or_fetch<'a>(&'a self, key: String, fetch: BoxFuture<'a, Result<(Answer, Freshness), E>>) -> BoxFuture<'a, Result<Cached<Answer>, Arc<E>>> {
+    fn get_or_fetch<'a>(
+        &'a self,
+        key: String,
+        fetch: BoxFuture<'a, Result<(Answer, Freshness), E>>,
+    ) -> BoxFuture<'a, Result<Cached<Answer>, Arc<E>>> {
         Box::pin(async move {
             let from_l2 = Arc::new(AtomicBool::new(false));
             let redis_key = format!("{}{key}", self.prefix);
@@ -211,7 +222,12 @@ impl<E: Send + Sync + 'static> AnswerCache<Answer, E> for TieredCache {
                         Freshness::Positive => policy.ttl,
                         Freshness::Negative => policy.negative_ttl,
                     };
-                    let set = redis::cmd("SET").arg(&redis_key).arg(text).arg("PX").arg(ttl.as_millis().max(1) as u64).clone();
+                    let set = redis::cmd("SET")
+                        .arg(&redis_key)
+                        .arg(text)
+                        .arg("PX")
+                        .arg(ttl.as_millis().max(1) as u64)
+                        .clone();
                     let _ = self.link.run::<()>(&set).await;
                 }
                 Ok((answer, freshness))
@@ -226,7 +242,9 @@ impl<E: Send + Sync + 'static> AnswerCache<Answer, E> for TieredCache {
     fn invalidate<'a>(&'a self, key: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             AnswerCache::<Answer, E>::invalidate(&self.l1, key).await;
-            let del = redis::cmd("DEL").arg(format!("{}{key}", self.prefix)).clone();
+            let del = redis::cmd("DEL")
+                .arg(format!("{}{key}", self.prefix))
+                .clone();
             let _ = self.link.run::<i64>(&del).await;
         })
     }
@@ -243,8 +261,16 @@ impl<E: Send + Sync + 'static> AnswerCache<Answer, E> for TieredCache {
             let mut cursor: u64 = 0;
             let mut removed = 0u64;
             loop {
-                let scan = redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).clone();
-                let Some((next, keys)) = self.link.run::<(u64, Vec<String>)>(&scan).await else { break };
+                let scan = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .clone();
+                let Some((next, keys)) = self.link.run::<(u64, Vec<String>)>(&scan).await else {
+                    break;
+                };
                 if !keys.is_empty() {
                     let del = redis::cmd("DEL").arg(&keys).clone();
                     removed += self.link.run::<u64>(&del).await.unwrap_or(0);
@@ -265,7 +291,13 @@ impl<E: Send + Sync + 'static> AnswerCache<Answer, E> for TieredCache {
 
 fn glob_escape(s: &str) -> String {
     s.chars()
-        .flat_map(|c| if matches!(c, '*' | '?' | '[' | ']' | '\\') { vec!['\\', c] } else { vec![c] })
+        .flat_map(|c| {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
         .collect()
 }
 
@@ -319,7 +351,8 @@ impl SharedGcra {
             // A tenth of an interval of slack absorbs timer wake-up lateness (tokio sleeps
             // to the millisecond), which would otherwise be lost from every slot; the
             // interval already keeps 2% headroom under the vendor's quota.
-            tolerance_us: (interval.as_micros() as i64) * i64::from(limit.burst.max(1) - 1) + (interval.as_micros() as i64) / 10,
+            tolerance_us: (interval.as_micros() as i64) * i64::from(limit.burst.max(1) - 1)
+                + (interval.as_micros() as i64) / 10,
             fallback: Limiter::new(share),
         }
     }
@@ -332,7 +365,15 @@ impl SharedGcra {
 
     async fn acquire_inner(&self, deadline: Instant) -> bool {
         loop {
-            match self.link.run_script(&self.script, &self.key, &[self.interval_us, self.tolerance_us]).await {
+            match self
+                .link
+                .run_script(
+                    &self.script,
+                    &self.key,
+                    &[self.interval_us, self.tolerance_us],
+                )
+                .await
+            {
                 Some(0) => return true,
                 Some(wait_us) => {
                     let at = Instant::now() + Duration::from_micros(wait_us.max(1) as u64);
@@ -356,7 +397,10 @@ mod tests {
 
     #[test]
     fn urls_are_redacted_in_messages() {
-        assert_eq!(redact("redis://default:s3cret@10.0.0.1:6379/0"), "redis://default:***@10.0.0.1:6379/0");
+        assert_eq!(
+            redact("redis://default:s3cret@10.0.0.1:6379/0"),
+            "redis://default:***@10.0.0.1:6379/0"
+        );
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 
@@ -364,9 +408,14 @@ mod tests {
     fn answers_round_trip_through_their_redis_text() {
         let found = Answer::Found(Arc::new(json!({"name": "Acme"})));
         let text = encode(&found, Freshness::Positive).unwrap();
-        assert!(matches!(decode(&text), Some((Answer::Found(b), Freshness::Positive)) if b["name"] == "Acme"));
+        assert!(
+            matches!(decode(&text), Some((Answer::Found(b), Freshness::Positive)) if b["name"] == "Acme")
+        );
         let text = encode(&Answer::NotFound, Freshness::Negative).unwrap();
-        assert!(matches!(decode(&text), Some((Answer::NotFound, Freshness::Negative))));
+        assert!(matches!(
+            decode(&text),
+            Some((Answer::NotFound, Freshness::Negative))
+        ));
         assert!(encode(&Answer::Pending, Freshness::Positive).is_none());
     }
 

@@ -77,7 +77,10 @@ impl ApiError {
     /// Logs the cause and answers with a generic message.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error while serving a request");
-        Self::new(ErrorCode::Internal, "internal error; the operator's logs have the details")
+        Self::new(
+            ErrorCode::Internal,
+            "internal error; the operator's logs have the details",
+        )
     }
 }
 

@@ -46,17 +46,29 @@ pub struct AppState {
 /// The router: `/v1` API behind the bearer check, probes and metrics outside it.
 pub fn app(state: Arc<AppState>) -> Router {
     let api = Router::new()
-        .route("/v1/leads", post(routes::post_lead).delete(routes::erase_person))
+        .route(
+            "/v1/leads",
+            post(routes::post_lead).delete(routes::erase_person),
+        )
         .route("/v1/connectors", get(connectors::list))
         .route("/v1/leads/{id}", get(routes::get_lead))
         .route("/v1/evaluate", post(routes::evaluate))
         .route("/v1/leads/{id}/touched", post(routing::touched))
         .route("/v1/leads/{id}/routing", get(routing::lead_routing))
         .route("/v1/pools", get(routing::pools))
-        .route("/v1/pools/{pool}/members/{owner}/pause", post(routing::pause))
-        .route("/v1/pools/{pool}/members/{owner}/resume", post(routing::resume))
+        .route(
+            "/v1/pools/{pool}/members/{owner}/pause",
+            post(routing::pause),
+        )
+        .route(
+            "/v1/pools/{pool}/members/{owner}/resume",
+            post(routing::resume),
+        )
         .route("/v1/outcomes", post(outcomes::post_outcome))
-        .route_layer(middleware::from_fn_with_state(state.clone(), routes::require_token));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            routes::require_token,
+        ));
     Router::new()
         .merge(api)
         // Webhooks verify their vendor's signature instead of the bearer token.

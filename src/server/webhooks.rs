@@ -21,14 +21,28 @@ pub async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge, "the webhook body is larger than the server's limit"))?;
+    let body = body.map_err(|_| {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the webhook body is larger than the server's limit",
+        )
+    })?;
     let headers: HashMap<String, String> = headers
         .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_string())))
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_ascii_lowercase(), v.to_string()))
+        })
         .collect();
     // The URL the CRM called, as it saw it (a TLS proxy in front says so in X-Forwarded-*).
-    let scheme = headers.get("x-forwarded-proto").map_or("http", String::as_str);
-    let host = headers.get("x-forwarded-host").or_else(|| headers.get("host")).map_or("localhost", String::as_str);
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .map_or("http", String::as_str);
+    let host = headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get("host"))
+        .map_or("localhost", String::as_str);
     let request = WebhookRequest {
         method: "POST",
         url: format!("{scheme}://{host}{uri}"),
@@ -37,12 +51,15 @@ pub async fn receive(
         now_ms: chrono::Utc::now().timestamp_millis(),
     };
     let verified = state.webhooks.handle(&connector, &request).map_err(|e| {
-        metrics::counter!("leadgate_webhooks_refused_total", "connector" => connector.clone()).increment(1);
+        metrics::counter!("leadgate_webhooks_refused_total", "connector" => connector.clone())
+            .increment(1);
         tracing::warn!(%connector, error = %e, "webhook refused");
         match e {
             WebhookError::Unauthorized(_) => ApiError::new(ErrorCode::Unauthorized, e.to_string()),
             WebhookError::BadPayload(_) => ApiError::new(ErrorCode::InvalidJson, e.to_string()),
-            WebhookError::NotConfigured(_) | WebhookError::UnknownConnector(_) => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            WebhookError::NotConfigured(_) | WebhookError::UnknownConnector(_) => {
+                ApiError::new(ErrorCode::NotFound, e.to_string())
+            }
         }
     })?;
 
@@ -54,7 +71,12 @@ pub async fn receive(
                 Ok(lead) => {
                     // Someone who asked to be erased is not queued, enriched or stored again.
                     if let Some(email) = &lead.email {
-                        if state.store.is_suppressed(email).await.map_err(ApiError::internal)? {
+                        if state
+                            .store
+                            .is_suppressed(email)
+                            .await
+                            .map_err(ApiError::internal)?
+                        {
                             suppressed += 1;
                             continue;
                         }
@@ -65,12 +87,23 @@ pub async fn receive(
                     // Recorded as failed with the reason, so the CRM does not retry forever
                     // and an admin can see what was wrong.
                     let identity = format!("crm:{connector}:event:{}", event.event_id);
-                    state.store.accept_record(&identity, raw, &key, Some(&invalid.to_string())).await
+                    state
+                        .store
+                        .accept_record(&identity, raw, &key, Some(&invalid.to_string()))
+                        .await
                 }
             },
             Intake::Fetch { object, id } => {
                 let identity = format!("crm:{connector}:{object}:{id}");
-                state.store.accept_record(&identity, &fetch_payload(&connector, object, id), &key, None).await
+                state
+                    .store
+                    .accept_record(
+                        &identity,
+                        &fetch_payload(&connector, object, id),
+                        &key,
+                        None,
+                    )
+                    .await
             }
         }
         .map_err(ApiError::internal)?;

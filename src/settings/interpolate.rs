@@ -20,7 +20,12 @@ pub fn interpolate(
     }
 }
 
-fn walk(v: &mut Value, key: String, env: &HashMap<String, String>, issues: &mut Vec<(String, String)>) {
+fn walk(
+    v: &mut Value,
+    key: String,
+    env: &HashMap<String, String>,
+    issues: &mut Vec<(String, String)>,
+) {
     match v {
         Value::String(s) if s.contains("${") => match substitute(s, env) {
             Ok(out) => *s = out,
@@ -31,7 +36,11 @@ fn walk(v: &mut Value, key: String, env: &HashMap<String, String>, issues: &mut 
         },
         Value::Object(map) => {
             for (k, child) in map.iter_mut() {
-                let path = if key.is_empty() { k.clone() } else { format!("{key}.{k}") };
+                let path = if key.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{key}.{k}")
+                };
                 walk(child, path, env, issues);
             }
         }
@@ -58,7 +67,9 @@ fn substitute(s: &str, env: &HashMap<String, String>) -> Result<String, String> 
         // `${NAME:-fallback}`: optional, as in a shell; `${KEY:-}` leaves a secret empty, so
         // a provider without its key is reported `not_configured` instead of failing startup.
         match name.split_once(":-") {
-            Some((var, fallback)) => out.push_str(env.get(var).map(String::as_str).unwrap_or(fallback)),
+            Some((var, fallback)) => {
+                out.push_str(env.get(var).map(String::as_str).unwrap_or(fallback))
+            }
             None => out.push_str(env.get(name).ok_or_else(|| name.to_string())?),
         }
         rest = &after[end + 1..];

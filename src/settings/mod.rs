@@ -437,10 +437,13 @@ impl Settings {
         // A provider secret whose variable is not set leaves that provider unconfigured
         // (skipped as `not_configured`, shown by `leadgate connectors`) instead of stopping
         // leadgate: the waterfall runs on without it. Any other missing variable is an error.
-        let (unset_secrets, fatal): (Vec<_>, Vec<_>) = match interpolate::interpolate(&mut value, &env) {
-            Ok(()) => (Vec::new(), Vec::new()),
-            Err(issues) => issues.into_iter().partition(|(key, _)| provider_secret(key).is_some()),
-        };
+        let (unset_secrets, fatal): (Vec<_>, Vec<_>) =
+            match interpolate::interpolate(&mut value, &env) {
+                Ok(()) => (Vec::new(), Vec::new()),
+                Err(issues) => issues
+                    .into_iter()
+                    .partition(|(key, _)| provider_secret(key).is_some()),
+            };
         if !fatal.is_empty() {
             return Err(ConfigErrors(
                 fatal
@@ -464,7 +467,8 @@ impl Settings {
             ConfigErrors::one(&file, key, e.into_inner().to_string())
         })?;
         for (key, reason) in unset_secrets {
-            if let Some(p) = provider_secret(&key).and_then(|(id, _)| config.providers.get_mut(id)) {
+            if let Some(p) = provider_secret(&key).and_then(|(id, _)| config.providers.get_mut(id))
+            {
                 p.unset_secret = Some(format!("{key}: {reason}"));
             }
         }
@@ -551,14 +555,20 @@ mod tests {
             "[server]\nlisten = \"127.0.0.1:1\"\n[providers.clearbit]\napi_key = \"${CB_KEY}\"\n",
         );
         let env = HashMap::from([
-            ("LEADGATE__SERVER__LISTEN".to_string(), "127.0.0.1:9999".to_string()),
+            (
+                "LEADGATE__SERVER__LISTEN".to_string(),
+                "127.0.0.1:9999".to_string(),
+            ),
             ("LEADGATE__SERVER__WORKERS".to_string(), "3".to_string()),
             ("CB_KEY".to_string(), "sk_test".to_string()),
         ]);
         let s = Settings::load_with_env(&p, env).unwrap();
         assert_eq!(s.config.server.listen, "127.0.0.1:9999");
         assert_eq!(s.config.server.workers, 3);
-        assert_eq!(s.config.providers["clearbit"].api_key.as_deref(), Some("sk_test"));
+        assert_eq!(
+            s.config.providers["clearbit"].api_key.as_deref(),
+            Some("sk_test")
+        );
     }
 
     #[test]
@@ -574,17 +584,27 @@ mod tests {
     #[test]
     fn a_missing_provider_key_leaves_the_provider_unconfigured() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "[providers.clearbit]\napi_key = \"${NOPE_NOT_SET}\"\n");
+        let p = write(
+            dir.path(),
+            "[providers.clearbit]\napi_key = \"${NOPE_NOT_SET}\"\n",
+        );
         let s = Settings::load_with_env(&p, HashMap::new()).unwrap();
         let clearbit = &s.config.providers["clearbit"];
         assert_eq!(clearbit.api_key, None);
-        assert!(clearbit.unset_secret.as_deref().unwrap().contains("NOPE_NOT_SET"));
+        assert!(clearbit
+            .unset_secret
+            .as_deref()
+            .unwrap()
+            .contains("NOPE_NOT_SET"));
     }
 
     #[test]
     fn an_unknown_key_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n");
+        let p = write(
+            dir.path(),
+            "[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n",
+        );
         let err = Settings::load_with_env(&p, HashMap::new()).unwrap_err();
         assert!(err.to_string().contains("listne"), "{err}");
     }

@@ -18,8 +18,8 @@ use super::{
     is_postgres_url, Accepted, AssignmentRecord, Job, LeadRef, LeadView, NewOutcome, OutcomeLead,
     RecordedOutcome, RouteEvent, StoreError, TouchRecorded,
 };
-use crate::lead::{Decision, Lead, RawLead};
 use crate::crm::outbox::{Effect, Finished, OutboxEntry};
+use crate::lead::{Decision, Lead, RawLead};
 use crate::route::sla::{OpenAssignment, OwnerActivity, SlaOutcome};
 use crate::route::{AssignRequest, AssignmentSnapshot, Assignments, Choice, Rotation};
 use crate::score::AccountEngagement;
@@ -278,7 +278,11 @@ impl Store {
         on_backend!(self, s => s.outbox_finish(key, f).await)
     }
 
-    pub async fn outbox_last_write(&self, connector: &str, record_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub async fn outbox_last_write(
+        &self,
+        connector: &str,
+        record_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         on_backend!(self, s => s.outbox_last_write(connector, record_id).await)
     }
 

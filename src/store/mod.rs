@@ -13,7 +13,10 @@ mod sqlite;
 
 pub use dispatch::Store;
 pub use postgres::{is_postgres_url, PgStore};
-pub use sqlite::{AssignmentRecord, LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, RouteEvent, SqliteStore, TouchRecorded};
+pub use sqlite::{
+    AssignmentRecord, LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, RouteEvent, SqliteStore,
+    TouchRecorded,
+};
 
 use serde::Serialize;
 

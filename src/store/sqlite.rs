@@ -44,10 +44,16 @@ fn now_ms() -> i64 {
 impl Store {
     /// Opens (creating if needed) the store at `url` and applies migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+        let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        else {
             return Err(StoreError::Unsupported(url.into()));
         };
-        let open_err = |reason: String| StoreError::Open { url: url.into(), reason };
+        let open_err = |reason: String| StoreError::Open {
+            url: url.into(),
+            reason,
+        };
         if let Some(parent) = std::path::Path::new(path).parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(|e| open_err(e.to_string()))?;
@@ -69,7 +75,10 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| open_err(format!("migration failed: {e}")))?;
-        Ok(Self { pool, group_commit: Default::default() })
+        Ok(Self {
+            pool,
+            group_commit: Default::default(),
+        })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -80,21 +89,39 @@ impl Store {
     /// Makes an arrival durable: upserts the lead by identity and queues a job, in one
     /// transaction shared with the arrivals beside it (group commit). A known idempotency key
     /// returns the earlier answer and queues nothing.
-    pub async fn accept(&self, lead: &Lead, raw: &RawLead, idempotency_key: Option<&str>) -> Result<Accepted, StoreError> {
-        self.group_commit.accept(&self.pool, lead, raw, idempotency_key).await
+    pub async fn accept(
+        &self,
+        lead: &Lead,
+        raw: &RawLead,
+        idempotency_key: Option<&str>,
+    ) -> Result<Accepted, StoreError> {
+        self.group_commit
+            .accept(&self.pool, lead, raw, idempotency_key)
+            .await
     }
 
     /// Queues an arrival known only by a CRM record (a webhook that named an id), or records
     /// one that is already known to be invalid (`failed` with the reason). Same idempotency
     /// rules as [`Store::accept`].
-    pub async fn accept_record(&self, identity_key: &str, payload: &RawLead, idempotency_key: &str, failed: Option<&str>) -> Result<Accepted, StoreError> {
+    pub async fn accept_record(
+        &self,
+        identity_key: &str,
+        payload: &RawLead,
+        idempotency_key: &str,
+        failed: Option<&str>,
+    ) -> Result<Accepted, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query("SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?")
             .bind(idempotency_key)
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(row) = row {
-            return Ok(Accepted { id: row.get("lead_id"), job_id: row.get("id"), status: row.get("status"), duplicate: true });
+            return Ok(Accepted {
+                id: row.get("lead_id"),
+                job_id: row.get("id"),
+                status: row.get("status"),
+                duplicate: true,
+            });
         }
         let now = now_ms();
         let lead_id: String = sqlx::query_scalar(
@@ -109,8 +136,13 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let job_id = Uuid::now_v7().to_string();
-        let status = if failed.is_some() { LeadStatus::Failed } else { LeadStatus::Queued };
-        let payload = serde_json::to_string(payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let status = if failed.is_some() {
+            LeadStatus::Failed
+        } else {
+            LeadStatus::Queued
+        };
+        let payload =
+            serde_json::to_string(payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, error, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -126,7 +158,12 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Accepted { id: lead_id, job_id, status: status.as_str().into(), duplicate: false })
+        Ok(Accepted {
+            id: lead_id,
+            job_id,
+            status: status.as_str().into(),
+            duplicate: false,
+        })
     }
 
     /// Claims the oldest queued job (or one whose lease ran out) for `lease`.
@@ -156,14 +193,21 @@ impl Store {
     /// At start-up of the only process on this file: jobs left `processing` by a crash go
     /// back to the queue at once instead of waiting out their lease.
     pub async fn requeue_orphans(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query("UPDATE jobs SET status = 'queued', lease_until = NULL WHERE status = 'processing'")
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', lease_until = NULL WHERE status = 'processing'",
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 
     /// Records the decision and closes the job, in one transaction.
-    pub async fn complete(&self, job: &Job, lead: &Lead, decision: &Decision) -> Result<(), StoreError> {
+    pub async fn complete(
+        &self,
+        job: &Job,
+        lead: &Lead,
+        decision: &Decision,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
         routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
@@ -201,11 +245,16 @@ impl Store {
 
     /// Records decisions made outside the queue (`leadgate run`) and the rotation positions
     /// they used, in one transaction.
-    pub async fn record_batch(&self, decisions: &mut [(Lead, Decision)], rotation: &HashMap<String, u64>) -> Result<(), StoreError> {
+    pub async fn record_batch(
+        &self,
+        decisions: &mut [(Lead, Decision)],
+        rotation: &HashMap<String, u64>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
         for (lead, decision) in decisions.iter_mut() {
-            let data = serde_json::to_string(&*lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let data =
+                serde_json::to_string(&*lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let lead_id: String = sqlx::query_scalar(
                 "INSERT INTO leads (id, identity_key, email, domain, data, arrivals, created_at, updated_at)
                  VALUES (?, ?, ?, ?, ?, 1, ?, ?)
@@ -239,10 +288,17 @@ impl Store {
 
     /// The current rotation positions (a dry run starts from them).
     pub async fn rotation_positions(&self) -> Result<HashMap<String, u64>, StoreError> {
-        let rows = sqlx::query("SELECT pool, position FROM rotation").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT pool, position FROM rotation")
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .into_iter()
-            .map(|r| (r.get::<String, _>("pool"), r.get::<i64, _>("position") as u64))
+            .map(|r| {
+                (
+                    r.get::<String, _>("pool"),
+                    r.get::<i64, _>("position") as u64,
+                )
+            })
             .collect())
     }
 
@@ -275,13 +331,15 @@ impl Store {
                     .unwrap_or_default(),
             })
             .collect();
-        let history: Vec<serde_json::Value> = sqlx::query_scalar::<_, String>("SELECT record FROM decisions WHERE lead_id = ? ORDER BY id")
-            .bind(&lead_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .filter_map(|r| serde_json::from_str(r).ok())
-            .collect();
+        let history: Vec<serde_json::Value> = sqlx::query_scalar::<_, String>(
+            "SELECT record FROM decisions WHERE lead_id = ? ORDER BY id",
+        )
+        .bind(&lead_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .filter_map(|r| serde_json::from_str(r).ok())
+        .collect();
         let latest = arrivals.last();
         Ok(Some(LeadView {
             status: latest.map_or_else(|| "done".to_string(), |a| a.status.clone()),
@@ -303,7 +361,9 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         if let Some(p) = payload {
-            return serde_json::from_str(&p).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()));
+            return serde_json::from_str(&p)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(e.to_string()));
         }
         let data: Option<String> = sqlx::query_scalar("SELECT data FROM leads WHERE email = ?")
             .bind(email)
@@ -312,8 +372,10 @@ impl Store {
         match data {
             None => Ok(None),
             Some(d) => {
-                let lead: Lead = serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let mut v = serde_json::to_value(&lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let lead: Lead =
+                    serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let mut v =
+                    serde_json::to_value(&lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 if let Some(o) = v.as_object_mut() {
                     o.remove("email_info");
                 }
@@ -324,17 +386,29 @@ impl Store {
 
     /// Jobs per status, for metrics and readiness.
     pub async fn queue_depth(&self) -> Result<HashMap<String, i64>, StoreError> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetch_all(&self.pool).await?;
-        Ok(rows.into_iter().map(|r| (r.get("status"), r.get("n"))).collect())
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get("status"), r.get("n")))
+            .collect())
     }
 
     /// How many decisions are stored for a lead id (tests, reports).
     pub async fn decision_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM decisions").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM decisions")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 
-async fn insert_decision(tx: &mut sqlx::SqliteConnection, lead_id: &str, job_id: Option<&str>, decision: &Decision) -> Result<(), StoreError> {
+async fn insert_decision(
+    tx: &mut sqlx::SqliteConnection,
+    lead_id: &str,
+    job_id: Option<&str>,
+    decision: &Decision,
+) -> Result<(), StoreError> {
     let mut record = decision.clone();
     record.id = lead_id.to_string();
     let json = serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;

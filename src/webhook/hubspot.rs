@@ -36,28 +36,53 @@ pub fn signature_v3(secret: &str, method: &str, url: &str, body: &[u8], timestam
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-pub(super) fn handle(cfg: &HubspotWebhookConfig, req: &WebhookRequest) -> Result<Verified, WebhookError> {
+pub(super) fn handle(
+    cfg: &HubspotWebhookConfig,
+    req: &WebhookRequest,
+) -> Result<Verified, WebhookError> {
     let unauthorized = |why: &str| WebhookError::Unauthorized(why.to_string());
-    let signature = req.header("x-hubspot-signature-v3").ok_or_else(|| unauthorized("no X-HubSpot-Signature-v3 header"))?;
-    let timestamp = req.header("x-hubspot-request-timestamp").ok_or_else(|| unauthorized("no X-HubSpot-Request-Timestamp header"))?;
-    let ts: i64 = timestamp.trim().parse().map_err(|_| unauthorized("X-HubSpot-Request-Timestamp is not milliseconds"))?;
+    let signature = req
+        .header("x-hubspot-signature-v3")
+        .ok_or_else(|| unauthorized("no X-HubSpot-Signature-v3 header"))?;
+    let timestamp = req
+        .header("x-hubspot-request-timestamp")
+        .ok_or_else(|| unauthorized("no X-HubSpot-Request-Timestamp header"))?;
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| unauthorized("X-HubSpot-Request-Timestamp is not milliseconds"))?;
     if (req.now_ms - ts).abs() > MAX_AGE_MS {
-        return Err(unauthorized("the request timestamp is more than 5 minutes away from now"));
+        return Err(unauthorized(
+            "the request timestamp is more than 5 minutes away from now",
+        ));
     }
     let url = cfg.url.as_deref().unwrap_or(&req.url);
     let expected = signature_v3(&cfg.client_secret, req.method, url, req.body, timestamp);
     if !constant_time_eq(expected.as_bytes(), signature.trim().as_bytes()) {
-        return Err(unauthorized("X-HubSpot-Signature-v3 does not match the body"));
+        return Err(unauthorized(
+            "X-HubSpot-Signature-v3 does not match the body",
+        ));
     }
-    let events: Vec<Value> = serde_json::from_slice(req.body).map_err(|e| WebhookError::BadPayload(format!("expected a JSON array of events: {e}")))?;
-    let mut out = Verified { events: Vec::new(), ignored: 0, reply: None };
+    let events: Vec<Value> = serde_json::from_slice(req.body)
+        .map_err(|e| WebhookError::BadPayload(format!("expected a JSON array of events: {e}")))?;
+    let mut out = Verified {
+        events: Vec::new(),
+        ignored: 0,
+        reply: None,
+    };
     for e in events {
-        let kind = e.get("subscriptionType").and_then(Value::as_str).unwrap_or("");
+        let kind = e
+            .get("subscriptionType")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let source = e.get("changeSource").and_then(Value::as_str).unwrap_or("");
         // Property changes made through the API are most likely leadgate's own write-back:
         // re-deciding on them would loop.
-        let relevant = kind == "contact.creation" || (kind == "contact.propertyChange" && !matches!(source, "INTEGRATION" | "API"));
-        let (Some(event_id), Some(object_id)) = (json_id(e.get("eventId")), json_id(e.get("objectId"))) else {
+        let relevant = kind == "contact.creation"
+            || (kind == "contact.propertyChange" && !matches!(source, "INTEGRATION" | "API"));
+        let (Some(event_id), Some(object_id)) =
+            (json_id(e.get("eventId")), json_id(e.get("objectId")))
+        else {
             out.ignored += 1;
             continue;
         };
@@ -67,7 +92,10 @@ pub(super) fn handle(cfg: &HubspotWebhookConfig, req: &WebhookRequest) -> Result
         }
         out.events.push(WebhookEvent {
             event_id,
-            intake: Intake::Fetch { object: "contact".into(), id: object_id },
+            intake: Intake::Fetch {
+                object: "contact".into(),
+                id: object_id,
+            },
         });
     }
     Ok(out)
@@ -92,11 +120,21 @@ mod tests {
 
     #[test]
     fn matches_the_reference_v3_vector() {
-        let sig = signature_v3(SECRET, "POST", "https://gateway.example.com/hubspot/webhook", BODY.as_bytes(), "1700000000000");
+        let sig = signature_v3(
+            SECRET,
+            "POST",
+            "https://gateway.example.com/hubspot/webhook",
+            BODY.as_bytes(),
+            "1700000000000",
+        );
         assert_eq!(sig, "oHRd51QMufRrIPy1ekGc0TmhyeD1tmlw0Lm4+8OhtWQ=");
     }
 
-    fn request<'a>(headers: &'a HashMap<String, String>, body: &'a [u8], now_ms: i64) -> WebhookRequest<'a> {
+    fn request<'a>(
+        headers: &'a HashMap<String, String>,
+        body: &'a [u8],
+        now_ms: i64,
+    ) -> WebhookRequest<'a> {
         WebhookRequest {
             method: "POST",
             url: "https://gateway.example.com/hubspot/webhook".into(),
@@ -107,28 +145,69 @@ mod tests {
     }
 
     fn cfg() -> HubspotWebhookConfig {
-        HubspotWebhookConfig { client_secret: SECRET.into(), url: None }
+        HubspotWebhookConfig {
+            client_secret: SECRET.into(),
+            url: None,
+        }
     }
 
     #[test]
     fn a_valid_signature_yields_a_fetch_of_the_contact() {
         let headers = HashMap::from([
-            ("x-hubspot-signature-v3".to_string(), "oHRd51QMufRrIPy1ekGc0TmhyeD1tmlw0Lm4+8OhtWQ=".to_string()),
-            ("x-hubspot-request-timestamp".to_string(), "1700000000000".to_string()),
+            (
+                "x-hubspot-signature-v3".to_string(),
+                "oHRd51QMufRrIPy1ekGc0TmhyeD1tmlw0Lm4+8OhtWQ=".to_string(),
+            ),
+            (
+                "x-hubspot-request-timestamp".to_string(),
+                "1700000000000".to_string(),
+            ),
         ]);
-        let v = handle(&cfg(), &request(&headers, BODY.as_bytes(), 1_700_000_060_000)).unwrap();
-        assert_eq!(v.events, vec![WebhookEvent { event_id: "1".into(), intake: Intake::Fetch { object: "contact".into(), id: "123".into() } }]);
+        let v = handle(
+            &cfg(),
+            &request(&headers, BODY.as_bytes(), 1_700_000_060_000),
+        )
+        .unwrap();
+        assert_eq!(
+            v.events,
+            vec![WebhookEvent {
+                event_id: "1".into(),
+                intake: Intake::Fetch {
+                    object: "contact".into(),
+                    id: "123".into()
+                }
+            }]
+        );
     }
 
     #[test]
     fn tampered_or_stale_requests_are_refused() {
         let headers = HashMap::from([
-            ("x-hubspot-signature-v3".to_string(), "oHRd51QMufRrIPy1ekGc0TmhyeD1tmlw0Lm4+8OhtWQ=".to_string()),
-            ("x-hubspot-request-timestamp".to_string(), "1700000000000".to_string()),
+            (
+                "x-hubspot-signature-v3".to_string(),
+                "oHRd51QMufRrIPy1ekGc0TmhyeD1tmlw0Lm4+8OhtWQ=".to_string(),
+            ),
+            (
+                "x-hubspot-request-timestamp".to_string(),
+                "1700000000000".to_string(),
+            ),
         ]);
         let tampered = BODY.replace("123", "124");
-        assert!(matches!(handle(&cfg(), &request(&headers, tampered.as_bytes(), 1_700_000_000_000)), Err(WebhookError::Unauthorized(_))));
-        let stale = handle(&cfg(), &request(&headers, BODY.as_bytes(), 1_700_000_000_000 + MAX_AGE_MS + 1));
+        assert!(matches!(
+            handle(
+                &cfg(),
+                &request(&headers, tampered.as_bytes(), 1_700_000_000_000)
+            ),
+            Err(WebhookError::Unauthorized(_))
+        ));
+        let stale = handle(
+            &cfg(),
+            &request(
+                &headers,
+                BODY.as_bytes(),
+                1_700_000_000_000 + MAX_AGE_MS + 1,
+            ),
+        );
         assert!(matches!(stale, Err(WebhookError::Unauthorized(m)) if m.contains("5 minutes")));
     }
 }

@@ -57,7 +57,9 @@ pub struct WebhookRequest<'a> {
 
 impl WebhookRequest<'_> {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 }
 
@@ -111,17 +113,28 @@ pub struct FetchError {
 
 impl FetchError {
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { message: message.into(), permanent: true }
+        Self {
+            message: message.into(),
+            permanent: true,
+        }
     }
 
     pub fn temporary(message: impl Into<String>) -> Self {
-        Self { message: message.into(), permanent: false }
+        Self {
+            message: message.into(),
+            permanent: false,
+        }
     }
 }
 
 /// Reads the CRM record a webhook named (`contact` 123 in HubSpot) as a raw lead.
 pub trait RecordSource: Send + Sync {
-    fn fetch<'a>(&'a self, connector: &'a str, object: &'a str, id: &'a str) -> futures::future::BoxFuture<'a, Result<RawLead, FetchError>>;
+    fn fetch<'a>(
+        &'a self,
+        connector: &'a str,
+        object: &'a str,
+        id: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<RawLead, FetchError>>;
 }
 
 /// A fetch job's payload: the marker the worker looks for.

@@ -17,18 +17,30 @@ pub struct PipedriveWebhookConfig {
     pub password: String,
 }
 
-pub(super) fn handle(cfg: &PipedriveWebhookConfig, req: &WebhookRequest) -> Result<Verified, WebhookError> {
+pub(super) fn handle(
+    cfg: &PipedriveWebhookConfig,
+    req: &WebhookRequest,
+) -> Result<Verified, WebhookError> {
     let presented = req
         .header("authorization")
         .and_then(|h| h.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .ok_or_else(|| WebhookError::Unauthorized("no HTTP Basic credentials".into()))?;
     let expected = format!("{}:{}", cfg.username, cfg.password);
     if !constant_time_eq(&presented, expected.as_bytes()) {
-        return Err(WebhookError::Unauthorized("wrong HTTP Basic credentials".into()));
+        return Err(WebhookError::Unauthorized(
+            "wrong HTTP Basic credentials".into(),
+        ));
     }
-    let body: Value = serde_json::from_slice(req.body).map_err(|e| WebhookError::BadPayload(format!("not JSON: {e}")))?;
-    let meta = body.get("meta").ok_or_else(|| WebhookError::BadPayload("no `meta` object".into()))?;
+    let body: Value = serde_json::from_slice(req.body)
+        .map_err(|e| WebhookError::BadPayload(format!("not JSON: {e}")))?;
+    let meta = body
+        .get("meta")
+        .ok_or_else(|| WebhookError::BadPayload("no `meta` object".into()))?;
     let text = |k: &str| meta.get(k).and_then(Value::as_str).unwrap_or("");
     let event_id = text("id").to_string();
     if event_id.is_empty() {
@@ -36,9 +48,14 @@ pub(super) fn handle(cfg: &PipedriveWebhookConfig, req: &WebhookRequest) -> Resu
     }
     let entity = text("entity");
     let action = text("action");
-    let mut out = Verified { events: Vec::new(), ignored: 0, reply: None };
+    let mut out = Verified {
+        events: Vec::new(),
+        ignored: 0,
+        reply: None,
+    };
     // Deletes carry no lead; changes made through the API are most likely our own writes.
-    let relevant = matches!(entity, "person" | "lead") && (action == "create" || (action == "change" && text("change_source") != "api"));
+    let relevant = matches!(entity, "person" | "lead")
+        && (action == "create" || (action == "change" && text("change_source") != "api"));
     if !relevant {
         out.ignored = 1;
         return Ok(out);
@@ -46,9 +63,15 @@ pub(super) fn handle(cfg: &PipedriveWebhookConfig, req: &WebhookRequest) -> Resu
     let intake = match body.get("data") {
         Some(Value::Object(data)) if entity == "person" => match person_lead(data) {
             Some(lead) => Intake::Lead(lead),
-            None => Intake::Fetch { object: entity.into(), id: text("entity_id").into() },
+            None => Intake::Fetch {
+                object: entity.into(),
+                id: text("entity_id").into(),
+            },
         },
-        _ => Intake::Fetch { object: entity.into(), id: text("entity_id").into() },
+        _ => Intake::Fetch {
+            object: entity.into(),
+            id: text("entity_id").into(),
+        },
     };
     out.events.push(WebhookEvent { event_id, intake });
     Ok(out)
@@ -70,11 +93,20 @@ fn person_lead(data: &Map<String, Value>) -> Option<RawLead> {
             m.insert(to.into(), Value::from(v));
         }
     }
-    if let Some(phone) = data.get("phones").and_then(Value::as_array).and_then(|p| p.first()).and_then(|p| p.get("value")).and_then(Value::as_str) {
+    if let Some(phone) = data
+        .get("phones")
+        .and_then(Value::as_array)
+        .and_then(|p| p.first())
+        .and_then(|p| p.get("value"))
+        .and_then(Value::as_str)
+    {
         m.insert("phone".into(), Value::from(phone));
     }
     if let Some(id) = data.get("id") {
-        m.insert("external_id".into(), Value::from(id.to_string().trim_matches('"')));
+        m.insert(
+            "external_id".into(),
+            Value::from(id.to_string().trim_matches('"')),
+        );
     }
     m.insert("crm".into(), Value::from("pipedrive"));
     m.insert("source".into(), Value::from("crm"));
@@ -87,7 +119,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg() -> PipedriveWebhookConfig {
-        PipedriveWebhookConfig { username: "pd".into(), password: "s3cret".into() }
+        PipedriveWebhookConfig {
+            username: "pd".into(),
+            password: "s3cret".into(),
+        }
     }
 
     const BODY: &str = r#"{"meta":{"action":"create","entity":"person","entity_id":"746","id":"0b5f-uuid","change_source":"app","version":"2.0"},
@@ -95,18 +130,35 @@ mod tests {
 
     fn run(auth: &str) -> Result<Verified, WebhookError> {
         let headers = HashMap::from([("authorization".to_string(), auth.to_string())]);
-        handle(&cfg(), &WebhookRequest { method: "POST", url: String::new(), headers: &headers, body: BODY.as_bytes(), now_ms: 0 })
+        handle(
+            &cfg(),
+            &WebhookRequest {
+                method: "POST",
+                url: String::new(),
+                headers: &headers,
+                body: BODY.as_bytes(),
+                now_ms: 0,
+            },
+        )
     }
 
     #[test]
     fn basic_auth_gates_the_payload_which_carries_the_person() {
-        let good = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("pd:s3cret"));
+        let good = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("pd:s3cret")
+        );
         let v = run(&good).unwrap();
         assert_eq!(v.events[0].event_id, "0b5f-uuid");
-        let Intake::Lead(lead) = &v.events[0].intake else { panic!("expected a lead") };
+        let Intake::Lead(lead) = &v.events[0].intake else {
+            panic!("expected a lead")
+        };
         assert_eq!(lead.0["email"], "jane@acme.io");
         assert_eq!(lead.0["external_id"], "746");
-        let bad = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("pd:wrong"));
+        let bad = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("pd:wrong")
+        );
         assert!(matches!(run(&bad), Err(WebhookError::Unauthorized(_))));
         assert!(matches!(run(""), Err(WebhookError::Unauthorized(_))));
     }

@@ -35,20 +35,34 @@ const FIELD_MAP: &[(&str, &str)] = &[
     ("LeadSource", "source"),
 ];
 
-pub(super) fn handle(cfg: &SalesforceWebhookConfig, req: &WebhookRequest) -> Result<Verified, WebhookError> {
+pub(super) fn handle(
+    cfg: &SalesforceWebhookConfig,
+    req: &WebhookRequest,
+) -> Result<Verified, WebhookError> {
     let token = req
         .url
         .split_once('?')
         .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
         .ok_or_else(|| WebhookError::Unauthorized("no token in the endpoint URL".into()))?;
     if !constant_time_eq(token.as_bytes(), cfg.token.as_bytes()) {
-        return Err(WebhookError::Unauthorized("wrong token in the endpoint URL".into()));
+        return Err(WebhookError::Unauthorized(
+            "wrong token in the endpoint URL".into(),
+        ));
     }
     let message = parse(req.body)?;
-    if !message.organization_id.starts_with(&cfg.organization_id[..cfg.organization_id.len().min(15)]) {
-        return Err(WebhookError::Unauthorized("the message comes from another Salesforce org".into()));
+    if !message
+        .organization_id
+        .starts_with(&cfg.organization_id[..cfg.organization_id.len().min(15)])
+    {
+        return Err(WebhookError::Unauthorized(
+            "the message comes from another Salesforce org".into(),
+        ));
     }
-    let mut out = Verified { events: Vec::new(), ignored: 0, reply: Some(("text/xml; charset=utf-8", ACK.to_string())) };
+    let mut out = Verified {
+        events: Vec::new(),
+        ignored: 0,
+        reply: Some(("text/xml; charset=utf-8", ACK.to_string())),
+    };
     for n in message.notifications {
         let record_id = n.fields.get("Id").cloned().unwrap_or_default();
         let mut lead = Map::new();
@@ -67,9 +81,15 @@ pub(super) fn handle(cfg: &SalesforceWebhookConfig, req: &WebhookRequest) -> Res
             lead.insert("crm".into(), Value::from("salesforce"));
             Intake::Lead(RawLead(lead))
         } else {
-            Intake::Fetch { object: "Lead".into(), id: record_id }
+            Intake::Fetch {
+                object: "Lead".into(),
+                id: record_id,
+            }
         };
-        out.events.push(WebhookEvent { event_id: n.id, intake });
+        out.events.push(WebhookEvent {
+            event_id: n.id,
+            intake,
+        });
     }
     Ok(out)
 }
@@ -89,7 +109,10 @@ fn parse(body: &[u8]) -> Result<Message, WebhookError> {
     let bad = |why: String| WebhookError::BadPayload(why);
     let mut reader = Reader::from_reader(body);
     let mut path: Vec<String> = Vec::new();
-    let mut message = Message { organization_id: String::new(), notifications: Vec::new() };
+    let mut message = Message {
+        organization_id: String::new(),
+        notifications: Vec::new(),
+    };
     let mut buf = Vec::new();
     let mut text = String::new();
     loop {
@@ -97,26 +120,38 @@ fn parse(body: &[u8]) -> Result<Message, WebhookError> {
             Ok(Event::Start(e)) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                 if name == "Notification" {
-                    message.notifications.push(Notification { id: String::new(), fields: Default::default() });
+                    message.notifications.push(Notification {
+                        id: String::new(),
+                        fields: Default::default(),
+                    });
                 }
                 path.push(name);
                 text.clear();
             }
-            Ok(Event::Text(t)) => text.push_str(&t.decode().map_err(|e| bad(format!("bad text: {e}")))?),
+            Ok(Event::Text(t)) => {
+                text.push_str(&t.decode().map_err(|e| bad(format!("bad text: {e}")))?)
+            }
             // quick-xml reports `&amp;` and friends apart from the text around them.
             Ok(Event::GeneralRef(r)) => {
                 let name = r.decode().map_err(|e| bad(format!("bad entity: {e}")))?;
                 let resolved = match r.resolve_char_ref() {
                     Ok(Some(c)) => c.to_string(),
-                    _ => quick_xml::escape::resolve_xml_entity(&name).map(str::to_string).ok_or_else(|| bad(format!("unknown entity &{name};")))?,
+                    _ => quick_xml::escape::resolve_xml_entity(&name)
+                        .map(str::to_string)
+                        .ok_or_else(|| bad(format!("unknown entity &{name};")))?,
                 };
                 text.push_str(&resolved);
             }
             Ok(Event::End(_)) => {
                 let value = std::mem::take(&mut text);
                 let n = path.len();
-                match (path.get(n.wrapping_sub(2)).map(String::as_str), path.last().map(String::as_str)) {
-                    (Some("notifications"), Some("OrganizationId")) => message.organization_id = value.trim().to_string(),
+                match (
+                    path.get(n.wrapping_sub(2)).map(String::as_str),
+                    path.last().map(String::as_str),
+                ) {
+                    (Some("notifications"), Some("OrganizationId")) => {
+                        message.organization_id = value.trim().to_string()
+                    }
                     (Some("Notification"), Some("Id")) => {
                         if let Some(last) = message.notifications.last_mut() {
                             last.id = value.trim().to_string();
@@ -178,28 +213,57 @@ mod tests {
 </soapenv:Envelope>"#;
 
     fn run(url: &str, body: &str) -> Result<Verified, WebhookError> {
-        let cfg = SalesforceWebhookConfig { organization_id: "00D000000000001AAA".into(), token: "t0k".into() };
+        let cfg = SalesforceWebhookConfig {
+            organization_id: "00D000000000001AAA".into(),
+            token: "t0k".into(),
+        };
         let headers = HashMap::new();
-        handle(&cfg, &WebhookRequest { method: "POST", url: url.into(), headers: &headers, body: body.as_bytes(), now_ms: 0 })
+        handle(
+            &cfg,
+            &WebhookRequest {
+                method: "POST",
+                url: url.into(),
+                headers: &headers,
+                body: body.as_bytes(),
+                now_ms: 0,
+            },
+        )
     }
 
     #[test]
     fn reads_notifications_and_answers_with_an_ack() {
         let v = run("https://gw/v1/webhooks/salesforce?token=t0k", ENVELOPE).unwrap();
         assert_eq!(v.events.len(), 2);
-        let Intake::Lead(lead) = &v.events[0].intake else { panic!("expected a lead") };
+        let Intake::Lead(lead) = &v.events[0].intake else {
+            panic!("expected a lead")
+        };
         assert_eq!(lead.0["email"], "jane@acme.io");
         assert_eq!(lead.0["company"], "Acme & Co");
         assert_eq!(lead.0["external_id"], "00Q000000000001AAA");
-        assert_eq!(v.events[1].intake, Intake::Fetch { object: "Lead".into(), id: "00Q000000000002AAA".into() });
+        assert_eq!(
+            v.events[1].intake,
+            Intake::Fetch {
+                object: "Lead".into(),
+                id: "00Q000000000002AAA".into()
+            }
+        );
         assert!(v.reply.unwrap().1.contains("<Ack>true</Ack>"));
     }
 
     #[test]
     fn wrong_token_or_org_is_refused() {
-        assert!(matches!(run("https://gw/x?token=nope", ENVELOPE), Err(WebhookError::Unauthorized(_))));
+        assert!(matches!(
+            run("https://gw/x?token=nope", ENVELOPE),
+            Err(WebhookError::Unauthorized(_))
+        ));
         let other_org = ENVELOPE.replace("00D000000000001AAA", "00D999999999999AAA");
-        assert!(matches!(run("https://gw/x?token=t0k", &other_org), Err(WebhookError::Unauthorized(_))));
-        assert!(matches!(run("https://gw/x?token=t0k", "not xml <"), Err(WebhookError::BadPayload(_)) | Err(WebhookError::Unauthorized(_))));
+        assert!(matches!(
+            run("https://gw/x?token=t0k", &other_org),
+            Err(WebhookError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            run("https://gw/x?token=t0k", "not xml <"),
+            Err(WebhookError::BadPayload(_)) | Err(WebhookError::Unauthorized(_))
+        ));
     }
 }

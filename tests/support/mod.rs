@@ -21,7 +21,10 @@ impl Daemon {
     pub fn start(db: &Path, workers: usize, extra_env: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .env("LEADGATE__STORAGE__URL", format!("sqlite://{}", db.display()))
+            .env(
+                "LEADGATE__STORAGE__URL",
+                format!("sqlite://{}", db.display()),
+            )
             .env("LEADGATE__SERVER__WORKERS", workers.to_string())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -59,7 +62,10 @@ impl Daemon {
     /// Sends SIGTERM and waits (bounded) for a clean exit; returns whether it exited 0.
     pub fn terminate(mut self, within: Duration) -> bool {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
         let deadline = Instant::now() + within;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -88,7 +94,12 @@ pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
 }
 
 /// Polls `GET /v1/leads/{id}` until its status is one of `want` (bounded).
-pub async fn wait_for_status(client: &reqwest::Client, d: &Daemon, id: &str, want: &[&str]) -> serde_json::Value {
+pub async fn wait_for_status(
+    client: &reqwest::Client,
+    d: &Daemon,
+    id: &str,
+    want: &[&str],
+) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let body: serde_json::Value = client
@@ -102,7 +113,10 @@ pub async fn wait_for_status(client: &reqwest::Client, d: &Daemon, id: &str, wan
         if want.iter().any(|w| body["status"] == *w) {
             return body;
         }
-        assert!(Instant::now() < deadline, "lead {id} never reached {want:?}: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "lead {id} never reached {want:?}: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -171,7 +185,12 @@ impl Daemon {
 impl Daemon {
     /// Starts `leadgate serve` with `config` (through LEADGATE_CONFIG) instead of the shipped
     /// config, and `db` as its store.
-    pub fn start_with_config(config: &Path, db: &Path, workers: usize, extra_env: &[(&str, &str)]) -> Daemon {
+    pub fn start_with_config(
+        config: &Path,
+        db: &Path,
+        workers: usize,
+        extra_env: &[(&str, &str)],
+    ) -> Daemon {
         let config = config.display().to_string();
         let mut env: Vec<(&str, &str)> = vec![("LEADGATE_CONFIG", config.as_str())];
         env.extend_from_slice(extra_env);

@@ -28,7 +28,11 @@ impl Store {
                     .await?;
                 *erased.rows.entry((*table).to_string()).or_default() += done.rows_affected();
             }
-            erased.leads += sqlx::query("DELETE FROM leads WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+            erased.leads += sqlx::query("DELETE FROM leads WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         sqlx::query("INSERT INTO suppressions (email_sha256, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(email_key(&email))
@@ -40,21 +44,28 @@ impl Store {
     }
 
     pub async fn is_suppressed(&self, email: &str) -> Result<bool, StoreError> {
-        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM suppressions WHERE email_sha256 = $1")
-            .bind(email_key(email))
-            .fetch_optional(&self.pool)
-            .await?;
+        let found: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM suppressions WHERE email_sha256 = $1")
+                .bind(email_key(email))
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(found.is_some())
     }
 
     pub async fn rows_mentioning(&self, email: &str) -> Result<u64, StoreError> {
         let pattern = format!("%{}%", email.trim().to_lowercase());
         let mut n = 0u64;
-        for (table, column) in [("leads", "data"), ("jobs", "payload"), ("decisions", "record")] {
-            let c: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE lower({column}::text) LIKE $1"))
-                .bind(&pattern)
-                .fetch_one(&self.pool)
-                .await?;
+        for (table, column) in [
+            ("leads", "data"),
+            ("jobs", "payload"),
+            ("decisions", "record"),
+        ] {
+            let c: i64 = sqlx::query_scalar(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE lower({column}::text) LIKE $1"
+            ))
+            .bind(&pattern)
+            .fetch_one(&self.pool)
+            .await?;
             n += c as u64;
         }
         Ok(n)

@@ -31,16 +31,31 @@ pub(super) struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub(super) async fn accept(&self, pool: &SqlitePool, lead: &Lead, raw: &RawLead, key: Option<&str>) -> Result<Accepted, StoreError> {
+    pub(super) async fn accept(
+        &self,
+        pool: &SqlitePool,
+        lead: &Lead,
+        raw: &RawLead,
+        key: Option<&str>,
+    ) -> Result<Accepted, StoreError> {
         let sender = self.sender.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(writer(pool.clone(), rx));
             tx
         });
         let (reply, answer) = oneshot::channel();
-        let pending = Pending { lead: lead.clone(), raw: raw.clone(), key: key.map(str::to_string), reply };
-        sender.send(pending).map_err(|_| StoreError::Corrupt("the intake writer has stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Corrupt("the intake writer stopped before answering".into()))?
+        let pending = Pending {
+            lead: lead.clone(),
+            raw: raw.clone(),
+            key: key.map(str::to_string),
+            reply,
+        };
+        sender
+            .send(pending)
+            .map_err(|_| StoreError::Corrupt("the intake writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Corrupt("the intake writer stopped before answering".into()))?
     }
 }
 
@@ -63,7 +78,9 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Pending>) {
             // One arrival's failure must not fail its neighbours: retry them one by one.
             Err(_) => {
                 for p in batch {
-                    let one = write(&pool, std::slice::from_ref(&p)).await.map(|mut a| a.remove(0));
+                    let one = write(&pool, std::slice::from_ref(&p))
+                        .await
+                        .map(|mut a| a.remove(0));
                     let _ = p.reply.send(one);
                 }
             }
@@ -83,14 +100,24 @@ async fn write(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<Accepted>, St
 
 /// Upserts the lead by identity and queues a job, inside the caller's transaction; a known
 /// idempotency key returns the earlier answer and queues nothing.
-pub(super) async fn accept_in(conn: &mut SqliteConnection, lead: &Lead, raw: &RawLead, idempotency_key: Option<&str>) -> Result<Accepted, StoreError> {
+pub(super) async fn accept_in(
+    conn: &mut SqliteConnection,
+    lead: &Lead,
+    raw: &RawLead,
+    idempotency_key: Option<&str>,
+) -> Result<Accepted, StoreError> {
     if let Some(key) = idempotency_key {
         let row = sqlx::query("SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?")
             .bind(key)
             .fetch_optional(&mut *conn)
             .await?;
         if let Some(row) = row {
-            return Ok(Accepted { id: row.get("lead_id"), job_id: row.get("id"), status: row.get("status"), duplicate: true });
+            return Ok(Accepted {
+                id: row.get("lead_id"),
+                job_id: row.get("id"),
+                status: row.get("status"),
+                duplicate: true,
+            });
         }
     }
     let now = now_ms();
@@ -126,5 +153,10 @@ pub(super) async fn accept_in(conn: &mut SqliteConnection, lead: &Lead, raw: &Ra
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    Ok(Accepted { id: lead_id, job_id, status: LeadStatus::Queued.as_str().into(), duplicate: false })
+    Ok(Accepted {
+        id: lead_id,
+        job_id,
+        status: LeadStatus::Queued.as_str().into(),
+        duplicate: false,
+    })
 }

@@ -29,7 +29,11 @@ impl Store {
                     .await?;
                 *erased.rows.entry((*table).to_string()).or_default() += done.rows_affected();
             }
-            erased.leads += sqlx::query("DELETE FROM leads WHERE id = ?").bind(id).execute(&mut *tx).await?.rows_affected();
+            erased.leads += sqlx::query("DELETE FROM leads WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         sqlx::query("INSERT INTO suppressions (email_sha256, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
             .bind(email_key(&email))
@@ -42,10 +46,11 @@ impl Store {
 
     /// Whether this address asked to be erased.
     pub async fn is_suppressed(&self, email: &str) -> Result<bool, StoreError> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM suppressions WHERE email_sha256 = ?")
-            .bind(email_key(email))
-            .fetch_optional(&self.pool)
-            .await?;
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM suppressions WHERE email_sha256 = ?")
+                .bind(email_key(email))
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(found.is_some())
     }
 
@@ -53,11 +58,17 @@ impl Store {
     pub async fn rows_mentioning(&self, email: &str) -> Result<u64, StoreError> {
         let pattern = format!("%{}%", email.trim().to_lowercase());
         let mut n = 0u64;
-        for (table, column) in [("leads", "data"), ("jobs", "payload"), ("decisions", "record")] {
-            let c: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE lower({column}) LIKE ?"))
-                .bind(&pattern)
-                .fetch_one(&self.pool)
-                .await?;
+        for (table, column) in [
+            ("leads", "data"),
+            ("jobs", "payload"),
+            ("decisions", "record"),
+        ] {
+            let c: i64 = sqlx::query_scalar(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE lower({column}) LIKE ?"
+            ))
+            .bind(&pattern)
+            .fetch_one(&self.pool)
+            .await?;
             n += c as u64;
         }
         Ok(n)

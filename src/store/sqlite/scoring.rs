@@ -78,7 +78,10 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(ROLLUP_CONNECTIONS)
             .connect_lazy_with(options);
-        Ok(Self { pool, group_commit: Default::default() })
+        Ok(Self {
+            pool,
+            group_commit: Default::default(),
+        })
     }
 
     /// The lead an outcome names, by id, email or external id.
