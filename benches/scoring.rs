@@ -11,7 +11,7 @@ use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use leadgate::lead::{EnrichedLead, Enrichment, Provenanced, RawLead};
 use leadgate::normalize::Normalizer;
-use leadgate::rules::RuleFile;
+use leadgate::rules::{Condition, RuleFile, Scope};
 use leadgate::score::Scorer;
 use serde_json::json;
 
@@ -134,6 +134,17 @@ fn bench(c: &mut Criterion) {
             let ctx = scorer.context(&enriched, &account, now);
             scorer.score_all(enriched.clone(), &ctx, now)
         })
+    });
+
+    // Rule evaluation alone: the 100 rule conditions against one built context, no factors.
+    let conditions: Vec<Condition> = rules()
+        .lines()
+        .filter_map(|l| l.strip_prefix("when = \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .filter_map(|w| Condition::compile(w, &Scope::scoring()).ok())
+        .collect();
+    c.bench_function("evaluate 100 rule conditions (no factors)", |b| {
+        b.iter(|| conditions.iter().filter(|w| w.eval(&ctx).matched()).count())
     });
 
     // A plain figure for the README, outside criterion's statistics.
