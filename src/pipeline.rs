@@ -54,20 +54,22 @@ impl Pipeline {
         .unwrap_or_default();
 
         // Providers from `[enrichment] waterfall`, connectors/*.toml and `[providers.ID]`.
-        let (providers, validation, connectors, cache) = match crate::enrich::build::providers(settings) {
-            Ok(b) => (b.providers, b.validation, b.catalog, Some(b.cache)),
-            Err(e) => {
-                issues.extend(e);
-                Default::default()
-            }
-        };
+        let (providers, validation, connectors, cache) =
+            match crate::enrich::build::providers(settings) {
+                Ok(b) => (b.providers, b.validation, b.catalog, Some(b.cache)),
+                Err(e) => {
+                    issues.extend(e);
+                    Default::default()
+                }
+            };
         let field_order: HashMap<String, Vec<String>> = c
             .enrichment
             .field_order
             .iter()
             .map(|f| (f.field.clone(), f.order.clone()))
             .collect();
-        let waterfall = Waterfall::new(providers, c.enrichment.stop_when.clone(), field_order).with_validation(validation);
+        let waterfall = Waterfall::new(providers, c.enrichment.stop_when.clone(), field_order)
+            .with_validation(validation);
 
         let scorer = Scorer::load(&settings.resolve(&c.scoring)).map_err(|e| issues.extend(e.0));
         let router = Router::load(&settings.resolve(&c.routing)).map_err(|e| issues.extend(e.0));
@@ -93,7 +95,9 @@ impl Pipeline {
     /// URL-encoded), in memory and in Redis; returns how many entries went.
     pub async fn forget(&self, email: &str) -> u64 {
         let Some(cache) = &self.cache else { return 0 };
-        let encoded = percent_encoding::utf8_percent_encode(email, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let encoded =
+            percent_encoding::utf8_percent_encode(email, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
         let mut n = cache.invalidate_containing(email).await;
         if encoded != email {
             n += cache.invalidate_containing(&encoded).await;
@@ -108,8 +112,17 @@ impl Pipeline {
 
     /// Sets `account.score` (the account's leads' engagement, rolled up from the store) and
     /// `account.leads`. A store that cannot answer leaves them unset: scoring goes on.
-    async fn roll_up_account(&self, account: &mut serde_json::Value, domain: Option<&str>, now: DateTime<Utc>) {
-        let (Some(domain), Some(rollup), Some(source)) = (domain, self.scorer.account_rollup(), &self.account_engagement) else {
+    async fn roll_up_account(
+        &self,
+        account: &mut serde_json::Value,
+        domain: Option<&str>,
+        now: DateTime<Utc>,
+    ) {
+        let (Some(domain), Some(rollup), Some(source)) = (
+            domain,
+            self.scorer.account_rollup(),
+            &self.account_engagement,
+        ) else {
             return;
         };
         match source.account_rows(domain, &rollup.score).await {
@@ -129,9 +142,15 @@ impl Pipeline {
 
     /// Enriches, scores and routes a normalized lead. Delivers nothing: the caller records
     /// the decision, and `rotation` decides whether routing state is written.
-    pub async fn decide(&self, lead: Lead, rotation: &dyn Assignments, now: DateTime<Utc>) -> Result<Decision, StoreError> {
+    pub async fn decide(
+        &self,
+        lead: Lead,
+        rotation: &dyn Assignments,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, StoreError> {
         let mut account = self.router.match_account(&lead).await;
-        self.roll_up_account(&mut account, lead.domain.as_deref(), now).await;
+        self.roll_up_account(&mut account, lead.domain.as_deref(), now)
+            .await;
         let enriched = self
             .waterfall
             .enrich(lead, now)
@@ -145,8 +164,20 @@ impl Pipeline {
         };
         ctx.set("score", &json!(scored.score));
         ctx.set("grade", &json!(scored.grade));
-        ctx.set("scores", &json!(scores.iter().map(|(id, c)| (id.clone(), json!(c.score))).collect::<serde_json::Map<_, _>>()));
-        ctx.set("grades", &json!(scores.iter().map(|(id, c)| (id.clone(), json!(c.grade))).collect::<serde_json::Map<_, _>>()));
+        ctx.set(
+            "scores",
+            &json!(scores
+                .iter()
+                .map(|(id, c)| (id.clone(), json!(c.score)))
+                .collect::<serde_json::Map<_, _>>()),
+        );
+        ctx.set(
+            "grades",
+            &json!(scores
+                .iter()
+                .map(|(id, c)| (id.clone(), json!(c.grade)))
+                .collect::<serde_json::Map<_, _>>()),
+        );
         let route = self
             .router
             .route(&scored, &mut ctx, rotation, now)

@@ -8,7 +8,9 @@ use cel::common::ast::{EntryExpr, Expr};
 use cel::IdedExpr;
 
 use super::RuleError;
-use crate::lead::{ACCOUNT_FIELDS, ACTIVITY_FIELDS, CANONICAL_FIELDS, COMPANY_FIELDS, EMAIL_FIELDS, PERSON_FIELDS};
+use crate::lead::{
+    ACCOUNT_FIELDS, ACTIVITY_FIELDS, CANONICAL_FIELDS, COMPANY_FIELDS, EMAIL_FIELDS, PERSON_FIELDS,
+};
 
 /// Which variables a kind of rule can see.
 #[derive(Debug, Clone)]
@@ -17,7 +19,9 @@ pub struct Scope {
 }
 
 /// `activity` is the lead's event statistics; `lists` the named lists of `scoring.toml`.
-const LEAD_VARIABLES: &[&str] = &["lead", "company", "person", "email", "events", "account", "activity", "lists", "now"];
+const LEAD_VARIABLES: &[&str] = &[
+    "lead", "company", "person", "email", "events", "account", "activity", "lists", "now",
+];
 
 impl Scope {
     /// Scoring rules: the lead, its enrichment, its events, its account.
@@ -97,7 +101,13 @@ pub(crate) fn visit(expr: &IdedExpr, f: &mut dyn FnMut(&IdedExpr)) {
             call.args.iter().for_each(|a| visit(a, f));
         }
         Expr::Comprehension(c) => {
-            for e in [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result] {
+            for e in [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ] {
                 visit(e, f);
             }
         }
@@ -139,8 +149,13 @@ impl Walker<'_> {
 
     fn check_node(&mut self, e: &IdedExpr) -> Result<(), RuleError> {
         match &e.expr {
-            Expr::Ident(name) if !self.scope.variables.contains(&name.as_str()) && !self.bound.contains(name) => {
-                return Err(RuleError::UnknownVariable(name.clone(), self.scope.variables.join(", ")));
+            Expr::Ident(name)
+                if !self.scope.variables.contains(&name.as_str()) && !self.bound.contains(name) =>
+            {
+                return Err(RuleError::UnknownVariable(
+                    name.clone(),
+                    self.scope.variables.join(", "),
+                ));
             }
             Expr::Select(sel) => {
                 if let Expr::Ident(root) = &sel.operand.expr {

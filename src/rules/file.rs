@@ -16,8 +16,9 @@ pub struct RuleFile {
 impl RuleFile {
     pub fn read(path: &Path) -> Result<Self, ConfigErrors> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigErrors::one(&name, "-", format!("cannot read the rule file: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::one(&name, "-", format!("cannot read the rule file: {e}"))
+        })?;
         Ok(Self { name, text })
     }
 
@@ -42,10 +43,18 @@ impl RuleFile {
 
     /// 1-based line of a byte offset.
     pub fn line_of(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
 
-    pub fn issue(&self, span: Option<std::ops::Range<usize>>, key: impl Into<String>, reason: impl Into<String>) -> ConfigIssue {
+    pub fn issue(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        key: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> ConfigIssue {
         ConfigIssue {
             file: self.name.clone(),
             line: span.map(|s| self.line_of(s.start)),

@@ -20,7 +20,11 @@ use crate::route::LocalAssignments;
 /// Longest Idempotency-Key accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 256;
 
-pub async fn require_token(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn require_token(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if state.api_tokens.is_empty() {
         return next.run(request).await;
     }
@@ -30,8 +34,17 @@ pub async fn require_token(State(state): State<Arc<AppState>>, request: Request,
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
-        Some(t) if state.api_tokens.iter().any(|k| constant_time_eq(k.as_bytes(), t.as_bytes())) => next.run(request).await,
-        _ => ApiError::new(ErrorCode::Unauthorized, "missing or wrong bearer token").into_response(),
+        Some(t)
+            if state
+                .api_tokens
+                .iter()
+                .any(|k| constant_time_eq(k.as_bytes(), t.as_bytes())) =>
+        {
+            next.run(request).await
+        }
+        _ => {
+            ApiError::new(ErrorCode::Unauthorized, "missing or wrong bearer token").into_response()
+        }
     }
 }
 
@@ -44,19 +57,32 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 fn parse_lead(body: Result<Bytes, BytesRejection>) -> Result<RawLead, ApiError> {
     let body = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than the server's limit")
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the request body is larger than the server's limit",
+            )
         } else {
             ApiError::new(ErrorCode::InvalidJson, r.body_text())
         }
     })?;
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(map)) => Ok(RawLead(map)),
-        Ok(_) => Err(ApiError::new(ErrorCode::InvalidJson, "the body must be a JSON object (one lead)")),
-        Err(e) => Err(ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}"))),
+        Ok(_) => Err(ApiError::new(
+            ErrorCode::InvalidJson,
+            "the body must be a JSON object (one lead)",
+        )),
+        Err(e) => Err(ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("the body is not valid JSON: {e}"),
+        )),
     }
 }
 
-pub async fn post_lead(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn post_lead(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let raw = parse_lead(body)?;
     let lead = state
         .pipeline
@@ -67,17 +93,34 @@ pub async fn post_lead(State(state): State<Arc<AppState>>, headers: HeaderMap, b
         Some(v) => match v.to_str() {
             Ok(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => Some(format!("key:{k}")),
             _ => {
-                return Err(ApiError::new(ErrorCode::InvalidLead, format!("Idempotency-Key must be 1–{MAX_IDEMPOTENCY_KEY} visible characters")).field("Idempotency-Key"))
+                return Err(ApiError::new(
+                    ErrorCode::InvalidLead,
+                    format!("Idempotency-Key must be 1–{MAX_IDEMPOTENCY_KEY} visible characters"),
+                )
+                .field("Idempotency-Key"))
             }
         },
     };
     if let Some(email) = &lead.email {
-        if state.store.is_suppressed(email).await.map_err(ApiError::internal)? {
-            return Err(ApiError::new(ErrorCode::Suppressed, "this person asked to be erased; leadgate keeps and processes nothing about them").field("email"));
+        if state
+            .store
+            .is_suppressed(email)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            return Err(ApiError::new(
+                ErrorCode::Suppressed,
+                "this person asked to be erased; leadgate keeps and processes nothing about them",
+            )
+            .field("email"));
         }
     }
     let key = header_key.or_else(|| lead.external_id.as_ref().map(|id| format!("external:{id}")));
-    let accepted = state.store.accept(&lead, &raw, key.as_deref()).await.map_err(ApiError::internal)?;
+    let accepted = state
+        .store
+        .accept(&lead, &raw, key.as_deref())
+        .await
+        .map_err(ApiError::internal)?;
     if !accepted.duplicate {
         metrics::counter!("leadgate_leads_accepted_total").increment(1);
         state.queued.notify_one();
@@ -93,22 +136,41 @@ pub struct EraseQuery {
 
 /// `DELETE /v1/leads?email=E`: erases the person everywhere leadgate keeps data and adds
 /// them to the suppression list.
-pub async fn erase_person(State(state): State<Arc<AppState>>, axum::extract::Query(q): axum::extract::Query<EraseQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn erase_person(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Query(q): axum::extract::Query<EraseQuery>,
+) -> Result<Json<Value>, ApiError> {
     let email = q
         .email
         .as_deref()
         .map(str::trim)
         .filter(|e| !e.is_empty())
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidLead, "name the person to erase: ?email=...").field("email"))?;
-    let email = crate::normalize::normalize_email(email).map_err(|e| ApiError::new(ErrorCode::InvalidLead, e.to_string()).field("email"))?;
-    let erased = state.store.erase_person(&email).await.map_err(ApiError::internal)?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidLead,
+                "name the person to erase: ?email=...",
+            )
+            .field("email")
+        })?;
+    let email = crate::normalize::normalize_email(email)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidLead, e.to_string()).field("email"))?;
+    let erased = state
+        .store
+        .erase_person(&email)
+        .await
+        .map_err(ApiError::internal)?;
     let cache_entries = state.pipeline.forget(&email).await;
     metrics::counter!("leadgate_erasures_total").increment(1);
     tracing::info!(email = %crate::lead::mask_email(&email), leads = erased.leads, "person erased and suppressed");
-    Ok(Json(json!({"erased": erased, "cache_entries": cache_entries, "suppressed": true})))
+    Ok(Json(
+        json!({"erased": erased, "cache_entries": cache_entries, "suppressed": true}),
+    ))
 }
 
-pub async fn get_lead(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_lead(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let view = state
         .store
         .lead(&id)
@@ -130,7 +192,10 @@ pub async fn get_lead(State(state): State<Arc<AppState>>, Path(id): Path<String>
     Ok(Json(body))
 }
 
-pub async fn evaluate(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
+pub async fn evaluate(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
     let raw = parse_lead(body)?;
     let lead = state
         .pipeline
@@ -139,7 +204,11 @@ pub async fn evaluate(State(state): State<Arc<AppState>>, body: Result<Bytes, By
     // A dry run: start from the live routing state (positions, counts, pauses) but write
     // nothing back.
     let now = Utc::now();
-    let snapshot = state.store.assignment_snapshot(now).await.map_err(ApiError::internal)?;
+    let snapshot = state
+        .store
+        .assignment_snapshot(now)
+        .await
+        .map_err(ApiError::internal)?;
     let decision = state
         .pipeline
         .decide(lead, &LocalAssignments::from_snapshot(snapshot), now)
@@ -156,7 +225,10 @@ pub async fn healthz() -> Json<Value> {
 
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     if !state.ready.load(Ordering::SeqCst) {
-        return Err(ApiError::new(ErrorCode::NotReady, "starting up or draining"));
+        return Err(ApiError::new(
+            ErrorCode::NotReady,
+            "starting up or draining",
+        ));
     }
     state
         .store
@@ -176,16 +248,23 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, A
 pub async fn metrics(State(state): State<Arc<AppState>>) -> String {
     if let Ok(depth) = state.store.queue_depth().await {
         for status in ["queued", "processing", "done", "failed", "review"] {
-            metrics::gauge!("leadgate_jobs", "status" => status).set(*depth.get(status).unwrap_or(&0) as f64);
+            metrics::gauge!("leadgate_jobs", "status" => status)
+                .set(*depth.get(status).unwrap_or(&0) as f64);
         }
     }
     super::prometheus().render()
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "no such route; see the README for the API")
+    ApiError::new(
+        ErrorCode::NotFound,
+        "no such route; see the README for the API",
+    )
 }
 
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this route",
+    )
 }
