@@ -80,3 +80,43 @@ proptest! {
         prop_assert!(rows.len() <= text.lines().count());
     }
 }
+
+mod manifest_templates {
+    use leadgate::connector::http::template::{Escape, Template, Vars};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a lead's value holds, rendered into a path it stays inside its one
+        /// segment: joined onto the configured base URL, host, port and the path's other
+        /// segments never change.
+        #[test]
+        fn lead_values_never_change_host_or_path(value in prop_oneof![Just(".".to_string()), Just("..".to_string()), "\\PC{1,60}"]) {
+            let base = reqwest::Url::parse("https://api.vendor.example:8443/v2/").unwrap();
+            let t = Template::parse("companies/{domain}/profile").unwrap();
+            let vars = Vars::from([("domain", value.clone())]);
+            let Ok(path) = t.render(&vars, Escape::PathSegment) else {
+                // Refused (a dot-segment): nothing is sent at all.
+                prop_assert!(value == "." || value == "..");
+                return Ok(());
+            };
+            let url = base.join(&path).unwrap();
+            prop_assert_eq!(url.host_str(), Some("api.vendor.example"));
+            prop_assert_eq!(url.port(), Some(8443));
+            prop_assert_eq!(url.query(), None);
+            prop_assert_eq!(url.fragment(), None);
+            let segments: Vec<&str> = url.path_segments().unwrap().collect();
+            prop_assert_eq!(segments.len(), 4, "{:?}", segments);
+            prop_assert_eq!(segments[0], "v2");
+            prop_assert_eq!(segments[1], "companies");
+            prop_assert_eq!(segments[3], "profile");
+            let decoded = percent_encoding::percent_decode_str(segments[2]).decode_utf8().unwrap();
+            prop_assert_eq!(decoded.as_ref(), value.as_str());
+        }
+
+        /// The parser never panics, whatever a manifest author writes.
+        #[test]
+        fn template_parsing_never_panics(text in "\\PC{0,40}") {
+            let _ = Template::parse(&text);
+        }
+    }
+}

@@ -142,6 +142,12 @@ impl Template {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Var(v) => {
                     let value = vars.get(v).filter(|s| !s.is_empty()).ok_or(*v)?;
+                    // `.` and `..` are dot-segments even percent-encoded (`%2e%2e`): a URL
+                    // would resolve them and move the request to another path. Such a value
+                    // cannot be looked up by path, so it counts as missing.
+                    if escape == Escape::PathSegment && matches!(value.as_str(), "." | "..") {
+                        return Err(*v);
+                    }
                     match escape {
                         Escape::None => out.push_str(value),
                         Escape::PathSegment => out.extend(utf8_percent_encode(value, SEGMENT)),
