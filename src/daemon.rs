@@ -57,6 +57,7 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     })?;
 
     let state = Arc::new(AppState {
+        dry_run_state: Default::default(),
         pipeline,
         store,
         queued: Notify::new(),

@@ -137,6 +137,7 @@ impl World {
 
     fn state(&self) -> AppState {
         AppState {
+            dry_run_state: Default::default(),
             pipeline: Pipeline::build(&self.settings).unwrap(),
             store: self.store.clone(),
             queued: Notify::new(),

@@ -23,6 +23,7 @@ use tower::ServiceExt;
 async fn state(db: &Path, tokens: Vec<String>) -> Arc<AppState> {
     let settings = Settings::load(Path::new("config/leadgate.toml")).unwrap();
     Arc::new(AppState {
+        dry_run_state: Default::default(),
         pipeline: Pipeline::build(&settings).unwrap(),
         store: Store::open(&format!("sqlite://{}", db.display()))
             .await

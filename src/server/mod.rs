@@ -41,6 +41,38 @@ pub struct AppState {
     /// Delivers decisions to the CRM (write-back, owner, enrollment); none unless
     /// `[delivery]` names a target or sequences. Only the queue's workers deliver.
     pub delivery: Option<Arc<crate::crm::Crm>>,
+    /// The routing state dry runs (`POST /v1/evaluate`) start from, re-read at most once a
+    /// second.
+    pub dry_run_state: DryRunState,
+}
+
+/// How long a dry run may reuse the routing state it read: a preview does not need the
+/// rotation to the millisecond, and reading positions, counts and pauses per request
+/// dominated `POST /v1/evaluate` (benches/e2e.rs).
+const DRY_RUN_STATE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The routing state dry runs start from, read from the store by one request at a time.
+#[derive(Default)]
+pub struct DryRunState {
+    cached: tokio::sync::Mutex<Option<(tokio::time::Instant, crate::route::AssignmentSnapshot)>>,
+}
+
+impl DryRunState {
+    pub async fn snapshot(
+        &self,
+        store: &Store,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::route::AssignmentSnapshot, crate::store::StoreError> {
+        let mut cached = self.cached.lock().await;
+        if let Some((at, snapshot)) = cached.as_ref() {
+            if at.elapsed() < DRY_RUN_STATE_TTL {
+                return Ok(snapshot.clone());
+            }
+        }
+        let fresh = store.assignment_snapshot(now).await?;
+        *cached = Some((tokio::time::Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
 }
 
 /// The router: `/v1` API behind the bearer check, probes and metrics outside it.

@@ -201,12 +201,12 @@ pub async fn evaluate(
         .pipeline
         .normalize(&raw)
         .map_err(|e| ApiError::new(ErrorCode::InvalidLead, e.to_string()).field(e.field.clone()))?;
-    // A dry run: start from the live routing state (positions, counts, pauses) but write
-    // nothing back.
+    // A dry run: start from the live routing state (positions, counts, pauses; at most a
+    // second old) but write nothing back.
     let now = Utc::now();
     let snapshot = state
-        .store
-        .assignment_snapshot(now)
+        .dry_run_state
+        .snapshot(&state.store, now)
         .await
         .map_err(ApiError::internal)?;
     let decision = state
