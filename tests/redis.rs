@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use leadgate::connector::http::Answer;
+use leadgate::connector::http::{Answer, Body};
 use leadgate::resilience::cache::{AnswerCache, CachePolicy, Freshness, MokaCache};
 use leadgate::resilience::limit::RateLimit;
 use leadgate::resilience::redis::{RedisLink, SharedGcra, TieredCache};
@@ -36,7 +36,7 @@ fn upstream(calls: &Arc<AtomicUsize>) -> BoxFuture<'static, Result<(Answer, Fres
     Box::pin(async move {
         calls.fetch_add(1, Ordering::SeqCst);
         Ok((
-            Answer::Found(Arc::new(json!({"name": "Acme"}))),
+            Answer::Found(Body::from_value(&json!({"name": "Acme"}))),
             Freshness::Positive,
         ))
     })
@@ -64,7 +64,7 @@ async fn a_second_replica_reads_the_first_replicas_enrichment_from_redis() {
         1,
         "one upstream call for two replicas"
     );
-    assert!(matches!(second.value, Answer::Found(v) if v["name"] == "Acme"));
+    assert!(matches!(second.value, Answer::Found(v) if v.value()["name"] == "Acme"));
 
     // Erasure reaches the shared cache too.
     let gone = AnswerCache::<Answer, String>::invalidate_containing(&a, "acme-").await;

@@ -337,9 +337,10 @@ impl CrmConnector {
             match result {
                 Ok(answer) => Ok((status.unwrap_or(200), answer)),
                 // 204 No Content (a Salesforce PATCH) is a success with nothing to read.
-                Err(e) if status == Some(204) && e.kind == ErrorKind::BadResponse => {
-                    Ok((204, Answer::Found(Arc::new(Value::Null))))
-                }
+                Err(e) if status == Some(204) && e.kind == ErrorKind::BadResponse => Ok((
+                    204,
+                    Answer::Found(crate::connector::http::Body::from_value(&Value::Null)),
+                )),
                 Err(e) => Err(AttemptError::Failed(e)),
             }
         };
@@ -354,7 +355,7 @@ impl CrmConnector {
             Ok((status, answer)) => {
                 reservation.settle(true);
                 let (found, body) = match answer {
-                    Answer::Found(b) => (true, (*b).clone()),
+                    Answer::Found(b) => (true, b.value()),
                     Answer::NotFound | Answer::Pending => (false, Value::Null),
                 };
                 let fields = if found {

@@ -140,7 +140,7 @@ impl HttpProvider {
                     match c.value {
                         Answer::Found(body) => {
                             found = true;
-                            merge(&mut merged, op.map(&body, &vars));
+                            merge(&mut merged, op.map(&body.value(), &vars));
                         }
                         Answer::NotFound => {}
                         Answer::Pending => pending = true,

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::cache::{AnswerCache, Cached, Freshness, MokaCache};
 use super::limit::{Limiter, RateLimit};
-use crate::connector::http::Answer;
+use crate::connector::http::{Answer, Body};
 
 /// How long one Redis command may take before Redis counts as down for this call.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
@@ -179,7 +179,8 @@ impl TieredCache {
 
 fn encode(answer: &Answer, freshness: Freshness) -> Option<String> {
     let v = match answer {
-        Answer::Found(body) => json!({"found": body.as_ref()}),
+        // The body is JSON text already: embed it without parsing.
+        Answer::Found(body) => return Some(format!("{{\"found\":{}}}", body.text())),
         Answer::NotFound => json!({"not_found": true}),
         // A pending lookup is never kept.
         Answer::Pending => return None,
@@ -191,7 +192,7 @@ fn encode(answer: &Answer, freshness: Freshness) -> Option<String> {
 fn decode(text: &str) -> Option<(Answer, Freshness)> {
     let v: Value = serde_json::from_str(text).ok()?;
     if let Some(body) = v.get("found") {
-        return Some((Answer::Found(Arc::new(body.clone())), Freshness::Positive));
+        return Some((Answer::Found(Body::from_value(body)), Freshness::Positive));
     }
     v.get("not_found")
         .map(|_| (Answer::NotFound, Freshness::Negative))
@@ -406,10 +407,10 @@ mod tests {
 
     #[test]
     fn answers_round_trip_through_their_redis_text() {
-        let found = Answer::Found(Arc::new(json!({"name": "Acme"})));
+        let found = Answer::Found(Body::from_value(&json!({"name": "Acme"})));
         let text = encode(&found, Freshness::Positive).unwrap();
         assert!(
-            matches!(decode(&text), Some((Answer::Found(b), Freshness::Positive)) if b["name"] == "Acme")
+            matches!(decode(&text), Some((Answer::Found(b), Freshness::Positive)) if b.value()["name"] == "Acme")
         );
         let text = encode(&Answer::NotFound, Freshness::Negative).unwrap();
         assert!(matches!(

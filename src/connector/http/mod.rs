@@ -39,11 +39,32 @@ pub fn client() -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
+/// A vendor's JSON body, kept as compact text. Answers live in the cache far longer than
+/// they are read, and a parsed `serde_json::Value` tree costs about ten times its text in
+/// memory (every object is a B-tree node); parsing again on use costs microseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Body(Arc<str>);
+
+impl Body {
+    pub fn from_value(v: &Value) -> Self {
+        Self(Arc::from(v.to_string()))
+    }
+
+    /// The body as JSON (it was valid JSON when stored).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A connector's answer, when it has one.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
-    /// A record (the parsed body).
-    Found(Arc<Value>),
+    /// A record (the body).
+    Found(Body),
     /// No record (a 404, an empty `found_if`, a mapped status).
     NotFound,
     /// Still being looked up (Clearbit 202).
@@ -262,7 +283,7 @@ impl HttpConnector {
             StatusOutcome::Found => match serde_json::from_slice::<Value>(body) {
                 Ok(v) if v.is_object() || v.is_array() => {
                     if op.is_found(&v) {
-                        Ok(Answer::Found(Arc::new(v)))
+                        Ok(Answer::Found(Body::from_value(&v)))
                     } else {
                         Ok(Answer::NotFound)
                     }
