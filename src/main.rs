@@ -240,24 +240,42 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
 }
 
 fn check(settings: &Settings) -> Result<(), Failure> {
-    match Pipeline::build(settings) {
-        Ok(p) => {
+    // The pipeline and the CRM side ([delivery], [intake.poll], CRM credentials) are checked
+    // together, so every problem shows in one pass.
+    let pipeline = Pipeline::build(settings);
+    let crm = leadgate::crm::Crm::build(settings);
+    match (pipeline, crm) {
+        (Ok(p), Ok(crm)) => {
             println!(
-                "ok: {} — {} scoring rules, {} routing rules, providers: {}",
+                "ok: {} — {} scoring rules, {} routing rules, providers: {}; delivery: {}",
                 settings.file.display(),
                 p.scorer.rule_count(),
                 p.router.rule_ids().len(),
-                p.waterfall.provider_ids().join(", ")
+                p.waterfall.provider_ids().join(", "),
+                settings
+                    .config
+                    .delivery
+                    .target
+                    .as_deref()
+                    .filter(|_| crm.is_some())
+                    .unwrap_or("none (decisions are recorded, not written to a CRM)")
             );
             Ok(())
         }
-        Err(errors) => {
-            for issue in &errors.0 {
+        (pipeline, crm) => {
+            let mut issues = Vec::new();
+            if let Err(e) = pipeline {
+                issues.extend(e.0);
+            }
+            if let Err(e) = crm {
+                issues.extend(e.0);
+            }
+            for issue in &issues {
                 eprintln!("{issue}");
             }
             Err(user(anyhow::anyhow!(
                 "{} problem(s) in the configuration",
-                errors.0.len()
+                issues.len()
             )))
         }
     }

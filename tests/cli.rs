@@ -221,6 +221,22 @@ fn check_names_file_rule_and_reason_for_each_problem() {
 }
 
 #[test]
+fn check_also_validates_crm_delivery() {
+    let (dir, cfg) = config_copy();
+    let config = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        config.replace("[delivery]", "[delivery]\ntarget = \"nocrm\""),
+    )
+    .unwrap();
+    let res = leadgate(&cfg, &["check"]);
+    assert_eq!(res.status.code(), Some(1));
+    let err = text(&res.stderr);
+    assert!(err.contains("delivery") && err.contains("nocrm"), "{err}");
+    drop(dir);
+}
+
+#[test]
 fn a_bad_config_file_is_a_user_error() {
     let (dir, cfg) = config_copy();
     edit(&cfg, "[server]", "[server]\nlisten_adress = \"x\"");
