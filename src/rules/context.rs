@@ -5,6 +5,7 @@
 //! `event`), a scorer's `lists` — is bound as a [`SharedVal`], so binding it again copies a
 //! pointer, not the value.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -31,6 +32,8 @@ pub struct RuleContext {
     json: HashMap<String, Json>,
     /// Each of the lead's events as CEL, in order, for event rules' `event`.
     events: Vec<SharedVal>,
+    /// Shared variables (`lists`) as JSON, for the native evaluator.
+    shared: HashMap<String, Arc<Json>>,
 }
 
 impl RuleContext {
@@ -39,6 +42,7 @@ impl RuleContext {
             ctx: Context::with_env(super::ENV.clone()),
             json: HashMap::new(),
             events: Vec::new(),
+            shared: HashMap::new(),
         }
     }
 
@@ -122,6 +126,15 @@ impl RuleContext {
     /// Binds a shared value (a scorer's `lists`) without copying it.
     pub fn set_shared(&mut self, name: &str, value: &SharedVal) {
         self.ctx.add_variable_as_val(name, Box::new(value.clone()));
+        match &value.1 {
+            Some(json) => self.shared.insert(name.to_string(), json.clone()),
+            None => self.shared.remove(name),
+        };
+    }
+
+    /// The JSON of event `i` of the lead this context was built for.
+    pub fn event_json(&self, i: usize) -> Option<&Json> {
+        self.json.get("lead")?.get("events")?.get(i)
     }
 
     /// The lead's events as CEL values, in order (empty for a context not built by
@@ -153,10 +166,39 @@ impl RuleContext {
 
     /// A scope over this context with one more variable bound (`event` while scoring each
     /// event), to evaluate several conditions against the same binding.
-    pub fn bind(&self, name: &str, value: Box<dyn Val>) -> Bound<'_> {
-        let mut inner = self.ctx.new_inner_scope();
-        inner.add_variable_as_val(name, value);
-        Bound(inner)
+    pub fn bind<'a>(&'a self, name: &'a str, value: Box<dyn Val>) -> Bound<'a> {
+        Bound {
+            ctx: self,
+            name,
+            value,
+            json: None,
+            cel: OnceCell::new(),
+        }
+    }
+
+    /// As [`RuleContext::bind`], with the value's JSON too, so that rules the native
+    /// evaluator handles never build the CEL scope.
+    pub fn bind_json<'a>(
+        &'a self,
+        name: &'a str,
+        value: Box<dyn Val>,
+        json: &'a Json,
+    ) -> Bound<'a> {
+        Bound {
+            json: Some(json),
+            ..self.bind(name, value)
+        }
+    }
+}
+
+impl super::native::Vars for RuleContext {
+    fn var(&self, name: &str) -> Option<&Json> {
+        match self.json.get(name) {
+            Some(v) => Some(v),
+            // `events` shares the lead's own list (see `for_lead`).
+            None if name == "events" => self.json.get("lead")?.get("events"),
+            None => self.shared.get(name).map(|v| v.as_ref()),
+        }
     }
 }
 
@@ -263,22 +305,50 @@ pub fn json_to_cel(v: &Json) -> Value {
     }
 }
 
-/// A lead's context with one more variable bound: see [`RuleContext::bind`].
-pub struct Bound<'a>(pub(super) Context<'a, 'static>);
+/// A lead's context with one more variable bound: see [`RuleContext::bind`]. The CEL scope
+/// is made on first use: a rule the native evaluator answers does not need it.
+pub struct Bound<'a> {
+    ctx: &'a RuleContext,
+    name: &'a str,
+    value: Box<dyn Val>,
+    json: Option<&'a Json>,
+    cel: OnceCell<Context<'a, 'static>>,
+}
+
+impl<'a> Bound<'a> {
+    pub(super) fn cel(&self) -> &Context<'a, 'static> {
+        self.cel.get_or_init(|| {
+            let mut inner = self.ctx.ctx.new_inner_scope();
+            inner.add_variable_as_val(self.name, self.value.clone_as_boxed());
+            inner
+        })
+    }
+}
+
+impl super::native::Vars for Bound<'_> {
+    fn var(&self, name: &str) -> Option<&Json> {
+        if name == self.name {
+            // Without the value's JSON the native evaluator steps aside for cel.
+            return self.json;
+        }
+        self.ctx.var(name)
+    }
+}
 
 /// A CEL value behind a reference count: cloning it, as binding it does, copies a pointer.
 /// It answers every question as the value it holds does, so rules cannot tell the two apart.
+/// One made from JSON keeps the JSON too, for the native evaluator.
 #[derive(Debug, Clone)]
-pub struct SharedVal(Arc<dyn Val>);
+pub struct SharedVal(Arc<dyn Val>, Option<Arc<Json>>);
 
 impl SharedVal {
     pub fn new(value: Box<dyn Val>) -> Self {
-        Self(Arc::from(value))
+        Self(Arc::from(value), None)
     }
 
     /// The CEL value of a JSON value, shared.
     pub fn from_json(value: &Json) -> Self {
-        Self::new(json_to_val(value))
+        Self(Arc::from(json_to_val(value)), Some(Arc::new(value.clone())))
     }
 }
 

@@ -8,6 +8,7 @@
 mod check;
 mod context;
 mod file;
+mod native;
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
@@ -85,6 +86,9 @@ pub struct Condition {
     fields: Vec<String>,
     /// The expression is the literal `true`: it matches every lead.
     always: bool,
+    /// The same expression for the native evaluator, when it has one of the shapes that
+    /// evaluator knows; the cel program decides whatever it cannot.
+    native: Option<native::Node>,
 }
 
 /// The result of evaluating one condition for one lead.
@@ -115,6 +119,7 @@ impl Condition {
         Ok(Self {
             source: source.to_string(),
             always: source.trim() == "true" || constant_true(&program),
+            native: native::compile(program.expression()),
             program,
             fields,
         })
@@ -139,7 +144,21 @@ impl Condition {
     }
 
     pub fn eval(&self, ctx: &RuleContext) -> Eval {
+        if let Some(answer) = self.native.as_ref().and_then(|n| native::eval(n, ctx)) {
+            return answer;
+        }
+        self.eval_interpreted(ctx)
+    }
+
+    /// Evaluates with cel's interpreter alone: the reference the native evaluator is
+    /// checked against.
+    pub fn eval_interpreted(&self, ctx: &RuleContext) -> Eval {
         interpret(self.program.execute(ctx.cel()))
+    }
+
+    /// True when the native evaluator handles this expression's shape.
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
     }
 
     /// Evaluates with one more variable bound (`event` while scoring each event).
@@ -151,7 +170,10 @@ impl Condition {
 
     /// Evaluates in a scope made by [`RuleContext::bind`].
     pub fn eval_bound(&self, scope: &Bound<'_>) -> Eval {
-        interpret(self.program.execute(&scope.0))
+        if let Some(answer) = self.native.as_ref().and_then(|n| native::eval(n, scope)) {
+            return answer;
+        }
+        interpret(self.program.execute(scope.cel()))
     }
 
     /// As [`Condition::eval_with`], with the extra variable already a CEL value (converted
