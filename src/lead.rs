@@ -5,6 +5,7 @@
 //! mutating it, so data flows one way.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -237,18 +238,24 @@ pub struct EnrichedLead {
     pub enrichment: Enrichment,
 }
 
-/// One rule's contribution to a score.
+/// One rule's contribution to a score. Names, description and matched values are shared
+/// (`Arc`): the same factor appears in several score cards and in the scored lead, and a
+/// copy must not cost an allocation per field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Factor {
-    pub rule: String,
-    pub dimension: String,
+    pub rule: Arc<str>,
+    pub dimension: Arc<str>,
     pub points: f64,
     /// The lead values the rule looked at, as they were when it matched.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub matched: BTreeMap<String, Value>,
+    #[serde(default, skip_serializing_if = "no_values")]
+    pub matched: Arc<BTreeMap<String, Value>>,
     /// The rule's description from `scoring.toml`, for readers of the explanation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<Arc<str>>,
+}
+
+fn no_values(m: &Arc<BTreeMap<String, Value>>) -> bool {
+    m.is_empty()
 }
 
 /// One named score of a lead (`fit`, `engagement`, a product line, their combination):

@@ -135,7 +135,7 @@ fn decay_matches_hand_computed_values() {
     let pricing = cards["lead"]
         .factors
         .iter()
-        .find(|f| f.rule == "pricing")
+        .find(|f| &*f.rule == "pricing")
         .unwrap();
     assert_eq!(pricing.points, 20.61);
     assert_eq!(pricing.matched["events"], json!(3));
@@ -218,7 +218,7 @@ fn caps_and_negative_caps_hold_and_combinations_weigh_their_parts() {
     let dim = |d: &str| {
         lead.factors
             .iter()
-            .filter(|f| f.dimension == d)
+            .filter(|f| *f.dimension == *d)
             .map(|f| f.points)
             .sum::<f64>()
     };
@@ -553,8 +553,8 @@ fn a_blended_model_explains_itself_and_still_sums_to_the_score() {
         let model_factors: Vec<&str> = primary
             .factors
             .iter()
-            .filter(|f| f.dimension == "model")
-            .map(|f| f.rule.as_str())
+            .filter(|f| &*f.dimension == "model")
+            .map(|f| &*f.rule)
             .collect();
         assert!(
             model_factors.contains(&"model: baseline")
@@ -564,7 +564,7 @@ fn a_blended_model_explains_itself_and_still_sums_to_the_score() {
         if weight == "1.0" {
             assert_eq!(primary.score, (p * 100.0).round() as i64);
             assert!(
-                primary.factors.iter().all(|f| f.dimension == "model"),
+                primary.factors.iter().all(|f| &*f.dimension == "model"),
                 "{:?}",
                 primary.factors
             );

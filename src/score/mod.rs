@@ -20,6 +20,7 @@ pub mod train;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -54,24 +55,24 @@ const CENTI: f64 = 100.0;
 /// A scoring rule, compiled.
 #[derive(Debug)]
 pub struct ScoreRule {
-    pub id: String,
-    pub dimension: String,
+    pub id: Arc<str>,
+    pub dimension: Arc<str>,
     pub when: Condition,
     pub points: f64,
-    pub description: Option<String>,
+    pub description: Option<Arc<str>>,
 }
 
 /// An event rule, compiled: points per matching event, fading with age.
 #[derive(Debug)]
 pub struct EventRule {
-    pub id: String,
-    pub dimension: String,
+    pub id: Arc<str>,
+    pub dimension: Arc<str>,
     pub event_type: String,
     pub when: Option<Condition>,
     pub points: f64,
     pub half_life: Option<Duration>,
     pub max: Option<f64>,
-    pub description: Option<String>,
+    pub description: Option<Arc<str>>,
 }
 
 /// A score, ready to compute.
@@ -192,11 +193,11 @@ impl Scorer {
             match Condition::compile(r.when.get_ref(), &Scope::scoring()) {
                 Ok(when) => {
                     rules.push(ScoreRule {
-                        id: r.id.clone(),
-                        dimension: r.dimension.clone(),
+                        id: r.id.as_str().into(),
+                        dimension: r.dimension.as_str().into(),
                         when,
                         points: r.points,
-                        description: r.description.clone(),
+                        description: r.description.as_deref().map(Arc::from),
                     });
                     rule_targets.push(r.score.as_ref().map(ScoreRefs::ids));
                 }
@@ -255,14 +256,14 @@ impl Scorer {
                 ));
             }
             events.push(EventRule {
-                id: e.id.clone(),
-                dimension: e.dimension.clone(),
+                id: e.id.as_str().into(),
+                dimension: e.dimension.as_str().into(),
                 event_type: e.kind.clone(),
                 when,
                 points: e.points,
                 half_life,
                 max: e.max.map(f64::abs),
-                description: e.description.clone(),
+                description: e.description.as_deref().map(Arc::from),
             });
             event_targets.push(e.score.as_ref().map(ScoreRefs::ids));
         }
@@ -684,13 +685,13 @@ impl Scorer {
             .fields()
             .iter()
             .filter_map(|f| ctx.lookup(f).map(|v| (f.clone(), v.clone())))
-            .collect();
+            .collect::<BTreeMap<_, _>>();
         Some(Part {
             factor: Rc::new(Factor {
                 rule: rule.id.clone(),
                 dimension: rule.dimension.clone(),
                 points: 0.0,
-                matched,
+                matched: Arc::new(matched),
                 description: rule.description.clone(),
             }),
             cp: to_cp(rule.points),
@@ -733,7 +734,10 @@ impl Scorer {
                                 json_to_val(&serde_json::to_value(event).unwrap_or(Value::Null))
                             }
                         };
-                        ctx.bind("event", value)
+                        match shared.and_then(|_| ctx.event_json(i)) {
+                            Some(json) => ctx.bind_json("event", value, json),
+                            None => ctx.bind("event", value),
+                        }
                     });
                     if !when.eval_bound(scope).matched() {
                         continue;
@@ -774,7 +778,7 @@ fn event_part(rule: &EventRule, tally: EventTally) -> Option<Part> {
             rule: rule.id.clone(),
             dimension: rule.dimension.clone(),
             points: 0.0,
-            matched,
+            matched: Arc::new(matched),
             description: rule.description.clone(),
         }),
         cp: to_cp(points),
@@ -803,7 +807,7 @@ fn scale_to(parts: &mut [Part], idx: &[usize], target: i64) {
 fn apply_caps(parts: &mut [Part], caps: &BTreeMap<String, f64>) {
     for (dimension, cap) in caps {
         let idx: Vec<usize> = (0..parts.len())
-            .filter(|i| &parts[*i].factor.dimension == dimension)
+            .filter(|i| *parts[*i].factor.dimension == **dimension)
             .collect();
         let sum: i64 = idx.iter().map(|i| parts[*i].cp).sum();
         let cap = to_cp(*cap);
@@ -828,7 +832,7 @@ fn clamp(parts: &mut Vec<Part>) {
             rule: rule.into(),
             dimension: LIMIT_DIMENSION.into(),
             points: 0.0,
-            matched: BTreeMap::new(),
+            matched: Default::default(),
             description: Some(why.into()),
         }),
         cp,
@@ -839,7 +843,7 @@ fn clamp(parts: &mut Vec<Part>) {
 /// same rule's share from two components merged.
 fn combine<'a>(components: impl Iterator<Item = (&'a Vec<Part>, f64)>) -> Vec<Part> {
     let mut merged: Vec<Part> = Vec::new();
-    let mut at: HashMap<(String, String), usize> = HashMap::new();
+    let mut at: HashMap<(Arc<str>, Arc<str>), usize> = HashMap::new();
     for (parts, w) in components {
         let mut scaled = parts.clone();
         let idx: Vec<usize> = (0..scaled.len()).collect();
@@ -897,11 +901,11 @@ fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Par
     });
     let factor = |rule: String, matched: BTreeMap<String, Value>, description: String| {
         Rc::new(Factor {
-            rule,
+            rule: rule.into(),
             dimension: MODEL_DIMENSION.into(),
             points: 0.0,
-            matched,
-            description: Some(description),
+            matched: Arc::new(matched),
+            description: Some(description.into()),
         })
     };
     let mut parts = vec![Part {
@@ -1166,7 +1170,7 @@ max = 15
         let sum: f64 = s.factors.iter().map(|f| f.points).sum();
         assert_eq!(sum.round() as i64, s.score);
         assert_eq!(s.grade, "cool");
-        assert_eq!(s.factors[0].rule, "enterprise");
+        assert_eq!(&*s.factors[0].rule, "enterprise");
         assert_eq!(s.factors[0].matched["company.employees"], json!(5000));
     }
 
