@@ -1321,8 +1321,13 @@ async fn a_provider_fault_storm_with_a_postgres_restart_inside_loses_nothing() {
             name: "provider-storm",
             replicas: 3,
             fault: &format!(
-                "provider faults for {:.0} s from {warm}/{n} accepted; PostgreSQL stopped for 3 s at {at_restart}/{n} decided; clearbit outcomes {clearbit:?}",
-                storm_took.as_secs_f64()
+                "provider faults for {:.0} s from {warm}/{n} accepted; PostgreSQL stopped for 3 s at {at_restart}/{n} decided; clearbit outcomes {}",
+                storm_took.as_secs_f64(),
+                clearbit
+                    .iter()
+                    .map(|(o, k)| format!("{o}:{k}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ),
             faults: &faults,
             retried,
