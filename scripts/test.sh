@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what the suite needs on a fresh Debian
-# machine, starts throwaway PostgreSQL and Redis servers on 127.0.0.1 ports of their own,
-# then runs every test — including the `postgres-tests` feature (the PostgreSQL store and
-# the multi-replica reliability tests, tests/replicas.rs). Tests only ever talk to 127.0.0.1.
+# machine, starts throwaway PostgreSQL and Redis servers on 127.0.0.1 ports of their own
+# (scripts/lib/services.sh), then runs every test — including the `postgres-tests` feature
+# (the PostgreSQL store and the multi-replica reliability tests, tests/replicas.rs). Tests
+# only ever talk to 127.0.0.1.
 #
 # Environment (all optional):
 #   LEADGATE_TEST_TIMEOUT    seconds the whole `cargo test` may take (default 4800)
@@ -18,123 +19,15 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# Bounds, so a stuck step fails the run instead of hanging CI.
-APT_TIMEOUT=900
-SERVICE_START_TIMEOUT=60
 TEST_TIMEOUT="${LEADGATE_TEST_TIMEOUT:-4800}"
 
 if [[ "${LEADGATE_TEST_NO_SERVICES:-}" == "1" ]]; then
   exec timeout --kill-after=30 "$TEST_TIMEOUT" cargo test --locked "$@"
 fi
 
-as_root() {
-  if [[ "$(id -u)" == "0" ]]; then "$@"
-  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
-  else echo "need root (or sudo) to run: $*" >&2; return 1
-  fi
-}
+# shellcheck source=scripts/lib/services.sh
+source scripts/lib/services.sh
+start_test_services
 
-pg_bindir() {
-  local d
-  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
-  if [[ -n "$d" && -x "$d/initdb" && -x "$d/pg_ctl" ]]; then echo "$d"; fi
-}
-
-# --- 1. Install Debian's postgresql and redis-server when missing -----------------------
-missing=()
-[[ -n "$(pg_bindir)" ]] || missing+=(postgresql)
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-if (( ${#missing[@]} > 0 )); then
-  echo "installing ${missing[*]} (Debian packages) ..." >&2
-  export DEBIAN_FRONTEND=noninteractive
-  as_root timeout "$APT_TIMEOUT" apt-get update -q
-  as_root timeout "$APT_TIMEOUT" apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
-PG_BIN="$(pg_bindir)"
-if [[ -z "$PG_BIN" ]]; then
-  echo "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin after install" >&2
-  exit 1
-fi
-
-# --- 2. Throwaway servers on free loopback ports -------------------------------------------
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p=$(( 20000 + RANDOM % 20000 ))
-  while port_in_use "$p"; do p=$(( p + 1 )); done
-  echo "$p"
-}
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/leadgate-test.XXXXXX")"
-PGDATA="$WORK/pgdata"
-# initdb and postgres refuse to run as root: then the Debian package's `postgres` user runs them.
-RUN_PG=()
-if [[ "$(id -u)" == "0" ]]; then
-  chown postgres "$WORK"
-  chmod 755 "$WORK"
-  RUN_PG=(runuser -u postgres --)
-fi
-
-cleanup() {
-  local rc=$?
-  if [[ -f "$PGDATA/postmaster.pid" ]]; then
-    timeout 30 "${RUN_PG[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA" -w -t 20 stop -m immediate >/dev/null 2>&1 || true
-  fi
-  if [[ -f "$WORK/redis.pid" ]]; then
-    local pid
-    pid="$(cat "$WORK/redis.pid")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  fi
-  rm -rf "$WORK" 2>/dev/null || { sleep 1; rm -rf "$WORK" || true; }
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PG_PORT="$(free_port)"
-"${RUN_PG[@]}" timeout "$SERVICE_START_TIMEOUT" "$PG_BIN/initdb" -D "$PGDATA" -U leadgate \
-  --auth=trust --encoding=UTF8 --no-locale >"$WORK/initdb.log" 2>&1 \
-  || { cat "$WORK/initdb.log" >&2; exit 1; }
-# Throwaway cluster: loopback only, room for several replicas per test, and fsync off (the
-# tests restart PostgreSQL cleanly; they never pull the machine's power).
-cat >>"$PGDATA/postgresql.conf" <<EOF
-listen_addresses = '127.0.0.1'
-port = $PG_PORT
-unix_socket_directories = '$WORK'
-max_connections = 300
-fsync = off
-full_page_writes = off
-EOF
-"${RUN_PG[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$WORK/postgres.log" -w -t "$SERVICE_START_TIMEOUT" start >/dev/null \
-  || { cat "$WORK/postgres.log" >&2; exit 1; }
-
-# What a test runs to restart PostgreSQL mid-run: `$LEADGATE_TEST_POSTGRES_RESTART SECONDS`
-# stops it (fast: connections are cut), keeps it down SECONDS, and starts it again.
-cat >"$WORK/pg-restart.sh" <<EOF
-#!/usr/bin/env bash
-set -euo pipefail
-${RUN_PG[*]} "$PG_BIN/pg_ctl" -D "$PGDATA" -w -t $SERVICE_START_TIMEOUT -m fast stop >/dev/null
-sleep "\${1:-0}"
-${RUN_PG[*]} "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$WORK/postgres.log" -w -t $SERVICE_START_TIMEOUT start >/dev/null
-EOF
-chmod 755 "$WORK/pg-restart.sh"
-
-REDIS_PORT="$(free_port)"
-while [[ "$REDIS_PORT" == "$PG_PORT" ]]; do REDIS_PORT="$(free_port)"; done
-timeout "$SERVICE_START_TIMEOUT" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
-  --daemonize yes --save '' --appendonly no --dir "$WORK" \
-  --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log"
-deadline=$(( SECONDS + SERVICE_START_TIMEOUT ))
-until port_in_use "$REDIS_PORT"; do
-  if (( SECONDS > deadline )); then cat "$WORK/redis.log" >&2; echo "redis-server did not start" >&2; exit 1; fi
-  sleep 0.1
-done
-
-export LEADGATE_TEST_POSTGRES_URL="postgres://leadgate@127.0.0.1:$PG_PORT/postgres"
-export LEADGATE_TEST_POSTGRES_RESTART="$WORK/pg-restart.sh"
-export LEADGATE_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-echo "test services: PostgreSQL on 127.0.0.1:$PG_PORT, Redis on 127.0.0.1:$REDIS_PORT" >&2
-
-# --- 3. The suite ---------------------------------------------------------------------------
 # Not exec: the EXIT trap must stop the servers afterwards.
 timeout --kill-after=30 "$TEST_TIMEOUT" cargo test --locked --features postgres-tests "$@"

@@ -498,6 +498,84 @@ async fn redelivery_after_a_crash_between_the_crm_call_and_the_outbox_write_crea
 }
 
 #[tokio::test]
+async fn redelivery_after_a_crash_finds_the_record_holding_its_values_and_writes_nothing() {
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/search"))
+        .respond_with(search_empty())
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&crm)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/batch/upsert"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"status": "COMPLETE", "results": [{"id": "902", "new": true}]}),
+            ),
+        )
+        .mount(&crm)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/crm/v3/objects/contacts/902"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "902"})))
+        .mount(&crm)
+        .await;
+    let w = world(&hubspot(&crm.uri(), "")).await;
+    let (job, delivered) = w.deliver(json!({"email": "ada@acme.io"})).await;
+    let first = delivered.unwrap();
+    assert_eq!(first.route.owner.as_deref(), Some(OWNER));
+
+    // The crash: the upsert reached HubSpot, its outbox row was never closed.
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", w.db.display()))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE outbox SET status = 'pending', record_id = NULL, result_id = NULL")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    // What the first attempt left there, as HubSpot's search shows it (strings).
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/search"))
+        .respond_with(search_hit(
+            "902",
+            json!({"email": "ada@acme.io", "industry": "Software", "leadgate_score": first.score.to_string(),
+                   "leadgate_grade": first.grade, "hubspot_owner_id": OWNER}),
+        ))
+        .with_priority(1)
+        .mount(&crm)
+        .await;
+    let resumed = w.crm.resume(&w.store, &job).await.expect("kept decision");
+    let second = w.crm.deliver(&w.store, &job, resumed).await.unwrap();
+    assert_eq!(second.delivery[0].status, "ok", "{:?}", second.delivery);
+    assert_eq!(second.delivery[0].record_id.as_deref(), Some("902"));
+    let searches = requests(&crm, "POST", "/crm/v3/objects/contacts/search").await;
+    assert!(
+        json_body(searches.last().unwrap())["properties"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("hubspot_owner_id")),
+        "the replay reads the owner it would set"
+    );
+    assert_eq!(
+        requests(&crm, "POST", "/crm/v3/objects/contacts/batch/upsert")
+            .await
+            .len(),
+        1,
+        "no second upsert"
+    );
+    assert!(
+        requests(&crm, "PATCH", "/crm/v3/objects/contacts/902")
+            .await
+            .is_empty(),
+        "the record already holds the owner and the score: no second write"
+    );
+}
+
+#[tokio::test]
 async fn an_unhealing_4xx_fails_the_lead_with_the_crms_message_while_others_go_on() {
     let crm = MockServer::start().await;
     Mock::given(method("POST"))

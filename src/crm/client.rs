@@ -249,6 +249,25 @@ impl CrmConnector {
         self.manifest.operations.contains_key(op)
     }
 
+    /// The record property that holds the owner: the key whose value is `{owner_id}` in the
+    /// `update_with_owner` (else `update`) body (`hubspot_owner_id`, `OwnerId`, `owner_id`).
+    pub fn owner_property(&self) -> Option<String> {
+        fn find(v: &Value) -> Option<String> {
+            match v {
+                Value::Object(t) => t.iter().find_map(|(k, v)| match v {
+                    Value::String(s) if s == "{owner_id}" || s == "#{owner_id}" => Some(k.clone()),
+                    other => find(other),
+                }),
+                Value::Array(a) => a.iter().find_map(find),
+                _ => None,
+            }
+        }
+        ["update_with_owner", "update"]
+            .iter()
+            .filter_map(|op| self.manifest.operations.get(*op))
+            .find_map(|op| op.body.as_ref().and_then(find))
+    }
+
     /// The OAuth token source, when the connector uses OAuth (reports, tests).
     pub fn oauth(&self) -> Option<&TokenSource> {
         self.oauth.as_ref()

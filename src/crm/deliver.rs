@@ -16,7 +16,9 @@
 //! A CRM answer that will not heal (a 4xx: an unknown property, a required field missing)
 //! marks the lead `failed` with the CRM's message; a transient one (5xx after retries, rate
 //! limits, an exhausted quota, bad credentials) leaves the job for the queue to retry.
-//! A crash between a CRM call and the outbox write replays through the natural keys.
+//! A crash between a CRM call and the outbox write replays through the natural keys: the
+//! replay finds the record the first attempt wrote, sees it already holds every value and
+//! the owner (a value the record holds is never written again), and writes nothing.
 
 use std::sync::Arc;
 
@@ -166,12 +168,15 @@ impl Crm {
         }
         let mut vars = self.lead_vars(decision, &id);
         let owner = self.owner(decision);
+        // Read the owner too: a record that already has it needs no write for it.
+        let owner_property = owner.as_ref().and_then(|_| c.owner_property());
         let names: Vec<Value> = std::iter::once("email".to_string())
             .chain(
                 self.fields
                     .iter()
                     .map(|f| f.property.split('.').next().unwrap_or_default().to_string()),
             )
+            .chain(owner_property.clone())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .map(Value::from)
@@ -181,7 +186,15 @@ impl Crm {
         let outcome = async {
             let (record_id, current) = self.locate(c, &mut vars, decision).await?;
             let properties = self.properties(decision, current.as_ref());
-            let nothing_new = properties.is_empty() && owner.is_none();
+            // Idempotent on replay: an attempt that reached the CRM before its outbox row
+            // was closed (a crash, a store outage) left the record holding these values.
+            let owner_held = match (&owner, &owner_property, &current) {
+                (Some(o), Some(p), Some(cur)) => {
+                    get_path(cur, p).is_some_and(|v| same(v, &json!(o)))
+                }
+                _ => false,
+            };
+            let nothing_new = properties.is_empty() && (owner.is_none() || owner_held);
             vars.insert("properties", Value::Object(properties.clone()));
             if let Some(o) = &owner {
                 vars.insert("owner_id", Value::from(o.clone()));
@@ -189,7 +202,7 @@ impl Crm {
             if let (Some(r), true) = (&record_id, nothing_new) {
                 return Ok(Step::skipped(
                     r.clone(),
-                    "every mapped field already holds a value; nothing to write",
+                    "the record already holds every value to write; nothing to write",
                 ));
             }
             let with_owner = |op: &str| {
@@ -413,12 +426,12 @@ impl Crm {
             let Some(value) = canonical(decision, &f.canonical).filter(|v| !v.is_null()) else {
                 continue;
             };
+            let held = current.and_then(|c| get_path(c, &f.property));
             let write = match f.policy {
                 WritePolicy::Never => false,
-                WritePolicy::Overwrite => true,
-                WritePolicy::FillEmpty => current
-                    .and_then(|c| get_path(c, &f.property))
-                    .is_none_or(is_empty),
+                // Writing the value the record already holds changes nothing.
+                WritePolicy::Overwrite => !held.is_some_and(|h| same(h, &value)),
+                WritePolicy::FillEmpty => held.is_none_or(is_empty),
             };
             if write {
                 set_path(&mut out, &f.property, value);
@@ -653,6 +666,15 @@ fn summary(reply: &Reply) -> Value {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     json!({"status": reply.status, "found": reply.found, "fields": ids})
+}
+
+/// Whether the CRM's value is `ours` (CRMs such as HubSpot keep every value as a string).
+fn same(theirs: &Value, ours: &Value) -> bool {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.trim().to_string(),
+        other => other.to_string(),
+    };
+    theirs == ours || (!theirs.is_null() && text(theirs) == text(ours))
 }
 
 fn is_empty(v: &Value) -> bool {
