@@ -248,13 +248,13 @@ pub struct Factor {
     pub points: f64,
     /// The lead values the rule looked at, as they were when it matched.
     #[serde(default, skip_serializing_if = "no_values")]
-    pub matched: Arc<BTreeMap<String, Value>>,
+    pub matched: Arc<BTreeMap<Arc<str>, Value>>,
     /// The rule's description from `scoring.toml`, for readers of the explanation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<Arc<str>>,
 }
 
-fn no_values(m: &Arc<BTreeMap<String, Value>>) -> bool {
+fn no_values(m: &Arc<BTreeMap<Arc<str>, Value>>) -> bool {
     m.is_empty()
 }
 

@@ -7,7 +7,7 @@
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cel::common::traits::{
     Adder, Comparer, Container, Divider, Indexer, Iterable, Modder, Multiplier, Negator, Sizer,
@@ -25,24 +25,52 @@ use serde_json::{json, Map, Value as Json};
 use crate::lead::{EnrichedLead, Lead};
 
 /// One lead's variables (`lead`, `company`, `person`, `email`, `events`, `account`, `now`),
-/// converted to CEL values once.
+/// as JSON, and as CEL values made once, on first use: rules the native evaluator answers
+/// never need them.
 pub struct RuleContext {
-    ctx: Context<'static, 'static>,
-    /// The same variables as JSON, to quote matched values in explanations.
-    json: HashMap<String, Json>,
-    /// Each of the lead's events as CEL, in order, for event rules' `event`.
-    events: Vec<SharedVal>,
+    /// Every variable as JSON: to quote matched values in explanations, and for the native
+    /// evaluator.
+    json: Roots,
     /// Shared variables (`lists`) as JSON, for the native evaluator.
     shared: HashMap<String, Arc<Json>>,
+    /// How the CEL context is made, in the order the variables were set.
+    ops: Vec<Op>,
+    /// Built from the lead: `lead.events`, `events` and each event rule's `event` share
+    /// one CEL value per event.
+    lead_events: bool,
+    cel: OnceLock<Cel>,
+}
+
+/// The CEL side of a context, made on first use.
+struct Cel {
+    ctx: Context<'static, 'static>,
+    /// Each of the lead's events as CEL, in order, for event rules' `event`.
+    events: Vec<SharedVal>,
+}
+
+/// Adds a function to a CEL context; kept to make the context again when it is needed.
+type AddFunction = Arc<dyn Fn(&mut Context<'static, 'static>) + Send + Sync>;
+
+/// One step in making the CEL context.
+enum Op {
+    /// The variable's JSON (in `json`) converted.
+    Json(String),
+    /// `events`: the lead's shared event list.
+    LeadEvents,
+    Shared(String, SharedVal),
+    Value(String, Value),
+    Now(DateTime<Utc>),
+    Function(AddFunction),
 }
 
 impl RuleContext {
     pub fn empty() -> Self {
         Self {
-            ctx: Context::with_env(super::ENV.clone()),
-            json: HashMap::new(),
-            events: Vec::new(),
+            json: Roots::default(),
             shared: HashMap::new(),
+            ops: Vec::new(),
+            lead_events: false,
+            cel: OnceLock::new(),
         }
     }
 
@@ -50,62 +78,20 @@ impl RuleContext {
     pub fn for_lead(enriched: &EnrichedLead, account: &Json, now: DateTime<Utc>) -> Self {
         let mut c = Self::empty();
         let lead = &enriched.lead;
-        let mut lead_json = lead_json(lead);
-        // The events, serialized once: each event's CEL value is shared by `events`,
-        // `lead.events` and the event rules' `event`.
-        let events_json = match lead_json.as_object_mut().and_then(|o| o.remove("events")) {
-            Some(Json::Array(a)) => Some(a),
-            _ => None,
-        };
-        c.events = events_json
-            .iter()
-            .flatten()
-            .map(|e| SharedVal::new(json_to_val(e)))
-            .collect();
-        let events = SharedVal::new(Box::new(CelList::from(
-            c.events
-                .iter()
-                .map(|e| Box::new(e.clone()) as Box<dyn Val>)
-                .collect::<Vec<_>>(),
-        )));
-        let lead_val: Box<dyn Val> = match &lead_json {
-            Json::Object(o) => {
-                let mut map: HashMap<CelMapKey<'static>, Box<dyn Val>> = o
-                    .iter()
-                    .map(|(k, v)| (CelMapKey::from(k.clone()), json_to_val(v)))
-                    .collect();
-                if events_json.is_some() {
-                    map.insert(
-                        CelMapKey::from("events".to_string()),
-                        Box::new(events.clone()),
-                    );
-                }
-                Box::new(CelMap::from(map))
-            }
-            other => json_to_val(other),
-        };
-        if let (Some(a), Some(o)) = (events_json, lead_json.as_object_mut()) {
-            o.insert("events".into(), Json::Array(a));
-        }
-        c.ctx.add_variable_as_val("lead", lead_val);
-        c.json.insert("lead".into(), lead_json);
+        c.lead_events = !lead.events.is_empty();
+        c.set_json("lead", lead_json(lead));
         let (company, person) = enriched_objects(enriched);
         c.set_json("company", company);
         c.set_json("person", person);
         c.set_json("email", email_json(lead));
-        // Without events the lead's JSON had no list to share: serialize it as before.
-        if c.events.is_empty() {
-            c.set_json(
-                "events",
-                serde_json::to_value(&lead.events).unwrap_or_else(|_| json!([])),
-            );
+        if c.lead_events {
+            c.push(Op::LeadEvents);
         } else {
-            c.ctx.add_variable_as_val("events", Box::new(events));
+            c.set_json("events", json!([]));
         }
         c.set("account", account);
         c.set_json("activity", activity_json(&lead.events, now));
-        c.ctx
-            .add_variable_as_val("now", Box::new(CelTimestamp::from(now.fixed_offset())));
+        c.push(Op::Now(now));
         c
     }
 
@@ -115,21 +101,29 @@ impl RuleContext {
 
     /// As [`RuleContext::set`], taking the JSON.
     pub fn set_json(&mut self, name: &str, value: Json) {
-        self.ctx.add_variable_as_val(name, json_to_val(&value));
         self.json.insert(name.to_string(), value);
+        self.push(Op::Json(name.to_string()));
     }
 
     pub fn set_value(&mut self, name: &str, value: Value) {
-        self.ctx.add_variable_from_value(name, value);
+        self.push(Op::Value(name.to_string(), value));
     }
 
     /// Binds a shared value (a scorer's `lists`) without copying it.
     pub fn set_shared(&mut self, name: &str, value: &SharedVal) {
-        self.ctx.add_variable_as_val(name, Box::new(value.clone()));
         match &value.1 {
             Some(json) => self.shared.insert(name.to_string(), json.clone()),
             None => self.shared.remove(name),
         };
+        self.push(Op::Shared(name.to_string(), value.clone()));
+    }
+
+    /// Records a step, and applies it at once when the CEL context already exists.
+    fn push(&mut self, op: Op) {
+        if let Some(cel) = self.cel.get_mut() {
+            apply(&mut cel.ctx, &op, &self.json, &cel.events);
+        }
+        self.ops.push(op);
     }
 
     /// The JSON of event `i` of the lead this context was built for.
@@ -137,25 +131,57 @@ impl RuleContext {
         self.json.get("lead")?.get("events")?.get(i)
     }
 
-    /// The lead's events as CEL values, in order (empty for a context not built by
-    /// [`RuleContext::for_lead`]).
-    pub fn events(&self) -> &[SharedVal] {
-        &self.events
+    /// How many events the lead this context was built for has (0 for other contexts).
+    pub fn event_count(&self) -> usize {
+        match self.lead_events {
+            true => self.lead_event_list().map_or(0, <[Json]>::len),
+            false => 0,
+        }
+    }
+
+    fn lead_event_list(&self) -> Option<&[Json]> {
+        self.json
+            .get("lead")?
+            .get("events")?
+            .as_array()
+            .map(Vec::as_slice)
     }
 
     /// Adds a function rules can call for this lead only (routing's `in_territory`). A name
     /// the CEL standard library already uses is refused, and the call is ignored.
     pub fn add_function<T: 'static, F>(&mut self, name: &str, f: F)
     where
-        F: cel::extractors::IntoFunction<T> + 'static + Send + Sync,
+        F: cel::extractors::IntoFunction<T> + Clone + 'static + Send + Sync,
     {
-        if let Err(e) = self.ctx.add_function(name, f) {
-            tracing::warn!(function = name, error = ?e, "cannot add a rule function");
-        }
+        let name = name.to_string();
+        self.push(Op::Function(Arc::new(move |ctx| {
+            if let Err(e) = ctx.add_function(&name, f.clone()) {
+                tracing::warn!(function = %name, error = ?e, "cannot add a rule function");
+            }
+        })));
+    }
+
+    fn cel_side(&self) -> &Cel {
+        self.cel.get_or_init(|| {
+            let mut ctx = Context::with_env(super::ENV.clone());
+            let events: Vec<SharedVal> = match self.lead_events {
+                true => self
+                    .lead_event_list()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| SharedVal::new(json_to_val(e)))
+                    .collect(),
+                false => Vec::new(),
+            };
+            for op in &self.ops {
+                apply(&mut ctx, op, &self.json, &events);
+            }
+            Cel { ctx, events }
+        })
     }
 
     pub(crate) fn cel(&self) -> &Context<'static, 'static> {
-        &self.ctx
+        &self.cel_side().ctx
     }
 
     /// Reads a dotted field (`company.employees`) back out as JSON, for explanations.
@@ -170,7 +196,7 @@ impl RuleContext {
         Bound {
             ctx: self,
             name,
-            value,
+            value: BoundValue::Val(value),
             json: None,
             cel: OnceCell::new(),
         }
@@ -188,6 +214,61 @@ impl RuleContext {
             json: Some(json),
             ..self.bind(name, value)
         }
+    }
+
+    /// Binds event `i` of the lead this context was built for as `event`, sharing its CEL
+    /// value (made only if a rule needs cel).
+    pub fn bind_event(&self, i: usize) -> Option<Bound<'_>> {
+        let json = self.lead_event_list()?.get(i)?;
+        Some(Bound {
+            ctx: self,
+            name: "event",
+            value: BoundValue::Event(i),
+            json: Some(json),
+            cel: OnceCell::new(),
+        })
+    }
+}
+
+/// Applies one step to a CEL context.
+fn apply(ctx: &mut Context<'static, 'static>, op: &Op, json: &Roots, events: &[SharedVal]) {
+    let shared_list = || {
+        CelList::from(
+            events
+                .iter()
+                .map(|e| Box::new(e.clone()) as Box<dyn Val>)
+                .collect::<Vec<_>>(),
+        )
+    };
+    match op {
+        Op::Json(name) => {
+            let Some(value) = json.get(name) else { return };
+            let val = match value {
+                // The lead's own events are the shared ones.
+                Json::Object(o) if name == "lead" && !events.is_empty() => {
+                    let map: HashMap<CelMapKey<'static>, Box<dyn Val>> = o
+                        .iter()
+                        .map(|(k, v)| {
+                            let val: Box<dyn Val> = match k.as_str() {
+                                "events" => Box::new(SharedVal::new(Box::new(shared_list()))),
+                                _ => json_to_val(v),
+                            };
+                            (CelMapKey::from(k.clone()), val)
+                        })
+                        .collect();
+                    Box::new(CelMap::from(map)) as Box<dyn Val>
+                }
+                other => json_to_val(other),
+            };
+            ctx.add_variable_as_val(name, val);
+        }
+        Op::LeadEvents => ctx.add_variable_as_val("events", Box::new(shared_list())),
+        Op::Shared(name, value) => ctx.add_variable_as_val(name, Box::new(value.clone())),
+        Op::Value(name, value) => ctx.add_variable_from_value(name, value.clone()),
+        Op::Now(now) => {
+            ctx.add_variable_as_val("now", Box::new(CelTimestamp::from(now.fixed_offset())))
+        }
+        Op::Function(add) => add(ctx),
     }
 }
 
@@ -305,21 +386,53 @@ pub fn json_to_cel(v: &Json) -> Value {
     }
 }
 
+/// A context's variables by name. A dozen names, read once per field a rule reads: a scan
+/// comparing short strings beats hashing each name (SipHash was 7% of scoring).
+#[derive(Default)]
+struct Roots(Vec<(String, Json)>);
+
+impl Roots {
+    fn get(&self, name: &str) -> Option<&Json> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    fn insert(&mut self, name: String, value: Json) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+}
+
 /// A lead's context with one more variable bound: see [`RuleContext::bind`]. The CEL scope
 /// is made on first use: a rule the native evaluator answers does not need it.
 pub struct Bound<'a> {
     ctx: &'a RuleContext,
     name: &'a str,
-    value: Box<dyn Val>,
+    value: BoundValue,
     json: Option<&'a Json>,
     cel: OnceCell<Context<'a, 'static>>,
+}
+
+enum BoundValue {
+    Val(Box<dyn Val>),
+    /// The lead's event at this index, shared with `events`.
+    Event(usize),
 }
 
 impl<'a> Bound<'a> {
     pub(super) fn cel(&self) -> &Context<'a, 'static> {
         self.cel.get_or_init(|| {
-            let mut inner = self.ctx.ctx.new_inner_scope();
-            inner.add_variable_as_val(self.name, self.value.clone_as_boxed());
+            let side = self.ctx.cel_side();
+            let mut inner = side.ctx.new_inner_scope();
+            let value = match &self.value {
+                BoundValue::Val(v) => v.clone_as_boxed(),
+                BoundValue::Event(i) => match side.events.get(*i) {
+                    Some(e) => Box::new(e.clone()) as Box<dyn Val>,
+                    None => Box::new(CelNull),
+                },
+            };
+            inner.add_variable_as_val(self.name, value);
             inner
         })
     }

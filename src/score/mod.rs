@@ -20,7 +20,7 @@ pub mod train;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -60,6 +60,8 @@ pub struct ScoreRule {
     pub when: Condition,
     pub points: f64,
     pub description: Option<Arc<str>>,
+    /// The fields `when` reads, named once for every factor that quotes them.
+    fields: Vec<Arc<str>>,
 }
 
 /// An event rule, compiled: points per matching event, fading with age.
@@ -193,6 +195,11 @@ impl Scorer {
             match Condition::compile(r.when.get_ref(), &Scope::scoring()) {
                 Ok(when) => {
                     rules.push(ScoreRule {
+                        fields: when
+                            .fields()
+                            .iter()
+                            .map(|f| Arc::from(f.as_str()))
+                            .collect(),
                         id: r.id.as_str().into(),
                         dimension: r.dimension.as_str().into(),
                         when,
@@ -681,8 +688,7 @@ impl Scorer {
             return None;
         }
         let matched = rule
-            .when
-            .fields()
+            .fields
             .iter()
             .filter_map(|f| ctx.lookup(f).map(|v| (f.clone(), v.clone())))
             .collect::<BTreeMap<_, _>>();
@@ -718,8 +724,8 @@ impl Scorer {
         now: DateTime<Utc>,
     ) -> Vec<Option<Part>> {
         let mut tallies = vec![EventTally::default(); self.events.len()];
-        // The context's own CEL values of these events, when it was built from this lead.
-        let shared = Some(ctx.events()).filter(|s| s.len() == events.len());
+        // The context's own events, when it was built from this lead.
+        let own = ctx.event_count() == events.len();
         for (i, event) in events.iter().enumerate() {
             let mut scope = None;
             for (rule, tally) in self.events.iter().zip(tallies.iter_mut()) {
@@ -728,15 +734,12 @@ impl Scorer {
                 }
                 if let Some(when) = &rule.when {
                     let scope = scope.get_or_insert_with(|| {
-                        let value = match shared {
-                            Some(s) => Box::new(s[i].clone()),
-                            None => {
-                                json_to_val(&serde_json::to_value(event).unwrap_or(Value::Null))
-                            }
-                        };
-                        match shared.and_then(|_| ctx.event_json(i)) {
-                            Some(json) => ctx.bind_json("event", value, json),
-                            None => ctx.bind("event", value),
+                        match own.then(|| ctx.bind_event(i)).flatten() {
+                            Some(bound) => bound,
+                            None => ctx.bind(
+                                "event",
+                                json_to_val(&serde_json::to_value(event).unwrap_or(Value::Null)),
+                            ),
                         }
                     });
                     if !when.eval_bound(scope).matched() {
@@ -769,9 +772,11 @@ fn event_part(rule: &EventRule, tally: EventTally) -> Option<Part> {
     if let Some(max) = rule.max {
         points = points.clamp(-max, max);
     }
-    let mut matched = BTreeMap::from([("events".to_string(), Value::from(count))]);
+    static EVENTS: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("events"));
+    static LATEST: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("latest"));
+    let mut matched = BTreeMap::from([(EVENTS.clone(), Value::from(count))]);
     if let Some(at) = latest {
-        matched.insert("latest".into(), Value::from(at.to_rfc3339()));
+        matched.insert(LATEST.clone(), Value::from(at.to_rfc3339()));
     }
     Some(Part {
         factor: Rc::new(Factor {
@@ -899,7 +904,7 @@ fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Par
             .total_cmp(&a.logit.abs())
             .then_with(|| a.feature.cmp(&c.feature))
     });
-    let factor = |rule: String, matched: BTreeMap<String, Value>, description: String| {
+    let factor = |rule: String, matched: BTreeMap<Arc<str>, Value>, description: String| {
         Rc::new(Factor {
             rule: rule.into(),
             dimension: MODEL_DIMENSION.into(),
@@ -927,7 +932,7 @@ fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Par
             parts.push(Part {
                 factor: factor(
                     format!("model: {}", c.feature),
-                    BTreeMap::from([(c.feature.clone(), c.value.clone())]),
+                    BTreeMap::from([(Arc::from(c.feature.as_str()), c.value.clone())]),
                     format!("{:+.2} log-odds against an average lead", c.logit),
                 ),
                 cp: cp.round() as i64,
@@ -941,7 +946,7 @@ fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Par
         parts.push(Part {
             factor: factor(
                 "model: other features".into(),
-                BTreeMap::from([("features".to_string(), Value::from(rest_n))]),
+                BTreeMap::from([(Arc::from("features"), Value::from(rest_n))]),
                 format!("{rest_n} smaller effects together"),
             ),
             cp: rest.round() as i64,
@@ -1206,5 +1211,41 @@ max = 15
         let text = err.to_string();
         assert!(text.contains("rule \"software\""), "{text}");
         assert!(text.contains("scoring.toml:19"), "{text}");
+    }
+
+    /// The same rules written in shapes only cel evaluates (arithmetic) score exactly as
+    /// the natively evaluated ones: the lazily made CEL context, its shared events and the
+    /// event scopes agree with the JSON the native evaluator reads.
+    #[test]
+    fn rules_cel_evaluates_score_as_the_native_ones_do() {
+        let slow = RULES
+            .replace("company.employees >= 1000", "company.employees + 0 >= 1000")
+            .replace(
+                "event.path.startsWith('/pricing')",
+                "(event.path + '').startsWith('/pricing') && size(events) + 0 > 0 && size(lead.events) > 0",
+            );
+        let slow = Scorer::from_file(&RuleFile::from_text("scoring.toml", &slow)).unwrap();
+        assert!(
+            !slow.rules[0].when.is_native() && !slow.events[0].when.as_ref().unwrap().is_native()
+        );
+        let e = enriched(
+            json!({"email": "a@acme.io", "events": [
+                {"type": "page_view", "at": "2026-11-09T00:00:00Z", "path": "/pricing"},
+                {"type": "page_view", "at": "2026-11-23T00:00:00Z", "path": "/blog"}
+            ]}),
+            json!({"employees": 5000, "industry": "Software"}),
+        );
+        let fast_ctx = RuleContext::for_lead(&e, &json!({}), now());
+        let slow_ctx = RuleContext::for_lead(&e, &json!({}), now());
+        let fast = scorer().score(e.clone(), &fast_ctx, now());
+        let slow = slow.score(e, &slow_ctx, now());
+        assert_eq!(
+            fast.score, slow.score,
+            "{:?}\n{:?}",
+            fast.factors, slow.factors
+        );
+        assert_eq!(fast.factors, slow.factors);
+        // 40 firmographic (capped) + 5 from a pricing view one half-life ago.
+        assert_eq!(fast.score, 45);
     }
 }
