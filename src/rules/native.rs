@@ -23,7 +23,12 @@ use super::Eval;
 #[derive(Debug)]
 pub(crate) enum Node {
     Const(Json),
-    /// A variable: a comprehension's own, or one of the lead's (`company`, `event` ...).
+    /// A comprehension's own variable.
+    Local(String),
+    /// One of the context's variables known by name in advance (`company`, `event` ...),
+    /// by its index in [`ROOTS`].
+    Root(usize),
+    /// Any other variable of the context.
     Var(String),
     Select {
         operand: Box<Node>,
@@ -79,12 +84,49 @@ pub(crate) enum Case {
     Upper,
 }
 
+/// The variables rules read most, found by index rather than by name.
+pub(crate) const ROOTS: &[&str] = &[
+    "lead",
+    "company",
+    "person",
+    "email",
+    "events",
+    "account",
+    "activity",
+    "lists",
+    "event",
+    "score",
+    "grade",
+    "scores",
+    "grades",
+    "territory",
+    "territories",
+];
+
+pub(crate) fn root_slot(name: &str) -> Option<usize> {
+    ROOTS.iter().position(|r| *r == name)
+}
+
 /// Compiles `expr`, or `None` when any part of it is outside the shapes above.
 pub(crate) fn compile(expr: &IdedExpr) -> Option<Node> {
-    let boxed = |e: &IdedExpr| compile(e).map(Box::new);
+    compile_in(expr, &mut Vec::new())
+}
+
+/// `locals`: the comprehension variables in scope, which hide the context's own.
+fn compile_in(expr: &IdedExpr, locals: &mut Vec<String>) -> Option<Node> {
+    // A macro, not a closure: the comprehension case below needs `locals` too.
+    macro_rules! boxed {
+        ($e:expr) => {
+            compile_in($e, locals).map(Box::new)
+        };
+    }
     Some(match &expr.expr {
         Expr::Literal(lit) => Node::Const(literal(lit)?),
-        Expr::Ident(name) => Node::Var(name.clone()),
+        Expr::Ident(name) if locals.contains(name) => Node::Local(name.clone()),
+        Expr::Ident(name) => match root_slot(name) {
+            Some(slot) => Node::Root(slot),
+            None => Node::Var(name.clone()),
+        },
         Expr::List(list) => {
             if !list.optional_indices.is_empty() {
                 return None;
@@ -100,7 +142,7 @@ pub(crate) fn compile(expr: &IdedExpr) -> Option<Node> {
             Node::Const(Json::Array(items))
         }
         Expr::Select(s) => Node::Select {
-            operand: boxed(&s.operand)?,
+            operand: boxed!(&s.operand)?,
             field: s.field.clone(),
             test: s.test,
         },
@@ -122,12 +164,18 @@ pub(crate) fn compile(expr: &IdedExpr) -> Option<Node> {
                 _ => return None,
             };
             match (step.target.as_deref(), step.args.as_slice()) {
-                (None, [accu, pred]) if is_accu(accu) && is_accu(&c.result) => Node::Fold {
-                    all,
-                    range: boxed(&c.iter_range)?,
-                    var: c.iter_var.clone(),
-                    pred: boxed(pred)?,
-                },
+                (None, [accu, pred]) if is_accu(accu) && is_accu(&c.result) => {
+                    let range = boxed!(&c.iter_range)?;
+                    locals.push(c.iter_var.clone());
+                    let pred = compile_in(pred, locals).map(Box::new);
+                    locals.pop();
+                    Node::Fold {
+                        all,
+                        range,
+                        var: c.iter_var.clone(),
+                        pred: pred?,
+                    }
+                }
                 _ => return None,
             }
         }
@@ -135,19 +183,19 @@ pub(crate) fn compile(expr: &IdedExpr) -> Option<Node> {
             let name = call.func_name.as_str();
             match (call.target.as_deref(), call.args.as_slice()) {
                 (None, [a]) => match name {
-                    operators::LOGICAL_NOT => Node::Not(boxed(a)?),
-                    operators::NEGATE => Node::Neg(boxed(a)?),
-                    "size" => Node::Size(boxed(a)?),
+                    operators::LOGICAL_NOT => Node::Not(boxed!(a)?),
+                    operators::NEGATE => Node::Neg(boxed!(a)?),
+                    "size" => Node::Size(boxed!(a)?),
                     _ => return None,
                 },
                 (None, [text, pattern]) if name == "matches" => {
-                    Node::Matches(boxed(text)?, literal_pattern(pattern)?)
+                    Node::Matches(boxed!(text)?, literal_pattern(pattern)?)
                 }
                 (Some(text), [pattern]) if name == "matches" => {
-                    Node::Matches(boxed(text)?, literal_pattern(pattern)?)
+                    Node::Matches(boxed!(text)?, literal_pattern(pattern)?)
                 }
                 (None, [a, b]) => {
-                    let (a, b) = (boxed(a)?, boxed(b)?);
+                    let (a, b) = (boxed!(a)?, boxed!(b)?);
                     match name {
                         operators::LOGICAL_AND => Node::And(a, b),
                         operators::LOGICAL_OR => Node::Or(a, b),
@@ -165,12 +213,12 @@ pub(crate) fn compile(expr: &IdedExpr) -> Option<Node> {
                     }
                 }
                 (None, [c, t, f]) if name == operators::CONDITIONAL => {
-                    Node::Cond(boxed(c)?, boxed(t)?, boxed(f)?)
+                    Node::Cond(boxed!(c)?, boxed!(t)?, boxed!(f)?)
                 }
                 (Some(target), []) => match name {
-                    "size" => Node::Size(boxed(target)?),
-                    "lowerAscii" => Node::Case(Case::Lower, boxed(target)?),
-                    "upperAscii" => Node::Case(Case::Upper, boxed(target)?),
+                    "size" => Node::Size(boxed!(target)?),
+                    "lowerAscii" => Node::Case(Case::Lower, boxed!(target)?),
+                    "upperAscii" => Node::Case(Case::Upper, boxed!(target)?),
                     _ => return None,
                 },
                 (Some(target), [arg]) => {
@@ -180,7 +228,7 @@ pub(crate) fn compile(expr: &IdedExpr) -> Option<Node> {
                         "endsWith" => TextTest::EndsWith,
                         _ => return None,
                     };
-                    Node::Text(test, boxed(target)?, boxed(arg)?)
+                    Node::Text(test, boxed!(target)?, boxed!(arg)?)
                 }
                 _ => return None,
             }
@@ -214,6 +262,11 @@ fn literal(lit: &LiteralValue) -> Option<Json> {
 /// Where variables come from: the lead's context, or a scope over it.
 pub(crate) trait Vars {
     fn var(&self, name: &str) -> Option<&Json>;
+
+    /// The variable `ROOTS[slot]`.
+    fn root(&self, slot: usize) -> Option<&Json> {
+        self.var(ROOTS[slot])
+    }
 }
 
 /// A value during evaluation, borrowed from the lead or the rule wherever possible.
@@ -287,13 +340,15 @@ fn truth<'a>(r: R<'a>) -> Result<bool, Fault<'a>> {
 fn run<'a>(node: &'a Node, env: &mut Env<'a>) -> R<'a> {
     match node {
         Node::Const(j) => Ok(V::of(j)),
-        Node::Var(name) => {
-            let local = env.locals.iter().rev().find(|(n, _)| *n == name.as_str());
-            match local {
-                Some((_, j)) => Ok(V::of(j)),
-                None => env.vars.var(name).map(V::of).ok_or(Fault::Unsure),
-            }
-        }
+        Node::Local(name) => env
+            .locals
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name.as_str())
+            .map(|(_, j)| V::of(j))
+            .ok_or(Fault::Unsure),
+        Node::Root(slot) => env.vars.root(*slot).map(V::of).ok_or(Fault::Unsure),
+        Node::Var(name) => env.vars.var(name).map(V::of).ok_or(Fault::Unsure),
         Node::Select {
             operand,
             field,

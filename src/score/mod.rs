@@ -60,8 +60,9 @@ pub struct ScoreRule {
     pub when: Condition,
     pub points: f64,
     pub description: Option<Arc<str>>,
-    /// The fields `when` reads, named once for every factor that quotes them.
-    fields: Vec<Arc<str>>,
+    /// The fields `when` reads, as an index into the scorer's distinct field sets: rules
+    /// that read the same fields quote the same values, built once per lead.
+    fields: usize,
 }
 
 /// An event rule, compiled: points per matching event, fading with age.
@@ -110,6 +111,8 @@ struct Blend {
 #[derive(Debug)]
 pub struct Scorer {
     rules: Vec<ScoreRule>,
+    /// The distinct sets of fields rules read (see `ScoreRule::fields`).
+    field_sets: Vec<Vec<Arc<str>>>,
     events: Vec<EventRule>,
     /// Components before the scores that combine them.
     scores: Vec<ScoreDef>,
@@ -150,6 +153,7 @@ impl Scorer {
         let lists = load_lists(&raw.lists, &base, file, &mut issues);
         let mut seen = HashSet::new();
         let mut rules = Vec::new();
+        let mut field_sets: Vec<Vec<Arc<str>>> = Vec::new();
         // (index, target score ids) for rules and events tagged with `score`.
         let mut rule_targets: Vec<Option<Vec<String>>> = Vec::new();
         let mut event_targets: Vec<Option<Vec<String>>> = Vec::new();
@@ -194,12 +198,20 @@ impl Scorer {
             }
             match Condition::compile(r.when.get_ref(), &Scope::scoring()) {
                 Ok(when) => {
+                    let names: Vec<Arc<str>> = when
+                        .fields()
+                        .iter()
+                        .map(|f| Arc::from(f.as_str()))
+                        .collect();
+                    let fields = match field_sets.iter().position(|s| *s == names) {
+                        Some(i) => i,
+                        None => {
+                            field_sets.push(names);
+                            field_sets.len() - 1
+                        }
+                    };
                     rules.push(ScoreRule {
-                        fields: when
-                            .fields()
-                            .iter()
-                            .map(|f| Arc::from(f.as_str()))
-                            .collect(),
+                        fields,
                         id: r.id.as_str().into(),
                         dimension: r.dimension.as_str().into(),
                         when,
@@ -542,6 +554,7 @@ impl Scorer {
         );
         Ok(Self {
             rules,
+            field_sets,
             events,
             scores,
             primary,
@@ -634,8 +647,12 @@ impl Scorer {
         ctx: &RuleContext,
         now: DateTime<Utc>,
     ) -> (ScoredLead, BTreeMap<String, ScoreCard>) {
-        let rule_hits: Vec<Option<Part>> =
-            self.rules.iter().map(|r| self.score_rule(r, ctx)).collect();
+        let mut quoted = vec![None; self.field_sets.len()];
+        let rule_hits: Vec<Option<Part>> = self
+            .rules
+            .iter()
+            .map(|r| self.score_rule(r, ctx, &mut quoted))
+            .collect();
         let event_hits = self.score_events(&enriched.lead.events, ctx, now);
         let features = self.blend.as_ref().map(|_| features::extract(&enriched));
 
@@ -683,21 +700,35 @@ impl Scorer {
         (scored, cards)
     }
 
-    fn score_rule(&self, rule: &ScoreRule, ctx: &RuleContext) -> Option<Part> {
+    /// `quoted`: the matched values of each field set, once built for this lead.
+    fn score_rule(
+        &self,
+        rule: &ScoreRule,
+        ctx: &RuleContext,
+        quoted: &mut [Option<Arc<BTreeMap<Arc<str>, Value>>>],
+    ) -> Option<Part> {
         if !rule.when.eval(ctx).matched() {
             return None;
         }
-        let matched = rule
-            .fields
-            .iter()
-            .filter_map(|f| ctx.lookup(f).map(|v| (f.clone(), v.clone())))
-            .collect::<BTreeMap<_, _>>();
+        let matched = quoted[rule.fields]
+            .get_or_insert_with(|| {
+                // Inserted one by one: collecting sorts through a scratch buffer, which
+                // cost more than the rule itself for these one- or two-entry maps.
+                let mut values = BTreeMap::new();
+                for f in &self.field_sets[rule.fields] {
+                    if let Some(v) = ctx.lookup(f) {
+                        values.insert(f.clone(), v.clone());
+                    }
+                }
+                Arc::new(values)
+            })
+            .clone();
         Some(Part {
             factor: Rc::new(Factor {
                 rule: rule.id.clone(),
                 dimension: rule.dimension.clone(),
                 points: 0.0,
-                matched: Arc::new(matched),
+                matched,
                 description: rule.description.clone(),
             }),
             cp: to_cp(rule.points),
@@ -959,7 +990,9 @@ fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Par
 }
 
 fn sort_parts(parts: &mut [Part]) {
-    parts.sort_by(|a, b| {
+    // Rule ids are unique within a score, so the order is total and an unstable sort gives
+    // the same result without a scratch buffer.
+    parts.sort_unstable_by(|a, b| {
         b.cp.abs()
             .cmp(&a.cp.abs())
             .then_with(|| a.factor.rule.cmp(&b.factor.rule))
