@@ -60,6 +60,8 @@ pub struct ScoreRule {
     pub when: Condition,
     pub points: f64,
     pub description: Option<Arc<str>>,
+    /// See `Part::rank`.
+    rank: u32,
     /// The fields `when` reads, as an index into the scorer's distinct field sets: rules
     /// that read the same fields quote the same values, built once per lead.
     fields: usize,
@@ -76,6 +78,8 @@ pub struct EventRule {
     pub half_life: Option<Duration>,
     pub max: Option<f64>,
     pub description: Option<Arc<str>>,
+    /// See `Part::rank`.
+    rank: u32,
 }
 
 /// A score, ready to compute.
@@ -129,7 +133,12 @@ pub struct Scorer {
 struct Part {
     factor: Rc<Factor>,
     cp: i64,
+    /// The rule's place among all rule ids in string order (`UNRANKED` for the model's and
+    /// the limits' factors): ties in points sort by id without comparing strings.
+    rank: u32,
 }
+
+const UNRANKED: u32 = u32::MAX;
 
 fn to_cp(points: f64) -> i64 {
     (points * CENTI).round() as i64
@@ -211,6 +220,7 @@ impl Scorer {
                         }
                     };
                     rules.push(ScoreRule {
+                        rank: UNRANKED,
                         fields,
                         id: r.id.as_str().into(),
                         dimension: r.dimension.as_str().into(),
@@ -283,6 +293,7 @@ impl Scorer {
                 half_life,
                 max: e.max.map(f64::abs),
                 description: e.description.as_deref().map(Arc::from),
+                rank: UNRANKED,
             });
             event_targets.push(e.score.as_ref().map(ScoreRefs::ids));
         }
@@ -552,6 +563,19 @@ impl Scorer {
                 .map(|(k, v)| (k, Value::from(v)))
                 .collect(),
         );
+        let mut ids: Vec<Arc<str>> = rules
+            .iter()
+            .map(|r| r.id.clone())
+            .chain(events.iter().map(|e| e.id.clone()))
+            .collect();
+        ids.sort();
+        let rank_of = |id: &Arc<str>| ids.binary_search(id).map_or(UNRANKED, |i| i as u32);
+        for r in &mut rules {
+            r.rank = rank_of(&r.id);
+        }
+        for e in &mut events {
+            e.rank = rank_of(&e.id);
+        }
         Ok(Self {
             rules,
             field_sets,
@@ -732,6 +756,7 @@ impl Scorer {
                 description: rule.description.clone(),
             }),
             cp: to_cp(rule.points),
+            rank: rule.rank,
         })
     }
 }
@@ -807,7 +832,7 @@ fn event_part(rule: &EventRule, tally: EventTally) -> Option<Part> {
     static LATEST: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("latest"));
     let mut matched = BTreeMap::from([(EVENTS.clone(), Value::from(count))]);
     if let Some(at) = latest {
-        matched.insert(LATEST.clone(), Value::from(at.to_rfc3339()));
+        matched.insert(LATEST.clone(), Value::from(crate::lead::rfc3339(&at, false)));
     }
     Some(Part {
         factor: Rc::new(Factor {
@@ -818,6 +843,7 @@ fn event_part(rule: &EventRule, tally: EventTally) -> Option<Part> {
             description: rule.description.clone(),
         }),
         cp: to_cp(points),
+        rank: rule.rank,
     })
 }
 
@@ -872,6 +898,7 @@ fn clamp(parts: &mut Vec<Part>) {
             description: Some(why.into()),
         }),
         cp,
+        rank: UNRANKED,
     });
 }
 
@@ -954,6 +981,7 @@ fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Par
             ),
         ),
         cp: (scale * p0).round() as i64,
+        rank: UNRANKED,
     }];
     let mut rest = 0.0;
     let mut rest_n = 0;
@@ -967,6 +995,7 @@ fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Par
                     format!("{:+.2} log-odds against an average lead", c.logit),
                 ),
                 cp: cp.round() as i64,
+                rank: UNRANKED,
             });
         } else {
             rest += cp;
@@ -981,6 +1010,7 @@ fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Par
                 format!("{rest_n} smaller effects together"),
             ),
             cp: rest.round() as i64,
+            rank: UNRANKED,
         });
     }
     // Rounding remainder to the baseline, so the parts sum to the model's share exactly.
@@ -993,9 +1023,13 @@ fn sort_parts(parts: &mut [Part]) {
     // Rule ids are unique within a score, so the order is total and an unstable sort gives
     // the same result without a scratch buffer.
     parts.sort_unstable_by(|a, b| {
-        b.cp.abs()
-            .cmp(&a.cp.abs())
-            .then_with(|| a.factor.rule.cmp(&b.factor.rule))
+        b.cp.abs().cmp(&a.cp.abs()).then_with(|| {
+            if a.rank != UNRANKED && b.rank != UNRANKED {
+                a.rank.cmp(&b.rank)
+            } else {
+                a.factor.rule.cmp(&b.factor.rule)
+            }
+        })
     });
 }
 
