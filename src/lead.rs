@@ -277,20 +277,44 @@ pub struct EnrichedLead {
     pub enrichment: Enrichment,
 }
 
-/// One rule's contribution to a score. Names, description and matched values are shared
-/// (`Arc`): the same factor appears in several score cards and in the scored lead, and a
-/// copy must not cost an allocation per field.
+/// One rule's contribution to a score. The same factor appears in several score cards and
+/// in the scored lead, so copying one must not allocate: names are interned for the life of
+/// the process ([`intern`]) and the matched values shared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Factor {
-    pub rule: Arc<str>,
-    pub dimension: Arc<str>,
+    pub rule: Name,
+    pub dimension: Name,
     pub points: f64,
     /// The lead values the rule looked at, as they were when it matched.
     #[serde(default, skip_serializing_if = "no_values")]
     pub matched: Arc<BTreeMap<Arc<str>, Value>>,
     /// The rule's description from `scoring.toml`, for readers of the explanation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<Arc<str>>,
+    pub description: Option<Name>,
+}
+
+/// A rule id, dimension or description: interned (borrowed) when scoring made it, owned
+/// when read back from the store.
+pub type Name = std::borrow::Cow<'static, str>;
+
+/// The process-wide copy of `text`. Rule names and descriptions come from config files and
+/// are few; interning them makes every factor's copy a pointer copy (an `Arc` count was
+/// 4 atomic operations per factor per score card). Loading the same config again interns
+/// nothing new.
+pub fn intern(text: &str) -> Name {
+    static INTERNED: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashSet<&'static str>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut set = INTERNED.lock().unwrap_or_else(|p| p.into_inner());
+    let text: &'static str = match set.get(text) {
+        Some(t) => t,
+        None => {
+            let leaked: &'static str = Box::leak(text.to_owned().into_boxed_str());
+            set.insert(leaked);
+            leaked
+        }
+    };
+    Name::Borrowed(text)
 }
 
 fn no_values(m: &Arc<BTreeMap<Arc<str>, Value>>) -> bool {
@@ -515,7 +539,10 @@ mod timestamp_tests {
         ];
         for at in times {
             for z in [true, false] {
-                assert_eq!(rfc3339(&at, z), at.to_rfc3339_opts(SecondsFormat::AutoSi, z));
+                assert_eq!(
+                    rfc3339(&at, z),
+                    at.to_rfc3339_opts(SecondsFormat::AutoSi, z)
+                );
             }
             assert_eq!(
                 serde_json::to_value(super::Event {

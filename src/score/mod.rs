@@ -34,7 +34,7 @@ pub use config::{
 pub use grades::Grades;
 pub use model::{Model, ModelError};
 
-use crate::lead::{EnrichedLead, Event, Factor, ScoreCard, ScoredLead};
+use crate::lead::{intern, EnrichedLead, Event, Factor, Name, ScoreCard, ScoredLead};
 use crate::rules::{json_to_val, Condition, RuleContext, RuleFile, Scope, SharedVal};
 use crate::settings::{ConfigErrors, ConfigIssue};
 
@@ -55,11 +55,11 @@ const CENTI: f64 = 100.0;
 /// A scoring rule, compiled.
 #[derive(Debug)]
 pub struct ScoreRule {
-    pub id: Arc<str>,
-    pub dimension: Arc<str>,
+    pub id: Name,
+    pub dimension: Name,
     pub when: Condition,
     pub points: f64,
-    pub description: Option<Arc<str>>,
+    pub description: Option<Name>,
     /// See `Part::rank`.
     rank: u32,
     /// The fields `when` reads, as an index into the scorer's distinct field sets: rules
@@ -70,14 +70,14 @@ pub struct ScoreRule {
 /// An event rule, compiled: points per matching event, fading with age.
 #[derive(Debug)]
 pub struct EventRule {
-    pub id: Arc<str>,
-    pub dimension: Arc<str>,
+    pub id: Name,
+    pub dimension: Name,
     pub event_type: String,
     pub when: Option<Condition>,
     pub points: f64,
     pub half_life: Option<Duration>,
     pub max: Option<f64>,
-    pub description: Option<Arc<str>>,
+    pub description: Option<Name>,
     /// See `Part::rank`.
     rank: u32,
 }
@@ -222,11 +222,11 @@ impl Scorer {
                     rules.push(ScoreRule {
                         rank: UNRANKED,
                         fields,
-                        id: r.id.as_str().into(),
-                        dimension: r.dimension.as_str().into(),
+                        id: intern(&r.id),
+                        dimension: intern(&r.dimension),
                         when,
                         points: r.points,
-                        description: r.description.as_deref().map(Arc::from),
+                        description: r.description.as_deref().map(intern),
                     });
                     rule_targets.push(r.score.as_ref().map(ScoreRefs::ids));
                 }
@@ -285,14 +285,14 @@ impl Scorer {
                 ));
             }
             events.push(EventRule {
-                id: e.id.as_str().into(),
-                dimension: e.dimension.as_str().into(),
+                id: intern(&e.id),
+                dimension: intern(&e.dimension),
                 event_type: e.kind.clone(),
                 when,
                 points: e.points,
                 half_life,
                 max: e.max.map(f64::abs),
-                description: e.description.as_deref().map(Arc::from),
+                description: e.description.as_deref().map(intern),
                 rank: UNRANKED,
             });
             event_targets.push(e.score.as_ref().map(ScoreRefs::ids));
@@ -563,13 +563,13 @@ impl Scorer {
                 .map(|(k, v)| (k, Value::from(v)))
                 .collect(),
         );
-        let mut ids: Vec<Arc<str>> = rules
+        let mut ids: Vec<Name> = rules
             .iter()
             .map(|r| r.id.clone())
             .chain(events.iter().map(|e| e.id.clone()))
             .collect();
         ids.sort();
-        let rank_of = |id: &Arc<str>| ids.binary_search(id).map_or(UNRANKED, |i| i as u32);
+        let rank_of = |id: &Name| ids.binary_search(id).map_or(UNRANKED, |i| i as u32);
         for r in &mut rules {
             r.rank = rank_of(&r.id);
         }
@@ -832,7 +832,10 @@ fn event_part(rule: &EventRule, tally: EventTally) -> Option<Part> {
     static LATEST: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("latest"));
     let mut matched = BTreeMap::from([(EVENTS.clone(), Value::from(count))]);
     if let Some(at) = latest {
-        matched.insert(LATEST.clone(), Value::from(crate::lead::rfc3339(&at, false)));
+        matched.insert(
+            LATEST.clone(),
+            Value::from(crate::lead::rfc3339(&at, false)),
+        );
     }
     Some(Part {
         factor: Rc::new(Factor {
@@ -906,7 +909,7 @@ fn clamp(parts: &mut Vec<Part>) {
 /// same rule's share from two components merged.
 fn combine<'a>(components: impl Iterator<Item = (&'a Vec<Part>, f64)>) -> Vec<Part> {
     let mut merged: Vec<Part> = Vec::new();
-    let mut at: HashMap<(Arc<str>, Arc<str>), usize> = HashMap::new();
+    let mut at: HashMap<(Name, Name), usize> = HashMap::new();
     for (parts, w) in components {
         let mut scaled = parts.clone();
         let idx: Vec<usize> = (0..scaled.len()).collect();
