@@ -287,7 +287,7 @@ pub struct Factor {
     pub points: f64,
     /// The lead values the rule looked at, as they were when it matched.
     #[serde(default, skip_serializing_if = "no_values")]
-    pub matched: Arc<BTreeMap<Arc<str>, Value>>,
+    pub matched: Matched,
     /// The rule's description from `scoring.toml`, for readers of the explanation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<Name>,
@@ -317,7 +317,10 @@ pub fn intern(text: &str) -> Name {
     Name::Borrowed(text)
 }
 
-fn no_values(m: &Arc<BTreeMap<Arc<str>, Value>>) -> bool {
+/// The values a rule looked at, by field name; shared by every factor that quotes them.
+pub type Matched = Arc<BTreeMap<Arc<str>, Value>>;
+
+fn no_values(m: &Matched) -> bool {
     m.is_empty()
 }
 

@@ -34,7 +34,7 @@ pub use config::{
 pub use grades::Grades;
 pub use model::{Model, ModelError};
 
-use crate::lead::{intern, EnrichedLead, Event, Factor, Name, ScoreCard, ScoredLead};
+use crate::lead::{intern, EnrichedLead, Event, Factor, Matched, Name, ScoreCard, ScoredLead};
 use crate::rules::{json_to_val, Condition, RuleContext, RuleFile, Scope, SharedVal};
 use crate::settings::{ConfigErrors, ConfigIssue};
 
@@ -729,7 +729,7 @@ impl Scorer {
         &self,
         rule: &ScoreRule,
         ctx: &RuleContext,
-        quoted: &mut [Option<Arc<BTreeMap<Arc<str>, Value>>>],
+        quoted: &mut [Option<Matched>],
     ) -> Option<Part> {
         if !rule.when.eval(ctx).matched() {
             return None;
