@@ -5,7 +5,8 @@
 //! Environment knobs: LEADGATE_BENCH_LEADS (default 20000), LEADGATE_BENCH_CONCURRENCY (64),
 //! LEADGATE_BENCH_COMPANIES (1000); for the end-to-end run through CRM delivery,
 //! LEADGATE_BENCH_E2E_LEADS (the smaller of LEADS and 5000), LEADGATE_BENCH_WORKERS (8, the
-//! shipped default) and LEADGATE_BENCH_CRM_LATENCY_MS (20). Nothing here is asserted:
+//! shipped default) and LEADGATE_BENCH_CRM_LATENCY_MS (20); LEADGATE_BENCH_BIN runs another
+//! leadgate binary (an earlier build) under the same load. Nothing here is asserted:
 //! benchmarks report, tests judge.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +16,11 @@ use std::time::{Duration, Instant};
 use axum::routing::post;
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_leadgate");
+/// The leadgate binary under test: this build's, or LEADGATE_BENCH_BIN (another build's, to
+/// compare two trees with the same load generator in the same minute on a noisy machine).
+fn bin() -> String {
+    std::env::var("LEADGATE_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_leadgate").into())
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -192,6 +197,25 @@ impl Proc {
         Proc { child, base }
     }
 
+    /// CPU seconds (user + system) the process has used so far: per lead, a figure that
+    /// the other work on a shared machine disturbs far less than leads/s.
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the parenthesized command name; utime and stime are the 12th and 13th.
+        let ticks: f64 = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| {
+                rest.split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|t| t.parse::<f64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0.0);
+        ticks / 100.0 // USER_HZ
+    }
+
     /// Peak resident set size (VmHWM), in MiB.
     fn peak_rss_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -212,7 +236,7 @@ impl Drop for Proc {
 }
 
 fn leadgate(db: &std::path::Path, workers: usize) -> Proc {
-    let mut cmd = std::process::Command::new(BIN);
+    let mut cmd = std::process::Command::new(bin());
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .env(
             "LEADGATE__STORAGE__URL",
@@ -273,7 +297,7 @@ async fn mock_clearbit(quota: u32, latency: Duration) -> (String, Arc<Upstream>)
 
 /// leadgate with Clearbit (pointed at the mock) as its only provider, at `rate` requests/s.
 fn leadgate_with_clearbit(db: &std::path::Path, base: &str, rate: u32) -> Proc {
-    let mut cmd = std::process::Command::new(BIN);
+    let mut cmd = std::process::Command::new(bin());
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .env(
             "LEADGATE__STORAGE__URL",
@@ -434,7 +458,7 @@ sender_email = "rep@example.com"
     );
     let file = dir.join("e2e.toml");
     std::fs::write(&file, config).unwrap();
-    let mut cmd = std::process::Command::new(BIN);
+    let mut cmd = std::process::Command::new(bin());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&file)
         .env("RUST_LOG", "error");
@@ -578,8 +602,11 @@ fn main() {
     let intake = {
         let p = leadgate(&dir.path().join("intake.db"), 0);
         let url = format!("{}/v1/leads", p.base);
-        rt.block_on(load(&url, n, conc, lead_body.clone()))
+        let cpu = p.cpu_seconds();
+        let run = rt.block_on(load(&url, n, conc, lead_body.clone()));
+        (run, (p.cpu_seconds() - cpu) * 1e6 / n as f64)
     };
+    let (intake, intake_cpu_us) = intake;
     let ratio = intake.rate() / trivial.rate();
     row(
         "durable intake POST /v1/leads (leads/s)",
@@ -598,12 +625,20 @@ fn main() {
         "≥ 0.50".into(),
         if ratio >= 0.5 { "met" } else { "missed" },
     );
+    row(
+        "  leadgate CPU per lead (µs)",
+        format!("{intake_cpu_us:.0}"),
+        "—".into(),
+        "",
+    );
 
     // 3. Synchronous evaluate, warm (the local firmographics provider answers from memory).
     let p = leadgate(&dir.path().join("eval.db"), 0);
     let url = format!("{}/v1/evaluate", p.base);
     rt.block_on(load(&url, n.min(2_000), conc, lead_body.clone())); // warm-up
+    let cpu = p.cpu_seconds();
     let eval = rt.block_on(load(&url, n, conc, lead_body.clone()));
+    let eval_cpu_us = (p.cpu_seconds() - cpu) * 1e6 / n as f64;
     let eratio = eval.rate() / trivial.rate();
     row(
         "evaluate, warm cache (leads/s)",
@@ -625,6 +660,12 @@ fn main() {
         } else {
             "missed"
         },
+    );
+    row(
+        "  leadgate CPU per lead (µs)",
+        format!("{eval_cpu_us:.0}"),
+        "—".into(),
+        "",
     );
     row(
         "  peak RSS of leadgate (MiB)",
