@@ -31,6 +31,71 @@ pub struct Pipeline {
     pub account_engagement: Option<Arc<dyn AccountEngagement>>,
     /// The enrichment answer cache, so an erasure can forget what it holds about a person.
     pub cache: Option<crate::enrich::SharedCache>,
+    /// Account roll-ups that dry runs ([`Pipeline::preview`]) reuse.
+    preview_rollups: RollupCache,
+}
+
+/// How long a dry run may reuse an account's roll-up when nothing in this process changed
+/// it: bounds what a write by another process (a replica, `leadgate run`) can hide, like the
+/// dry run's routing state (`server::DryRunState`). Reading the roll-up per lead — a
+/// `json_extract` over every stored decision of the domain — was a seventh of
+/// `POST /v1/evaluate` (benches/e2e.rs).
+const PREVIEW_ROLLUP_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Most accounts whose roll-up is kept; past it the copies are dropped and read again.
+const PREVIEW_ROLLUP_ACCOUNTS: usize = 10_000;
+
+/// What the store answered for an account: `(score, decided_at)` per lead.
+type Rows = Vec<(f64, DateTime<Utc>)>;
+
+/// Rows read for one account and score: when, and the account's change counter
+/// ([`crate::store::account_version`]) noted before the read.
+struct RollupEntry {
+    read_at: std::time::Instant,
+    version: u64,
+    rows: Arc<Rows>,
+}
+
+/// Roll-up rows per (domain, score id).
+#[derive(Default)]
+struct RollupCache {
+    entries: std::sync::Mutex<HashMap<(String, String), RollupEntry>>,
+}
+
+impl RollupCache {
+    async fn rows(
+        &self,
+        source: &dyn AccountEngagement,
+        domain: &str,
+        score: &str,
+    ) -> Result<Arc<Rows>, StoreError> {
+        let key = (domain.to_string(), score.to_string());
+        let version = crate::store::account_version(domain);
+        if let Some(e) = self.lock().get(&key) {
+            if e.version == version && e.read_at.elapsed() < PREVIEW_ROLLUP_TTL {
+                return Ok(e.rows.clone());
+            }
+        }
+        let rows = Arc::new(source.account_rows(domain, score).await?);
+        let mut entries = self.lock();
+        if entries.len() >= PREVIEW_ROLLUP_ACCOUNTS {
+            entries.clear();
+        }
+        entries.insert(
+            key,
+            RollupEntry {
+                read_at: std::time::Instant::now(),
+                version,
+                rows: rows.clone(),
+            },
+        );
+        Ok(rows)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), RollupEntry>> {
+        // A panic while holding the lock leaves a map that is still whole.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Pipeline {
@@ -81,6 +146,7 @@ impl Pipeline {
                 cache,
                 scorer,
                 router,
+                preview_rollups: RollupCache::default(),
                 // A lazy read pool on the same file: connects on the first lead, after the
                 // caller has opened (and migrated) the store.
                 account_engagement: crate::store::Store::open_lazy(&settings.storage_url())
@@ -112,11 +178,13 @@ impl Pipeline {
 
     /// Sets `account.score` (the account's leads' engagement, rolled up from the store) and
     /// `account.leads`. A store that cannot answer leaves them unset: scoring goes on.
+    /// `reuse` lets a dry run take a roll-up read moments ago (see [`RollupCache`]).
     async fn roll_up_account(
         &self,
         account: &mut serde_json::Value,
         domain: Option<&str>,
         now: DateTime<Utc>,
+        reuse: bool,
     ) {
         let (Some(domain), Some(rollup), Some(source)) = (
             domain,
@@ -125,7 +193,17 @@ impl Pipeline {
         ) else {
             return;
         };
-        match source.account_rows(domain, &rollup.score).await {
+        let rows = if reuse {
+            self.preview_rollups
+                .rows(source.as_ref(), domain, &rollup.score)
+                .await
+        } else {
+            source
+                .account_rows(domain, &rollup.score)
+                .await
+                .map(Arc::new)
+        };
+        match rows {
             Ok(rows) => {
                 let rolled = rollup.roll_up(&rows, now);
                 if !account.is_object() {
@@ -148,8 +226,29 @@ impl Pipeline {
         rotation: &dyn Assignments,
         now: DateTime<Utc>,
     ) -> Result<Decision, StoreError> {
+        self.decide_with(lead, rotation, now, false).await
+    }
+
+    /// [`Pipeline::decide`] for a dry run (`POST /v1/evaluate`): the account roll-up may be
+    /// one read moments ago, never one older than a decision this process recorded since.
+    pub async fn preview(
+        &self,
+        lead: Lead,
+        rotation: &dyn Assignments,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, StoreError> {
+        self.decide_with(lead, rotation, now, true).await
+    }
+
+    async fn decide_with(
+        &self,
+        lead: Lead,
+        rotation: &dyn Assignments,
+        now: DateTime<Utc>,
+        reuse_rollup: bool,
+    ) -> Result<Decision, StoreError> {
         let mut account = self.router.match_account(&lead).await;
-        self.roll_up_account(&mut account, lead.domain.as_deref(), now)
+        self.roll_up_account(&mut account, lead.domain.as_deref(), now, reuse_rollup)
             .await;
         let enriched = self
             .waterfall

@@ -195,7 +195,7 @@ pub async fn get_lead(
 pub async fn evaluate(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let raw = parse_lead(body)?;
     let lead = state
         .pipeline
@@ -211,12 +211,21 @@ pub async fn evaluate(
         .map_err(ApiError::internal)?;
     let decision = state
         .pipeline
-        .decide(lead, &LocalAssignments::from_snapshot(snapshot), now)
+        .preview(lead, &LocalAssignments::from_snapshot(snapshot), now)
         .await
         .map_err(ApiError::internal)?;
-    let mut body = serde_json::to_value(&decision).map_err(ApiError::internal)?;
-    body["dry_run"] = json!(true);
-    Ok(Json(body))
+    // Written once, straight to bytes: building a `Value` tree first to add one key cost
+    // as much as the serialization itself.
+    let mut body = serde_json::to_vec(&decision).map_err(ApiError::internal)?;
+    match body.pop() {
+        Some(b'}') => body.extend_from_slice(b",\"dry_run\":true}"),
+        _ => return Err(ApiError::internal("a decision is not a JSON object")),
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 pub async fn healthz() -> Json<Value> {

@@ -76,7 +76,17 @@ impl Store {
         raw: &RawLead,
         idempotency_key: Option<&str>,
     ) -> Result<Accepted, StoreError> {
-        on_backend!(self, s => s.accept(lead, raw, idempotency_key).await)
+        match self {
+            // The group commit knows which arrivals updated a known lead (see there).
+            Store::Sqlite(s) => s.accept(lead, raw, idempotency_key).await,
+            Store::Postgres(s) => {
+                let accepted = s.accept(lead, raw, idempotency_key).await;
+                // A known lead arriving with another domain moves its decisions between
+                // accounts; PostgreSQL does not say whether the lead was known.
+                super::account_changed(None);
+                accepted
+            }
+        }
     }
 
     pub async fn accept_record(
@@ -110,12 +120,17 @@ impl Store {
         lead: &Lead,
         decision: &Decision,
     ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.complete(job, lead, decision).await)
+        let done = on_backend!(self, s => s.complete(job, lead, decision).await);
+        // Without a domain the decision joins whichever account the stored lead names.
+        super::account_changed(lead.domain.as_deref());
+        done
     }
 
     /// Erases everything about a person and suppresses the address (GDPR / CCPA).
     pub async fn erase_person(&self, email: &str) -> Result<super::privacy::Erased, StoreError> {
-        on_backend!(self, s => s.erase_person(email).await)
+        let erased = on_backend!(self, s => s.erase_person(email).await);
+        super::account_changed(None);
+        erased
     }
 
     /// Whether this address asked to be erased.
@@ -137,7 +152,10 @@ impl Store {
         decisions: &mut [(Lead, Decision)],
         rotation: &HashMap<String, u64>,
     ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.record_batch(decisions, rotation).await)
+        let recorded = on_backend!(self, s => s.record_batch(decisions, rotation).await);
+        // A batch may name stored leads whose domain differs from the one it decided with.
+        super::account_changed(None);
+        recorded
     }
 
     pub async fn rotation_positions(&self) -> Result<HashMap<String, u64>, StoreError> {

@@ -10,6 +10,7 @@ mod dispatch;
 mod postgres;
 pub mod privacy;
 mod sqlite;
+mod versions;
 
 pub use dispatch::Store;
 pub use postgres::{is_postgres_url, PgStore};
@@ -17,6 +18,7 @@ pub use sqlite::{
     AssignmentRecord, LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, RouteEvent, SqliteStore,
     TouchRecorded,
 };
+pub use versions::{account_changed, account_version};
 
 use serde::Serialize;
 

@@ -4,9 +4,10 @@
 //! concurrent accepts from fighting over the write lock. Each caller still gets its answer
 //! only after its lead is on disk.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -14,12 +15,20 @@ use super::now_ms;
 use crate::lead::{Lead, LeadStatus, RawLead};
 use crate::store::{Accepted, StoreError};
 
-/// Most arrivals in one transaction: bounds the wait of the first caller in a burst.
+/// Most arrivals in one transaction: bounds the wait of the first caller in a burst, and
+/// keeps one batch's statements (7 parameters a lead) far below SQLite's 32,766.
 const MAX_BATCH: usize = 512;
 
+/// One arrival, already serialized by the request that brought it: the writer is the one
+/// task every accept waits on, so it only binds and writes.
 struct Pending {
-    lead: Lead,
-    raw: RawLead,
+    identity_key: String,
+    email: Option<String>,
+    domain: Option<String>,
+    /// The normalized lead, JSON.
+    data: String,
+    /// The lead as received, JSON.
+    payload: String,
     key: Option<String>,
     reply: oneshot::Sender<Result<Accepted, StoreError>>,
 }
@@ -38,18 +47,22 @@ impl GroupCommit {
         raw: &RawLead,
         key: Option<&str>,
     ) -> Result<Accepted, StoreError> {
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            identity_key: lead.identity_key(),
+            email: lead.email.clone(),
+            domain: lead.domain.clone(),
+            data: serde_json::to_string(lead).map_err(corrupt)?,
+            payload: serde_json::to_string(raw).map_err(corrupt)?,
+            key: key.map(str::to_string),
+            reply,
+        };
         let sender = self.sender.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(writer(pool.clone(), rx));
             tx
         });
-        let (reply, answer) = oneshot::channel();
-        let pending = Pending {
-            lead: lead.clone(),
-            raw: raw.clone(),
-            key: key.map(str::to_string),
-            reply,
-        };
         sender
             .send(pending)
             .map_err(|_| StoreError::Corrupt("the intake writer has stopped".into()))?;
@@ -88,75 +101,137 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Pending>) {
     }
 }
 
+/// Writes a batch in one transaction with one statement per table (not per arrival: each
+/// statement is a round trip to sqlx's SQLite thread): upserts the leads by identity and
+/// queues a job for each arrival. An idempotency key already stored, or used earlier in
+/// the batch, returns that arrival's answer and queues nothing.
 async fn write(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<Accepted>, StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let mut answers = Vec::with_capacity(batch.len());
-    for p in batch {
-        answers.push(accept_in(&mut tx, &p.lead, &p.raw, p.key.as_deref()).await?);
+    let mut known: HashMap<&str, Accepted> = HashMap::new();
+    let keys: Vec<&str> = batch.iter().filter_map(|p| p.key.as_deref()).collect();
+    if !keys.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT id, lead_id, status, idempotency_key FROM jobs WHERE idempotency_key IN (",
+        );
+        let mut list = q.separated(", ");
+        for k in &keys {
+            list.push_bind(*k);
+        }
+        q.push(")");
+        for row in q.build().fetch_all(&mut *tx).await? {
+            let key: String = row.get("idempotency_key");
+            if let Some(k) = keys.iter().find(|k| **k == key) {
+                known.insert(
+                    *k,
+                    Accepted {
+                        id: row.get("lead_id"),
+                        job_id: row.get("id"),
+                        status: row.get("status"),
+                        duplicate: true,
+                    },
+                );
+            }
+        }
     }
-    tx.commit().await?;
-    Ok(answers)
-}
-
-/// Upserts the lead by identity and queues a job, inside the caller's transaction; a known
-/// idempotency key returns the earlier answer and queues nothing.
-pub(super) async fn accept_in(
-    conn: &mut SqliteConnection,
-    lead: &Lead,
-    raw: &RawLead,
-    idempotency_key: Option<&str>,
-) -> Result<Accepted, StoreError> {
-    if let Some(key) = idempotency_key {
-        let row = sqlx::query("SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?")
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some(row) = row {
-            return Ok(Accepted {
-                id: row.get("lead_id"),
-                job_id: row.get("id"),
-                status: row.get("status"),
-                duplicate: true,
-            });
+    // Which arrivals queue a job: the first with each key not stored yet, and every
+    // arrival without a key.
+    let mut fresh: Vec<&Pending> = Vec::with_capacity(batch.len());
+    let mut keys_queued: HashSet<&str> = HashSet::new();
+    for p in batch {
+        match p.key.as_deref() {
+            Some(k) if known.contains_key(k) || !keys_queued.insert(k) => {}
+            _ => fresh.push(p),
         }
     }
     let now = now_ms();
-    let data = serde_json::to_string(lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let lead_id: String = sqlx::query_scalar(
-        "INSERT INTO leads (id, identity_key, email, domain, data, arrivals, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, 1, ?, ?)
-         ON CONFLICT(identity_key) DO UPDATE SET
-           data = excluded.data, email = excluded.email, domain = excluded.domain,
-           arrivals = leads.arrivals + 1, updated_at = excluded.updated_at
-         RETURNING id",
-    )
-    .bind(Uuid::now_v7().to_string())
-    .bind(lead.identity_key())
-    .bind(&lead.email)
-    .bind(&lead.domain)
-    .bind(&data)
-    .bind(now)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    let job_id = Uuid::now_v7().to_string();
-    let payload = serde_json::to_string(raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, created_at, updated_at)
-         VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-    )
-    .bind(&job_id)
-    .bind(&lead_id)
-    .bind(idempotency_key)
-    .bind(&payload)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(Accepted {
-        id: lead_id,
-        job_id,
-        status: LeadStatus::Queued.as_str().into(),
-        duplicate: false,
-    })
+    let mut lead_ids: HashMap<String, (String, i64)> = HashMap::with_capacity(fresh.len());
+    if !fresh.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO leads (id, identity_key, email, domain, data, arrivals, created_at, updated_at) ",
+        );
+        q.push_values(&fresh, |mut row, p| {
+            row.push_bind(Uuid::now_v7().to_string())
+                .push_bind(&p.identity_key)
+                .push_bind(&p.email)
+                .push_bind(&p.domain)
+                .push_bind(&p.data)
+                .push_bind(1_i64)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        q.push(
+            " ON CONFLICT(identity_key) DO UPDATE SET
+               data = excluded.data, email = excluded.email, domain = excluded.domain,
+               arrivals = leads.arrivals + 1, updated_at = excluded.updated_at
+             RETURNING identity_key, id, arrivals",
+        );
+        // RETURNING's row order is unspecified: match rows by identity, keeping the most
+        // arrivals seen (one identity twice in a batch is upserted twice).
+        for row in q.build().fetch_all(&mut *tx).await? {
+            let (identity, id, arrivals): (String, String, i64) =
+                (row.get(0), row.get(1), row.get(2));
+            let entry = lead_ids.entry(identity).or_insert((id.clone(), arrivals));
+            if arrivals >= entry.1 {
+                *entry = (id, arrivals);
+            }
+        }
+    }
+    let mut queued: Vec<Accepted> = Vec::with_capacity(fresh.len());
+    for p in &fresh {
+        let (lead_id, _) = lead_ids.get(&p.identity_key).ok_or_else(|| {
+            StoreError::Corrupt("the lead upsert returned no row for an arrival".into())
+        })?;
+        queued.push(Accepted {
+            id: lead_id.clone(),
+            job_id: Uuid::now_v7().to_string(),
+            status: LeadStatus::Queued.as_str().into(),
+            duplicate: false,
+        });
+    }
+    if !fresh.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, created_at, updated_at) ",
+        );
+        q.push_values(fresh.iter().zip(&queued), |mut row, (p, a)| {
+            row.push_bind(&a.job_id)
+                .push_bind(&a.id)
+                .push_bind(&p.key)
+                .push_bind(&p.payload)
+                .push_bind("queued")
+                .push_bind(now)
+                .push_bind(now);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    // A known lead may have arrived with another domain, which moves its decisions from one
+    // account to another; new leads have no decisions yet and move nothing.
+    if lead_ids.values().any(|(_, arrivals)| *arrivals > 1) {
+        crate::store::account_changed(None);
+    }
+    // Answers in arrival order, walking the batch as `fresh` was built: a later arrival
+    // with a key gets the answer of the first, as it would have in a batch of its own.
+    let mut by_key = known;
+    let mut next_queued = queued.into_iter();
+    let mut answers = Vec::with_capacity(batch.len());
+    for p in batch {
+        if let Some(earlier) = p.key.as_deref().and_then(|k| by_key.get(k)) {
+            answers.push(earlier.clone());
+            continue;
+        }
+        let a = next_queued
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("an arrival lost its answer".into()))?;
+        if let Some(k) = p.key.as_deref() {
+            by_key.insert(
+                k,
+                Accepted {
+                    duplicate: true,
+                    ..a.clone()
+                },
+            );
+        }
+        answers.push(a);
+    }
+    Ok(answers)
 }
