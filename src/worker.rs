@@ -1,6 +1,15 @@
-//! Workers: claim a job → run the pipeline → record the decision and close the job. A
-//! worker that dies mid-job leaves a lease that runs out, and the job is claimed again.
+//! Workers: claim a job → run the pipeline → record the decision and close the job. While
+//! a job is in hand, a heartbeat renews its lease every third of the lease, so a slow job
+//! (enrichment timeouts, retries, a parked provider, a slow CRM) is not taken over by
+//! another worker. A worker that dies mid-job stops renewing: its lease runs out and the job
+//! is claimed again. A worker that finds its job taken over (a renewal fenced on the claim's
+//! attempt fails) stops before delivering to the CRM and records nothing.
+//!
+//! This module decides the order of the steps and when to give a job up; it does not decide
+//! leads (the pipeline does) nor retry on its own (an unfinished job comes back after its
+//! lease).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,12 +19,79 @@ use tracing::Instrument;
 
 use crate::lead::RawLead;
 use crate::server::AppState;
-use crate::store::Job;
+use crate::store::{Job, StoreError};
 
 /// How long an idle worker sleeps before looking again, when nothing woke it.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Pause after a store error, so a broken disk does not spin the CPU.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
+/// Renewals per lease: a third of the lease between heartbeats leaves two more tries
+/// (a store hiccup, a busy database) before another worker may take the job.
+const RENEWALS_PER_LEASE: u32 = 3;
+
+/// A claimed job and what its heartbeat learned about it.
+struct Held {
+    job: Job,
+    lease: Duration,
+    /// Set once a renewal found the job claimed again or closed: never cleared.
+    lost: AtomicBool,
+}
+
+impl Held {
+    fn new(job: Job, lease: Duration) -> Self {
+        Held {
+            job,
+            lease,
+            lost: AtomicBool::new(false),
+        }
+    }
+
+    /// Renews the lease now; remembers a loss for every later check.
+    async fn renew(&self, state: &AppState) -> Result<(), StoreError> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(self.lease_lost());
+        }
+        let renewed = state.store.renew(&self.job, self.lease).await;
+        if let Err(StoreError::LeaseLost { .. }) = &renewed {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        renewed
+    }
+
+    fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    fn lease_lost(&self) -> StoreError {
+        StoreError::LeaseLost {
+            job_id: self.job.id.clone(),
+        }
+    }
+
+    /// Renews the lease every third of it until the job is lost; runs beside the job and is
+    /// dropped with it. A renewal that fails for another reason (the store is unreachable)
+    /// is logged and tried again at the next beat: the job is given up only when the store
+    /// says another worker holds it.
+    async fn heartbeat(&self, state: &AppState) {
+        let every = (self.lease / RENEWALS_PER_LEASE).max(Duration::from_millis(10));
+        let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            beats.tick().await;
+            match self.renew(state).await {
+                Ok(()) => {}
+                Err(StoreError::LeaseLost { .. }) => {
+                    metrics::counter!("leadgate_leases_lost_total").increment(1);
+                    tracing::warn!("another worker claimed this job after its lease ran out; this worker stops before delivering");
+                    return std::future::pending().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot renew the job's lease; will try again")
+                }
+            }
+        }
+    }
+}
 
 /// Runs until `shutdown` turns true; finishes the job in hand first.
 pub async fn run(state: Arc<AppState>, lease: Duration, mut shutdown: watch::Receiver<bool>) {
@@ -24,7 +100,7 @@ pub async fn run(state: Arc<AppState>, lease: Duration, mut shutdown: watch::Rec
             return;
         }
         match state.store.claim(lease).await {
-            Ok(Some(job)) => process(&state, job).await,
+            Ok(Some(job)) => process(&state, job, lease).await,
             Ok(None) => {
                 tokio::select! {
                     _ = state.queued.notified() => {}
@@ -40,31 +116,43 @@ pub async fn run(state: Arc<AppState>, lease: Duration, mut shutdown: watch::Rec
     }
 }
 
-async fn process(state: &AppState, job: Job) {
+async fn process(state: &AppState, job: Job, lease: Duration) {
     let span = tracing::info_span!("job", id = %job.id, attempt = job.attempts);
-    decide(state, job).instrument(span).await
+    let held = Held::new(job, lease);
+    async {
+        // The heartbeat never finishes on its own: the job's end drops it. Biased: a job that
+        // just closed wins over a renewal that found it closed.
+        tokio::select! {
+            biased;
+            () = decide(state, &held) => {}
+            () = held.heartbeat(state) => {}
+        }
+    }
+    .instrument(span)
+    .await
 }
 
-async fn decide(state: &AppState, job: Job) {
+async fn decide(state: &AppState, held: &Held) {
+    let job = &held.job;
     let raw: RawLead = match serde_json::from_str(&job.payload) {
         Ok(r) => r,
-        Err(e) => return fail(state, &job, &format!("stored payload is not a lead: {e}")).await,
+        Err(e) => return fail(state, job, &format!("stored payload is not a lead: {e}")).await,
     };
     // A delivery a crash interrupted resumes with the decision it was delivering: the lead
     // is not routed a second time.
     if let Some(crm) = &state.delivery {
-        if let Some(decision) = crm.resume(&state.store, &job).await {
+        if let Some(decision) = crm.resume(&state.store, job).await {
             let lead = decision.lead.clone();
-            return deliver_and_record(state, &job, &lead, decision).await;
+            return deliver_and_record(state, held, &lead, decision).await;
         }
     }
     let raw = match crate::webhook::fetch_target(&raw) {
         None => raw,
         Some((connector, object, id)) => match &state.records {
-            None => return fail(state, &job, &format!("the webhook named {connector} {object} {id}, but no CRM connector is configured to fetch it")).await,
+            None => return fail(state, job, &format!("the webhook named {connector} {object} {id}, but no CRM connector is configured to fetch it")).await,
             Some(source) => match source.fetch(&connector, &object, &id).await {
                 Ok(fetched) => fetched,
-                Err(e) if e.permanent => return fail(state, &job, &format!("cannot read {connector} {object} {id}: {e}")).await,
+                Err(e) if e.permanent => return fail(state, job, &format!("cannot read {connector} {object} {id}: {e}")).await,
                 Err(e) => {
                     // The lease brings the job back: a CRM hiccup must not lose the lead.
                     tracing::warn!(%connector, %object, error = %e, "cannot fetch the CRM record yet; will retry");
@@ -75,12 +163,12 @@ async fn decide(state: &AppState, job: Job) {
     };
     let lead = match state.pipeline.normalize(&raw) {
         Ok(l) => l,
-        Err(e) => return fail(state, &job, &format!("invalid lead: {e}")).await,
+        Err(e) => return fail(state, job, &format!("invalid lead: {e}")).await,
     };
     if let Some(email) = &lead.email {
         match state.store.is_suppressed(email).await {
             Ok(true) => {
-                return fail(state, &job, "suppressed: this person asked to be erased").await
+                return fail(state, job, "suppressed: this person asked to be erased").await
             }
             Ok(false) => {}
             // The lease brings the job back; deciding without the check could re-process
@@ -89,6 +177,11 @@ async fn decide(state: &AppState, job: Job) {
                 return tracing::error!(error = %e, "cannot check the suppression list; the job will be retried")
             }
         }
+    }
+    // A job taken over while it was being fetched or normalized: routing it here would
+    // spend a pick the newer claim makes again.
+    if held.is_lost() {
+        return;
     }
     let decision = match state
         .pipeline
@@ -102,7 +195,7 @@ async fn decide(state: &AppState, job: Job) {
             return;
         }
     };
-    deliver_and_record(state, &job, &lead, decision).await
+    deliver_and_record(state, held, &lead, decision).await
 }
 
 /// Delivers the decision to the CRM (when `[delivery]` is set), then records it and closes
@@ -110,19 +203,33 @@ async fn decide(state: &AppState, job: Job) {
 /// transient one leaves the job for its lease to bring back.
 async fn deliver_and_record(
     state: &AppState,
-    job: &Job,
+    held: &Held,
     lead: &crate::lead::Lead,
     decision: crate::lead::Decision,
 ) {
+    let job = &held.job;
     let decision = match &state.delivery {
         None => decision,
-        Some(crm) => match crm.deliver(&state.store, job, decision).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, "delivery did not finish; the job will be retried");
-                return;
+        Some(crm) => {
+            // The last renewal before the CRM call: it proves the job is still this worker's
+            // and gives the delivery a whole lease (the heartbeat goes on renewing it).
+            match held.renew(state).await {
+                Ok(()) => {}
+                Err(StoreError::LeaseLost { .. }) => {
+                    return tracing::warn!("another worker claimed this job after its lease ran out; not delivering it");
+                }
+                Err(e) => {
+                    return tracing::warn!(error = %e, "cannot confirm this worker still holds the job; not delivering it, the job will be retried");
+                }
             }
-        },
+            match crm.deliver(&state.store, job, decision).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "delivery did not finish; the job will be retried");
+                    return;
+                }
+            }
+        }
     };
     match state.store.complete(job, lead, &decision).await {
         Ok(()) if crate::crm::failure_reason(&decision).is_some() => {
@@ -148,7 +255,11 @@ async fn deliver_and_record(
 async fn fail(state: &AppState, job: &Job, reason: &str) {
     metrics::counter!("leadgate_leads_processed_total", "status" => "failed").increment(1);
     tracing::warn!(reason, "lead failed");
-    if let Err(e) = state.store.fail(job, reason).await {
-        tracing::error!(error = %e, "cannot mark the job failed");
+    match state.store.fail(job, reason).await {
+        Ok(()) => {}
+        Err(StoreError::LeaseLost { .. }) => tracing::warn!(
+            "another worker claimed this job after its lease ran out; it records the outcome"
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot mark the job failed"),
     }
 }

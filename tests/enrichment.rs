@@ -1123,6 +1123,32 @@ query = { hint = "{company}" }
 "company.name" = "$.name"
 "#;
 
+/// Found by `cargo fuzz run manifest_template` (docs/scale-out.md, "Fuzzing"): a path whose
+/// own text holds a stray `%2` before a placeholder let the lead value `e` complete `%2e`, a
+/// dot segment, and the request left `/companies/`. Such a manifest is refused at load.
+#[test]
+fn a_manifest_path_with_a_stray_percent_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pathy.toml");
+    std::fs::write(
+        &file,
+        PATHY.replace(
+            "/companies/{company}/profile",
+            "/companies/.%2{company}/profile",
+        ),
+    )
+    .unwrap();
+    let issues = leadgate::connector::registry::load_file(&file).expect_err("refused");
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.key == "operations.find.path" && i.reason.contains("percent-escape")),
+        "{issues:?}"
+    );
+    std::fs::write(&file, PATHY).unwrap();
+    assert!(leadgate::connector::registry::load_file(&file).is_ok());
+}
+
 #[tokio::test]
 async fn lead_values_are_url_encoded_and_never_change_the_host_or_path() {
     let server = MockServer::start().await;

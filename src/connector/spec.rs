@@ -428,6 +428,9 @@ fn check_operation(
         );
     }
     let path = template(is, at("path"), &op.path, &op.path);
+    if let Some(Err(e)) = path.as_ref().map(Template::check_path) {
+        is.add(at("path"), &op.path, e);
+    }
     let query: Vec<(String, Template)> = op
         .query
         .iter()

@@ -103,6 +103,12 @@ impl Store {
         on_backend!(self, s => s.claim(lease).await)
     }
 
+    /// Extends the lease of a job the caller still holds (the worker's heartbeat);
+    /// `StoreError::LeaseLost` once another worker claimed it again or it was closed.
+    pub async fn renew(&self, job: &Job, lease: Duration) -> Result<(), StoreError> {
+        on_backend!(self, s => s.renew(job, lease).await)
+    }
+
     /// At start-up, on SQLite (one process per file): jobs left `processing` by a crash go
     /// back to the queue at once. On PostgreSQL it does nothing and returns 0: other
     /// replicas may be working on those jobs right now; a dead worker's jobs come back when

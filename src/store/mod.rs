@@ -32,7 +32,7 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
-    #[error("job {job_id} was claimed again after its lease ran out; the newer claim records the decision (raise [server] lease if jobs take longer)")]
+    #[error("job {job_id} is no longer held by this worker: its lease ran out before it was renewed (a stalled process or an unreachable store) and another worker claimed it again, or it was closed; the newer claim records the decision")]
     LeaseLost { job_id: String },
 }
 

@@ -7,8 +7,10 @@
 //! - leases are timed by the database clock, so replicas on machines whose clocks drift do
 //!   not steal each other's jobs; a job whose worker died is claimed again once its lease has
 //!   run out (there is no start-up requeue: other replicas may hold those jobs);
-//! - closing a job is fenced on the attempt that claimed it: a worker that outlived its
-//!   lease cannot record a second decision after another worker took the job over;
+//! - a live worker renews its lease while it works (`renew`, the heartbeat), so a slow job
+//!   is not taken over; closing a job and renewing it are fenced on the attempt that
+//!   claimed it: a worker that outlived its lease cannot record a second decision after
+//!   another worker took the job over;
 //! - rotation slots are one atomic `INSERT … ON CONFLICT DO UPDATE … RETURNING`, exact
 //!   across replicas.
 //!
@@ -284,6 +286,33 @@ impl PgStore {
         }))
     }
 
+    /// Extends the lease of a job this worker still holds to `lease` from now on the
+    /// database clock (the heartbeat of a live worker). Fenced like `complete`: once the job
+    /// was claimed again (its lease ran out first) or closed, it returns
+    /// `StoreError::LeaseLost` and changes nothing. It never changes `attempts`, the fence
+    /// `complete` and `fail` check.
+    pub async fn renew(&self, job: &Job, lease: Duration) -> Result<(), StoreError> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let done = sqlx::query(concat!(
+            "UPDATE jobs SET lease_until = ",
+            db_now_ms!(),
+            " + $1, updated_at = $2
+             WHERE id = $3 AND status = 'processing' AND attempts = $4"
+        ))
+        .bind(lease_ms)
+        .bind(now_ms())
+        .bind(&job.id)
+        .bind(job.attempts)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost {
+                job_id: job.id.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// Records the decision and closes the job, in one transaction, if this worker still
     /// holds the job. A worker whose lease ran out and whose job was claimed again gets
     /// `StoreError::LeaseLost` and records nothing: the newer claim decides.
@@ -327,11 +356,13 @@ impl PgStore {
         Ok(())
     }
 
-    /// Marks a job failed with a reason an admin can act on (fenced like `complete`).
+    /// Marks a job failed with a reason an admin can act on (fenced like `complete`). A job
+    /// this same attempt already closed as `failed` (its decision recorded a CRM refusal)
+    /// takes the reason too: no other claim can hold a closed job.
     pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET status = 'failed', lease_until = NULL, error = $1, updated_at = $2
-             WHERE id = $3 AND status = 'processing' AND attempts = $4",
+             WHERE id = $3 AND status IN ('processing', 'failed') AND attempts = $4",
         )
         .bind(reason)
         .bind(now_ms())

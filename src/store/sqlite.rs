@@ -190,6 +190,30 @@ impl Store {
         }))
     }
 
+    /// Extends the lease of a job this worker still holds to `lease` from now (the
+    /// heartbeat of a live worker). Fenced like `complete`: once the job was claimed again
+    /// (its lease ran out first) or closed, it returns `StoreError::LeaseLost` and changes
+    /// nothing. It never changes `attempts`, the fence `complete` and `fail` check.
+    pub async fn renew(&self, job: &Job, lease: Duration) -> Result<(), StoreError> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = ?, updated_at = ?
+             WHERE id = ? AND status = 'processing' AND attempts = ?",
+        )
+        .bind(now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)))
+        .bind(now)
+        .bind(&job.id)
+        .bind(job.attempts)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost {
+                job_id: job.id.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// At start-up of the only process on this file: jobs left `processing` by a crash go
     /// back to the queue at once instead of waiting out their lease.
     pub async fn requeue_orphans(&self) -> Result<u64, StoreError> {
@@ -201,7 +225,9 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Records the decision and closes the job, in one transaction.
+    /// Records the decision and closes the job, in one transaction, if this worker still
+    /// holds the job. A worker whose lease ran out and whose job was claimed again (by
+    /// another worker of this process) gets `StoreError::LeaseLost` and records nothing.
     pub async fn complete(
         &self,
         job: &Job,
@@ -209,6 +235,22 @@ impl Store {
         decision: &Decision,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        let closed = sqlx::query(
+            "UPDATE jobs SET status = ?, lease_until = NULL, error = NULL, updated_at = ?
+             WHERE id = ? AND status = 'processing' AND attempts = ?",
+        )
+        .bind(decision.status.as_str())
+        .bind(now_ms())
+        .bind(&job.id)
+        .bind(job.attempts)
+        .execute(&mut *tx)
+        .await?;
+        if closed.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::LeaseLost {
+                job_id: job.id.clone(),
+            });
+        }
         insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
         routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
         let data = serde_json::to_string(lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -222,24 +264,29 @@ impl Store {
             .bind(&job.lead_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE jobs SET status = ?, lease_until = NULL, error = NULL, updated_at = ? WHERE id = ?")
-            .bind(decision.status.as_str())
-            .bind(now_ms())
-            .bind(&job.id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Marks a job failed with a reason an admin can act on.
+    /// Marks a job failed with a reason an admin can act on (fenced like `complete`). A job
+    /// this same attempt already closed as `failed` (its decision recorded a CRM refusal)
+    /// takes the reason too: no other claim can hold a closed job.
     pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET status = 'failed', lease_until = NULL, error = ?, updated_at = ? WHERE id = ?")
-            .bind(reason)
-            .bind(now_ms())
-            .bind(&job.id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'failed', lease_until = NULL, error = ?, updated_at = ?
+             WHERE id = ? AND status IN ('processing', 'failed') AND attempts = ?",
+        )
+        .bind(reason)
+        .bind(now_ms())
+        .bind(&job.id)
+        .bind(job.attempts)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost {
+                job_id: job.id.clone(),
+            });
+        }
         Ok(())
     }
 

@@ -130,6 +130,26 @@ impl Template {
         })
     }
 
+    /// Checks a template meant for a URL path: every `%` in its own text must start a
+    /// percent-escape (`%25` for a literal `%`). A stray `%2` followed by a placeholder
+    /// would let a lead value complete the escape (`e` makes `%2e`, a dot segment) and move
+    /// the request out of the configured path.
+    pub fn check_path(&self) -> Result<(), String> {
+        for piece in &self.pieces {
+            let Piece::Text(t) = piece else { continue };
+            let bytes = t.as_bytes();
+            for (i, _) in t.match_indices('%') {
+                let escape = bytes.get(i + 1..i + 3);
+                if !escape.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                    return Err(format!(
+                        "`%` in `{t}` does not start a percent-escape (write `%25` for a literal `%`): a value next to it could complete one"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn is_constant(&self) -> bool {
         self.variables().next().is_none()
     }
@@ -186,6 +206,27 @@ mod tests {
                 .unwrap(),
             "/v2/companies/evil.com%2F..%2Fadmin%3Fx%3D1%23"
         );
+    }
+
+    /// Found by `cargo fuzz run manifest_template`: `.%2{domain}` with the value `e`
+    /// rendered `.%2e`, a dot segment, and the URL left the configured path.
+    #[test]
+    fn a_path_with_a_stray_percent_is_refused_before_a_value_can_complete_it() {
+        let t = Template::parse("/companies/.%2{domain}/profile").unwrap();
+        assert!(t.check_path().is_err());
+        assert!(Template::parse("/a%/{domain}")
+            .unwrap()
+            .check_path()
+            .is_err());
+        assert!(Template::parse("/a%2").unwrap().check_path().is_err());
+        assert!(Template::parse("/a%2Fb/{domain}%20x")
+            .unwrap()
+            .check_path()
+            .is_ok());
+        assert!(Template::parse("/v2/companies/{domain}")
+            .unwrap()
+            .check_path()
+            .is_ok());
     }
 
     #[test]
