@@ -90,11 +90,12 @@ pub const ACTIVITY_FIELDS: &[&str] = &[
 pub struct RawLead(pub Map<String, Value>);
 
 /// One behavioural event on a lead (`page_view`, `form_submit`, `email_click` ...).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Serialized by hand (below): serde's `flatten` buffers every value first, and a lead's
+/// events were most of the cost of building its rule context.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Event {
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(serialize_with = "serialize_at")]
     pub at: DateTime<Utc>,
     /// Every other key of the event (`path`, `form`, `asset` ...).
     #[serde(flatten)]
@@ -135,8 +136,19 @@ pub fn rfc3339(at: &DateTime<Utc>, z: bool) -> String {
     String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
-fn serialize_at<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339(at, true))
+/// `{"type": .., "at": .., ...props}`, as the derived form with `flatten` wrote it.
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let own = |k: &String| k != "type" && k != "at";
+        let mut map = s.serialize_map(Some(2 + self.props.keys().filter(|k| own(k)).count()))?;
+        map.serialize_entry("type", &self.kind)?;
+        map.serialize_entry("at", &rfc3339(&self.at, true))?;
+        for (k, v) in self.props.iter().filter(|(k, _)| own(k)) {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 /// What the email address says about the lead, derived during normalization.

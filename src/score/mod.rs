@@ -1024,7 +1024,12 @@ fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Par
 
 fn sort_parts(parts: &mut [Part]) {
     // Rule ids are unique within a score, so the order is total and an unstable sort gives
-    // the same result without a scratch buffer.
+    // the same result without a scratch buffer; with only rule and event factors, ranks
+    // stand in for the ids.
+    if parts.iter().all(|p| p.rank != UNRANKED) {
+        parts.sort_unstable_by_key(|p| (std::cmp::Reverse(p.cp.abs()), p.rank));
+        return;
+    }
     parts.sort_unstable_by(|a, b| {
         b.cp.abs().cmp(&a.cp.abs()).then_with(|| {
             if a.rank != UNRANKED && b.rank != UNRANKED {
