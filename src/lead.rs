@@ -132,8 +132,11 @@ pub fn rfc3339(at: &DateTime<Utc>, z: bool) -> String {
     } else {
         25
     };
-    // Only ASCII digits and separators were written.
-    String::from_utf8_lossy(&b[..end]).into_owned()
+    // Only ASCII digits and separators were written, so this never falls back.
+    std::str::from_utf8(&b[..end]).map_or_else(
+        |_| at.to_rfc3339_opts(SecondsFormat::AutoSi, z),
+        str::to_owned,
+    )
 }
 
 /// `{"type": .., "at": .., ...props}`, as the derived form with `flatten` wrote it.
