@@ -216,7 +216,8 @@ async fn pdl_likelihood_becomes_the_confidence() {
     );
     let e = s.enrich("ada@acme.io").await;
     let industry = &e.enrichment.fields["company.industry"];
-    assert_eq!(industry.value, json!("Computer Software"));
+    // PDL's "computer software", in the words the shipped scoring rules use.
+    assert_eq!(industry.value, json!("Software"));
     assert_eq!(industry.confidence, Some(0.8));
     assert_eq!(e.enrichment.fields["company.country"].value, json!("GB"));
     assert_eq!(

@@ -400,6 +400,11 @@ pub struct FieldMapTable {
     /// How to convert the value (`text` keeps it as is).
     #[serde(default, rename = "as")]
     pub convert: Convert,
+    /// The vendor's vocabulary in the team's words, applied after `as`: keys compared
+    /// without regard to case (`"computer software" = "Software"`); a value not listed
+    /// passes through unchanged.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
 }
 
 /// The closed set of value conversions a response map may ask for.

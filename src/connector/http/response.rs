@@ -3,7 +3,7 @@
 //! (`$.data.emails[?@.value == {email}].position`), filled per lead as a JSON string literal,
 //! so one cached domain answer serves every person at that domain.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
 use serde_json_path::JsonPath;
@@ -56,16 +56,23 @@ pub struct FieldMap {
     pub field: String,
     pub paths: Vec<PathSource>,
     pub convert: Convert,
+    /// `values` of the manifest, keys lower-cased.
+    pub values: HashMap<String, String>,
 }
 
 impl FieldMap {
     pub fn compile(field: &str, config: &FieldMapConfig) -> Result<Self, String> {
-        let (paths, convert) = match config {
-            FieldMapConfig::Path(p) => (vec![p.clone()], Convert::Keep),
+        let (paths, convert, values) = match config {
+            FieldMapConfig::Path(p) => (vec![p.clone()], Convert::Keep, HashMap::new()),
             FieldMapConfig::Table(t) => {
                 let mut all = vec![t.path.clone()];
                 all.extend(t.or.iter().cloned());
-                (all, t.convert)
+                let values = t
+                    .values
+                    .iter()
+                    .map(|(k, v)| (k.trim().to_lowercase(), v.clone()))
+                    .collect();
+                (all, t.convert, values)
             }
         };
         Ok(Self {
@@ -75,6 +82,7 @@ impl FieldMap {
                 .map(|p| PathSource::compile(p))
                 .collect::<Result<_, _>>()?,
             convert,
+            values,
         })
     }
 
@@ -86,8 +94,18 @@ impl FieldMap {
                 .into_iter()
                 .filter(|v| !v.is_null())
                 .collect();
-            convert(self.convert, &nodes)
+            convert(self.convert, &nodes).map(|v| self.in_team_words(v))
         })
+    }
+
+    fn in_team_words(&self, value: Value) -> Value {
+        match &value {
+            Value::String(s) if !self.values.is_empty() => self
+                .values
+                .get(&s.trim().to_lowercase())
+                .map_or(value, |ours| Value::String(ours.clone())),
+            _ => value,
+        }
     }
 }
 
@@ -321,9 +339,29 @@ mod tests {
                 path: path.into(),
                 or: vec![],
                 convert,
+                values: Default::default(),
             }),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_vendors_vocabulary_maps_to_the_teams_and_the_rest_passes_through() {
+        let m = FieldMap::compile(
+            "company.industry",
+            &FieldMapConfig::Table(FieldMapTable {
+                path: "$.industry".into(),
+                or: vec![],
+                convert: Convert::Titlecase,
+                values: [("computer software".to_string(), "Software".to_string())].into(),
+            }),
+        )
+        .unwrap();
+        let vars = Vars::default();
+        let read = |v: &str| m.extract(&json!({ "industry": v }), &vars);
+        assert_eq!(read("computer software"), Some(json!("Software")));
+        assert_eq!(read(" COMPUTER Software "), Some(json!("Software")));
+        assert_eq!(read("wine and spirits"), Some(json!("Wine And Spirits")));
     }
 
     #[test]
