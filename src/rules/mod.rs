@@ -20,6 +20,9 @@ pub(crate) use check::visit;
 pub use check::Scope;
 pub use context::{json_to_cel, json_to_val, Bound, RuleContext, SharedVal};
 pub use file::RuleFile;
+pub use native::FieldTable;
+/// A [`FieldTable`] resolved for one lead.
+pub type Fields<'a> = Option<Vec<Option<&'a serde_json::Value>>>;
 
 /// The one CEL environment every rule is compiled and evaluated with: the standard library
 /// plus the strings extension (`lowerAscii`, `split` ...) and a `matches` that keeps its
@@ -148,6 +151,32 @@ impl Condition {
             return answer;
         }
         self.eval_interpreted(ctx)
+    }
+
+    /// Lets `table` read this condition's lead fields once per lead (see [`FieldTable`]).
+    pub fn intern_fields(&mut self, table: &mut FieldTable) {
+        if let Some(n) = &mut self.native {
+            table.intern(n);
+        }
+    }
+
+    /// As [`Condition::eval`], with the fields of a [`FieldTable`] resolved for this lead.
+    pub fn eval_fields(&self, ctx: &RuleContext, fields: &Fields<'_>) -> Eval {
+        let answer = self
+            .native
+            .as_ref()
+            .and_then(|n| native::eval_with(n, ctx, fields.as_deref()));
+        answer.unwrap_or_else(|| self.eval_interpreted(ctx))
+    }
+
+    /// As [`Condition::eval_bound`], with the fields of a [`FieldTable`] resolved for this
+    /// lead.
+    pub fn eval_bound_fields(&self, scope: &Bound<'_>, fields: &Fields<'_>) -> Eval {
+        let answer = self
+            .native
+            .as_ref()
+            .and_then(|n| native::eval_with(n, scope, fields.as_deref()));
+        answer.unwrap_or_else(|| interpret(self.program.execute(scope.cel())))
     }
 
     /// Evaluates with cel's interpreter alone: the reference the native evaluator is

@@ -36,6 +36,14 @@ pub(crate) enum Node {
         /// `has(operand.field)`.
         test: bool,
     },
+    /// `root.field` (or `has(root.field)`) read once per lead through a [`FieldTable`]:
+    /// entry `id` of the table holds `ROOTS[slot].field`.
+    Field {
+        id: usize,
+        slot: usize,
+        field: String,
+        test: bool,
+    },
     Not(Box<Node>),
     Neg(Box<Node>),
     And(Box<Node>, Box<Node>),
@@ -246,6 +254,90 @@ fn literal_pattern(expr: &IdedExpr) -> Option<regex::Regex> {
     }
 }
 
+/// The `root.field` reads of a set of conditions (a scorer's rules), numbered, so that each
+/// is looked up once per lead rather than once per rule that reads it: a hundred rules read
+/// a dozen fields, and looking a name up in the lead's JSON was a quarter of evaluating them.
+#[derive(Debug, Default)]
+pub struct FieldTable {
+    fields: Vec<(usize, String)>,
+}
+
+impl FieldTable {
+    /// Numbers `node`'s reads of a lead variable's field (not `event`'s, which change per
+    /// event) and rewrites them to read from the table.
+    pub(crate) fn intern(&mut self, node: &mut Node) {
+        let event = root_slot("event");
+        if let Node::Select {
+            operand,
+            field,
+            test,
+        } = node
+        {
+            if let Node::Root(slot) = **operand {
+                if Some(slot) != event {
+                    let key = (slot, std::mem::take(field));
+                    let id = match self.fields.iter().position(|f| *f == key) {
+                        Some(id) => id,
+                        None => {
+                            self.fields.push(key);
+                            self.fields.len() - 1
+                        }
+                    };
+                    *node = Node::Field {
+                        id,
+                        slot,
+                        field: self.fields[id].1.clone(),
+                        test: *test,
+                    };
+                    return;
+                }
+            }
+        }
+        match node {
+            Node::Const(_) | Node::Local(_) | Node::Root(_) | Node::Var(_) | Node::Field { .. } => {
+            }
+            Node::Select { operand: a, .. }
+            | Node::Not(a)
+            | Node::Neg(a)
+            | Node::Case(_, a)
+            | Node::Size(a)
+            | Node::Matches(a, _) => self.intern(a),
+            Node::And(a, b)
+            | Node::Or(a, b)
+            | Node::Cmp(a, b, _)
+            | Node::In(a, b)
+            | Node::Text(_, a, b)
+            | Node::Eq {
+                left: a, right: b, ..
+            } => {
+                self.intern(a);
+                self.intern(b);
+            }
+            Node::Cond(a, b, c) => {
+                self.intern(a);
+                self.intern(b);
+                self.intern(c);
+            }
+            Node::Fold { range, pred, .. } => {
+                self.intern(range);
+                self.intern(pred);
+            }
+        }
+    }
+
+    /// Looks every field up once for this lead: `None` where the lead has no such field.
+    /// A variable that is not an object leaves its fields to be read (and judged) per rule.
+    pub fn resolve<'a>(&self, ctx: &'a super::RuleContext) -> Option<Vec<Option<&'a Json>>> {
+        self.fields
+            .iter()
+            .map(|(slot, field)| match ctx.root(*slot) {
+                Some(Json::Object(m)) => Some(m.get(field)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// A literal as the JSON value the lead's own data would hold; bytes and unsigned integers
 /// have no JSON twin and stay with cel.
 fn literal(lit: &LiteralValue) -> Option<Json> {
@@ -313,13 +405,26 @@ struct Env<'a> {
     vars: &'a dyn Vars,
     /// Comprehension variables, innermost last.
     locals: Vec<(&'a str, &'a Json)>,
+    /// The fields of a [`FieldTable`], read once for this lead.
+    fields: Option<&'a [Option<&'a Json>]>,
 }
 
 /// Evaluates `node` for one lead: `Some` with cel's answer, `None` when cel must decide.
 pub(crate) fn eval(node: &Node, vars: &dyn Vars) -> Option<Eval> {
+    eval_with(node, vars, None)
+}
+
+/// As [`eval`], reading `Field` nodes from `fields` (a [`FieldTable`] resolved for this
+/// lead).
+pub(crate) fn eval_with<'a>(
+    node: &'a Node,
+    vars: &'a dyn Vars,
+    fields: Option<&'a [Option<&'a Json>]>,
+) -> Option<Eval> {
     let mut env = Env {
         vars,
         locals: Vec::new(),
+        fields,
     };
     match run(node, &mut env) {
         Ok(V::Bool(true)) => Some(Eval::Matched),
@@ -358,6 +463,26 @@ fn run<'a>(node: &'a Node, env: &mut Env<'a>) -> R<'a> {
             V::Map(m) => m.get(field).map(V::of).ok_or(Fault::Missing(field)),
             _ => Err(Fault::Unsure),
         },
+        Node::Field {
+            id,
+            slot,
+            field,
+            test,
+        } => {
+            let value = match env.fields.and_then(|f| f.get(*id)) {
+                Some(resolved) => *resolved,
+                // Not resolved ahead: read it as `Select` would.
+                None => match env.vars.root(*slot).map(V::of) {
+                    Some(V::Map(m)) => m.get(field),
+                    _ => return Err(Fault::Unsure),
+                },
+            };
+            match (value, test) {
+                (found, true) => Ok(V::Bool(found.is_some())),
+                (Some(v), false) => Ok(V::of(v)),
+                (None, false) => Err(Fault::Missing(field)),
+            }
+        }
         Node::Not(a) => match run(a, env)? {
             V::Bool(b) => Ok(V::Bool(!b)),
             _ => Err(Fault::Unsure),
@@ -704,10 +829,20 @@ mod tests {
                 ctx.set(name, value);
             }
             ctx.set_shared("lists", &SharedVal::from_json(&json!({"competitors": ["rival.io"]})));
-            for c in conditions() {
+            // The same conditions reading their lead fields through one table, as a scorer
+            // does.
+            let mut table = super::FieldTable::default();
+            let mut tabled = conditions();
+            for c in &mut tabled {
+                c.intern_fields(&mut table);
+            }
+            let fields = table.resolve(&ctx);
+            for (c, t) in conditions().iter().zip(&tabled) {
                 let reference = c.eval_interpreted(&ctx);
                 let fast = c.eval(&ctx);
                 prop_assert_eq!(&fast, &reference, "{} with {:?}", c.source(), vars);
+                prop_assert_eq!(&t.eval_fields(&ctx, &fields), &reference, "{} (table) with {:?}", c.source(), vars);
+                prop_assert_eq!(&t.eval_fields(&ctx, &None), &reference, "{} (table unresolved) with {:?}", c.source(), vars);
             }
             // Event rules, in a scope binding `event` with and without its JSON.
             let events = vars.iter().find(|(n, _)| *n == "events").and_then(|(_, e)| e.as_array()).cloned().unwrap_or_default();

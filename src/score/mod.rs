@@ -35,7 +35,9 @@ pub use grades::Grades;
 pub use model::{Model, ModelError};
 
 use crate::lead::{intern, EnrichedLead, Event, Factor, Matched, Name, ScoreCard, ScoredLead};
-use crate::rules::{json_to_val, Condition, RuleContext, RuleFile, Scope, SharedVal};
+use crate::rules::{
+    json_to_val, Condition, FieldTable, Fields, RuleContext, RuleFile, Scope, SharedVal,
+};
 use crate::settings::{ConfigErrors, ConfigIssue};
 
 /// The id of the score the top-level rules make.
@@ -117,6 +119,8 @@ pub struct Scorer {
     rules: Vec<ScoreRule>,
     /// The distinct sets of fields rules read (see `ScoreRule::fields`).
     field_sets: Vec<Vec<Arc<str>>>,
+    /// The lead fields every rule reads, looked up once per lead.
+    lead_fields: FieldTable,
     events: Vec<EventRule>,
     /// Components before the scores that combine them.
     scores: Vec<ScoreDef>,
@@ -576,9 +580,19 @@ impl Scorer {
         for e in &mut events {
             e.rank = rank_of(&e.id);
         }
+        let mut lead_fields = FieldTable::default();
+        for r in &mut rules {
+            r.when.intern_fields(&mut lead_fields);
+        }
+        for e in &mut events {
+            if let Some(w) = &mut e.when {
+                w.intern_fields(&mut lead_fields);
+            }
+        }
         Ok(Self {
             rules,
             field_sets,
+            lead_fields,
             events,
             scores,
             primary,
@@ -672,12 +686,13 @@ impl Scorer {
         now: DateTime<Utc>,
     ) -> (ScoredLead, BTreeMap<String, ScoreCard>) {
         let mut quoted = vec![None; self.field_sets.len()];
+        let fields = self.lead_fields.resolve(ctx);
         let rule_hits: Vec<Option<Part>> = self
             .rules
             .iter()
-            .map(|r| self.score_rule(r, ctx, &mut quoted))
+            .map(|r| self.score_rule(r, ctx, &fields, &mut quoted))
             .collect();
-        let event_hits = self.score_events(&enriched.lead.events, ctx, now);
+        let event_hits = self.score_events(&enriched.lead.events, ctx, &fields, now);
         let features = self.blend.as_ref().map(|_| features::extract(&enriched));
 
         let mut done: Vec<Vec<Part>> = Vec::with_capacity(self.scores.len());
@@ -729,9 +744,10 @@ impl Scorer {
         &self,
         rule: &ScoreRule,
         ctx: &RuleContext,
+        fields: &Fields<'_>,
         quoted: &mut [Option<Matched>],
     ) -> Option<Part> {
-        if !rule.when.eval(ctx).matched() {
+        if !rule.when.eval_fields(ctx, fields).matched() {
             return None;
         }
         let matched = quoted[rule.fields]
@@ -777,6 +793,7 @@ impl Scorer {
         &self,
         events: &[Event],
         ctx: &RuleContext,
+        fields: &Fields<'_>,
         now: DateTime<Utc>,
     ) -> Vec<Option<Part>> {
         let mut tallies = vec![EventTally::default(); self.events.len()];
@@ -798,7 +815,7 @@ impl Scorer {
                             ),
                         }
                     });
-                    if !when.eval_bound(scope).matched() {
+                    if !when.eval_bound_fields(scope, fields).matched() {
                         continue;
                     }
                 }
