@@ -120,12 +120,14 @@ pub fn rfc3339(at: &DateTime<Utc>, z: bool) -> String {
             v /= 10;
         }
     };
+    // One conversion to the naive time: each accessor on the `DateTime` converts again.
+    let n = at.naive_utc();
     put(0, 4, year as u32);
-    put(5, 2, at.month());
-    put(8, 2, at.day());
-    put(11, 2, at.hour());
-    put(14, 2, at.minute());
-    put(17, 2, at.second());
+    put(5, 2, n.month());
+    put(8, 2, n.day());
+    put(11, 2, n.hour());
+    put(14, 2, n.minute());
+    put(17, 2, n.second());
     let end = if z {
         b[19] = b'Z';
         20

@@ -121,6 +121,8 @@ pub struct Scorer {
     field_sets: Vec<Vec<Arc<str>>>,
     /// The lead fields every rule reads, looked up once per lead.
     lead_fields: FieldTable,
+    /// Event rules by the event type they score, in rule order.
+    events_by_type: HashMap<String, Vec<usize>>,
     events: Vec<EventRule>,
     /// Components before the scores that combine them.
     scores: Vec<ScoreDef>,
@@ -589,10 +591,18 @@ impl Scorer {
                 w.intern_fields(&mut lead_fields);
             }
         }
+        let mut events_by_type: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            events_by_type
+                .entry(e.event_type.clone())
+                .or_default()
+                .push(i);
+        }
         Ok(Self {
             rules,
             field_sets,
             lead_fields,
+            events_by_type,
             events,
             scores,
             primary,
@@ -801,10 +811,12 @@ impl Scorer {
         let own = ctx.event_count() == events.len();
         for (i, event) in events.iter().enumerate() {
             let mut scope = None;
-            for (rule, tally) in self.events.iter().zip(tallies.iter_mut()) {
-                if event.kind != rule.event_type {
-                    continue;
-                }
+            let Some(of_type) = self.events_by_type.get(&event.kind) else {
+                continue;
+            };
+            let age = age_seconds(event.at, now);
+            for &r in of_type {
+                let (rule, tally) = (&self.events[r], &mut tallies[r]);
                 if let Some(when) = &rule.when {
                     let scope = scope.get_or_insert_with(|| {
                         match own.then(|| ctx.bind_event(i)).flatten() {
@@ -821,7 +833,7 @@ impl Scorer {
                 }
                 tally.count += 1;
                 tally.latest = tally.latest.max(Some(event.at));
-                tally.points += rule.points * decay(rule.half_life, event.at, now);
+                tally.points += rule.points * fade(rule.half_life, age);
             }
         }
         self.events
@@ -1171,8 +1183,17 @@ fn list_refs(source: &str) -> Vec<String> {
 /// The weight of an event `at` seen from `now`: 0.5 per half-life elapsed; future events
 /// (clock skew) count in full.
 pub fn decay(half_life: Option<Duration>, at: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    fade(half_life, age_seconds(at, now))
+}
+
+/// An event's age at `now` in seconds, to the millisecond; a future event is 0 s old.
+fn age_seconds(at: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    (now - at).num_milliseconds().max(0) as f64 / 1000.0
+}
+
+/// [`decay`] of an event `age` seconds old (computed once per event, not per rule).
+fn fade(half_life: Option<Duration>, age: f64) -> f64 {
     let Some(h) = half_life else { return 1.0 };
-    let age = (now - at).num_milliseconds().max(0) as f64 / 1000.0;
     0.5f64.powf(age / h.as_secs_f64())
 }
 
