@@ -128,3 +128,45 @@ async fn erasure_needs_an_email() {
         .unwrap();
     assert_eq!(res.status(), 422);
 }
+
+/// A burst of arrivals shares one intake transaction (group commit): the erased person's
+/// arrivals in it are refused, their neighbours in the same batch are kept, and nothing of
+/// the erased person is written.
+#[tokio::test]
+async fn an_erased_person_is_refused_inside_a_batch_and_the_neighbours_are_kept() {
+    let (_dir, db) = temp_db();
+    let store = leadgate::store::Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    store.erase_person("gone@acme.io").await.unwrap();
+    let normalizer = leadgate::normalize::Normalizer::default();
+    let arrivals: Vec<(String, leadgate::lead::RawLead)> = (0..40)
+        .map(|i| {
+            let email = if i % 4 == 0 {
+                " Gone@ACME.io ".to_string()
+            } else {
+                format!("kept{i}@acme.io")
+            };
+            let raw = json!({"email": email, "title": "CTO"});
+            (
+                format!("k{i}"),
+                leadgate::lead::RawLead(raw.as_object().unwrap().clone()),
+            )
+        })
+        .collect();
+    let answers = futures::future::join_all(arrivals.iter().map(|(key, raw)| {
+        let lead = normalizer.normalize(raw).unwrap();
+        let store = &store;
+        async move { store.accept(&lead, raw, Some(key)).await }
+    }))
+    .await;
+    for (i, a) in answers.iter().enumerate() {
+        match (i % 4 == 0, a) {
+            (true, Err(leadgate::store::StoreError::Suppressed)) => {}
+            (false, Ok(accepted)) => assert!(!accepted.duplicate),
+            (erased, other) => panic!("arrival {i} (erased: {erased}): {other:?}"),
+        }
+    }
+    assert_eq!(store.rows_mentioning("gone@acme.io").await.unwrap(), 0);
+    assert_eq!(store.rows_mentioning("kept1@acme.io").await.unwrap(), 2);
+}

@@ -101,26 +101,17 @@ pub async fn post_lead(
             }
         },
     };
-    if let Some(email) = &lead.email {
-        if state
-            .store
-            .is_suppressed(email)
-            .await
-            .map_err(ApiError::internal)?
-        {
-            return Err(ApiError::new(
+    let key = header_key.or_else(|| lead.external_id.as_ref().map(|id| format!("external:{id}")));
+    // The store refuses an erased person in the same transaction that would keep the lead.
+    let accepted =
+        match state.store.accept(&lead, &raw, key.as_deref()).await {
+            Err(crate::store::StoreError::Suppressed) => return Err(ApiError::new(
                 ErrorCode::Suppressed,
                 "this person asked to be erased; leadgate keeps and processes nothing about them",
             )
-            .field("email"));
-        }
-    }
-    let key = header_key.or_else(|| lead.external_id.as_ref().map(|id| format!("external:{id}")));
-    let accepted = state
-        .store
-        .accept(&lead, &raw, key.as_deref())
-        .await
-        .map_err(ApiError::internal)?;
+            .field("email")),
+            other => other.map_err(ApiError::internal)?,
+        };
     if !accepted.duplicate {
         metrics::counter!("leadgate_leads_accepted_total").increment(1);
         state.queued.notify_one();

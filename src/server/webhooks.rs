@@ -105,8 +105,15 @@ pub async fn receive(
                     )
                     .await
             }
-        }
-        .map_err(ApiError::internal)?;
+        };
+        // Erased between the check above and the accept: refused by the store.
+        let accepted = match accepted {
+            Err(crate::store::StoreError::Suppressed) => {
+                suppressed += 1;
+                continue;
+            }
+            other => other.map_err(ApiError::internal)?,
+        };
         match (accepted.duplicate, accepted.status.as_str()) {
             (true, _) => duplicates += 1,
             (false, "failed") => failed += 1,

@@ -34,6 +34,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("job {job_id} is no longer held by this worker: its lease ran out before it was renewed (a stalled process or an unreachable store) and another worker claimed it again, or it was closed; the newer claim records the decision")]
     LeaseLost { job_id: String },
+    #[error("this person asked to be erased; leadgate keeps and processes nothing about them")]
+    Suppressed,
 }
 
 /// The answer to an accepted lead.

@@ -118,6 +118,11 @@ impl PgStore {
         raw: &RawLead,
         idempotency_key: Option<&str>,
     ) -> Result<Accepted, StoreError> {
+        if let Some(email) = &lead.email {
+            if self.is_suppressed(email).await? {
+                return Err(StoreError::Suppressed);
+            }
+        }
         if let Some(key) = idempotency_key {
             if let Some(earlier) = self.accepted_with_key(key).await? {
                 return Ok(earlier);

@@ -30,6 +30,9 @@ struct Pending {
     /// The lead as received, JSON.
     payload: String,
     key: Option<String>,
+    /// `privacy::email_key` of the email: an erased person is refused in the batch's own
+    /// transaction (one query a batch, atomic with an erasure), not by a read per request.
+    suppression: Option<String>,
     reply: oneshot::Sender<Result<Accepted, StoreError>>,
 }
 
@@ -56,6 +59,7 @@ impl GroupCommit {
             data: serde_json::to_string(lead).map_err(corrupt)?,
             payload: serde_json::to_string(raw).map_err(corrupt)?,
             key: key.map(str::to_string),
+            suppression: lead.email.as_deref().map(crate::store::privacy::email_key),
             reply,
         };
         let sender = self.sender.get_or_init(|| {
@@ -85,7 +89,7 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Pending>) {
         match write(&pool, &batch).await {
             Ok(answers) => {
                 for (p, a) in batch.into_iter().zip(answers) {
-                    let _ = p.reply.send(Ok(a));
+                    let _ = p.reply.send(a);
                 }
             }
             // One arrival's failure must not fail its neighbours: retry them one by one.
@@ -93,7 +97,7 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Pending>) {
                 for p in batch {
                     let one = write(&pool, std::slice::from_ref(&p))
                         .await
-                        .map(|mut a| a.remove(0));
+                        .and_then(|mut a| a.remove(0));
                     let _ = p.reply.send(one);
                 }
             }
@@ -105,8 +109,33 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Pending>) {
 /// statement is a round trip to sqlx's SQLite thread): upserts the leads by identity and
 /// queues a job for each arrival. An idempotency key already stored, or used earlier in
 /// the batch, returns that arrival's answer and queues nothing.
-async fn write(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<Accepted>, StoreError> {
+async fn write(
+    pool: &SqlitePool,
+    batch: &[Pending],
+) -> Result<Vec<Result<Accepted, StoreError>>, StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    // Erased people in this batch: refused, nothing of theirs written.
+    let mut erased: HashSet<String> = HashSet::new();
+    let hashes: Vec<&str> = batch
+        .iter()
+        .filter_map(|p| p.suppression.as_deref())
+        .collect();
+    if !hashes.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT email_sha256 FROM suppressions WHERE email_sha256 IN (",
+        );
+        let mut list = q.separated(", ");
+        for h in &hashes {
+            list.push_bind(*h);
+        }
+        q.push(")");
+        for row in q.build().fetch_all(&mut *tx).await? {
+            erased.insert(row.get(0));
+        }
+    }
+    let is_erased = |p: &Pending| p.suppression.as_deref().is_some_and(|h| erased.contains(h));
+    let batch_all = batch;
+    let batch: Vec<&Pending> = batch_all.iter().filter(|p| !is_erased(p)).collect();
     let mut known: HashMap<&str, Accepted> = HashMap::new();
     let keys: Vec<&str> = batch.iter().filter_map(|p| p.key.as_deref()).collect();
     if !keys.is_empty() {
@@ -137,7 +166,7 @@ async fn write(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<Accepted>, St
     // arrival without a key.
     let mut fresh: Vec<&Pending> = Vec::with_capacity(batch.len());
     let mut keys_queued: HashSet<&str> = HashSet::new();
-    for p in batch {
+    for &p in &batch {
         match p.key.as_deref() {
             Some(k) if known.contains_key(k) || !keys_queued.insert(k) => {}
             _ => fresh.push(p),
@@ -213,10 +242,14 @@ async fn write(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<Accepted>, St
     // with a key gets the answer of the first, as it would have in a batch of its own.
     let mut by_key = known;
     let mut next_queued = queued.into_iter();
-    let mut answers = Vec::with_capacity(batch.len());
-    for p in batch {
+    let mut answers = Vec::with_capacity(batch_all.len());
+    for p in batch_all {
+        if is_erased(p) {
+            answers.push(Err(StoreError::Suppressed));
+            continue;
+        }
         if let Some(earlier) = p.key.as_deref().and_then(|k| by_key.get(k)) {
-            answers.push(earlier.clone());
+            answers.push(Ok(earlier.clone()));
             continue;
         }
         let a = next_queued
@@ -231,7 +264,7 @@ async fn write(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<Accepted>, St
                 },
             );
         }
-        answers.push(a);
+        answers.push(Ok(a));
     }
     Ok(answers)
 }
