@@ -110,7 +110,10 @@ impl Store {
         idempotency_key: &str,
         failed: Option<&str>,
     ) -> Result<Accepted, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: take the write lock before looking for the key. A deferred transaction
+        // read first and then could not write once a concurrent redelivery of the same event
+        // had (SQLITE_BUSY_SNAPSHOT, answered 500); now the second waits and finds the first.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query("SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?")
             .bind(idempotency_key)
             .fetch_optional(&mut *tx)

@@ -196,7 +196,9 @@ impl Store {
         activity: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<Option<TouchRecorded>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: it reads before it writes, and a deferred transaction cannot upgrade
+        // once another writer has committed (SQLITE_BUSY_SNAPSHOT).
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let lead_id: Option<String> = sqlx::query_scalar(
             "SELECT id FROM leads WHERE id = ? UNION ALL SELECT lead_id FROM jobs WHERE id = ? LIMIT 1",
         )
