@@ -55,7 +55,9 @@ pub fn read_file(path: &Path) -> Result<Vec<Row>, IntakeError> {
 }
 
 pub fn read_csv(input: impl std::io::Read) -> Result<Vec<Row>, String> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(LineEndings::new(input));
     let headers: Vec<String> = reader
         .headers()
         .map_err(|e| format!("the header row is unreadable: {e}"))?
@@ -156,9 +158,112 @@ pub fn read_jsonl(input: impl BufRead) -> Vec<Row> {
     rows
 }
 
+/// Line endings as the csv crate counts them: `\r\n` (Windows, Excel) and a lone `\r`
+/// (Excel for Mac's "CSV (Macintosh)") both become `\n`. The crate ends a row at either, but
+/// counts lines only at a `\n` it has passed: errors in a `\r\n` file named the line before,
+/// and in a `\r` file always line 1. Hand-written because it is a small filter around `Read`.
+struct LineEndings<R> {
+    inner: R,
+    /// A `\r` that ended the last read: whether a `\n` follows is in the next one.
+    held_cr: bool,
+}
+
+impl<R> LineEndings<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            held_cr: false,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LineEndings<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.len() < 2 {
+            // Too small to hold a carried `\r` and a new byte; csv reads in 8 KiB blocks.
+            return self.inner.read(buf);
+        }
+        loop {
+            let n = self.inner.read(&mut buf[1..])?;
+            if n == 0 {
+                let held = std::mem::take(&mut self.held_cr);
+                buf[0] = b'\n';
+                return Ok(usize::from(held));
+            }
+            // Slot 0 holds the carried `\r`, if any.
+            let (from, to) = (if self.held_cr { 0 } else { 1 }, n + 1);
+            buf[0] = b'\r';
+            self.held_cr = false;
+            let mut w = 0;
+            for i in from..to {
+                match buf[i] {
+                    b'\r' if i + 1 == to => self.held_cr = true,
+                    b'\r' if buf[i + 1] == b'\n' => {}
+                    b'\r' => {
+                        buf[w] = b'\n';
+                        w += 1;
+                    }
+                    b => {
+                        buf[w] = b;
+                        w += 1;
+                    }
+                }
+            }
+            // Only a carried `\r` came of this read: 0 would mean the end, so read on.
+            if w > 0 {
+                return Ok(w);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_ending_in_a_lone_carriage_return_are_numbered() {
+        let csv = "email,company\ra@acme.io,Acme\rb@acme.io\r\"c@acme.io\",\"Acme\rInc.\"\r";
+        let rows = read_csv(csv.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].0, 2);
+        let bad = rows[1].1.as_ref().unwrap_err();
+        assert_eq!(bad.line, 3, "{}", bad.reason);
+        assert_eq!(
+            rows[2].1.as_ref().unwrap().0["company"],
+            Value::from("Acme\nInc.")
+        );
+        // A file with `\r\n` endings is left as it is.
+        let rows = read_csv("email,company\r\na@acme.io,Acme\r\nb@acme.io\r\n".as_bytes()).unwrap();
+        let lines: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(lines, [2, 3], "{rows:?}");
+    }
+
+    /// A `\r\n` split across reads (the filter carries the `\r`), one byte a read.
+    #[test]
+    fn line_endings_survive_any_read_boundary() {
+        struct Trickle<'a>(&'a [u8]);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let Some((first, rest)) = self.0.split_first() else {
+                    return Ok(0);
+                };
+                buf[0] = *first;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        let text = b"a\r\nb\rc\r\r\nd\r";
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut LineEndings::new(Trickle(text)), &mut out).unwrap();
+        assert_eq!(out, b"a\nb\nc\n\nd\n");
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut LineEndings::new(&text[..]), &mut out).unwrap();
+        assert_eq!(out, b"a\nb\nc\n\nd\n");
+        let csv = "email,company\r\na@acme.io,Acme\r\nb@acme.io\r\n";
+        let rows = read_csv(Trickle(csv.as_bytes())).unwrap();
+        assert_eq!(rows[1].1.as_ref().unwrap_err().line, 3);
+    }
 
     #[test]
     fn csv_rows_keep_line_numbers_and_report_column_mismatches() {
