@@ -126,11 +126,6 @@ impl RuleContext {
         self.ops.push(op);
     }
 
-    /// The JSON of event `i` of the lead this context was built for.
-    pub fn event_json(&self, i: usize) -> Option<&Json> {
-        self.json.get("lead")?.get("events")?.get(i)
-    }
-
     /// How many events the lead this context was built for has (0 for other contexts).
     pub fn event_count(&self) -> usize {
         match self.lead_events {

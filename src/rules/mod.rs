@@ -147,10 +147,7 @@ impl Condition {
     }
 
     pub fn eval(&self, ctx: &RuleContext) -> Eval {
-        if let Some(answer) = self.native.as_ref().and_then(|n| native::eval(n, ctx)) {
-            return answer;
-        }
-        self.eval_interpreted(ctx)
+        self.eval_fields(ctx, &None)
     }
 
     /// Lets `table` read this condition's lead fields once per lead (see [`FieldTable`]).
@@ -199,18 +196,7 @@ impl Condition {
 
     /// Evaluates in a scope made by [`RuleContext::bind`].
     pub fn eval_bound(&self, scope: &Bound<'_>) -> Eval {
-        if let Some(answer) = self.native.as_ref().and_then(|n| native::eval(n, scope)) {
-            return answer;
-        }
-        interpret(self.program.execute(scope.cel()))
-    }
-
-    /// As [`Condition::eval_with`], with the extra variable already a CEL value (converted
-    /// once per lead rather than once per rule).
-    pub fn eval_with_value(&self, ctx: &RuleContext, name: &str, value: Value) -> Eval {
-        let mut inner = ctx.cel().new_inner_scope();
-        inner.add_variable_from_value(name, value);
-        interpret(self.program.execute(&inner))
+        self.eval_bound_fields(scope, &None)
     }
 }
 

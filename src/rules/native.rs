@@ -410,12 +410,7 @@ struct Env<'a> {
 }
 
 /// Evaluates `node` for one lead: `Some` with cel's answer, `None` when cel must decide.
-pub(crate) fn eval(node: &Node, vars: &dyn Vars) -> Option<Eval> {
-    eval_with(node, vars, None)
-}
-
-/// As [`eval`], reading `Field` nodes from `fields` (a [`FieldTable`] resolved for this
-/// lead).
+/// `Field` nodes read from `fields` (a [`FieldTable`] resolved for this lead) when given.
 pub(crate) fn eval_with<'a>(
     node: &'a Node,
     vars: &'a dyn Vars,
