@@ -26,13 +26,6 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const OWNER: &str = "41629779";
 
-fn repo(p: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(p)
-        .display()
-        .to_string()
-}
-
 /// Routing for these tests: `nurture.io` leads are enrolled, everyone else goes to OWNER.
 const ROUTING: &str = r#"
 [[rule]]
@@ -51,30 +44,7 @@ review = { reason = "unrouted" }
 
 /// A config folder whose leadgate.toml holds the shipped stages plus `extra`.
 fn config_dir(extra: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("routing.toml"), ROUTING).unwrap();
-    let text = format!(
-        r#"scoring = "{scoring}"
-routing = "routing.toml"
-connectors = "{connectors}"
-[normalize]
-free_email_domains = "{free}"
-disposable_email_domains = "{disposable}"
-[enrichment]
-waterfall = ["local_file"]
-[providers.local_file]
-file = "{firmographics}"
-{extra}
-"#,
-        scoring = repo("config/scoring.toml"),
-        connectors = repo("connectors"),
-        free = repo("config/free-email-domains.txt"),
-        disposable = repo("config/disposable-email-domains.txt"),
-        firmographics = repo("config/firmographics.csv"),
-    );
-    let file = dir.path().join("leadgate.toml");
-    std::fs::write(&file, text).unwrap();
-    (dir, file)
+    support::shipped_config(ROUTING, extra)
 }
 
 struct World {

@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,33 +26,12 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const LEASE: Duration = Duration::from_secs(1);
 
-fn repo(p: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(p)
-        .display()
-        .to_string()
-}
-
 /// The shipped stages, one routing rule, and delivery to a HubSpot at `crm`.
 fn settings(crm: &str) -> (tempfile::TempDir, Settings) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("routing.toml"),
+    let (dir, file) = support::shipped_config(
         "[[rule]]\nid = \"direct\"\nwhen = \"true\"\nassign = { owner = \"41629779\" }\n\n[fallback]\nreview = { reason = \"unrouted\" }\n",
-    )
-    .unwrap();
-    let text = format!(
-        r#"scoring = "{scoring}"
-routing = "routing.toml"
-connectors = "{connectors}"
-[normalize]
-free_email_domains = "{free}"
-disposable_email_domains = "{disposable}"
-[enrichment]
-waterfall = ["local_file"]
-[providers.local_file]
-file = "{firmographics}"
-[providers.hubspot]
+        &format!(
+            r#"[providers.hubspot]
 api_key = "pat-test-token"
 base_url = "{crm}"
 [delivery]
@@ -62,15 +40,9 @@ target = "hubspot"
 canonical = "score"
 property = "leadgate_score"
 policy = "overwrite"
-"#,
-        scoring = repo("config/scoring.toml"),
-        connectors = repo("connectors"),
-        free = repo("config/free-email-domains.txt"),
-        disposable = repo("config/disposable-email-domains.txt"),
-        firmographics = repo("config/firmographics.csv"),
+"#
+        ),
     );
-    let file = dir.path().join("leadgate.toml");
-    std::fs::write(&file, text).unwrap();
     let settings = Settings::load(&file).unwrap_or_else(|e| panic!("{e}"));
     (dir, settings)
 }

@@ -217,3 +217,41 @@ pub fn config_copy() -> (tempfile::TempDir, PathBuf) {
     let cfg = dir.path().join("config").join("leadgate.toml");
     (dir, cfg)
 }
+
+/// A path inside the repository, as text for a config file.
+pub fn repo_path(p: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(p)
+        .display()
+        .to_string()
+}
+
+/// A config folder: the shipped scoring, connectors, email lists and local firmographics,
+/// `routing` as its routing.toml, and `extra` appended to leadgate.toml. Returns the folder
+/// and the leadgate.toml path.
+pub fn shipped_config(routing: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("routing.toml"), routing).unwrap();
+    let text = format!(
+        r#"scoring = "{scoring}"
+routing = "routing.toml"
+connectors = "{connectors}"
+[normalize]
+free_email_domains = "{free}"
+disposable_email_domains = "{disposable}"
+[enrichment]
+waterfall = ["local_file"]
+[providers.local_file]
+file = "{firmographics}"
+{extra}
+"#,
+        scoring = repo_path("config/scoring.toml"),
+        connectors = repo_path("connectors"),
+        free = repo_path("config/free-email-domains.txt"),
+        disposable = repo_path("config/disposable-email-domains.txt"),
+        firmographics = repo_path("config/firmographics.csv"),
+    );
+    let file = dir.path().join("leadgate.toml");
+    std::fs::write(&file, text).unwrap();
+    (dir, file)
+}
