@@ -6,7 +6,9 @@
 //! LEADGATE_BENCH_COMPANIES (1000); for the end-to-end run through CRM delivery,
 //! LEADGATE_BENCH_E2E_LEADS (the smaller of LEADS and 5000), LEADGATE_BENCH_WORKERS (8, the
 //! shipped default) and LEADGATE_BENCH_CRM_LATENCY_MS (20); LEADGATE_BENCH_BIN runs another
-//! leadgate binary (an earlier build) under the same load. Nothing here is asserted:
+//! leadgate binary (an earlier build) under the same load; LEADGATE_BENCH_STAGES (a comma
+//! list of intake, evaluate, cold, e2e, memory; all by default) runs only some stages, for
+//! profiling one of them. Nothing here is asserted:
 //! benchmarks report, tests judge.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -543,6 +545,13 @@ fn row(name: &str, value: String, limit: String, verdict: &str) {
     println!("| {name:<44} | {value:>26} | {limit:>42} | {verdict:<6} |");
 }
 
+/// Whether LEADGATE_BENCH_STAGES (all stages when unset) names `stage`.
+fn stage(stage: &str) -> bool {
+    std::env::var("LEADGATE_BENCH_STAGES")
+        .map(|s| s.split(',').any(|s| s.trim() == stage))
+        .unwrap_or(true)
+}
+
 fn main() {
     if std::env::var("LEADGATE_BENCH_ROLE").as_deref() == Ok("trivial") {
         tokio::runtime::Runtime::new()
@@ -595,227 +604,246 @@ fn main() {
         cmd.env("LEADGATE_BENCH_ROLE", "trivial");
         let p = Proc::spawn(cmd);
         let url = format!("{}/v1/leads", p.base);
-        rt.block_on(load(&url, n, conc, lead_body.clone()))
-    };
-
-    // 2. Durable intake.
-    let intake = {
-        let p = leadgate(&dir.path().join("intake.db"), 0);
-        let url = format!("{}/v1/leads", p.base);
         let cpu = p.cpu_seconds();
         let run = rt.block_on(load(&url, n, conc, lead_body.clone()));
         (run, (p.cpu_seconds() - cpu) * 1e6 / n as f64)
     };
-    let (intake, intake_cpu_us) = intake;
-    let ratio = intake.rate() / trivial.rate();
+    let (trivial, trivial_cpu_us) = trivial;
     row(
-        "durable intake POST /v1/leads (leads/s)",
-        format!(
-            "{:.0} (p99 {:.1} ms, {} err)",
-            intake.rate(),
-            intake.pct(0.99),
-            intake.errors
-        ),
-        format!("trivial axum {:.0}/s", trivial.rate()),
-        if ratio >= 0.5 { "met" } else { "missed" },
-    );
-    row(
-        "  ratio to the trivial handler",
-        format!("{ratio:.2}"),
-        "≥ 0.50".into(),
-        if ratio >= 0.5 { "met" } else { "missed" },
-    );
-    row(
-        "  leadgate CPU per lead (µs)",
-        format!("{intake_cpu_us:.0}"),
-        "—".into(),
+        "trivial axum handler (requests/s)",
+        format!("{:.0} ({trivial_cpu_us:.0} µs CPU each)", trivial.rate()),
+        "the ceiling: this machine and generator".into(),
         "",
     );
 
-    // 3. Synchronous evaluate, warm (the local firmographics provider answers from memory).
-    let p = leadgate(&dir.path().join("eval.db"), 0);
-    let url = format!("{}/v1/evaluate", p.base);
-    rt.block_on(load(&url, n.min(2_000), conc, lead_body.clone())); // warm-up
-    let cpu = p.cpu_seconds();
-    let eval = rt.block_on(load(&url, n, conc, lead_body.clone()));
-    let eval_cpu_us = (p.cpu_seconds() - cpu) * 1e6 / n as f64;
-    let eratio = eval.rate() / trivial.rate();
-    row(
-        "evaluate, warm cache (leads/s)",
-        format!("{:.0} ({} err)", eval.rate(), eval.errors),
-        format!("trivial axum {:.0}/s", trivial.rate()),
-        if eratio >= 0.5 { "met" } else { "missed" },
-    );
-    row(
-        "  evaluate p99 (ms)",
-        format!(
-            "{:.2} (p50 {:.2}, p90 {:.2})",
-            eval.pct(0.99),
-            eval.pct(0.5),
-            eval.pct(0.9)
-        ),
-        "< 5 ms".into(),
-        if eval.pct(0.99) < 5.0 {
-            "met"
-        } else {
-            "missed"
-        },
-    );
-    row(
-        "  leadgate CPU per lead (µs)",
-        format!("{eval_cpu_us:.0}"),
-        "—".into(),
-        "",
-    );
-    row(
-        "  peak RSS of leadgate (MiB)",
-        format!("{:.1}", p.peak_rss_mib()),
-        "—".into(),
-        "",
-    );
-    drop(p);
-
+    if stage("intake") {
+        // 2. Durable intake.
+        let intake = {
+            let p = leadgate(&dir.path().join("intake.db"), 0);
+            let url = format!("{}/v1/leads", p.base);
+            let cpu = p.cpu_seconds();
+            let run = rt.block_on(load(&url, n, conc, lead_body.clone()));
+            (run, (p.cpu_seconds() - cpu) * 1e6 / n as f64)
+        };
+        let (intake, intake_cpu_us) = intake;
+        let ratio = intake.rate() / trivial.rate();
+        row(
+            "durable intake POST /v1/leads (leads/s)",
+            format!(
+                "{:.0} (p99 {:.1} ms, {} err)",
+                intake.rate(),
+                intake.pct(0.99),
+                intake.errors
+            ),
+            format!("trivial axum {:.0}/s", trivial.rate()),
+            if ratio >= 0.5 { "met" } else { "missed" },
+        );
+        row(
+            "  ratio to the trivial handler",
+            format!("{ratio:.2}"),
+            "≥ 0.50".into(),
+            if ratio >= 0.5 { "met" } else { "missed" },
+        );
+        row(
+            "  leadgate CPU per lead (µs)",
+            format!("{intake_cpu_us:.0}"),
+            "—".into(),
+            "",
+        );
+    }
+    if stage("evaluate") {
+        // 3. Synchronous evaluate, warm (the local firmographics provider answers from memory).
+        let p = leadgate(&dir.path().join("eval.db"), 0);
+        let url = format!("{}/v1/evaluate", p.base);
+        rt.block_on(load(&url, n.min(2_000), conc, lead_body.clone())); // warm-up
+        let cpu = p.cpu_seconds();
+        let eval = rt.block_on(load(&url, n, conc, lead_body.clone()));
+        let eval_cpu_us = (p.cpu_seconds() - cpu) * 1e6 / n as f64;
+        let eratio = eval.rate() / trivial.rate();
+        row(
+            "evaluate, warm cache (leads/s)",
+            format!("{:.0} ({} err)", eval.rate(), eval.errors),
+            format!("trivial axum {:.0}/s", trivial.rate()),
+            if eratio >= 0.5 { "met" } else { "missed" },
+        );
+        row(
+            "  evaluate p99 (ms)",
+            format!(
+                "{:.2} (p50 {:.2}, p90 {:.2})",
+                eval.pct(0.99),
+                eval.pct(0.5),
+                eval.pct(0.9)
+            ),
+            "< 5 ms".into(),
+            if eval.pct(0.99) < 5.0 {
+                "met"
+            } else {
+                "missed"
+            },
+        );
+        row(
+            "  leadgate CPU per lead (µs)",
+            format!("{eval_cpu_us:.0}"),
+            "—".into(),
+            "",
+        );
+        row(
+            "  peak RSS of leadgate (MiB)",
+            format!("{:.1}", p.peak_rss_mib()),
+            "—".into(),
+            "",
+        );
+        drop(p);
+    }
     // 4. Cold cache against a provider quota: every company fetched once, at the quota.
     let quota = env_usize("LEADGATE_BENCH_QUOTA", 200) as u32;
     let upstream_rt = tokio::runtime::Runtime::new().unwrap();
-    let (base, seen) = upstream_rt.block_on(mock_clearbit(quota, Duration::from_millis(20)));
-    let p = leadgate_with_clearbit(&dir.path().join("cold.db"), &base, quota);
-    let url = format!("{}/v1/evaluate", p.base);
     let cold_zipf = Arc::new(Zipf::new(companies, 1.1));
     let picks: Vec<usize> = (0..n)
         .map(|i| cold_zipf.sample(&mut fastrand::Rng::with_seed(i as u64 ^ 0x5eed)))
         .collect();
     let distinct = picks.iter().collect::<std::collections::HashSet<_>>().len();
     let picks = Arc::new(picks);
-    let cold_body = {
-        let picks = picks.clone();
-        Arc::new(
-            move |i: usize| json!({"email": format!("p{i}@company-{}.io", picks[i]), "title": "VP Sales"}),
-        ) as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>
-    };
-    let cold = rt.block_on(load(&url, n, conc, cold_body));
-    let calls = seen.calls.load(Ordering::Relaxed);
-    let floor = distinct as f64 / f64::from(quota);
-    let ratio_t = cold.elapsed.as_secs_f64() / floor;
-    row(
-        &format!("cold cache: upstream calls ({n} leads)"),
-        format!("{calls}"),
-        format!("{distinct} distinct companies"),
-        if calls == distinct { "met" } else { "missed" },
-    );
-    row(
-        "  429s caused by leadgate",
-        format!("{}", seen.rejected.load(Ordering::Relaxed)),
-        format!("quota {quota}/s"),
-        if seen.rejected.load(Ordering::Relaxed) == 0 {
-            "met"
-        } else {
-            "missed"
-        },
-    );
-    row(
-        "  wall time (s)",
-        format!(
-            "{:.2} ({:.2}× the floor)",
-            cold.elapsed.as_secs_f64(),
-            ratio_t
-        ),
-        format!("floor {floor:.2} s = distinct / quota"),
-        if ratio_t <= 1.15 { "met" } else { "missed" },
-    );
-    row(
-        "  evaluate p50 / p99 (ms)",
-        format!("{:.1} / {:.1}", cold.pct(0.5), cold.pct(0.99)),
-        "—".into(),
-        "",
-    );
-    drop(p);
-
-    // 5. End to end: intake → queue → enrichment → scoring → routing → CRM delivery, on a
-    // mock HubSpot that notes when each lead's write arrives. First a flood (throughput, with
-    // the queue backing up), then a paced run at half that rate (latency without a backlog).
-    let e2e_n = env_usize("LEADGATE_BENCH_E2E_LEADS", n.min(5_000));
-    let workers = env_usize("LEADGATE_BENCH_WORKERS", 8);
-    let crm_ms = env_usize("LEADGATE_BENCH_CRM_LATENCY_MS", 20) as u64;
-    let (clearbit, _) = upstream_rt.block_on(mock_clearbit(1_000_000, Duration::from_millis(20)));
-    let (crm_base, crm) = upstream_rt.block_on(mock_hubspot(Duration::from_millis(crm_ms)));
-    let e2e_dir = dir.path().join("e2e");
-    std::fs::create_dir_all(&e2e_dir).unwrap();
-    let p = leadgate_delivering(&e2e_dir, &clearbit, &crm_base, workers);
-    let url = format!("{}/v1/leads", p.base);
-    let e2e_body = {
-        let picks = picks.clone();
-        // Every fourth lead writes from a free mailbox: a lower grade, routed to a nurture
-        // sequence, so enrollments are delivered too.
-        Arc::new(move |i: usize| {
-            let company = format!("company-{}.io", picks[i % picks.len()]);
-            let email = if i % 4 == 3 {
-                format!("e{i}@gmail.com")
+    if stage("cold") {
+        let (base, seen) = upstream_rt.block_on(mock_clearbit(quota, Duration::from_millis(20)));
+        let p = leadgate_with_clearbit(&dir.path().join("cold.db"), &base, quota);
+        let url = format!("{}/v1/evaluate", p.base);
+        let cold_body = {
+            let picks = picks.clone();
+            Arc::new(
+                move |i: usize| json!({"email": format!("p{i}@company-{}.io", picks[i]), "title": "VP Sales"}),
+            ) as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>
+        };
+        let cold = rt.block_on(load(&url, n, conc, cold_body));
+        let calls = seen.calls.load(Ordering::Relaxed);
+        let floor = distinct as f64 / f64::from(quota);
+        let ratio_t = cold.elapsed.as_secs_f64() / floor;
+        row(
+            &format!("cold cache: upstream calls ({n} leads)"),
+            format!("{calls}"),
+            format!("{distinct} distinct companies"),
+            if calls == distinct { "met" } else { "missed" },
+        );
+        row(
+            "  429s caused by leadgate",
+            format!("{}", seen.rejected.load(Ordering::Relaxed)),
+            format!("quota {quota}/s"),
+            if seen.rejected.load(Ordering::Relaxed) == 0 {
+                "met"
             } else {
-                format!("e{i}@{company}")
-            };
-            json!({"email": email, "company": company, "first_name": "Ada",
-                   "title": "VP Sales", "source": "webform"})
-        }) as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>
-    };
-    let started = Instant::now();
-    let flood = rt.block_on(load_with(&url, e2e_n, conc, e2e_body.clone(), true));
-    let accepted = flood.answers.len();
-    let last_write = wait_for_writes(&crm, accepted);
-    let writes = crm.writes.load(Ordering::Relaxed);
-    let e2e_rate = writes as f64 / last_write.duration_since(started).as_secs_f64();
-    let flood_lat = accept_to_write(&crm, &flood.answers);
-    let calls_per_lead = crm.calls.load(Ordering::Relaxed) as f64 / writes.max(1) as f64;
-    let ceiling = workers as f64 / (calls_per_lead * crm_ms as f64 / 1000.0);
-    let paced_rate = (e2e_rate / 2.0).max(1.0);
-    let paced_n = ((paced_rate * 10.0) as usize).clamp(50, e2e_n.max(50));
-    let paced = rt.block_on(load_paced(&url, e2e_n, paced_n, paced_rate, e2e_body));
-    wait_for_writes(&crm, accepted + paced.len());
-    let paced_lat = accept_to_write(&crm, &paced);
-    row(
-        &format!("end to end, {e2e_n} leads → CRM write (leads/s)"),
-        format!("{e2e_rate:.0} ({} err)", flood.errors),
-        format!("{ceiling:.0}/s: {workers} workers, {calls_per_lead:.1} CRM calls × {crm_ms} ms"),
-        "",
-    );
-    row(
-        "  CRM writes counted / leads accepted",
-        format!(
-            "{writes} / {accepted} (+{} enrolled)",
-            crm.enrollments.load(Ordering::Relaxed)
-        ),
-        "writes = leads".into(),
-        if writes == accepted { "met" } else { "missed" },
-    );
-    row(
-        "  accept → CRM write p50 / p99, flood (ms)",
-        format!("{:.0} / {:.0}", pct(&flood_lat, 0.5), pct(&flood_lat, 0.99)),
-        "queue wait of the backlog".into(),
-        "",
-    );
-    row(
-        &format!("  same, paced at {paced_rate:.0}/s (ms)"),
-        format!("{:.1} / {:.1}", pct(&paced_lat, 0.5), pct(&paced_lat, 0.99)),
-        format!("{crm_ms} ms: the CRM search before the write"),
-        "",
-    );
-    drop(p);
-
-    // 6. Memory with many cached companies.
-    let many = env_usize("LEADGATE_BENCH_MEMORY_COMPANIES", 100_000);
-    let (base, _seen) = upstream_rt.block_on(mock_clearbit(1_000_000, Duration::from_millis(1)));
-    let p = leadgate_with_clearbit(&dir.path().join("mem.db"), &base, 100_000);
-    let url = format!("{}/v1/evaluate", p.base);
-    let mem_body = Arc::new(|i: usize| json!({"email": format!("m{i}@company-{i}.io")}))
-        as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>;
-    let mem = rt.block_on(load(&url, many, conc, mem_body));
-    let rss = p.peak_rss_mib();
-    row(
-        &format!("memory: peak RSS, {many} cached companies (MiB)"),
-        format!("{rss:.1} ({:.0} leads/s)", mem.rate()),
-        "< 250 MiB".into(),
-        if rss < 250.0 { "met" } else { "missed" },
-    );
-    drop(p);
+                "missed"
+            },
+        );
+        row(
+            "  wall time (s)",
+            format!(
+                "{:.2} ({:.2}× the floor)",
+                cold.elapsed.as_secs_f64(),
+                ratio_t
+            ),
+            format!("floor {floor:.2} s = distinct / quota"),
+            if ratio_t <= 1.15 { "met" } else { "missed" },
+        );
+        row(
+            "  evaluate p50 / p99 (ms)",
+            format!("{:.1} / {:.1}", cold.pct(0.5), cold.pct(0.99)),
+            "—".into(),
+            "",
+        );
+        drop(p);
+    }
+    if stage("e2e") {
+        // 5. End to end: intake → queue → enrichment → scoring → routing → CRM delivery, on a
+        // mock HubSpot that notes when each lead's write arrives. First a flood (throughput, with
+        // the queue backing up), then a paced run at half that rate (latency without a backlog).
+        let e2e_n = env_usize("LEADGATE_BENCH_E2E_LEADS", n.min(5_000));
+        let workers = env_usize("LEADGATE_BENCH_WORKERS", 8);
+        let crm_ms = env_usize("LEADGATE_BENCH_CRM_LATENCY_MS", 20) as u64;
+        let (clearbit, _) =
+            upstream_rt.block_on(mock_clearbit(1_000_000, Duration::from_millis(20)));
+        let (crm_base, crm) = upstream_rt.block_on(mock_hubspot(Duration::from_millis(crm_ms)));
+        let e2e_dir = dir.path().join("e2e");
+        std::fs::create_dir_all(&e2e_dir).unwrap();
+        let p = leadgate_delivering(&e2e_dir, &clearbit, &crm_base, workers);
+        let url = format!("{}/v1/leads", p.base);
+        let e2e_body = {
+            let picks = picks.clone();
+            // Every fourth lead writes from a free mailbox: a lower grade, routed to a nurture
+            // sequence, so enrollments are delivered too.
+            Arc::new(move |i: usize| {
+                let company = format!("company-{}.io", picks[i % picks.len()]);
+                let email = if i % 4 == 3 {
+                    format!("e{i}@gmail.com")
+                } else {
+                    format!("e{i}@{company}")
+                };
+                json!({"email": email, "company": company, "first_name": "Ada",
+                       "title": "VP Sales", "source": "webform"})
+            }) as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>
+        };
+        let started = Instant::now();
+        let flood = rt.block_on(load_with(&url, e2e_n, conc, e2e_body.clone(), true));
+        let accepted = flood.answers.len();
+        let last_write = wait_for_writes(&crm, accepted);
+        let writes = crm.writes.load(Ordering::Relaxed);
+        let e2e_rate = writes as f64 / last_write.duration_since(started).as_secs_f64();
+        let flood_lat = accept_to_write(&crm, &flood.answers);
+        let calls_per_lead = crm.calls.load(Ordering::Relaxed) as f64 / writes.max(1) as f64;
+        let ceiling = workers as f64 / (calls_per_lead * crm_ms as f64 / 1000.0);
+        let paced_rate = (e2e_rate / 2.0).max(1.0);
+        let paced_n = ((paced_rate * 10.0) as usize).clamp(50, e2e_n.max(50));
+        let paced = rt.block_on(load_paced(&url, e2e_n, paced_n, paced_rate, e2e_body));
+        wait_for_writes(&crm, accepted + paced.len());
+        let paced_lat = accept_to_write(&crm, &paced);
+        row(
+            &format!("end to end, {e2e_n} leads → CRM write (leads/s)"),
+            format!("{e2e_rate:.0} ({} err)", flood.errors),
+            format!(
+                "{ceiling:.0}/s: {workers} workers, {calls_per_lead:.1} CRM calls × {crm_ms} ms"
+            ),
+            "",
+        );
+        row(
+            "  CRM writes counted / leads accepted",
+            format!(
+                "{writes} / {accepted} (+{} enrolled)",
+                crm.enrollments.load(Ordering::Relaxed)
+            ),
+            "writes = leads".into(),
+            if writes == accepted { "met" } else { "missed" },
+        );
+        row(
+            "  accept → CRM write p50 / p99, flood (ms)",
+            format!("{:.0} / {:.0}", pct(&flood_lat, 0.5), pct(&flood_lat, 0.99)),
+            "queue wait of the backlog".into(),
+            "",
+        );
+        row(
+            &format!("  same, paced at {paced_rate:.0}/s (ms)"),
+            format!("{:.1} / {:.1}", pct(&paced_lat, 0.5), pct(&paced_lat, 0.99)),
+            format!("{crm_ms} ms: the CRM search before the write"),
+            "",
+        );
+        drop(p);
+    }
+    if stage("memory") {
+        // 6. Memory with many cached companies.
+        let many = env_usize("LEADGATE_BENCH_MEMORY_COMPANIES", 100_000);
+        let (base, _seen) =
+            upstream_rt.block_on(mock_clearbit(1_000_000, Duration::from_millis(1)));
+        let p = leadgate_with_clearbit(&dir.path().join("mem.db"), &base, 100_000);
+        let url = format!("{}/v1/evaluate", p.base);
+        let mem_body = Arc::new(|i: usize| json!({"email": format!("m{i}@company-{i}.io")}))
+            as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>;
+        let mem = rt.block_on(load(&url, many, conc, mem_body));
+        let rss = p.peak_rss_mib();
+        row(
+            &format!("memory: peak RSS, {many} cached companies (MiB)"),
+            format!("{rss:.1} ({:.0} leads/s)", mem.rate()),
+            "< 250 MiB".into(),
+            if rss < 250.0 { "met" } else { "missed" },
+        );
+        drop(p);
+    }
     println!();
 }

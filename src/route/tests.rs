@@ -578,3 +578,17 @@ fn check_reports_sla_and_overflow_mistakes() {
         "{err}"
     );
 }
+
+#[test]
+fn in_territory_is_read_natively_and_agrees_with_cel() {
+    use crate::rules::{Condition, RuleContext, Scope};
+    let when = Condition::compile("in_territory('west')", &Scope::routing()).unwrap();
+    assert!(when.is_native());
+    for ids in [&[][..], &["west"], &["east", "west"], &["east"]] {
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        let mut ctx = RuleContext::empty();
+        super::territory::bind(&mut ctx, &ids);
+        assert_eq!(when.eval(&ctx), when.eval_interpreted(&ctx), "{ids:?}");
+        assert_eq!(when.eval(&ctx).matched(), ids.contains(&"west".to_string()));
+    }
+}

@@ -194,6 +194,16 @@ fn compile_in(expr: &IdedExpr, locals: &mut Vec<String>) -> Option<Node> {
                     operators::LOGICAL_NOT => Node::Not(boxed!(a)?),
                     operators::NEGATE => Node::Neg(boxed!(a)?),
                     "size" => Node::Size(boxed!(a)?),
+                    // Routing binds `in_territory(id)` as membership in `territories` (see
+                    // route::territory::bind): read natively, a routing rule naming a
+                    // territory no longer builds the lead's whole CEL context.
+                    "in_territory" if !locals.iter().any(|l| l == "territories") => {
+                        let territories = match root_slot("territories") {
+                            Some(slot) => Node::Root(slot),
+                            None => Node::Var("territories".into()),
+                        };
+                        Node::In(boxed!(a)?, Box::new(territories))
+                    }
                     _ => return None,
                 },
                 (None, [text, pattern]) if name == "matches" => {

@@ -7,7 +7,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -76,9 +77,22 @@ impl GroupCommit {
     }
 }
 
-/// Runs until every store handle is gone.
+/// Runs until every store handle is gone. Keeps one connection for itself while arrivals
+/// keep coming: its page cache stays warm (a pooled connection's cache is dropped whenever
+/// another one wrote), and taking one from the pool each batch was a round trip of its own.
+/// After a quiet second the connection goes back to the pool.
 async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Pending>) {
-    while let Some(first) = rx.recv().await {
+    const QUIET: std::time::Duration = std::time::Duration::from_secs(1);
+    let mut held: Option<PoolConnection<Sqlite>> = None;
+    loop {
+        let first = match tokio::time::timeout(QUIET, rx.recv()).await {
+            Ok(Some(first)) => first,
+            Ok(None) => break,
+            Err(_) => {
+                held = None;
+                continue;
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -86,22 +100,41 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Pending>) {
                 Err(_) => break,
             }
         }
-        match write(&pool, &batch).await {
+        let conn = match held.take() {
+            Some(c) => Ok(c),
+            None => pool.acquire().await,
+        };
+        let Ok(mut conn) = conn else {
+            one_by_one(&pool, batch).await;
+            continue;
+        };
+        match write(&mut conn, &batch).await {
             Ok(answers) => {
+                held = Some(conn);
                 for (p, a) in batch.into_iter().zip(answers) {
                     let _ = p.reply.send(a);
                 }
             }
-            // One arrival's failure must not fail its neighbours: retry them one by one.
+            // The connection goes back to the pool (closed if it broke), and one arrival's
+            // failure must not fail its neighbours: retry them one by one.
             Err(_) => {
-                for p in batch {
-                    let one = write(&pool, std::slice::from_ref(&p))
-                        .await
-                        .and_then(|mut a| a.remove(0));
-                    let _ = p.reply.send(one);
-                }
+                drop(conn);
+                one_by_one(&pool, batch).await;
             }
         }
+    }
+}
+
+/// Writes each arrival in a transaction of its own, each answered with its own outcome.
+async fn one_by_one(pool: &SqlitePool, batch: Vec<Pending>) {
+    for p in batch {
+        let one = match pool.acquire().await {
+            Ok(mut conn) => write(&mut conn, std::slice::from_ref(&p))
+                .await
+                .and_then(|mut a| a.remove(0)),
+            Err(e) => Err(e.into()),
+        };
+        let _ = p.reply.send(one);
     }
 }
 
@@ -110,10 +143,10 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Pending>) {
 /// queues a job for each arrival. An idempotency key already stored, or used earlier in
 /// the batch, returns that arrival's answer and queues nothing.
 async fn write(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     batch: &[Pending],
 ) -> Result<Vec<Result<Accepted, StoreError>>, StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     // Erased people in this batch: refused, nothing of theirs written.
     let mut erased: HashSet<String> = HashSet::new();
     let hashes: Vec<&str> = batch
