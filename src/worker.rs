@@ -185,7 +185,7 @@ async fn decide(state: &AppState, held: &Held) {
     }
     let decision = match state
         .pipeline
-        .decide(lead.clone(), &state.store, Utc::now())
+        .decide(lead.clone(), &state.store.for_job(&job.id), Utc::now())
         .await
     {
         Ok(d) => d,

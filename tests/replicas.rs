@@ -602,9 +602,9 @@ async fn a_replica_killed_mid_batch_and_restarted_loses_nothing_and_delivers_not
     );
     assert_nothing_lost_or_doubled(&r);
     assert_one_crm_write_each(&c, &r);
-    // A job the killed replica held may have made its pick before it died; its retry picks
-    // again. At most one pick per worker of the killed replica is spent so.
-    assert!(r.spent_picks() <= WORKERS as u64, "{r:#?}");
+    // A job the killed replica held may have made its pick before it died; its retry gets
+    // the same member (picks are tied to job ids), so no pick is spent.
+    assert_eq!(r.spent_picks(), 0, "{r:#?}");
     assert!(
         r.reclaimed >= 1,
         "the killed replica held no job: nothing was reclaimed after its lease: {r:#?}"
@@ -679,12 +679,8 @@ async fn a_postgres_restart_mid_run_delays_the_run_but_loses_nothing() {
     assert_nothing_lost_or_doubled(&r);
     assert_one_crm_write_each(&c, &r);
     assert_all_ready(&mut replicas).await;
-    for (owner, (counted, decided)) in &r.counted {
-        assert!(
-            counted >= decided,
-            "owner {owner}: {counted} counted for {decided} decisions"
-        );
-    }
+    // A pick committed just before the outage is given back to its job's retry.
+    assert_eq!(r.spent_picks(), 0, "{r:#?}");
     stop_all(replicas);
 }
 

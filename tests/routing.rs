@@ -73,27 +73,7 @@ async fn route_concurrently(
         tasks.spawn(async move {
             let mut routes = Vec::new();
             for i in 0..per_worker {
-                let lead = leadgate::normalize::Normalizer::default()
-                    .normalize(&RawLead(
-                        json!({"email": format!("lead{i}@acme.io")})
-                            .as_object()
-                            .unwrap()
-                            .clone(),
-                    ))
-                    .unwrap();
-                let enriched = leadgate::lead::EnrichedLead {
-                    lead,
-                    enrichment: Default::default(),
-                };
-                let mut ctx = leadgate::rules::RuleContext::for_lead(&enriched, &json!({}), t0());
-                ctx.set("grade", &json!("hot"));
-                let scored = leadgate::lead::ScoredLead {
-                    enriched,
-                    score: 90,
-                    grade: "hot".into(),
-                    factors: vec![],
-                };
-                routes.push(router.route(&scored, &mut ctx, &store, t0()).await.unwrap());
+                routes.push(route_one(&router, &store, i).await);
             }
             routes
         });
@@ -103,6 +83,38 @@ async fn route_concurrently(
         all.extend(r.unwrap());
     }
     all
+}
+
+/// Routes hot lead `i` (`lead{i}@acme.io`) at `t0`, recording picks through `assignments`.
+async fn route_one(
+    router: &Router,
+    assignments: &dyn leadgate::route::Assignments,
+    i: usize,
+) -> leadgate::lead::Route {
+    let lead = leadgate::normalize::Normalizer::default()
+        .normalize(&RawLead(
+            json!({"email": format!("lead{i}@acme.io")})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ))
+        .unwrap();
+    let enriched = leadgate::lead::EnrichedLead {
+        lead,
+        enrichment: Default::default(),
+    };
+    let mut ctx = leadgate::rules::RuleContext::for_lead(&enriched, &json!({}), t0());
+    ctx.set("grade", &json!("hot"));
+    let scored = leadgate::lead::ScoredLead {
+        enriched,
+        score: 90,
+        grade: "hot".into(),
+        factors: vec![],
+    };
+    router
+        .route(&scored, &mut ctx, assignments, t0())
+        .await
+        .unwrap()
 }
 
 fn per_owner(routes: &[leadgate::lead::Route]) -> BTreeMap<String, u32> {
@@ -139,6 +151,56 @@ async fn eight_concurrent_workers_never_share_a_slot_and_counts_stay_exact() {
         );
     }
     assert_eq!(store.rotation_positions().await.unwrap()["p"], 1000 % 3);
+}
+
+/// A job routed again (its worker died between the pick and the decision; the lease brought
+/// it back) gets the member it got the first time, and the rotation and the owner's count
+/// move once; the next job gets the next member. The same for an owner counted without a
+/// pool.
+async fn a_job_routed_twice_spends_one_pick(store: Store) {
+    use leadgate::route::Assignments;
+    let r = router(&pool_routing(
+        "round_robin",
+        r#"{ owner = "a" }, { owner = "b" }, { owner = "c" }"#,
+    ));
+    let day = t0().date_naive().to_string();
+    let first = route_one(&r, &store.for_job("job-1"), 1).await;
+    let position = store.rotation_positions().await.unwrap()["p"];
+    let again = route_one(&r, &store.for_job("job-1"), 1).await;
+    assert_eq!(again.owner, first.owner, "the retried job keeps its member");
+    assert_eq!(store.rotation_positions().await.unwrap()["p"], position);
+    let owner = first.owner.clone().unwrap();
+    assert_eq!(store.assigned_on(&owner, &day).await.unwrap(), 1);
+    let next = route_one(&r, &store.for_job("job-2"), 2).await;
+    assert_ne!(next.owner, first.owner, "another job takes the next slot");
+    assert_eq!(
+        store.rotation_positions().await.unwrap()["p"],
+        (position + 1) % 3
+    );
+    // Without a job (the SLA sweep's reassignments), every call is a pick of its own.
+    let untied = route_one(&r, &store, 1).await;
+    assert_ne!(untied.owner, next.owner);
+    for _ in 0..2 {
+        store.for_job("job-3").count("rep@x", &day).await.unwrap();
+    }
+    assert_eq!(store.assigned_on("rep@x", &day).await.unwrap(), 1);
+    store.count("rep@x", &day).await.unwrap();
+    assert_eq!(store.assigned_on("rep@x", &day).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_job_routed_twice_spends_one_pick_on_sqlite() {
+    let (_dir, store) = temp_store().await;
+    a_job_routed_twice_spends_one_pick(store).await;
+}
+
+#[cfg(feature = "postgres-tests")]
+#[tokio::test]
+async fn a_job_routed_twice_spends_one_pick_on_postgres() {
+    let store = Store::open(&support::fresh_postgres_db().await)
+        .await
+        .unwrap();
+    a_job_routed_twice_spends_one_pick(store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -339,6 +339,47 @@ impl Assignments for Store {
     }
 }
 
+/// The store's picks for one job: routing the job again (after a crash between the pick and
+/// the decision) gets the same members and moves no rotation or count a second time.
+pub struct JobAssignments<'a> {
+    store: &'a Store,
+    job_id: &'a str,
+}
+
+impl Store {
+    /// Routing state changes tied to `job_id` (see [`JobAssignments`]).
+    pub fn for_job<'a>(&'a self, job_id: &'a str) -> JobAssignments<'a> {
+        JobAssignments {
+            store: self,
+            job_id,
+        }
+    }
+}
+
+impl Assignments for JobAssignments<'_> {
+    fn assign<'a>(&'a self, req: &'a AssignRequest) -> BoxFuture<'a, Result<Choice, StoreError>> {
+        Box::pin(async move {
+            match self.store {
+                Store::Sqlite(s) => s.pick_for(req, Some(self.job_id)).await,
+                Store::Postgres(s) => s.pick_for(req, Some(self.job_id)).await,
+            }
+        })
+    }
+
+    fn count<'a>(&'a self, owner: &'a str, day: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            match self.store {
+                Store::Sqlite(s) => s.count_for(owner, day, Some(self.job_id)).await,
+                Store::Postgres(s) => s.count_for(owner, day, Some(self.job_id)).await,
+            }
+        })
+    }
+
+    fn applies_calendar(&self) -> bool {
+        self.store.applies_calendar()
+    }
+}
+
 impl OwnerActivity for Store {
     fn touched<'a>(
         &'a self,

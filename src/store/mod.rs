@@ -7,12 +7,13 @@
 //! jobs; callers decide what a job means.
 
 mod dispatch;
+mod picks;
 mod postgres;
 pub mod privacy;
 mod sqlite;
 mod versions;
 
-pub use dispatch::Store;
+pub use dispatch::{JobAssignments, Store};
 pub use postgres::{is_postgres_url, PgStore};
 pub use sqlite::{
     AssignmentRecord, LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, RouteEvent, SqliteStore,
