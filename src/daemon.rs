@@ -71,9 +71,13 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         delivery: crm.clone(),
     });
     crate::server::prometheus();
+    // Today's credits so far (an earlier run of this daemon, other replicas): budgets go on
+    // from there, not from zero.
+    crate::enrich::usage::sync_or_warn(&state.pipeline.waterfall, &state.store).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = tokio::task::JoinSet::new();
+    workers.spawn(crate::enrich::usage::run(state.clone(), stop_rx.clone()));
     // Zero workers is an intake-only replica: it accepts and queues, others process.
     for _ in 0..settings.config.server.workers {
         workers.spawn(crate::worker::run(
@@ -125,6 +129,7 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     {
         tracing::warn!("drain timed out; unfinished jobs stay queued for the next start");
     }
+    crate::enrich::usage::sync_or_warn(&state.pipeline.waterfall, &state.store).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use leadgate::batch::{self, RunOptions};
+use leadgate::enrich::usage;
 use leadgate::lead::RawLead;
 use leadgate::pipeline::Pipeline;
 use leadgate::route::{LocalAssignments, LocalRotation};
@@ -180,7 +181,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
     let settings = Settings::load(&cli.config).map_err(user)?;
     match cli.command {
         Command::Check => check(&settings),
-        Command::Connectors { json } => connectors(&settings, json),
+        Command::Connectors { json } => connectors(&settings, json).await,
         Command::Serve { listen } => leadgate::daemon::serve(settings, listen)
             .await
             .map_err(|e| match e {
@@ -294,6 +295,9 @@ async fn run(
     dry_run: bool,
 ) -> Result<(), Failure> {
     let (pipeline, store) = open(settings).await?;
+    // Paid calls cost the same in a dry run: budgets go on from today's credits so far, and
+    // this run's are added for the next.
+    usage::sync_or_warn(&pipeline.waterfall, &store).await;
     let summary = batch::run_file(
         &pipeline,
         &store,
@@ -309,6 +313,7 @@ async fn run(
         batch::BatchError::Store(_) => Failure::Internal(e.into()),
         _ => user(e),
     })?;
+    usage::sync_or_warn(&pipeline.waterfall, &store).await;
     for bad in &summary.bad_rows {
         eprintln!("skipped {}: {bad}", file.display());
     }
@@ -320,7 +325,7 @@ async fn run(
         println!("\nDecisions written to {}", o.display());
     }
     if dry_run {
-        println!("Dry run: nothing was recorded.");
+        println!("Dry run: no decision was recorded (paid enrichment calls still count toward today's budgets).");
     }
     Ok(())
 }
@@ -501,9 +506,14 @@ async fn compare_routing(settings: &Settings, file: &Path, other: &Path) -> Resu
     Ok(())
 }
 
-/// `leadgate connectors`: every manifest and waterfall provider, with its health.
-fn connectors(settings: &Settings, json: bool) -> Result<(), Failure> {
+/// `leadgate connectors`: every manifest and waterfall provider, with its health; credits
+/// used today are every process's, as the store has them.
+async fn connectors(settings: &Settings, json: bool) -> Result<(), Failure> {
     let pipeline = Pipeline::build(settings).map_err(user)?;
+    match Store::open(&settings.storage_url()).await {
+        Ok(store) => usage::sync_or_warn(&pipeline.waterfall, &store).await,
+        Err(e) => eprintln!("note: credits used today are this process's only: {e}"),
+    }
     let reports = pipeline.connectors.report(&pipeline.waterfall);
     if json {
         println!("{}", serde_json::to_string_pretty(&reports)?);

@@ -962,6 +962,79 @@ async fn the_daily_budget_skips_the_provider_once_spent() {
     assert!(line(&s.enrich("b@one.io").await, "peopledatalabs").cached);
 }
 
+/// A daily budget spent by one process stays spent for the next: the store keeps each
+/// provider's credits per day (`provider_usage`), a new process starts from them, and two
+/// processes on one store add up.
+#[tokio::test]
+async fn a_restart_does_not_begin_the_days_budget_again() {
+    let server = MockServer::start().await;
+    Mock::given(path("/v5/company/enrich"))
+        .respond_with(|r: &Request| {
+            let site = r
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "website")
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default();
+            json_response(200, pdl_company(&site, 9))
+        })
+        .mount(&server)
+        .await;
+    let base = format!("{}/v5", server.uri());
+    let dir = tempfile::tempdir().unwrap();
+    let store = leadgate::store::Store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("leadgate.db").display()
+    ))
+    .await
+    .unwrap();
+    let process = || {
+        Setup::new(
+            &["peopledatalabs"],
+            "",
+            &provider("peopledatalabs", &base, "daily_budget = 3"),
+        )
+    };
+    use leadgate::enrich::usage::sync;
+
+    let first = process();
+    sync(&first.waterfall, &store).await.unwrap();
+    for domain in ["one.io", "two.io"] {
+        let e = first.enrich(&format!("a@{domain}")).await;
+        assert_eq!(line(&e, "peopledatalabs").outcome, ProviderOutcome::Hit);
+    }
+    sync(&first.waterfall, &store).await.unwrap();
+    sync(&first.waterfall, &store).await.unwrap(); // nothing new: nothing added twice
+
+    // The restart: a new process on the same store.
+    let second = process();
+    sync(&second.waterfall, &store).await.unwrap();
+    assert_eq!(
+        second.report("peopledatalabs").status.credits_used_today,
+        2.0
+    );
+    let e = second.enrich("a@three.io").await;
+    assert_eq!(line(&e, "peopledatalabs").outcome, ProviderOutcome::Hit);
+    let spent = second.enrich("a@four.io").await;
+    let l = line(&spent, "peopledatalabs");
+    assert_eq!(l.outcome, ProviderOutcome::Skipped);
+    assert!(l.reason.as_deref().unwrap().starts_with("budget"), "{l:?}");
+    assert_eq!(calls(&server).await, 3, "three credits, three paid calls");
+
+    // The first process, still running, learns of the second's spending at its next sync.
+    sync(&second.waterfall, &store).await.unwrap();
+    sync(&first.waterfall, &store).await.unwrap();
+    assert_eq!(
+        first.report("peopledatalabs").status.credits_used_today,
+        3.0
+    );
+    let today = Utc::now().date_naive().to_string();
+    assert_eq!(
+        store.provider_credits_on(&today).await.unwrap()["peopledatalabs"],
+        3.0
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Configuration: unconfigured providers, a manifest written here, URL-encoding, reports
 // ---------------------------------------------------------------------------------------

@@ -210,3 +210,38 @@ async fn open_names_the_problem_without_the_password() {
     assert!(err.contains("lg:***@127.0.0.1:1"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+/// Providers' credits add up per provider and day, whichever replica hands them over.
+#[tokio::test]
+async fn provider_credits_add_up_per_day_across_replicas() {
+    let url = fresh_postgres_db().await;
+    let (a, b) = (
+        PgStore::open(&url).await.unwrap(),
+        PgStore::open(&url).await.unwrap(),
+    );
+    let charge = |p: &str, day: &str, c: f64| (p.to_string(), day.to_string(), c);
+    a.add_provider_credits(&[
+        charge("peopledatalabs", "2026-11-23", 2.0),
+        charge("clearbit", "2026-11-23", 1.0),
+    ])
+    .await
+    .unwrap();
+    b.add_provider_credits(&[
+        charge("peopledatalabs", "2026-11-23", 0.5),
+        charge("peopledatalabs", "2026-11-22", 7.0),
+    ])
+    .await
+    .unwrap();
+    let day = a.provider_credits_on("2026-11-23").await.unwrap();
+    assert_eq!(day["peopledatalabs"], 2.5);
+    assert_eq!(day["clearbit"], 1.0);
+    assert_eq!(
+        b.provider_credits_on("2026-11-22").await.unwrap()["peopledatalabs"],
+        7.0
+    );
+    assert!(a
+        .provider_credits_on("2026-11-24")
+        .await
+        .unwrap()
+        .is_empty());
+}

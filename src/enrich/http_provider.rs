@@ -290,6 +290,10 @@ impl Provider for HttpProvider {
         self.id_str()
     }
 
+    fn budget(&self) -> Option<&crate::resilience::budget::Budget> {
+        Some(&self.budget)
+    }
+
     fn lookup<'a>(&'a self, lookup: &'a Lookup) -> BoxFuture<'a, Reply> {
         Box::pin(self.ask(lookup))
     }

@@ -18,6 +18,7 @@ mod local_file;
 mod provider;
 pub mod report;
 mod stats;
+pub mod usage;
 mod validate;
 mod waterfall;
 

@@ -183,6 +183,12 @@ pub trait Provider: Send + Sync {
     /// The id used in `waterfall = [...]` and in provenance.
     fn id(&self) -> &str;
     fn lookup<'a>(&'a self, lookup: &'a Lookup) -> BoxFuture<'a, Reply>;
+    /// The daily credit budget this provider spends, if it is a paid one: the store keeps
+    /// its charges across restarts and replicas (`enrich::usage`).
+    fn budget(&self) -> Option<&crate::resilience::budget::Budget> {
+        None
+    }
+
     /// Health and usage; a provider with no moving parts reports itself configured.
     fn status(&self) -> ProviderStatus {
         ProviderStatus {

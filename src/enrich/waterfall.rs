@@ -47,6 +47,14 @@ impl Waterfall {
         self.providers.iter().map(|p| p.status()).collect()
     }
 
+    /// Each paid provider's id and daily budget.
+    pub fn budgets(&self) -> Vec<(&str, &crate::resilience::budget::Budget)> {
+        self.providers
+            .iter()
+            .filter_map(|p| p.budget().map(|b| (p.id(), b)))
+            .collect()
+    }
+
     pub fn provider_ids(&self) -> Vec<String> {
         self.providers.iter().map(|p| p.id().to_string()).collect()
     }

@@ -2,6 +2,10 @@
 //! calls can never overspend) and charged after it when the vendor bills that outcome;
 //! unbilled reservations are released. The day is the UTC day.
 //!
+//! The charges are also kept for the store (`take_unsaved`), which adds them up across
+//! restarts and replicas; what the store reports (`saw_total`) raises the day's count, so a
+//! restarted daemon, or another replica, does not start the day's budget again from zero.
+//!
 //! Must not: know what a call costs or which outcomes are billed (the manifest says).
 
 use std::sync::Mutex;
@@ -24,6 +28,8 @@ struct Day {
     day: Option<NaiveDate>,
     used: f64,
     reserved: f64,
+    /// Charges not yet handed to the store, by UTC day.
+    unsaved: Vec<(NaiveDate, f64)>,
 }
 
 pub struct Budget {
@@ -77,9 +83,43 @@ impl Budget {
         })
     }
 
+    /// Today, by this budget's clock (UTC).
+    pub fn today(&self) -> NaiveDate {
+        (self.clock)().date_naive()
+    }
+
     /// Credits charged today.
     pub fn used_today(&self) -> f64 {
         self.lock().used
+    }
+
+    /// The charges made since the last call, by day, for the store to add up.
+    pub fn take_unsaved(&self) -> Vec<(NaiveDate, f64)> {
+        std::mem::take(&mut self.lock().unsaved)
+    }
+
+    /// Gives back charges the store could not take, to be handed over again.
+    pub fn keep_unsaved(&self, charges: Vec<(NaiveDate, f64)>) {
+        let mut s = self.lock();
+        for (day, credits) in charges {
+            add_to(&mut s.unsaved, day, credits);
+        }
+    }
+
+    /// The store's total for `day` (every process's charges it has been given): today's
+    /// count becomes at least that plus this process's charges not handed over yet.
+    pub fn saw_total(&self, day: NaiveDate, total: f64) {
+        let mut s = self.lock();
+        if s.day != Some(day) {
+            return;
+        }
+        let pending: f64 = s
+            .unsaved
+            .iter()
+            .filter(|(d, _)| *d == day)
+            .map(|(_, c)| c)
+            .sum();
+        s.used = s.used.max(total + pending);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Day> {
@@ -103,10 +143,20 @@ impl Reservation<'_> {
         s.reserved = (s.reserved - self.cost).max(0.0);
         if billed {
             s.used += self.cost;
+            if let Some(day) = s.day {
+                add_to(&mut s.unsaved, day, self.cost);
+            }
             self.cost
         } else {
             0.0
         }
+    }
+}
+
+fn add_to(charges: &mut Vec<(NaiveDate, f64)>, day: NaiveDate, credits: f64) {
+    match charges.iter_mut().find(|(d, _)| *d == day) {
+        Some((_, c)) => *c += credits,
+        None => charges.push((day, credits)),
     }
 }
 
@@ -140,6 +190,35 @@ mod tests {
         t.fetch_add(86_400, Ordering::SeqCst);
         assert!(b.reserve(1.0).is_ok());
         assert_eq!(b.used_today(), 0.0);
+    }
+
+    #[test]
+    fn charges_are_handed_to_the_store_once_and_its_total_raises_the_count() {
+        let b = Budget::new(Some(10.0));
+        let today = Utc::now().date_naive();
+        b.reserve(1.0).unwrap().settle(true);
+        b.reserve(1.0).unwrap().settle(false);
+        b.reserve(2.0).unwrap().settle(true);
+        assert_eq!(b.take_unsaved(), vec![(today, 3.0)]);
+        assert!(b.take_unsaved().is_empty(), "handed over once");
+        // Another process charged 5 today; the store has our 3 too.
+        b.saw_total(today, 8.0);
+        assert_eq!(b.used_today(), 8.0);
+        b.reserve(1.0).unwrap().settle(true);
+        // Not handed over yet: counted on top of the store's total, never twice.
+        b.saw_total(today, 8.0);
+        assert_eq!(b.used_today(), 9.0);
+        assert!(b.reserve(2.0).is_err(), "9 + 2 is over the budget of 10");
+        // A total lower than what this process counted (the store was reset) lowers nothing,
+        // and a write that failed is handed over again.
+        b.saw_total(today, 1.0);
+        assert_eq!(b.used_today(), 9.0);
+        let failed = b.take_unsaved();
+        b.keep_unsaved(failed);
+        assert_eq!(b.take_unsaved(), vec![(today, 1.0)]);
+        // Another day's total is not today's.
+        b.saw_total(today.pred_opt().unwrap(), 100.0);
+        assert_eq!(b.used_today(), 9.0);
     }
 
     #[test]

@@ -226,6 +226,19 @@ impl Store {
         on_backend!(self, s => s.add_assignment_counts(counts).await)
     }
 
+    /// Adds (provider, UTC day, credits) charges to each day's total.
+    pub async fn add_provider_credits(
+        &self,
+        charges: &[(String, String, f64)],
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.add_provider_credits(charges).await)
+    }
+
+    /// Every paid provider's credits on UTC day `day` (`YYYY-MM-DD`), all processes together.
+    pub async fn provider_credits_on(&self, day: &str) -> Result<HashMap<String, f64>, StoreError> {
+        on_backend!(self, s => s.provider_credits_on(day).await)
+    }
+
     pub async fn assigned_on(&self, owner: &str, day: &str) -> Result<u32, StoreError> {
         on_backend!(self, s => s.assigned_on(owner, day).await)
     }

@@ -36,6 +36,7 @@ mod outbox;
 mod privacy;
 mod routing;
 mod scoring;
+mod usage;
 
 /// Connections per replica: its workers (8 by default) plus HTTP intake, well under
 /// PostgreSQL's default `max_connections = 100` for three replicas.

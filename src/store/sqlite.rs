@@ -20,6 +20,7 @@ mod outbox;
 mod privacy;
 mod routing;
 mod scoring;
+mod usage;
 pub use routing::{AssignmentRecord, RouteEvent, TouchRecorded};
 pub use scoring::{LeadRef, NewOutcome, OutcomeLead, RecordedOutcome};
 
