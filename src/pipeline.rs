@@ -35,9 +35,10 @@ pub struct Pipeline {
     preview_rollups: RollupCache,
 }
 
-/// How long a dry run may reuse an account's roll-up when nothing in this process changed
-/// it: bounds what a write by another process (a replica, `leadgate run`) can hide, like the
-/// dry run's routing state (`server::DryRunState`). Reading the roll-up per lead — a
+/// How long a dry run reuses an account's roll-up when nothing in this process changed it
+/// (then, up to twice as long, while a background read replaces it): bounds what a write by
+/// another process (a replica, `leadgate run`) can hide, like the dry run's routing state
+/// (`server::DryRunState`). Reading the roll-up per lead — a
 /// `json_extract` over every stored decision of the domain — was a seventh of
 /// `POST /v1/evaluate` (benches/e2e.rs).
 const PREVIEW_ROLLUP_TTL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -54,48 +55,89 @@ struct RollupEntry {
     read_at: std::time::Instant,
     version: u64,
     rows: Arc<Rows>,
+    /// A background read is replacing these rows.
+    refreshing: bool,
 }
 
 /// Roll-up rows per (domain, score id).
 #[derive(Default)]
 struct RollupCache {
-    entries: std::sync::Mutex<HashMap<(String, String), RollupEntry>>,
+    entries: Arc<std::sync::Mutex<HashMap<(String, String), RollupEntry>>>,
 }
 
 impl RollupCache {
+    /// The account's rows: read from `source` when there is no copy, this process changed
+    /// the account since, or the copy is older than twice [`PREVIEW_ROLLUP_TTL`]. A copy
+    /// between one and two TTLs old is answered at once while one read in the background
+    /// replaces it: a read inline cost those leads the store's latency under load (evaluate's
+    /// p99). Another process's writes are so hidden for at most about two TTLs.
     async fn rows(
         &self,
-        source: &dyn AccountEngagement,
+        source: &Arc<dyn AccountEngagement>,
         domain: &str,
         score: &str,
     ) -> Result<Arc<Rows>, StoreError> {
         let key = (domain.to_string(), score.to_string());
         let version = crate::store::account_version(domain);
-        if let Some(e) = self.lock().get(&key) {
-            if e.version == version && e.read_at.elapsed() < PREVIEW_ROLLUP_TTL {
+        if let Some(e) = lock(&self.entries).get_mut(&key) {
+            let age = e.read_at.elapsed();
+            if e.version == version && age < PREVIEW_ROLLUP_TTL {
+                return Ok(e.rows.clone());
+            }
+            if e.version == version && age < 2 * PREVIEW_ROLLUP_TTL {
+                if let (false, Ok(runtime)) = (e.refreshing, tokio::runtime::Handle::try_current())
+                {
+                    e.refreshing = true;
+                    let (entries, source, key) =
+                        (self.entries.clone(), source.clone(), key.clone());
+                    runtime.spawn(async move {
+                        match source.account_rows(&key.0, &key.1).await {
+                            Ok(rows) => insert(&entries, key, version, Arc::new(rows)),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "account roll-up refresh failed");
+                                if let Some(e) = lock(&entries).get_mut(&key) {
+                                    e.refreshing = false;
+                                }
+                            }
+                        }
+                    });
+                }
                 return Ok(e.rows.clone());
             }
         }
         let rows = Arc::new(source.account_rows(domain, score).await?);
-        let mut entries = self.lock();
-        if entries.len() >= PREVIEW_ROLLUP_ACCOUNTS {
-            entries.clear();
-        }
-        entries.insert(
-            key,
-            RollupEntry {
-                read_at: std::time::Instant::now(),
-                version,
-                rows: rows.clone(),
-            },
-        );
+        insert(&self.entries, key, version, rows.clone());
         Ok(rows)
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), RollupEntry>> {
-        // A panic while holding the lock leaves a map that is still whole.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+/// Keeps `rows`, read after the account's change counter was `version`.
+fn insert(
+    entries: &std::sync::Mutex<HashMap<(String, String), RollupEntry>>,
+    key: (String, String),
+    version: u64,
+    rows: Arc<Rows>,
+) {
+    let mut entries = lock(entries);
+    if entries.len() >= PREVIEW_ROLLUP_ACCOUNTS {
+        entries.clear();
     }
+    entries.insert(
+        key,
+        RollupEntry {
+            read_at: std::time::Instant::now(),
+            version,
+            rows,
+            refreshing: false,
+        },
+    );
+}
+
+fn lock(
+    entries: &std::sync::Mutex<HashMap<(String, String), RollupEntry>>,
+) -> std::sync::MutexGuard<'_, HashMap<(String, String), RollupEntry>> {
+    // A panic while holding the lock leaves a map that is still whole.
+    entries.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Pipeline {
@@ -195,7 +237,7 @@ impl Pipeline {
         };
         let rows = if reuse {
             self.preview_rollups
-                .rows(source.as_ref(), domain, &rollup.score)
+                .rows(source, domain, &rollup.score)
                 .await
         } else {
             source
@@ -302,5 +344,68 @@ impl Pipeline {
             decided_at: now,
             lead,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::score::AccountRows;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Answers each read with one row whose score is the read's number.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl AccountEngagement for Counting {
+        fn account_rows<'a>(&'a self, _domain: &'a str, _score: &'a str) -> AccountRows<'a> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Box::pin(async move { Ok(vec![(n as f64, Utc::now())]) })
+        }
+    }
+
+    async fn score_of(cache: &RollupCache, source: &Arc<dyn AccountEngagement>) -> f64 {
+        cache.rows(source, "acme.io", "lead").await.unwrap()[0].0
+    }
+
+    /// Fresh copies are reused; a copy past the TTL is answered while one background read
+    /// replaces it; a copy past twice the TTL is read again before answering; a change made
+    /// by this process is read at once.
+    #[tokio::test]
+    async fn dry_run_roll_ups_are_reused_then_refreshed_behind_the_answer() {
+        let counting = Arc::new(Counting::default());
+        let source: Arc<dyn AccountEngagement> = counting.clone();
+        let cache = RollupCache::default();
+        let reads = || counting.0.load(Ordering::SeqCst);
+        assert_eq!(score_of(&cache, &source).await, 1.0);
+        assert_eq!(score_of(&cache, &source).await, 1.0);
+        assert_eq!(reads(), 1);
+
+        tokio::time::sleep(PREVIEW_ROLLUP_TTL + PREVIEW_ROLLUP_TTL / 4).await;
+        assert_eq!(
+            score_of(&cache, &source).await,
+            1.0,
+            "the old copy, at once"
+        );
+        assert_eq!(score_of(&cache, &source).await, 1.0);
+        for _ in 0..100 {
+            if reads() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(reads(), 2, "one background read, however many asked");
+        assert_eq!(score_of(&cache, &source).await, 2.0, "then the new one");
+
+        tokio::time::sleep(2 * PREVIEW_ROLLUP_TTL + PREVIEW_ROLLUP_TTL / 4).await;
+        assert_eq!(score_of(&cache, &source).await, 3.0, "too old: read first");
+
+        crate::store::account_changed(Some("acme.io"));
+        assert_eq!(
+            score_of(&cache, &source).await,
+            4.0,
+            "changed here: read first"
+        );
     }
 }

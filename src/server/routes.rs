@@ -192,8 +192,8 @@ pub async fn evaluate(
         .pipeline
         .normalize(&raw)
         .map_err(|e| ApiError::new(ErrorCode::InvalidLead, e.to_string()).field(e.field.clone()))?;
-    // A dry run: start from the live routing state (positions, counts, pauses; at most a
-    // second old) but write nothing back.
+    // A dry run: start from the live routing state (positions, counts, pauses; at most
+    // about two seconds old) but write nothing back.
     let now = Utc::now();
     let snapshot = state
         .dry_run_state
