@@ -611,7 +611,11 @@ fn main() {
     let (trivial, trivial_cpu_us) = trivial;
     row(
         "trivial axum handler (requests/s)",
-        format!("{:.0} ({trivial_cpu_us:.0} µs CPU each)", trivial.rate()),
+        format!(
+            "{:.0} ({trivial_cpu_us:.0} µs CPU, p99 {:.1} ms)",
+            trivial.rate(),
+            trivial.pct(0.99)
+        ),
         "the ceiling: this machine and generator".into(),
         "",
     );
