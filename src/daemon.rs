@@ -73,7 +73,7 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     crate::server::prometheus();
     // Today's credits so far (an earlier run of this daemon, other replicas): budgets go on
     // from there, not from zero.
-    crate::enrich::usage::sync_or_warn(&state.pipeline.waterfall, &state.store).await;
+    crate::enrich::usage::sync_daemon(&state).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = tokio::task::JoinSet::new();
@@ -129,7 +129,7 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     {
         tracing::warn!("drain timed out; unfinished jobs stay queued for the next start");
     }
-    crate::enrich::usage::sync_or_warn(&state.pipeline.waterfall, &state.store).await;
+    crate::enrich::usage::sync_daemon(&state).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -94,6 +94,14 @@ pub struct CrmConnector {
     park: Park,
 }
 
+impl CrmConnector {
+    /// The connector's daily credit budget (`[providers.ID] daily_budget`), which
+    /// `enrich::usage` keeps in the store with the enrichment providers'.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+}
+
 impl std::fmt::Debug for CrmConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CrmConnector")

@@ -290,6 +290,14 @@ impl Crm {
         })))
     }
 
+    /// Each connector's id and daily credit budget.
+    pub fn budgets(&self) -> Vec<(&str, &crate::resilience::budget::Budget)> {
+        self.connectors
+            .iter()
+            .map(|(id, c)| (id.as_str(), c.budget()))
+            .collect()
+    }
+
     pub fn connector(&self, id: &str) -> Option<&Arc<CrmConnector>> {
         self.connectors.get(id)
     }

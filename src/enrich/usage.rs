@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::enrich::Waterfall;
+use crate::resilience::budget::Budget;
 use crate::store::{Store, StoreError};
 
 /// How often the daemon syncs: the most two replicas can overspend a budget by is what they
@@ -21,7 +22,11 @@ pub const SYNC_EVERY: Duration = Duration::from_secs(5);
 /// Hands this process's new charges to the store and reads back each provider's total for
 /// today. Charges the store refused are kept for the next sync.
 pub async fn sync(waterfall: &Waterfall, store: &Store) -> Result<(), StoreError> {
-    let budgets = waterfall.budgets();
+    sync_budgets(&waterfall.budgets(), store).await
+}
+
+/// [`sync`] for any set of (connector id, budget): the daemon adds its CRM connectors'.
+pub async fn sync_budgets(budgets: &[(&str, &Budget)], store: &Store) -> Result<(), StoreError> {
     if budgets.is_empty() {
         return Ok(());
     }
@@ -41,7 +46,7 @@ pub async fn sync(waterfall: &Waterfall, store: &Store) -> Result<(), StoreError
         return Err(e);
     }
     let mut totals = std::collections::HashMap::new();
-    for (id, budget) in &budgets {
+    for (id, budget) in budgets {
         let today = budget.today();
         if let std::collections::hash_map::Entry::Vacant(day) = totals.entry(today) {
             day.insert(store.provider_credits_on(&today.to_string()).await?);
@@ -56,7 +61,20 @@ pub async fn sync(waterfall: &Waterfall, store: &Store) -> Result<(), StoreError
 /// [`sync`], logging (not failing) when the store cannot be reached: the charges stay in
 /// memory for the next one.
 pub async fn sync_or_warn(waterfall: &Waterfall, store: &Store) {
-    if let Err(e) = sync(waterfall, store).await {
+    warn_on(sync(waterfall, store).await);
+}
+
+/// The daemon's sync: the enrichment providers' budgets and its CRM connectors'.
+pub async fn sync_daemon(state: &crate::server::AppState) {
+    let mut budgets = state.pipeline.waterfall.budgets();
+    if let Some(crm) = &state.delivery {
+        budgets.extend(crm.budgets());
+    }
+    warn_on(sync_budgets(&budgets, &state.store).await);
+}
+
+fn warn_on(result: Result<(), StoreError>) {
+    if let Err(e) = result {
         tracing::warn!(error = %e, "cannot save providers' credits yet; will retry");
     }
 }
@@ -72,6 +90,6 @@ pub async fn run(state: std::sync::Arc<crate::server::AppState>, mut stop: watch
         if *stop.borrow() {
             return;
         }
-        sync_or_warn(&state.pipeline.waterfall, &state.store).await;
+        sync_daemon(&state).await;
     }
 }

@@ -143,7 +143,8 @@ impl Reservation<'_> {
         s.reserved = (s.reserved - self.cost).max(0.0);
         if billed {
             s.used += self.cost;
-            if let Some(day) = s.day {
+            // Free calls (a CRM's, mostly) leave nothing for the store to add up.
+            if let (Some(day), true) = (s.day, self.cost > 0.0) {
                 add_to(&mut s.unsaved, day, self.cost);
             }
             self.cost
@@ -199,6 +200,7 @@ mod tests {
         b.reserve(1.0).unwrap().settle(true);
         b.reserve(1.0).unwrap().settle(false);
         b.reserve(2.0).unwrap().settle(true);
+        b.reserve(0.0).unwrap().settle(true);
         assert_eq!(b.take_unsaved(), vec![(today, 3.0)]);
         assert!(b.take_unsaved().is_empty(), "handed over once");
         // Another process charged 5 today; the store has our 3 too.
