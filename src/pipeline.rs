@@ -17,6 +17,7 @@ use crate::route::{Assignments, Router};
 use crate::rules::RuleContext;
 use crate::score::{AccountEngagement, Scorer};
 use crate::settings::{ConfigErrors, ConfigIssue, Settings};
+use crate::store::reuse::{Reuse, Reused};
 use crate::store::StoreError;
 
 pub struct Pipeline {
@@ -49,28 +50,26 @@ const PREVIEW_ROLLUP_ACCOUNTS: usize = 10_000;
 /// What the store answered for an account: `(score, decided_at)` per lead.
 type Rows = Vec<(f64, DateTime<Utc>)>;
 
-/// Rows read for one account and score: when, and the account's change counter
+/// Rows read for one account and score, with the account's change counter
 /// ([`crate::store::account_version`]) noted before the read.
 struct RollupEntry {
-    read_at: std::time::Instant,
     version: u64,
-    rows: Arc<Rows>,
-    /// A background read is replacing these rows.
-    refreshing: bool,
+    rows: Reused<Arc<Rows>>,
 }
+
+type RollupEntries = std::sync::Mutex<HashMap<(String, String), RollupEntry>>;
 
 /// Roll-up rows per (domain, score id).
 #[derive(Default)]
 struct RollupCache {
-    entries: Arc<std::sync::Mutex<HashMap<(String, String), RollupEntry>>>,
+    entries: Arc<RollupEntries>,
 }
 
 impl RollupCache {
     /// The account's rows: read from `source` when there is no copy, this process changed
-    /// the account since, or the copy is older than twice [`PREVIEW_ROLLUP_TTL`]. A copy
-    /// between one and two TTLs old is answered at once while one read in the background
-    /// replaces it: a read inline cost those leads the store's latency under load (evaluate's
-    /// p99). Another process's writes are so hidden for at most about two TTLs.
+    /// the account since, or the copy is older than twice [`PREVIEW_ROLLUP_TTL`]; a copy
+    /// between one and two TTLs old is answered while one background read replaces it
+    /// ([`Reused`]). Another process's writes are so hidden for at most about two TTLs.
     async fn rows(
         &self,
         source: &Arc<dyn AccountEngagement>,
@@ -80,29 +79,32 @@ impl RollupCache {
         let key = (domain.to_string(), score.to_string());
         let version = crate::store::account_version(domain);
         if let Some(e) = lock(&self.entries).get_mut(&key) {
-            let age = e.read_at.elapsed();
-            if e.version == version && age < PREVIEW_ROLLUP_TTL {
-                return Ok(e.rows.clone());
-            }
-            if e.version == version && age < 2 * PREVIEW_ROLLUP_TTL {
-                if let (false, Ok(runtime)) = (e.refreshing, tokio::runtime::Handle::try_current())
-                {
-                    e.refreshing = true;
-                    let (entries, source, key) =
-                        (self.entries.clone(), source.clone(), key.clone());
-                    runtime.spawn(async move {
-                        match source.account_rows(&key.0, &key.1).await {
-                            Ok(rows) => insert(&entries, key, version, Arc::new(rows)),
-                            Err(e) => {
-                                tracing::debug!(error = %e, "account roll-up refresh failed");
-                                if let Some(e) = lock(&entries).get_mut(&key) {
-                                    e.refreshing = false;
-                                }
+            if e.version == version {
+                match e.rows.reuse(PREVIEW_ROLLUP_TTL) {
+                    Reuse::Fresh(rows) => return Ok(rows),
+                    Reuse::RefreshBehind(rows) => {
+                        match tokio::runtime::Handle::try_current() {
+                            Ok(runtime) => {
+                                let (entries, source, key) =
+                                    (self.entries.clone(), source.clone(), key.clone());
+                                runtime.spawn(async move {
+                                    match source.account_rows(&key.0, &key.1).await {
+                                        Ok(rows) => insert(&entries, key, version, Arc::new(rows)),
+                                        Err(e) => {
+                                            tracing::debug!(error = %e, "account roll-up refresh failed");
+                                            if let Some(e) = lock(&entries).get_mut(&key) {
+                                                e.rows.refresh_failed();
+                                            }
+                                        }
+                                    }
+                                });
                             }
+                            Err(_) => e.rows.refresh_failed(),
                         }
-                    });
+                        return Ok(rows);
+                    }
+                    Reuse::Stale => {}
                 }
-                return Ok(e.rows.clone());
             }
         }
         let rows = Arc::new(source.account_rows(domain, score).await?);
@@ -112,12 +114,7 @@ impl RollupCache {
 }
 
 /// Keeps `rows`, read after the account's change counter was `version`.
-fn insert(
-    entries: &std::sync::Mutex<HashMap<(String, String), RollupEntry>>,
-    key: (String, String),
-    version: u64,
-    rows: Arc<Rows>,
-) {
+fn insert(entries: &RollupEntries, key: (String, String), version: u64, rows: Arc<Rows>) {
     let mut entries = lock(entries);
     if entries.len() >= PREVIEW_ROLLUP_ACCOUNTS {
         entries.clear();
@@ -125,16 +122,14 @@ fn insert(
     entries.insert(
         key,
         RollupEntry {
-            read_at: std::time::Instant::now(),
             version,
-            rows,
-            refreshing: false,
+            rows: Reused::new(rows),
         },
     );
 }
 
 fn lock(
-    entries: &std::sync::Mutex<HashMap<(String, String), RollupEntry>>,
+    entries: &RollupEntries,
 ) -> std::sync::MutexGuard<'_, HashMap<(String, String), RollupEntry>> {
     // A panic while holding the lock leaves a map that is still whole.
     entries.lock().unwrap_or_else(|e| e.into_inner())

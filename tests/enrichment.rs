@@ -134,6 +134,17 @@ fn pdl_company(domain: &str, likelihood: u8) -> Value {
     })
 }
 
+/// PDL's answer naming the company whose `website` the request asked for.
+fn pdl_company_asked_for(r: &Request) -> ResponseTemplate {
+    let site = r
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "website")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default();
+    json_response(200, pdl_company(&site, 9))
+}
+
 fn pdl_not_found() -> ResponseTemplate {
     json_response(
         404,
@@ -921,15 +932,7 @@ async fn the_daily_budget_skips_the_provider_once_spent() {
         .mount(&server)
         .await;
     Mock::given(path("/v5/company/enrich"))
-        .respond_with(|r: &Request| {
-            let site = r
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "website")
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_default();
-            json_response(200, pdl_company(&site, 9))
-        })
+        .respond_with(pdl_company_asked_for)
         .mount(&server)
         .await;
     let base = format!("{}/v5", server.uri());
@@ -969,15 +972,7 @@ async fn the_daily_budget_skips_the_provider_once_spent() {
 async fn a_restart_does_not_begin_the_days_budget_again() {
     let server = MockServer::start().await;
     Mock::given(path("/v5/company/enrich"))
-        .respond_with(|r: &Request| {
-            let site = r
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "website")
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_default();
-            json_response(200, pdl_company(&site, 9))
-        })
+        .respond_with(pdl_company_asked_for)
         .mount(&server)
         .await;
     let base = format!("{}/v5", server.uri());

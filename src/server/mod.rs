@@ -22,6 +22,8 @@ pub use error::{ApiError, ErrorCode};
 pub use metrics::prometheus;
 
 use crate::pipeline::Pipeline;
+use crate::route::AssignmentSnapshot;
+use crate::store::reuse::{Reuse, Reused};
 use crate::store::Store;
 
 /// What every handler and worker shares.
@@ -53,17 +55,11 @@ const DRY_RUN_STATE_TTL: std::time::Duration = std::time::Duration::from_secs(1)
 
 /// The routing state dry runs start from: read from the store when there is no copy or
 /// it is older than twice [`DRY_RUN_STATE_TTL`]; a copy between one and two TTLs old is
-/// answered while one background read replaces it. Reading it inline, behind a lock every
-/// other dry run waited on, put the store's latency into evaluate's tail once a second.
+/// answered while one background read replaces it ([`Reused`]). Reading it inline, behind a
+/// lock every other dry run waited on, put the store's latency into evaluate's tail.
 #[derive(Default)]
 pub struct DryRunState {
-    cached: Arc<std::sync::Mutex<Option<RoutingCopy>>>,
-}
-
-struct RoutingCopy {
-    read_at: std::time::Instant,
-    snapshot: crate::route::AssignmentSnapshot,
-    refreshing: bool,
+    cached: Arc<std::sync::Mutex<Option<Reused<AssignmentSnapshot>>>>,
 }
 
 impl DryRunState {
@@ -71,43 +67,35 @@ impl DryRunState {
         &self,
         store: &Store,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<crate::route::AssignmentSnapshot, crate::store::StoreError> {
-        if let Some(copy) = lock(&self.cached).as_mut() {
-            let age = copy.read_at.elapsed();
-            if age < 2 * DRY_RUN_STATE_TTL {
-                if age >= DRY_RUN_STATE_TTL && !copy.refreshing {
-                    copy.refreshing = true;
-                    let (cached, store) = (self.cached.clone(), store.clone());
-                    tokio::spawn(async move {
-                        let fresh = store.assignment_snapshot(chrono::Utc::now()).await;
-                        let mut cached = lock(&cached);
-                        match fresh {
-                            Ok(snapshot) => {
-                                *cached = Some(RoutingCopy {
-                                    read_at: std::time::Instant::now(),
-                                    snapshot,
-                                    refreshing: false,
-                                })
-                            }
-                            Err(e) => {
-                                tracing::debug!(error = %e, "routing state refresh failed");
-                                if let Some(copy) = cached.as_mut() {
-                                    copy.refreshing = false;
-                                }
+    ) -> Result<AssignmentSnapshot, crate::store::StoreError> {
+        let reuse = lock(&self.cached)
+            .as_mut()
+            .map_or(Reuse::Stale, |copy| copy.reuse(DRY_RUN_STATE_TTL));
+        match reuse {
+            Reuse::Fresh(snapshot) => Ok(snapshot),
+            Reuse::RefreshBehind(snapshot) => {
+                let (cached, store) = (self.cached.clone(), store.clone());
+                tokio::spawn(async move {
+                    let fresh = store.assignment_snapshot(chrono::Utc::now()).await;
+                    let mut cached = lock(&cached);
+                    match fresh {
+                        Ok(fresh) => *cached = Some(Reused::new(fresh)),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "routing state refresh failed");
+                            if let Some(copy) = cached.as_mut() {
+                                copy.refresh_failed();
                             }
                         }
-                    });
-                }
-                return Ok(copy.snapshot.clone());
+                    }
+                });
+                Ok(snapshot)
+            }
+            Reuse::Stale => {
+                let fresh = store.assignment_snapshot(now).await?;
+                *lock(&self.cached) = Some(Reused::new(fresh.clone()));
+                Ok(fresh)
             }
         }
-        let snapshot = store.assignment_snapshot(now).await?;
-        *lock(&self.cached) = Some(RoutingCopy {
-            read_at: std::time::Instant::now(),
-            snapshot: snapshot.clone(),
-            refreshing: false,
-        });
-        Ok(snapshot)
     }
 }
 

@@ -371,20 +371,14 @@ impl Store {
 
 impl Assignments for JobAssignments<'_> {
     fn assign<'a>(&'a self, req: &'a AssignRequest) -> BoxFuture<'a, Result<Choice, StoreError>> {
-        Box::pin(async move {
-            match self.store {
-                Store::Sqlite(s) => s.pick_for(req, Some(self.job_id)).await,
-                Store::Postgres(s) => s.pick_for(req, Some(self.job_id)).await,
-            }
-        })
+        Box::pin(
+            async move { on_backend!(self.store, s => s.pick_for(req, Some(self.job_id)).await) },
+        )
     }
 
     fn count<'a>(&'a self, owner: &'a str, day: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            match self.store {
-                Store::Sqlite(s) => s.count_for(owner, day, Some(self.job_id)).await,
-                Store::Postgres(s) => s.count_for(owner, day, Some(self.job_id)).await,
-            }
+            on_backend!(self.store, s => s.count_for(owner, day, Some(self.job_id)).await)
         })
     }
 

@@ -10,6 +10,7 @@ mod dispatch;
 mod picks;
 mod postgres;
 pub mod privacy;
+pub mod reuse;
 mod sqlite;
 mod versions;
 
