@@ -185,12 +185,23 @@ impl RuleContext {
         self.json.get(root)?.get(field)
     }
 
+    /// The slot of a variable rules read often (see [`RuleContext::root_json`]).
+    pub fn root_slot(name: &str) -> Option<usize> {
+        super::native::root_slot(name)
+    }
+
+    /// The variable in `slot`, found by index.
+    pub fn root_json(&self, slot: usize) -> Option<&Json> {
+        self.json.slot(slot)
+    }
+
     /// A scope over this context with one more variable bound (`event` while scoring each
     /// event), to evaluate several conditions against the same binding.
     pub fn bind<'a>(&'a self, name: &'a str, value: Box<dyn Val>) -> Bound<'a> {
         Bound {
             ctx: self,
             name,
+            slot: super::native::root_slot(name),
             value: BoundValue::Val(value),
             json: None,
             cel: OnceCell::new(),
@@ -218,6 +229,7 @@ impl RuleContext {
         Some(Bound {
             ctx: self,
             name: "event",
+            slot: super::native::root_slot("event"),
             value: BoundValue::Event(i),
             json: Some(json),
             cel: OnceCell::new(),
@@ -465,6 +477,8 @@ impl Roots {
 pub struct Bound<'a> {
     ctx: &'a RuleContext,
     name: &'a str,
+    /// `name`'s slot among the roots: the native evaluator asks by slot.
+    slot: Option<usize>,
     value: BoundValue,
     json: Option<&'a Json>,
     cel: OnceCell<Context<'a, 'static>>,
@@ -504,7 +518,7 @@ impl super::native::Vars for Bound<'_> {
     }
 
     fn root(&self, slot: usize) -> Option<&Json> {
-        if super::native::ROOTS[slot] == self.name {
+        if self.slot == Some(slot) {
             return self.json;
         }
         self.ctx.root(slot)

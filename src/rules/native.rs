@@ -57,6 +57,8 @@ pub(crate) enum Node {
     Cmp(Box<Node>, Box<Node>, CmpOp),
     In(Box<Node>, Box<Node>),
     Text(TextTest, Box<Node>, Box<Node>),
+    /// `text.contains('literal')`, its searcher built once.
+    Contains(Box<Node>, memchr::memmem::Finder<'static>),
     Case(Case, Box<Node>),
     Size(Box<Node>),
     /// `text.matches('literal pattern')`, the pattern compiled once (as `rules::matches`
@@ -246,7 +248,17 @@ fn compile_in(expr: &IdedExpr, locals: &mut Vec<String>) -> Option<Node> {
                         "endsWith" => TextTest::EndsWith,
                         _ => return None,
                     };
-                    Node::Text(test, boxed!(target)?, boxed!(arg)?)
+                    match (test, &arg.expr) {
+                        // A literal needle is prepared once: `str::contains` set up its
+                        // searcher on every call, which was most of the rule's cost.
+                        (TextTest::Contains, Expr::Literal(LiteralValue::String(needle))) => {
+                            Node::Contains(
+                                boxed!(target)?,
+                                memchr::memmem::Finder::new(needle.inner()).into_owned(),
+                            )
+                        }
+                        _ => Node::Text(test, boxed!(target)?, boxed!(arg)?),
+                    }
                 }
                 _ => return None,
             }
@@ -311,7 +323,8 @@ impl FieldTable {
             | Node::Neg(a)
             | Node::Case(_, a)
             | Node::Size(a)
-            | Node::Matches(a, _) => self.intern(a),
+            | Node::Matches(a, _)
+            | Node::Contains(a, _) => self.intern(a),
             Node::And(a, b)
             | Node::Or(a, b)
             | Node::Cmp(a, b, _)
@@ -411,10 +424,15 @@ enum Fault<'a> {
 
 type R<'a> = Result<V<'a>, Fault<'a>>;
 
+/// Comprehensions nested deeper than this are evaluated by cel.
+const MAX_NESTING: usize = 4;
+
 struct Env<'a> {
     vars: &'a dyn Vars,
-    /// Comprehension variables, innermost last.
-    locals: Vec<(&'a str, &'a Json)>,
+    /// Comprehension variables, innermost last: a fixed stack, because a vector allocated on
+    /// every `exists()`; rules nest one or two, and deeper nesting is left to cel.
+    locals: [(&'a str, &'a Json); MAX_NESTING],
+    depth: usize,
     /// The fields of a [`FieldTable`], read once for this lead.
     fields: Option<&'a [Option<&'a Json>]>,
 }
@@ -428,7 +446,8 @@ pub(crate) fn eval_with<'a>(
 ) -> Option<Eval> {
     let mut env = Env {
         vars,
-        locals: Vec::new(),
+        locals: [("", &Json::Null); MAX_NESTING],
+        depth: 0,
         fields,
     };
     match run(node, &mut env) {
@@ -450,8 +469,7 @@ fn truth<'a>(r: R<'a>) -> Result<bool, Fault<'a>> {
 fn run<'a>(node: &'a Node, env: &mut Env<'a>) -> R<'a> {
     match node {
         Node::Const(j) => Ok(V::of(j)),
-        Node::Local(name) => env
-            .locals
+        Node::Local(name) => env.locals[..env.depth]
             .iter()
             .rev()
             .find(|(n, _)| *n == name.as_str())
@@ -568,6 +586,10 @@ fn run<'a>(node: &'a Node, env: &mut Env<'a>) -> R<'a> {
             }))),
             _ => Err(Fault::Unsure),
         },
+        Node::Contains(text, needle) => match run(text, env)? {
+            V::Str(t) => Ok(V::Bool(needle.find(t.as_bytes()).is_some())),
+            _ => Err(Fault::Unsure),
+        },
         Node::Matches(text, re) => match run(text, env)? {
             V::Str(t) => Ok(V::Bool(re.is_match(&t))),
             _ => Err(Fault::Unsure),
@@ -593,9 +615,13 @@ fn run<'a>(node: &'a Node, env: &mut Env<'a>) -> R<'a> {
             let mut pending = None;
             let mut unsure = false;
             for item in items {
-                env.locals.push((var, item));
+                if env.depth == MAX_NESTING {
+                    return Err(Fault::Unsure);
+                }
+                env.locals[env.depth] = (var, item);
+                env.depth += 1;
                 let step = truth(run(pred, env));
-                env.locals.pop();
+                env.depth -= 1;
                 match step {
                     Ok(b) if b != *all => return Ok(V::Bool(b)),
                     Ok(_) => {}

@@ -19,7 +19,6 @@ pub mod train;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -118,11 +117,11 @@ struct Blend {
 pub struct Scorer {
     rules: Vec<ScoreRule>,
     /// The distinct sets of fields rules read (see `ScoreRule::fields`).
-    field_sets: Vec<Vec<Arc<str>>>,
+    field_sets: Vec<Vec<QuotedField>>,
     /// The lead fields every rule reads, looked up once per lead.
     lead_fields: FieldTable,
     /// Event rules by the event type they score, in rule order.
-    events_by_type: HashMap<String, Vec<usize>>,
+    events_by_type: Vec<(String, Vec<usize>)>,
     events: Vec<EventRule>,
     /// Components before the scores that combine them.
     scores: Vec<ScoreDef>,
@@ -131,20 +130,137 @@ pub struct Scorer {
     /// `lists.NAME`, converted to CEL once and shared by every lead's context.
     lists: SharedVal,
     account: Option<AccountRollup>,
+    /// Every rule and event rule id, sorted: ranks (see `Part::rank`) are places in it.
+    ids: Vec<Name>,
 }
 
-/// A factor being computed, its points in hundredths. The factor is shared (a rule's hit
-/// appears in several scores) and copied out once per score card.
-#[derive(Debug, Clone)]
+/// A field a rule reads (`company.employees`), as its factor quotes it: split once, so
+/// that quoting it for a lead is an index and one lookup rather than a parse and a scan of
+/// the context's variables by name.
+#[derive(Debug, PartialEq)]
+struct QuotedField {
+    name: Arc<str>,
+    /// The root variable's slot (see `RuleContext::root_json`), if it has one.
+    slot: Option<usize>,
+    field: String,
+}
+
+impl QuotedField {
+    fn new(dotted: &str) -> Self {
+        let (root, field) = dotted.split_once('.').unwrap_or((dotted, ""));
+        Self {
+            name: Arc::from(dotted),
+            slot: RuleContext::root_slot(root),
+            field: field.to_string(),
+        }
+    }
+
+    fn read<'c>(&self, ctx: &'c RuleContext) -> Option<&'c Value> {
+        match self.slot {
+            Some(slot) => ctx.root_json(slot)?.get(&self.field),
+            None => ctx.lookup(&self.name),
+        }
+    }
+}
+
+/// A factor being computed, its points in hundredths.
+#[derive(Debug, Clone, Copy)]
 struct Part {
-    factor: Rc<Factor>,
+    source: Source,
     cp: i64,
-    /// The rule's place among all rule ids in string order (`UNRANKED` for the model's and
-    /// the limits' factors): ties in points sort by id without comparing strings.
+    /// The factor's place in string order among all rule ids: twice a rule's index in
+    /// `Scorer::ids`, and odd between them for a factor made while scoring (a limit, the
+    /// model's). Ties in points sort by id without comparing strings.
     rank: u32,
 }
 
-const UNRANKED: u32 = u32::MAX;
+/// Where a part's factor comes from: an index until a score card is written. A lead matches
+/// some eighty rules, and allocating a shared factor for each cost more than evaluating the
+/// rule; as plain indices, parts are copied and sorted as integers.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// `Scorer::rules[i]`; its matched values are its field set's, quoted for this lead.
+    Rule(u32),
+    /// `Scorer::events[i]`; its matched values are the tally's, kept for this lead.
+    Event(u32),
+    /// `Hits::made[i]`: a factor made while scoring, a limit or the model's.
+    Made(u32),
+}
+
+/// What one lead's parts point into: its quoted field sets and event rules' values.
+struct Hits<'s> {
+    scorer: &'s Scorer,
+    /// By field set (see `ScoreRule::fields`).
+    quoted: Vec<Option<Matched>>,
+    /// By event rule.
+    events: Vec<Option<Matched>>,
+    /// Factors made while scoring this lead (see `Source::Made`).
+    made: Vec<Factor>,
+}
+
+impl Hits<'_> {
+    /// A part for a factor made while scoring, worth `cp` hundredths.
+    fn make(&mut self, factor: Factor, cp: i64) -> Part {
+        let ids = &self.scorer.ids;
+        // Odd: after the rule ids that sort before it (and after a rule of the same id).
+        let at = ids.partition_point(|id| **id <= *factor.rule);
+        self.made.push(factor);
+        Part {
+            source: Source::Made(self.made.len() as u32 - 1),
+            cp,
+            rank: 2 * at as u32 + 1,
+        }
+    }
+
+    fn rule_id<'a>(&'a self, p: &'a Part) -> &'a Name {
+        match &p.source {
+            Source::Rule(i) => &self.scorer.rules[*i as usize].id,
+            Source::Event(i) => &self.scorer.events[*i as usize].id,
+            Source::Made(i) => &self.made[*i as usize].rule,
+        }
+    }
+
+    fn dimension<'a>(&'a self, p: &'a Part) -> &'a Name {
+        match &p.source {
+            Source::Rule(i) => &self.scorer.rules[*i as usize].dimension,
+            Source::Event(i) => &self.scorer.events[*i as usize].dimension,
+            Source::Made(i) => &self.made[*i as usize].dimension,
+        }
+    }
+
+    /// The part as the factor a score card shows.
+    fn factor(&self, p: &Part) -> Factor {
+        let points = p.cp as f64 / CENTI;
+        let (rule, dimension, description, matched) = match &p.source {
+            Source::Made(i) => {
+                return Factor {
+                    points,
+                    ..self.made[*i as usize].clone()
+                }
+            }
+            Source::Rule(i) => {
+                let r = &self.scorer.rules[*i as usize];
+                (&r.id, &r.dimension, &r.description, &self.quoted[r.fields])
+            }
+            Source::Event(i) => {
+                let e = &self.scorer.events[*i as usize];
+                (
+                    &e.id,
+                    &e.dimension,
+                    &e.description,
+                    &self.events[*i as usize],
+                )
+            }
+        };
+        Factor {
+            rule: rule.clone(),
+            dimension: dimension.clone(),
+            points,
+            matched: matched.clone().unwrap_or_default(),
+            description: description.clone(),
+        }
+    }
+}
 
 fn to_cp(points: f64) -> i64 {
     (points * CENTI).round() as i64
@@ -168,7 +284,7 @@ impl Scorer {
         let lists = load_lists(&raw.lists, &base, file, &mut issues);
         let mut seen = HashSet::new();
         let mut rules = Vec::new();
-        let mut field_sets: Vec<Vec<Arc<str>>> = Vec::new();
+        let mut field_sets: Vec<Vec<QuotedField>> = Vec::new();
         // (index, target score ids) for rules and events tagged with `score`.
         let mut rule_targets: Vec<Option<Vec<String>>> = Vec::new();
         let mut event_targets: Vec<Option<Vec<String>>> = Vec::new();
@@ -213,11 +329,8 @@ impl Scorer {
             }
             match Condition::compile(r.when.get_ref(), &Scope::scoring()) {
                 Ok(when) => {
-                    let names: Vec<Arc<str>> = when
-                        .fields()
-                        .iter()
-                        .map(|f| Arc::from(f.as_str()))
-                        .collect();
+                    let names: Vec<QuotedField> =
+                        when.fields().iter().map(|f| QuotedField::new(f)).collect();
                     let fields = match field_sets.iter().position(|s| *s == names) {
                         Some(i) => i,
                         None => {
@@ -226,7 +339,7 @@ impl Scorer {
                         }
                     };
                     rules.push(ScoreRule {
-                        rank: UNRANKED,
+                        rank: u32::MAX,
                         fields,
                         id: intern(&r.id),
                         dimension: intern(&r.dimension),
@@ -299,7 +412,7 @@ impl Scorer {
                 half_life,
                 max: e.max.map(f64::abs),
                 description: e.description.as_deref().map(intern),
-                rank: UNRANKED,
+                rank: u32::MAX,
             });
             event_targets.push(e.score.as_ref().map(ScoreRefs::ids));
         }
@@ -575,7 +688,7 @@ impl Scorer {
             .chain(events.iter().map(|e| e.id.clone()))
             .collect();
         ids.sort();
-        let rank_of = |id: &Name| ids.binary_search(id).map_or(UNRANKED, |i| i as u32);
+        let rank_of = |id: &Name| ids.binary_search(id).map_or(u32::MAX, |i| 2 * i as u32);
         for r in &mut rules {
             r.rank = rank_of(&r.id);
         }
@@ -591,12 +704,12 @@ impl Scorer {
                 w.intern_fields(&mut lead_fields);
             }
         }
-        let mut events_by_type: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut events_by_type: Vec<(String, Vec<usize>)> = Vec::new();
         for (i, e) in events.iter().enumerate() {
-            events_by_type
-                .entry(e.event_type.clone())
-                .or_default()
-                .push(i);
+            match events_by_type.iter_mut().find(|(t, _)| *t == e.event_type) {
+                Some((_, rules)) => rules.push(i),
+                None => events_by_type.push((e.event_type.clone(), vec![i])),
+            }
         }
         Ok(Self {
             rules,
@@ -609,6 +722,7 @@ impl Scorer {
             blend,
             lists: SharedVal::from_json(&lists_json),
             account,
+            ids,
         })
     }
 
@@ -695,14 +809,19 @@ impl Scorer {
         ctx: &RuleContext,
         now: DateTime<Utc>,
     ) -> (ScoredLead, BTreeMap<String, ScoreCard>) {
-        let mut quoted = vec![None; self.field_sets.len()];
+        let mut hits = Hits {
+            scorer: self,
+            quoted: vec![None; self.field_sets.len()],
+            events: Vec::new(),
+            made: Vec::new(),
+        };
         let fields = self.lead_fields.resolve(ctx);
-        let rule_hits: Vec<Option<Part>> = self
-            .rules
-            .iter()
-            .map(|r| self.score_rule(r, ctx, &fields, &mut quoted))
+        let rule_hits: Vec<Option<Part>> = (0..self.rules.len())
+            .map(|r| self.score_rule(r, ctx, &fields, &mut hits.quoted))
             .collect();
-        let event_hits = self.score_events(&enriched.lead.events, ctx, &fields, now);
+        let (event_hits, event_values) =
+            self.score_events(&enriched.lead.events, ctx, &fields, now);
+        hits.events = event_values;
         let features = self.blend.as_ref().map(|_| features::extract(&enriched));
 
         let mut done: Vec<Vec<Part>> = Vec::with_capacity(self.scores.len());
@@ -713,33 +832,33 @@ impl Scorer {
                     // Sized for every rule and a limit: filtering hides the length from
                     // `collect`, which would grow the vector five times for 60 factors.
                     let mut parts = Vec::with_capacity(rules.len() + events.len() + 1);
-                    parts.extend(rules.iter().filter_map(|r| rule_hits[*r].clone()));
-                    parts.extend(events.iter().filter_map(|e| event_hits[*e].clone()));
+                    parts.extend(rules.iter().filter_map(|r| rule_hits[*r]));
+                    parts.extend(events.iter().filter_map(|e| event_hits[*e]));
                     parts
                 }
                 Body::Combine(components) => {
-                    combine(components.iter().map(|(c, w)| (&done[*c], *w)))
+                    combine(components.iter().map(|(c, w)| (&done[*c], *w)), &hits)
                 }
             };
-            apply_caps(&mut parts, &def.caps);
-            clamp(&mut parts);
+            apply_caps(&mut parts, &def.caps, &hits);
+            clamp(&mut parts, &mut hits);
             if let (Some(b), Some(f)) = (&self.blend, &features) {
                 if b.score == i {
-                    blend(&mut parts, b, f);
+                    blend(&mut parts, b, f, &mut hits);
                 }
             }
             parts.retain(|p| p.cp != 0);
-            sort_parts(&mut parts);
-            cards.insert(def.id.clone(), card(&parts, &def.grades));
+            sort_parts(&mut parts, &hits);
+            cards.insert(def.id.clone(), card(&parts, &def.grades, &hits));
             done.push(parts);
         }
         if let (Some(b), Some(f)) = (&self.blend, &features) {
-            let mut parts = model_parts(b, f, 1.0);
+            let mut parts = model_parts(b, f, 1.0, &mut hits);
             parts.retain(|p| p.cp != 0);
-            sort_parts(&mut parts);
+            sort_parts(&mut parts, &hits);
             cards.insert(
                 MODEL_SCORE.into(),
-                card(&parts, &self.scores[self.primary].grades),
+                card(&parts, &self.scores[self.primary].grades, &hits),
             );
         }
         let primary = &cards[&self.scores[self.primary].id];
@@ -752,38 +871,32 @@ impl Scorer {
         (scored, cards)
     }
 
-    /// `quoted`: the matched values of each field set, once built for this lead.
+    /// Rule `r`'s part, if it matches. `quoted`: the matched values of each field set, once
+    /// built for this lead.
     fn score_rule(
         &self,
-        rule: &ScoreRule,
+        r: usize,
         ctx: &RuleContext,
         fields: &Fields<'_>,
         quoted: &mut [Option<Matched>],
     ) -> Option<Part> {
+        let rule = &self.rules[r];
         if !rule.when.eval_fields(ctx, fields).matched() {
             return None;
         }
-        let matched = quoted[rule.fields]
-            .get_or_insert_with(|| {
-                // Inserted one by one: collecting sorts through a scratch buffer, which
-                // cost more than the rule itself for these one- or two-entry maps.
-                let mut values = BTreeMap::new();
-                for f in &self.field_sets[rule.fields] {
-                    if let Some(v) = ctx.lookup(f) {
-                        values.insert(f.clone(), v.clone());
-                    }
+        quoted[rule.fields].get_or_insert_with(|| {
+            // Inserted one by one: collecting sorts through a scratch buffer, which
+            // cost more than the rule itself for these one- or two-entry maps.
+            let mut values = BTreeMap::new();
+            for f in &self.field_sets[rule.fields] {
+                if let Some(v) = f.read(ctx) {
+                    values.insert(f.name.clone(), v.clone());
                 }
-                Arc::new(values)
-            })
-            .clone();
+            }
+            Arc::new(values)
+        });
         Some(Part {
-            factor: Rc::new(Factor {
-                rule: rule.id.clone(),
-                dimension: rule.dimension.clone(),
-                points: 0.0,
-                matched,
-                description: rule.description.clone(),
-            }),
+            source: Source::Rule(r as u32),
             cp: to_cp(rule.points),
             rank: rule.rank,
         })
@@ -795,26 +908,28 @@ impl Scorer {
 struct EventTally {
     points: f64,
     count: u32,
-    latest: Option<DateTime<Utc>>,
+    /// The index of the latest matching event.
+    latest: Option<usize>,
 }
 
 impl Scorer {
     /// Points from every event rule: each matching event's points faded by its age, summed,
     /// then held to `max` (in the rule's direction). Each event is bound as `event` once, and
-    /// every rule of its type evaluated in that scope.
+    /// every rule of its type evaluated in that scope. Returns each event rule's part, and
+    /// the values its factor shows (`events`, `latest`).
     fn score_events(
         &self,
         events: &[Event],
         ctx: &RuleContext,
         fields: &Fields<'_>,
         now: DateTime<Utc>,
-    ) -> Vec<Option<Part>> {
+    ) -> (Vec<Option<Part>>, Vec<Option<Matched>>) {
         let mut tallies = vec![EventTally::default(); self.events.len()];
         // The context's own events, when it was built from this lead.
         let own = ctx.event_count() == events.len();
         for (i, event) in events.iter().enumerate() {
             let mut scope = None;
-            let Some(of_type) = self.events_by_type.get(&event.kind) else {
+            let Some(of_type) = self.events_of_type(&event.kind) else {
                 continue;
             };
             let age = age_seconds(event.at, now);
@@ -835,24 +950,51 @@ impl Scorer {
                     }
                 }
                 tally.count += 1;
-                tally.latest = tally.latest.max(Some(event.at));
+                if tally.latest.is_none_or(|l| events[l].at < event.at) {
+                    tally.latest = Some(i);
+                }
                 tally.points += rule.points * fade(rule.half_life, age);
             }
         }
+        // Event rules of one type mostly share their latest event: its time is written once.
+        let mut latest_text: Vec<Option<Value>> = vec![None; events.len()];
         self.events
             .iter()
+            .enumerate()
             .zip(tallies)
-            .map(|(rule, t)| event_part(rule, t))
-            .collect()
+            .map(|((r, rule), t)| {
+                let latest = t.latest.map(|l| {
+                    latest_text[l]
+                        .get_or_insert_with(|| {
+                            Value::from(crate::lead::rfc3339(&events[l].at, false))
+                        })
+                        .clone()
+                });
+                event_part(r, rule, t, latest).unzip()
+            })
+            .unzip()
+    }
+
+    /// The event rules that score events of `kind`, in rule order.
+    fn events_of_type(&self, kind: &str) -> Option<&[usize]> {
+        // A scan: a scorer has a handful of event types, and hashing the type was more than
+        // comparing it with each.
+        self.events_by_type
+            .iter()
+            .find(|(t, _)| t == kind)
+            .map(|(_, rules)| rules.as_slice())
     }
 }
 
-/// An event rule's factor, if any event matched it.
-fn event_part(rule: &EventRule, tally: EventTally) -> Option<Part> {
+/// Event rule `r`'s part and the values its factor shows, if any event matched it.
+fn event_part(
+    r: usize,
+    rule: &EventRule,
+    tally: EventTally,
+    latest: Option<Value>,
+) -> Option<(Part, Matched)> {
     let EventTally {
-        mut points,
-        count,
-        latest,
+        mut points, count, ..
     } = tally;
     if count == 0 {
         return None;
@@ -862,24 +1004,21 @@ fn event_part(rule: &EventRule, tally: EventTally) -> Option<Part> {
     }
     static EVENTS: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("events"));
     static LATEST: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("latest"));
-    let mut matched = BTreeMap::from([(EVENTS.clone(), Value::from(count))]);
+    // Inserted one by one: `BTreeMap::from` sorts its array first, which cost more than
+    // the rest of the factor.
+    let mut matched = BTreeMap::new();
+    matched.insert(EVENTS.clone(), Value::from(count));
     if let Some(at) = latest {
-        matched.insert(
-            LATEST.clone(),
-            Value::from(crate::lead::rfc3339(&at, false)),
-        );
+        matched.insert(LATEST.clone(), at);
     }
-    Some(Part {
-        factor: Rc::new(Factor {
-            rule: rule.id.clone(),
-            dimension: rule.dimension.clone(),
-            points: 0.0,
-            matched: Arc::new(matched),
-            description: rule.description.clone(),
-        }),
-        cp: to_cp(points),
-        rank: rule.rank,
-    })
+    Some((
+        Part {
+            source: Source::Event(r as u32),
+            cp: to_cp(points),
+            rank: rule.rank,
+        },
+        Arc::new(matched),
+    ))
 }
 
 /// Scales the parts at `idx` so they sum to exactly `target` hundredths; the rounding
@@ -901,10 +1040,10 @@ fn scale_to(parts: &mut [Part], idx: &[usize], target: i64) {
 
 /// Per-dimension caps: a positive cap bounds what a dimension adds, a negative one what it
 /// takes away; the dimension's factors are scaled to sum to the cap.
-fn apply_caps(parts: &mut [Part], caps: &BTreeMap<String, f64>) {
+fn apply_caps(parts: &mut [Part], caps: &BTreeMap<String, f64>, hits: &Hits<'_>) {
     for (dimension, cap) in caps {
         let idx: Vec<usize> = (0..parts.len())
-            .filter(|i| *parts[*i].factor.dimension == **dimension)
+            .filter(|i| **hits.dimension(&parts[*i]) == **dimension)
             .collect();
         let sum: i64 = idx.iter().map(|i| parts[*i].cp).sum();
         let cap = to_cp(*cap);
@@ -915,7 +1054,7 @@ fn apply_caps(parts: &mut [Part], caps: &BTreeMap<String, f64>) {
 }
 
 /// Holds the total to 0–100 with one `limit` factor, so the factors still sum to it.
-fn clamp(parts: &mut Vec<Part>) {
+fn clamp(parts: &mut Vec<Part>, hits: &mut Hits<'_>) {
     let sum: i64 = parts.iter().map(|p| p.cp).sum();
     let (rule, cp, why) = if sum > 100 * 100 {
         ("max-100", 100 * 100 - sum, "scores stop at 100")
@@ -924,22 +1063,22 @@ fn clamp(parts: &mut Vec<Part>) {
     } else {
         return;
     };
-    parts.push(Part {
-        factor: Rc::new(Factor {
-            rule: rule.into(),
-            dimension: LIMIT_DIMENSION.into(),
-            points: 0.0,
-            matched: Default::default(),
-            description: Some(why.into()),
-        }),
-        cp,
-        rank: UNRANKED,
-    });
+    let limit = Factor {
+        rule: rule.into(),
+        dimension: LIMIT_DIMENSION.into(),
+        points: 0.0,
+        matched: Default::default(),
+        description: Some(why.into()),
+    };
+    parts.push(hits.make(limit, cp));
 }
 
 /// A weighted sum of finished scores: each component's factors scaled by its weight, the
 /// same rule's share from two components merged.
-fn combine<'a>(components: impl Iterator<Item = (&'a Vec<Part>, f64)>) -> Vec<Part> {
+fn combine<'a>(
+    components: impl Iterator<Item = (&'a Vec<Part>, f64)>,
+    hits: &Hits<'_>,
+) -> Vec<Part> {
     let mut merged: Vec<Part> = Vec::new();
     let mut at: HashMap<(Name, Name), usize> = HashMap::new();
     for (parts, w) in components {
@@ -948,7 +1087,7 @@ fn combine<'a>(components: impl Iterator<Item = (&'a Vec<Part>, f64)>) -> Vec<Pa
         let total: i64 = scaled.iter().map(|p| p.cp).sum();
         scale_to(&mut scaled, &idx, (total as f64 * w).round() as i64);
         for p in scaled {
-            let key = (p.factor.rule.clone(), p.factor.dimension.clone());
+            let key = (hits.rule_id(&p).clone(), hits.dimension(&p).clone());
             match at.get(&key) {
                 Some(i) => merged[*i].cp += p.cp,
                 None => {
@@ -963,7 +1102,7 @@ fn combine<'a>(components: impl Iterator<Item = (&'a Vec<Part>, f64)>) -> Vec<Pa
 
 /// Blends the model into a score: the rule factors keep (1 − weight) of their points, the
 /// model's weight × probability × 100 is split across its features.
-fn blend(parts: &mut Vec<Part>, b: &Blend, features: &features::Features) {
+fn blend(parts: &mut Vec<Part>, b: &Blend, features: &features::Features, hits: &mut Hits<'_>) {
     let idx: Vec<usize> = (0..parts.len()).collect();
     let total: i64 = parts.iter().map(|p| p.cp).sum();
     scale_to(
@@ -971,14 +1110,19 @@ fn blend(parts: &mut Vec<Part>, b: &Blend, features: &features::Features) {
         &idx,
         (total as f64 * (1.0 - b.weight)).round() as i64,
     );
-    parts.extend(model_parts(b, features, b.weight));
+    parts.extend(model_parts(b, features, b.weight, hits));
 }
 
 /// The model's share of a score as factors: a baseline (an average lead's probability) and
 /// each feature's push up or down, the `explain_top` largest by name, the rest summed.
 /// Log-odds contributions are mapped to points along the secant of the logistic curve from
 /// the baseline to this lead, so they sum exactly to weight × probability × 100.
-fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Part> {
+fn model_parts(
+    b: &Blend,
+    features: &features::Features,
+    weight: f64,
+    hits: &mut Hits<'_>,
+) -> Vec<Part> {
     let m = &b.model;
     let mut contributions = m.contributions(features);
     let z0 = m.intercept;
@@ -997,56 +1141,45 @@ fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Par
             .total_cmp(&a.logit.abs())
             .then_with(|| a.feature.cmp(&c.feature))
     });
-    let factor = |rule: String, matched: BTreeMap<Arc<str>, Value>, description: String| {
-        Rc::new(Factor {
-            rule: rule.into(),
-            dimension: MODEL_DIMENSION.into(),
-            points: 0.0,
-            matched: Arc::new(matched),
-            description: Some(description.into()),
-        })
+    let factor = |rule: String, matched: BTreeMap<Arc<str>, Value>, description: String| Factor {
+        rule: rule.into(),
+        dimension: MODEL_DIMENSION.into(),
+        points: 0.0,
+        matched: Arc::new(matched),
+        description: Some(description.into()),
     };
-    let mut parts = vec![Part {
-        factor: factor(
-            "model: baseline".into(),
-            BTreeMap::new(),
-            format!(
-                "an average lead converts with probability {:.1}%",
-                100.0 * p0
-            ),
+    let baseline = factor(
+        "model: baseline".into(),
+        BTreeMap::new(),
+        format!(
+            "an average lead converts with probability {:.1}%",
+            100.0 * p0
         ),
-        cp: (scale * p0).round() as i64,
-        rank: UNRANKED,
-    }];
+    );
+    let mut parts = vec![hits.make(baseline, (scale * p0).round() as i64)];
     let mut rest = 0.0;
     let mut rest_n = 0;
     for (i, c) in contributions.iter().enumerate() {
         let cp = scale * slope * c.logit;
         if i < b.explain_top && c.logit.abs() > 1e-12 {
-            parts.push(Part {
-                factor: factor(
-                    format!("model: {}", c.feature),
-                    BTreeMap::from([(Arc::from(c.feature.as_str()), c.value.clone())]),
-                    format!("{:+.2} log-odds against an average lead", c.logit),
-                ),
-                cp: cp.round() as i64,
-                rank: UNRANKED,
-            });
+            let f = factor(
+                format!("model: {}", c.feature),
+                BTreeMap::from([(Arc::from(c.feature.as_str()), c.value.clone())]),
+                format!("{:+.2} log-odds against an average lead", c.logit),
+            );
+            parts.push(hits.make(f, cp.round() as i64));
         } else {
             rest += cp;
             rest_n += 1;
         }
     }
     if rest_n > 0 {
-        parts.push(Part {
-            factor: factor(
-                "model: other features".into(),
-                BTreeMap::from([(Arc::from("features"), Value::from(rest_n))]),
-                format!("{rest_n} smaller effects together"),
-            ),
-            cp: rest.round() as i64,
-            rank: UNRANKED,
-        });
+        let f = factor(
+            "model: other features".into(),
+            BTreeMap::from([(Arc::from("features"), Value::from(rest_n))]),
+            format!("{rest_n} smaller effects together"),
+        );
+        parts.push(hits.make(f, rest.round() as i64));
     }
     // Rounding remainder to the baseline, so the parts sum to the model's share exactly.
     let sum: i64 = parts.iter().map(|p| p.cp).sum();
@@ -1054,26 +1187,44 @@ fn model_parts(b: &Blend, features: &features::Features, weight: f64) -> Vec<Par
     parts
 }
 
-fn sort_parts(parts: &mut [Part]) {
-    // Rule ids are unique within a score, so the order is total and an unstable sort gives
-    // the same result without a scratch buffer; with only rule and event factors, ranks
-    // stand in for the ids.
-    if parts.iter().all(|p| p.rank != UNRANKED) {
-        parts.sort_unstable_by_key(|p| (std::cmp::Reverse(p.cp.abs()), p.rank));
+fn sort_parts(parts: &mut Vec<Part>, hits: &Hits<'_>) {
+    // Larger points first, then by rule id. Ranks stand in for the ids; packed with the
+    // points and the part's place into one integer, the sort moves integers (sorting the
+    // parts by a comparator cost twice as much). Only factors made while scoring can share
+    // a rank; their ids then decide. Ids are unique within a score, so the order is total.
+    const LOW: u64 = 0xFFFF;
+    if parts.len() as u64 > LOW || parts.iter().any(|p| u64::from(p.rank) > LOW) {
+        parts.sort_unstable_by(|a, b| {
+            b.cp.abs()
+                .cmp(&a.cp.abs())
+                .then(a.rank.cmp(&b.rank))
+                .then_with(|| hits.rule_id(a).cmp(hits.rule_id(b)))
+        });
         return;
     }
-    parts.sort_unstable_by(|a, b| {
-        b.cp.abs().cmp(&a.cp.abs()).then_with(|| {
-            if a.rank != UNRANKED && b.rank != UNRANKED {
-                a.rank.cmp(&b.rank)
-            } else {
-                a.factor.rule.cmp(&b.factor.rule)
-            }
+    let mut keys: Vec<u64> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let weight = u32::MAX - u32::try_from(p.cp.unsigned_abs()).unwrap_or(u32::MAX);
+            u64::from(weight) << 32 | u64::from(p.rank) << 16 | i as u64
         })
-    });
+        .collect();
+    keys.sort_unstable();
+    let mut sorted: Vec<Part> = keys.iter().map(|k| parts[(k & LOW) as usize]).collect();
+    if keys.windows(2).any(|w| w[0] >> 16 == w[1] >> 16) {
+        let mut start = 0;
+        while start < keys.len() {
+            let tie = keys[start] >> 16;
+            let end = start + keys[start..].iter().take_while(|k| *k >> 16 == tie).count();
+            sorted[start..end].sort_unstable_by(|a, b| hits.rule_id(a).cmp(hits.rule_id(b)));
+            start = end;
+        }
+    }
+    *parts = sorted;
 }
 
-fn card(parts: &[Part], grades: &Grades) -> ScoreCard {
+fn card(parts: &[Part], grades: &Grades, hits: &Hits<'_>) -> ScoreCard {
     let sum: i64 = parts.iter().map(|p| p.cp).sum();
     // Half a point rounds up; the sum is already within 0–100.
     let score = (sum + 50).div_euclid(100).clamp(0, 100);
@@ -1081,13 +1232,7 @@ fn card(parts: &[Part], grades: &Grades) -> ScoreCard {
         score,
         grade: grades.grade(score).to_string(),
         total: sum as f64 / CENTI,
-        factors: parts
-            .iter()
-            .map(|p| Factor {
-                points: p.cp as f64 / CENTI,
-                ..(*p.factor).clone()
-            })
-            .collect(),
+        factors: parts.iter().map(|p| hits.factor(p)).collect(),
     }
 }
 
@@ -1311,6 +1456,50 @@ max = 15
         assert_eq!(s.factors[0].points, 15.0);
         assert_eq!(s.score, 15);
         assert_eq!(s.grade, "cold");
+    }
+
+    #[test]
+    fn factors_sort_by_weight_then_id_limits_included() {
+        // 140 points: the limit takes 40 away, as much as `alpha` adds, and sorts after it
+        // by id; `beta` and `nu` tie at 20 and sort by id; rule order in the file is ignored.
+        let rules = r#"
+[[rule]]
+id = "nu"
+dimension = "intent"
+when = "true"
+points = 20
+[[rule]]
+id = "zeta"
+dimension = "fit"
+when = "true"
+points = 60
+[[rule]]
+id = "beta"
+dimension = "intent"
+when = "true"
+points = 20
+[[rule]]
+id = "alpha"
+dimension = "fit"
+when = "true"
+points = 40
+"#;
+        let scorer = Scorer::from_file(&RuleFile::from_text("scoring.toml", rules)).unwrap();
+        let e = enriched(json!({"email": "a@acme.io"}), json!({}));
+        let ctx = RuleContext::for_lead(&e, &json!({}), now());
+        let s = scorer.score(e, &ctx, now());
+        let order: Vec<(&str, f64)> = s.factors.iter().map(|f| (&*f.rule, f.points)).collect();
+        assert_eq!(
+            order,
+            [
+                ("zeta", 60.0),
+                ("alpha", 40.0),
+                ("max-100", -40.0),
+                ("beta", 20.0),
+                ("nu", 20.0)
+            ]
+        );
+        assert_eq!(s.score, 100);
     }
 
     #[test]
