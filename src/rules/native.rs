@@ -58,7 +58,7 @@ pub(crate) enum Node {
     In(Box<Node>, Box<Node>),
     Text(TextTest, Box<Node>, Box<Node>),
     /// `text.contains('literal')`, its searcher built once.
-    Contains(Box<Node>, memchr::memmem::Finder<'static>),
+    Contains(Box<Node>, Box<memchr::memmem::Finder<'static>>),
     Case(Case, Box<Node>),
     Size(Box<Node>),
     /// `text.matches('literal pattern')`, the pattern compiled once (as `rules::matches`
@@ -254,7 +254,7 @@ fn compile_in(expr: &IdedExpr, locals: &mut Vec<String>) -> Option<Node> {
                         (TextTest::Contains, Expr::Literal(LiteralValue::String(needle))) => {
                             Node::Contains(
                                 boxed!(target)?,
-                                memchr::memmem::Finder::new(needle.inner()).into_owned(),
+                                Box::new(memchr::memmem::Finder::new(needle.inner()).into_owned()),
                             )
                         }
                         _ => Node::Text(test, boxed!(target)?, boxed!(arg)?),
