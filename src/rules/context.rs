@@ -222,10 +222,16 @@ impl RuleContext {
         }
     }
 
+    /// The lead's events as the context holds them (see [`RuleContext::bind_event`]).
+    pub fn lead_events(&self) -> Option<&[Json]> {
+        self.lead_event_list()
+    }
+
     /// Binds event `i` of the lead this context was built for as `event`, sharing its CEL
-    /// value (made only if a rule needs cel).
-    pub fn bind_event(&self, i: usize) -> Option<Bound<'_>> {
-        let json = self.lead_event_list()?.get(i)?;
+    /// value (made only if a rule needs cel). `events` is [`RuleContext::lead_events`],
+    /// looked up once for all of a lead's events.
+    pub fn bind_event<'a>(&'a self, events: &'a [Json], i: usize) -> Option<Bound<'a>> {
+        let json = events.get(i)?;
         Some(Bound {
             ctx: self,
             name: "event",

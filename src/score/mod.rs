@@ -134,6 +134,22 @@ pub struct Scorer {
     ids: Vec<Name>,
 }
 
+/// Buffers a thread's scoring reuses from lead to lead: a lead's parts take a few
+/// kilobytes, which the allocator served from its slow path on every lead.
+#[derive(Default)]
+struct Scratch {
+    /// By rule: its part, if it matched.
+    rule_hits: Vec<Option<Part>>,
+    /// By score: its parts.
+    done: Vec<Vec<Part>>,
+    keys: Vec<u64>,
+    sorted: Vec<Part>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 /// A field a rule reads (`company.employees`), as its factor quotes it: split once, so
 /// that quoting it for a lead is an index and one lookup rather than a parse and a scan of
 /// the context's variables by name.
@@ -816,51 +832,60 @@ impl Scorer {
             made: Vec::new(),
         };
         let fields = self.lead_fields.resolve(ctx);
-        let rule_hits: Vec<Option<Part>> = (0..self.rules.len())
-            .map(|r| self.score_rule(r, ctx, &fields, &mut hits.quoted))
-            .collect();
+        let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        let Scratch {
+            rule_hits,
+            done,
+            keys,
+            sorted,
+        } = &mut scratch;
+        rule_hits.clear();
+        rule_hits.extend(
+            (0..self.rules.len()).map(|r| self.score_rule(r, ctx, &fields, &mut hits.quoted)),
+        );
         let (event_hits, event_values) =
             self.score_events(&enriched.lead.events, ctx, &fields, now);
         hits.events = event_values;
         let features = self.blend.as_ref().map(|_| features::extract(&enriched));
 
-        let mut done: Vec<Vec<Part>> = Vec::with_capacity(self.scores.len());
+        if done.len() < self.scores.len() {
+            done.resize_with(self.scores.len(), Vec::new);
+        }
         let mut cards = BTreeMap::new();
         for (i, def) in self.scores.iter().enumerate() {
-            let mut parts: Vec<Part> = match &def.body {
+            let (earlier, rest) = done.split_at_mut(i);
+            let parts = &mut rest[0];
+            parts.clear();
+            match &def.body {
                 Body::Rules { rules, events } => {
-                    // Sized for every rule and a limit: filtering hides the length from
-                    // `collect`, which would grow the vector five times for 60 factors.
-                    let mut parts = Vec::with_capacity(rules.len() + events.len() + 1);
                     parts.extend(rules.iter().filter_map(|r| rule_hits[*r]));
                     parts.extend(events.iter().filter_map(|e| event_hits[*e]));
-                    parts
                 }
                 Body::Combine(components) => {
-                    combine(components.iter().map(|(c, w)| (&done[*c], *w)), &hits)
+                    *parts = combine(components.iter().map(|(c, w)| (&earlier[*c], *w)), &hits)
                 }
-            };
-            apply_caps(&mut parts, &def.caps, &hits);
-            clamp(&mut parts, &mut hits);
+            }
+            apply_caps(parts, &def.caps, &hits);
+            clamp(parts, &mut hits);
             if let (Some(b), Some(f)) = (&self.blend, &features) {
                 if b.score == i {
-                    blend(&mut parts, b, f, &mut hits);
+                    blend(parts, b, f, &mut hits);
                 }
             }
             parts.retain(|p| p.cp != 0);
-            sort_parts(&mut parts, &hits);
-            cards.insert(def.id.clone(), card(&parts, &def.grades, &hits));
-            done.push(parts);
+            sort_parts(parts, &hits, keys, sorted);
+            cards.insert(def.id.clone(), card(parts, &def.grades, &hits));
         }
         if let (Some(b), Some(f)) = (&self.blend, &features) {
             let mut parts = model_parts(b, f, 1.0, &mut hits);
             parts.retain(|p| p.cp != 0);
-            sort_parts(&mut parts, &hits);
+            sort_parts(&mut parts, &hits, keys, sorted);
             cards.insert(
                 MODEL_SCORE.into(),
                 card(&parts, &self.scores[self.primary].grades, &hits),
             );
         }
+        SCRATCH.with(|s| *s.borrow_mut() = scratch);
         let primary = &cards[&self.scores[self.primary].id];
         let scored = ScoredLead {
             enriched,
@@ -926,7 +951,9 @@ impl Scorer {
     ) -> (Vec<Option<Part>>, Vec<Option<Matched>>) {
         let mut tallies = vec![EventTally::default(); self.events.len()];
         // The context's own events, when it was built from this lead.
-        let own = ctx.event_count() == events.len();
+        let own = (ctx.event_count() == events.len())
+            .then(|| ctx.lead_events())
+            .flatten();
         for (i, event) in events.iter().enumerate() {
             let mut scope = None;
             let Some(of_type) = self.events_of_type(&event.kind) else {
@@ -937,7 +964,7 @@ impl Scorer {
                 let (rule, tally) = (&self.events[r], &mut tallies[r]);
                 if let Some(when) = &rule.when {
                     let scope = scope.get_or_insert_with(|| {
-                        match own.then(|| ctx.bind_event(i)).flatten() {
+                        match own.and_then(|list| ctx.bind_event(list, i)) {
                             Some(bound) => bound,
                             None => ctx.bind(
                                 "event",
@@ -956,22 +983,27 @@ impl Scorer {
                 tally.points += rule.points * fade(rule.half_life, age);
             }
         }
-        // Event rules of one type mostly share their latest event: its time is written once.
-        let mut latest_text: Vec<Option<Value>> = vec![None; events.len()];
+        // Event rules of one type mostly match the same events: the values their factors show
+        // (how many, the latest) are made once and shared.
+        let mut shown: Vec<((u32, Option<usize>), Matched)> = Vec::new();
         self.events
             .iter()
             .enumerate()
             .zip(tallies)
             .map(|((r, rule), t)| {
-                let latest = t.latest.map(|l| {
-                    latest_text[l]
-                        .get_or_insert_with(|| {
-                            Value::from(crate::lead::rfc3339(&events[l].at, false))
-                        })
-                        .clone()
-                });
-                event_part(r, rule, t, latest).unzip()
+                let key = (t.count, t.latest);
+                let part = event_part(r, rule, &t)?;
+                let values = match shown.iter().find(|(k, _)| *k == key) {
+                    Some((_, values)) => values.clone(),
+                    None => {
+                        let values = event_values(t.count, t.latest.map(|l| &events[l]));
+                        shown.push((key, values.clone()));
+                        values
+                    }
+                };
+                Some((part, values))
             })
+            .map(Option::unzip)
             .unzip()
     }
 
@@ -986,39 +1018,37 @@ impl Scorer {
     }
 }
 
-/// Event rule `r`'s part and the values its factor shows, if any event matched it.
-fn event_part(
-    r: usize,
-    rule: &EventRule,
-    tally: EventTally,
-    latest: Option<Value>,
-) -> Option<(Part, Matched)> {
-    let EventTally {
-        mut points, count, ..
-    } = tally;
-    if count == 0 {
+/// Event rule `r`'s part, if any event matched it.
+fn event_part(r: usize, rule: &EventRule, tally: &EventTally) -> Option<Part> {
+    if tally.count == 0 {
         return None;
     }
-    if let Some(max) = rule.max {
-        points = points.clamp(-max, max);
-    }
+    let points = match rule.max {
+        Some(max) => tally.points.clamp(-max, max),
+        None => tally.points,
+    };
+    Some(Part {
+        source: Source::Event(r as u32),
+        cp: to_cp(points),
+        rank: rule.rank,
+    })
+}
+
+/// What an event rule's factor shows: how many events matched, and the latest one's time.
+fn event_values(count: u32, latest: Option<&Event>) -> Matched {
     static EVENTS: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("events"));
     static LATEST: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("latest"));
     // Inserted one by one: `BTreeMap::from` sorts its array first, which cost more than
     // the rest of the factor.
-    let mut matched = BTreeMap::new();
-    matched.insert(EVENTS.clone(), Value::from(count));
-    if let Some(at) = latest {
-        matched.insert(LATEST.clone(), at);
+    let mut values = BTreeMap::new();
+    values.insert(EVENTS.clone(), Value::from(count));
+    if let Some(e) = latest {
+        values.insert(
+            LATEST.clone(),
+            Value::from(crate::lead::rfc3339(&e.at, false)),
+        );
     }
-    Some((
-        Part {
-            source: Source::Event(r as u32),
-            cp: to_cp(points),
-            rank: rule.rank,
-        },
-        Arc::new(matched),
-    ))
+    Arc::new(values)
 }
 
 /// Scales the parts at `idx` so they sum to exactly `target` hundredths; the rounding
@@ -1187,41 +1217,41 @@ fn model_parts(
     parts
 }
 
-fn sort_parts(parts: &mut Vec<Part>, hits: &Hits<'_>) {
+/// `keys` and `sorted` are scratch space, left holding whatever they held.
+fn sort_parts(parts: &mut Vec<Part>, hits: &Hits<'_>, keys: &mut Vec<u64>, sorted: &mut Vec<Part>) {
     // Larger points first, then by rule id. Ranks stand in for the ids; packed with the
     // points and the part's place into one integer, the sort moves integers (sorting the
     // parts by a comparator cost twice as much). Only factors made while scoring can share
     // a rank; their ids then decide. Ids are unique within a score, so the order is total.
     const LOW: u64 = 0xFFFF;
+    let by_id = |a: &Part, b: &Part| hits.rule_id(a).cmp(hits.rule_id(b));
     if parts.len() as u64 > LOW || parts.iter().any(|p| u64::from(p.rank) > LOW) {
         parts.sort_unstable_by(|a, b| {
             b.cp.abs()
                 .cmp(&a.cp.abs())
                 .then(a.rank.cmp(&b.rank))
-                .then_with(|| hits.rule_id(a).cmp(hits.rule_id(b)))
+                .then_with(|| by_id(a, b))
         });
         return;
     }
-    let mut keys: Vec<u64> = parts
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let weight = u32::MAX - u32::try_from(p.cp.unsigned_abs()).unwrap_or(u32::MAX);
-            u64::from(weight) << 32 | u64::from(p.rank) << 16 | i as u64
-        })
-        .collect();
+    keys.clear();
+    keys.extend(parts.iter().enumerate().map(|(i, p)| {
+        let weight = u32::MAX - u32::try_from(p.cp.unsigned_abs()).unwrap_or(u32::MAX);
+        u64::from(weight) << 32 | u64::from(p.rank) << 16 | i as u64
+    }));
     keys.sort_unstable();
-    let mut sorted: Vec<Part> = keys.iter().map(|k| parts[(k & LOW) as usize]).collect();
+    sorted.clear();
+    sorted.extend(keys.iter().map(|k| parts[(k & LOW) as usize]));
     if keys.windows(2).any(|w| w[0] >> 16 == w[1] >> 16) {
         let mut start = 0;
         while start < keys.len() {
             let tie = keys[start] >> 16;
             let end = start + keys[start..].iter().take_while(|k| *k >> 16 == tie).count();
-            sorted[start..end].sort_unstable_by(|a, b| hits.rule_id(a).cmp(hits.rule_id(b)));
+            sorted[start..end].sort_unstable_by(by_id);
             start = end;
         }
     }
-    *parts = sorted;
+    std::mem::swap(parts, sorted);
 }
 
 fn card(parts: &[Part], grades: &Grades, hits: &Hits<'_>) -> ScoreCard {
