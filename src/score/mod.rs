@@ -134,22 +134,6 @@ pub struct Scorer {
     ids: Vec<Name>,
 }
 
-/// Buffers a thread's scoring reuses from lead to lead: a lead's parts take a few
-/// kilobytes, which the allocator served from its slow path on every lead.
-#[derive(Default)]
-struct Scratch {
-    /// By rule: its part, if it matched.
-    rule_hits: Vec<Option<Part>>,
-    /// By score: its parts.
-    done: Vec<Vec<Part>>,
-    keys: Vec<u64>,
-    sorted: Vec<Part>,
-}
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
-}
-
 /// A field a rule reads (`company.employees`), as its factor quotes it: split once, so
 /// that quoting it for a lead is an index and one lookup rather than a parse and a scan of
 /// the context's variables by name.
@@ -832,60 +816,51 @@ impl Scorer {
             made: Vec::new(),
         };
         let fields = self.lead_fields.resolve(ctx);
-        let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-        let Scratch {
-            rule_hits,
-            done,
-            keys,
-            sorted,
-        } = &mut scratch;
-        rule_hits.clear();
-        rule_hits.extend(
-            (0..self.rules.len()).map(|r| self.score_rule(r, ctx, &fields, &mut hits.quoted)),
-        );
+        let rule_hits: Vec<Option<Part>> = (0..self.rules.len())
+            .map(|r| self.score_rule(r, ctx, &fields, &mut hits.quoted))
+            .collect();
         let (event_hits, event_values) =
             self.score_events(&enriched.lead.events, ctx, &fields, now);
         hits.events = event_values;
         let features = self.blend.as_ref().map(|_| features::extract(&enriched));
 
-        if done.len() < self.scores.len() {
-            done.resize_with(self.scores.len(), Vec::new);
-        }
+        let mut done: Vec<Vec<Part>> = Vec::with_capacity(self.scores.len());
         let mut cards = BTreeMap::new();
         for (i, def) in self.scores.iter().enumerate() {
-            let (earlier, rest) = done.split_at_mut(i);
-            let parts = &mut rest[0];
-            parts.clear();
-            match &def.body {
+            let mut parts: Vec<Part> = match &def.body {
                 Body::Rules { rules, events } => {
+                    // Sized for every rule and a limit: filtering hides the length from
+                    // `collect`, which would grow the vector five times for 60 factors.
+                    let mut parts = Vec::with_capacity(rules.len() + events.len() + 1);
                     parts.extend(rules.iter().filter_map(|r| rule_hits[*r]));
                     parts.extend(events.iter().filter_map(|e| event_hits[*e]));
+                    parts
                 }
                 Body::Combine(components) => {
-                    *parts = combine(components.iter().map(|(c, w)| (&earlier[*c], *w)), &hits)
+                    combine(components.iter().map(|(c, w)| (&done[*c], *w)), &hits)
                 }
-            }
-            apply_caps(parts, &def.caps, &hits);
-            clamp(parts, &mut hits);
+            };
+            apply_caps(&mut parts, &def.caps, &hits);
+            clamp(&mut parts, &mut hits);
             if let (Some(b), Some(f)) = (&self.blend, &features) {
                 if b.score == i {
-                    blend(parts, b, f, &mut hits);
+                    blend(&mut parts, b, f, &mut hits);
                 }
             }
             parts.retain(|p| p.cp != 0);
-            sort_parts(parts, &hits, keys, sorted);
-            cards.insert(def.id.clone(), card(parts, &def.grades, &hits));
+            sort_parts(&mut parts, &hits);
+            cards.insert(def.id.clone(), card(&parts, &def.grades, &hits));
+            done.push(parts);
         }
         if let (Some(b), Some(f)) = (&self.blend, &features) {
             let mut parts = model_parts(b, f, 1.0, &mut hits);
             parts.retain(|p| p.cp != 0);
-            sort_parts(&mut parts, &hits, keys, sorted);
+            sort_parts(&mut parts, &hits);
             cards.insert(
                 MODEL_SCORE.into(),
                 card(&parts, &self.scores[self.primary].grades, &hits),
             );
         }
-        SCRATCH.with(|s| *s.borrow_mut() = scratch);
         let primary = &cards[&self.scores[self.primary].id];
         let scored = ScoredLead {
             enriched,
@@ -1217,8 +1192,7 @@ fn model_parts(
     parts
 }
 
-/// `keys` and `sorted` are scratch space, left holding whatever they held.
-fn sort_parts(parts: &mut Vec<Part>, hits: &Hits<'_>, keys: &mut Vec<u64>, sorted: &mut Vec<Part>) {
+fn sort_parts(parts: &mut Vec<Part>, hits: &Hits<'_>) {
     // Larger points first, then by rule id. Ranks stand in for the ids; packed with the
     // points and the part's place into one integer, the sort moves integers (sorting the
     // parts by a comparator cost twice as much). Only factors made while scoring can share
@@ -1234,14 +1208,16 @@ fn sort_parts(parts: &mut Vec<Part>, hits: &Hits<'_>, keys: &mut Vec<u64>, sorte
         });
         return;
     }
-    keys.clear();
-    keys.extend(parts.iter().enumerate().map(|(i, p)| {
-        let weight = u32::MAX - u32::try_from(p.cp.unsigned_abs()).unwrap_or(u32::MAX);
-        u64::from(weight) << 32 | u64::from(p.rank) << 16 | i as u64
-    }));
+    let mut keys: Vec<u64> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let weight = u32::MAX - u32::try_from(p.cp.unsigned_abs()).unwrap_or(u32::MAX);
+            u64::from(weight) << 32 | u64::from(p.rank) << 16 | i as u64
+        })
+        .collect();
     keys.sort_unstable();
-    sorted.clear();
-    sorted.extend(keys.iter().map(|k| parts[(k & LOW) as usize]));
+    let mut sorted: Vec<Part> = keys.iter().map(|k| parts[(k & LOW) as usize]).collect();
     if keys.windows(2).any(|w| w[0] >> 16 == w[1] >> 16) {
         let mut start = 0;
         while start < keys.len() {
@@ -1251,7 +1227,7 @@ fn sort_parts(parts: &mut Vec<Part>, hits: &Hits<'_>, keys: &mut Vec<u64>, sorte
             start = end;
         }
     }
-    std::mem::swap(parts, sorted);
+    *parts = sorted;
 }
 
 fn card(parts: &[Part], grades: &Grades, hits: &Hits<'_>) -> ScoreCard {
