@@ -232,9 +232,10 @@ async fn deliver_and_record(
         }
     };
     match state.store.complete(job, lead, &decision).await {
-        Ok(()) if crate::crm::failure_reason(&decision).is_some() => {
-            let reason = crate::crm::failure_reason(&decision).unwrap_or_default();
-            fail(state, job, &reason).await;
+        // `complete` recorded the CRM's refusal as the job's error with the status.
+        Ok(()) if let Some(reason) = crate::crm::failure_reason(&decision) => {
+            metrics::counter!("leadgate_leads_processed_total", "status" => "failed").increment(1);
+            tracing::warn!(reason, "lead failed");
         }
         Ok(()) => {
             metrics::counter!("leadgate_leads_processed_total", "status" => decision.status.as_str()).increment(1);

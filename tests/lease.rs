@@ -359,9 +359,9 @@ async fn renewals_hold_a_job_and_a_silent_holder_loses_it(url: &str) {
     ));
 }
 
-/// A decision the CRM refused closes the job `failed`; the worker then records the CRM's
-/// reason on the same job (`complete` then `fail`, same attempt). The fence must let that
-/// through: on PostgreSQL it did not, and the reason was lost.
+/// A decision the CRM refused closes the job `failed` with the CRM's reason in the same
+/// statement (a reader polling for `failed` once saw it without its reason); a later `fail`
+/// of the same attempt still goes through the fence (on PostgreSQL it once did not).
 async fn a_crm_refusal_keeps_its_reason(url: &str) {
     let w = world(url, Duration::ZERO).await;
     let job_id = w.queue("4").await;
@@ -375,7 +375,21 @@ async fn a_crm_refusal_keeps_its_reason(url: &str) {
         .await
         .unwrap();
     decision.status = LeadStatus::Failed;
+    decision.delivery.push(
+        serde_json::from_value(
+            json!({"connector": "hubspot", "op": "write", "status": "failed",
+            "detail": "hubspot: leadgate_score does not exist"}),
+        )
+        .unwrap(),
+    );
     w.store.complete(&job, &lead, &decision).await.unwrap();
+    let view = w.store.lead(&job_id).await.unwrap().unwrap();
+    assert_eq!(view.status, "failed");
+    assert_eq!(
+        view.error.as_deref(),
+        Some("hubspot: leadgate_score does not exist"),
+        "the reason is recorded with the status"
+    );
     w.store
         .fail(&job, "hubspot: leadgate_score does not exist")
         .await

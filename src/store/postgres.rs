@@ -330,13 +330,16 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let closed = sqlx::query(
-            "UPDATE jobs SET status = $1, lease_until = NULL, error = NULL, updated_at = $2
+            "UPDATE jobs SET status = $1, lease_until = NULL, error = $5, updated_at = $2
              WHERE id = $3 AND status = 'processing' AND attempts = $4",
         )
         .bind(decision.status.as_str())
         .bind(now_ms())
         .bind(&job.id)
         .bind(job.attempts)
+        // A CRM refusal is the job's error in the same statement that closes it: a reader
+        // never sees the lead `failed` without its reason.
+        .bind(crate::crm::failure_reason(decision))
         .execute(&mut *tx)
         .await?;
         if closed.rows_affected() == 0 {

@@ -247,10 +247,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let closed = sqlx::query(
-            "UPDATE jobs SET status = ?, lease_until = NULL, error = NULL, updated_at = ?
+            "UPDATE jobs SET status = ?, lease_until = NULL, error = ?, updated_at = ?
              WHERE id = ? AND status = 'processing' AND attempts = ?",
         )
         .bind(decision.status.as_str())
+        // A CRM refusal is the job's error in the same statement that closes it: a reader
+        // never sees the lead `failed` without its reason.
+        .bind(crate::crm::failure_reason(decision))
         .bind(now_ms())
         .bind(&job.id)
         .bind(job.attempts)
