@@ -129,12 +129,13 @@ impl RuleContext {
     /// How many events the lead this context was built for has (0 for other contexts).
     pub fn event_count(&self) -> usize {
         match self.lead_events {
-            true => self.lead_event_list().map_or(0, <[Json]>::len),
+            true => self.lead_events().map_or(0, <[Json]>::len),
             false => 0,
         }
     }
 
-    fn lead_event_list(&self) -> Option<&[Json]> {
+    /// The lead's events as the context holds them (see [`RuleContext::bind_event`]).
+    pub fn lead_events(&self) -> Option<&[Json]> {
         self.json
             .get("lead")?
             .get("events")?
@@ -161,7 +162,7 @@ impl RuleContext {
             let mut ctx = Context::with_env(super::ENV.clone());
             let events: Vec<SharedVal> = match self.lead_events {
                 true => self
-                    .lead_event_list()
+                    .lead_events()
                     .unwrap_or_default()
                     .iter()
                     .map(|e| SharedVal::new(json_to_val(e)))
@@ -185,14 +186,12 @@ impl RuleContext {
         self.json.get(root)?.get(field)
     }
 
-    /// The slot of a variable rules read often (see [`RuleContext::root_json`]).
-    pub fn root_slot(name: &str) -> Option<usize> {
-        super::native::root_slot(name)
-    }
-
-    /// The variable in `slot`, found by index.
-    pub fn root_json(&self, slot: usize) -> Option<&Json> {
-        self.json.slot(slot)
+    /// Reads a field parsed ahead (see [`FieldPath`]): as [`RuleContext::lookup`] does.
+    pub fn read(&self, path: &FieldPath) -> Option<&Json> {
+        match path.slot {
+            Some(slot) => self.json.slot(slot)?.get(&path.field),
+            None => self.lookup(&path.dotted),
+        }
     }
 
     /// A scope over this context with one more variable bound (`event` while scoring each
@@ -222,11 +221,6 @@ impl RuleContext {
         }
     }
 
-    /// The lead's events as the context holds them (see [`RuleContext::bind_event`]).
-    pub fn lead_events(&self) -> Option<&[Json]> {
-        self.lead_event_list()
-    }
-
     /// Binds event `i` of the lead this context was built for as `event`, sharing its CEL
     /// value (made only if a rule needs cel). `events` is [`RuleContext::lead_events`],
     /// looked up once for all of a lead's events.
@@ -240,6 +234,33 @@ impl RuleContext {
             json: Some(json),
             cel: OnceCell::new(),
         })
+    }
+}
+
+/// A dotted field (`company.employees`) split once, so that reading it for each lead is an
+/// index and one lookup rather than a parse and a scan of the variables by name (factors
+/// quote the fields their rule read, for every lead).
+#[derive(Debug, PartialEq)]
+pub struct FieldPath {
+    dotted: Arc<str>,
+    /// The root variable's slot among the native evaluator's roots, if it has one.
+    slot: Option<usize>,
+    field: String,
+}
+
+impl FieldPath {
+    pub fn new(dotted: &str) -> Self {
+        let (root, field) = dotted.split_once('.').unwrap_or((dotted, ""));
+        Self {
+            dotted: Arc::from(dotted),
+            slot: super::native::root_slot(root),
+            field: field.to_string(),
+        }
+    }
+
+    /// The field as written, shared.
+    pub fn name(&self) -> &Arc<str> {
+        &self.dotted
     }
 }
 

@@ -35,7 +35,7 @@ pub use model::{Model, ModelError};
 
 use crate::lead::{intern, EnrichedLead, Event, Factor, Matched, Name, ScoreCard, ScoredLead};
 use crate::rules::{
-    json_to_val, Condition, FieldTable, Fields, RuleContext, RuleFile, Scope, SharedVal,
+    json_to_val, Condition, FieldPath, FieldTable, Fields, RuleContext, RuleFile, Scope, SharedVal,
 };
 use crate::settings::{ConfigErrors, ConfigIssue};
 
@@ -117,7 +117,7 @@ struct Blend {
 pub struct Scorer {
     rules: Vec<ScoreRule>,
     /// The distinct sets of fields rules read (see `ScoreRule::fields`).
-    field_sets: Vec<Vec<QuotedField>>,
+    field_sets: Vec<Vec<FieldPath>>,
     /// The lead fields every rule reads, looked up once per lead.
     lead_fields: FieldTable,
     /// Event rules by the event type they score, in rule order.
@@ -132,35 +132,6 @@ pub struct Scorer {
     account: Option<AccountRollup>,
     /// Every rule and event rule id, sorted: ranks (see `Part::rank`) are places in it.
     ids: Vec<Name>,
-}
-
-/// A field a rule reads (`company.employees`), as its factor quotes it: split once, so
-/// that quoting it for a lead is an index and one lookup rather than a parse and a scan of
-/// the context's variables by name.
-#[derive(Debug, PartialEq)]
-struct QuotedField {
-    name: Arc<str>,
-    /// The root variable's slot (see `RuleContext::root_json`), if it has one.
-    slot: Option<usize>,
-    field: String,
-}
-
-impl QuotedField {
-    fn new(dotted: &str) -> Self {
-        let (root, field) = dotted.split_once('.').unwrap_or((dotted, ""));
-        Self {
-            name: Arc::from(dotted),
-            slot: RuleContext::root_slot(root),
-            field: field.to_string(),
-        }
-    }
-
-    fn read<'c>(&self, ctx: &'c RuleContext) -> Option<&'c Value> {
-        match self.slot {
-            Some(slot) => ctx.root_json(slot)?.get(&self.field),
-            None => ctx.lookup(&self.name),
-        }
-    }
 }
 
 /// A factor being computed, its points in hundredths.
@@ -229,6 +200,7 @@ impl Hits<'_> {
     }
 
     /// The part as the factor a score card shows.
+    #[inline]
     fn factor(&self, p: &Part) -> Factor {
         let points = p.cp as f64 / CENTI;
         let (rule, dimension, description, matched) = match &p.source {
@@ -284,7 +256,7 @@ impl Scorer {
         let lists = load_lists(&raw.lists, &base, file, &mut issues);
         let mut seen = HashSet::new();
         let mut rules = Vec::new();
-        let mut field_sets: Vec<Vec<QuotedField>> = Vec::new();
+        let mut field_sets: Vec<Vec<FieldPath>> = Vec::new();
         // (index, target score ids) for rules and events tagged with `score`.
         let mut rule_targets: Vec<Option<Vec<String>>> = Vec::new();
         let mut event_targets: Vec<Option<Vec<String>>> = Vec::new();
@@ -329,8 +301,8 @@ impl Scorer {
             }
             match Condition::compile(r.when.get_ref(), &Scope::scoring()) {
                 Ok(when) => {
-                    let names: Vec<QuotedField> =
-                        when.fields().iter().map(|f| QuotedField::new(f)).collect();
+                    let names: Vec<FieldPath> =
+                        when.fields().iter().map(|f| FieldPath::new(f)).collect();
                     let fields = match field_sets.iter().position(|s| *s == names) {
                         Some(i) => i,
                         None => {
@@ -889,8 +861,8 @@ impl Scorer {
             // cost more than the rule itself for these one- or two-entry maps.
             let mut values = BTreeMap::new();
             for f in &self.field_sets[rule.fields] {
-                if let Some(v) = f.read(ctx) {
-                    values.insert(f.name.clone(), v.clone());
+                if let Some(v) = ctx.read(f) {
+                    values.insert(f.name().clone(), v.clone());
                 }
             }
             Arc::new(values)
