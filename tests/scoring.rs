@@ -140,10 +140,7 @@ fn decay_matches_hand_computed_values() {
     assert_eq!(pricing.points, 20.61);
     assert_eq!(pricing.matched["events"], json!(3));
     // The latest of the three matching views (the /blog view the same day does not match).
-    assert_eq!(
-        pricing.matched["latest"],
-        json!("2026-11-23T12:00:00+00:00")
-    );
+    assert_eq!(pricing.matched["latest"], json!("2026-11-23T12:00:00Z"));
     assert_eq!(
         leadgate::score::decay(
             Some(std::time::Duration::from_secs(14 * 86_400)),

@@ -466,6 +466,10 @@ fn truth<'a>(r: R<'a>) -> Result<bool, Fault<'a>> {
     }
 }
 
+/// A node's value. Leaves (constants, variables, table fields) are most of
+/// the nodes a rule has: read inline here, they skip a call into the large `compound`,
+/// whose entry and exit cost more than reading the leaf itself.
+#[inline(always)]
 fn run<'a>(node: &'a Node, env: &mut Env<'a>) -> R<'a> {
     match node {
         Node::Const(j) => Ok(V::of(j)),
@@ -475,17 +479,6 @@ fn run<'a>(node: &'a Node, env: &mut Env<'a>) -> R<'a> {
             .find(|(n, _)| *n == name.as_str())
             .map(|(_, j)| V::of(j))
             .ok_or(Fault::Unsure),
-        Node::Root(slot) => env.vars.root(*slot).map(V::of).ok_or(Fault::Unsure),
-        Node::Var(name) => env.vars.var(name).map(V::of).ok_or(Fault::Unsure),
-        Node::Select {
-            operand,
-            field,
-            test,
-        } => match run(operand, env)? {
-            V::Map(m) if *test => Ok(V::Bool(m.contains_key(field))),
-            V::Map(m) => m.get(field).map(V::of).ok_or(Fault::Missing(field)),
-            _ => Err(Fault::Unsure),
-        },
         Node::Field {
             id,
             slot,
@@ -506,6 +499,26 @@ fn run<'a>(node: &'a Node, env: &mut Env<'a>) -> R<'a> {
                 (None, false) => Err(Fault::Missing(field)),
             }
         }
+        Node::Root(slot) => env.vars.root(*slot).map(V::of).ok_or(Fault::Unsure),
+        _ => compound(node, env),
+    }
+}
+
+/// Every node but the leaves `run` reads itself.
+#[inline(never)]
+fn compound<'a>(node: &'a Node, env: &mut Env<'a>) -> R<'a> {
+    match node {
+        Node::Const(_) | Node::Local(_) | Node::Field { .. } | Node::Root(_) => run(node, env),
+        Node::Var(name) => env.vars.var(name).map(V::of).ok_or(Fault::Unsure),
+        Node::Select {
+            operand,
+            field,
+            test,
+        } => match run(operand, env)? {
+            V::Map(m) if *test => Ok(V::Bool(m.contains_key(field))),
+            V::Map(m) => m.get(field).map(V::of).ok_or(Fault::Missing(field)),
+            _ => Err(Fault::Unsure),
+        },
         Node::Not(a) => match run(a, env)? {
             V::Bool(b) => Ok(V::Bool(!b)),
             _ => Err(Fault::Unsure),

@@ -63,6 +63,8 @@ pub struct ScoreRule {
     pub description: Option<Name>,
     /// See `Part::rank`.
     rank: u32,
+    /// `points` in hundredths, rounded once at load rather than for every lead it matches.
+    cp: i64,
     /// The fields `when` reads, as an index into the scorer's distinct field sets: rules
     /// that read the same fields quote the same values, built once per lead.
     fields: usize,
@@ -312,6 +314,7 @@ impl Scorer {
                     };
                     rules.push(ScoreRule {
                         rank: u32::MAX,
+                        cp: to_cp(r.points),
                         fields,
                         id: intern(&r.id),
                         dimension: intern(&r.dimension),
@@ -869,7 +872,7 @@ impl Scorer {
         });
         Some(Part {
             source: Source::Rule(r as u32),
-            cp: to_cp(rule.points),
+            cp: rule.cp,
             rank: rule.rank,
         })
     }
@@ -907,6 +910,8 @@ impl Scorer {
                 continue;
             };
             let age = age_seconds(event.at, now);
+            // Event rules of one type mostly share a half-life: the last fade is reused.
+            let mut faded: Option<(Option<Duration>, f64)> = None;
             for &r in of_type {
                 let (rule, tally) = (&self.events[r], &mut tallies[r]);
                 if let Some(when) = &rule.when {
@@ -927,7 +932,15 @@ impl Scorer {
                 if tally.latest.is_none_or(|l| events[l].at < event.at) {
                     tally.latest = Some(i);
                 }
-                tally.points += rule.points * fade(rule.half_life, age);
+                let f = match faded {
+                    Some((h, f)) if h == rule.half_life => f,
+                    _ => {
+                        let f = fade(rule.half_life, age);
+                        faded = Some((rule.half_life, f));
+                        f
+                    }
+                };
+                tally.points += rule.points * f;
             }
         }
         // Event rules of one type mostly match the same events: the values their factors show
@@ -943,7 +956,15 @@ impl Scorer {
                 let values = match shown.iter().find(|(k, _)| *k == key) {
                     Some((_, values)) => values.clone(),
                     None => {
-                        let values = event_values(t.count, t.latest.map(|l| &events[l]));
+                        let latest = t.latest.map(|l| match own.and_then(|list| list.get(l)) {
+                            // The context wrote each event's time already, as the lead's
+                            // record shows it.
+                            Some(Value::Object(e)) if e.get("at").is_some_and(Value::is_string) => {
+                                e["at"].clone()
+                            }
+                            _ => Value::from(crate::lead::rfc3339(&events[l].at, true)),
+                        });
+                        let values = event_values(t.count, latest);
                         shown.push((key, values.clone()));
                         values
                     }
@@ -982,18 +1003,15 @@ fn event_part(r: usize, rule: &EventRule, tally: &EventTally) -> Option<Part> {
 }
 
 /// What an event rule's factor shows: how many events matched, and the latest one's time.
-fn event_values(count: u32, latest: Option<&Event>) -> Matched {
+fn event_values(count: u32, latest: Option<Value>) -> Matched {
     static EVENTS: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("events"));
     static LATEST: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("latest"));
     // Inserted one by one: `BTreeMap::from` sorts its array first, which cost more than
     // the rest of the factor.
     let mut values = BTreeMap::new();
     values.insert(EVENTS.clone(), Value::from(count));
-    if let Some(e) = latest {
-        values.insert(
-            LATEST.clone(),
-            Value::from(crate::lead::rfc3339(&e.at, false)),
-        );
+    if let Some(at) = latest {
+        values.insert(LATEST.clone(), at);
     }
     Arc::new(values)
 }
@@ -1314,7 +1332,9 @@ pub fn decay(half_life: Option<Duration>, at: DateTime<Utc>, now: DateTime<Utc>)
 
 /// An event's age at `now` in seconds, to the millisecond; a future event is 0 s old.
 fn age_seconds(at: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
-    (now - at).num_milliseconds().max(0) as f64 / 1000.0
+    // Milliseconds since the epoch, subtracted: chrono's `DateTime - DateTime` normalises a
+    // `TimeDelta` first, which cost more than the fade it feeds.
+    (now.timestamp_millis().saturating_sub(at.timestamp_millis())).max(0) as f64 / 1000.0
 }
 
 /// [`decay`] of an event `age` seconds old (computed once per event, not per rule).
