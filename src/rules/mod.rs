@@ -162,17 +162,22 @@ impl Condition {
         let answer = self
             .native
             .as_ref()
-            .and_then(|n| native::eval_with(n, ctx, fields.as_deref()));
+            .and_then(|n| native::eval_with(n, ctx, fields.as_deref(), None));
         answer.unwrap_or_else(|| self.eval_interpreted(ctx))
     }
 
     /// As [`Condition::eval_bound`], with the fields of a [`FieldTable`] resolved for this
-    /// lead.
-    pub fn eval_bound_fields(&self, scope: &Bound<'_>, fields: &Fields<'_>) -> Eval {
+    /// lead, and its `event` fields for the bound event (see [`FieldTable::resolve_event`]).
+    pub fn eval_bound_fields(
+        &self,
+        scope: &Bound<'_>,
+        fields: &Fields<'_>,
+        event_fields: Option<&[Option<&serde_json::Value>]>,
+    ) -> Eval {
         let answer = self
             .native
             .as_ref()
-            .and_then(|n| native::eval_with(n, scope, fields.as_deref()));
+            .and_then(|n| native::eval_with(n, scope, fields.as_deref(), event_fields));
         answer.unwrap_or_else(|| interpret(self.program.execute(scope.cel())))
     }
 
@@ -196,7 +201,7 @@ impl Condition {
 
     /// Evaluates in a scope made by [`RuleContext::bind`].
     pub fn eval_bound(&self, scope: &Bound<'_>) -> Eval {
-        self.eval_bound_fields(scope, &None)
+        self.eval_bound_fields(scope, &None, None)
     }
 }
 

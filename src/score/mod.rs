@@ -904,8 +904,10 @@ impl Scorer {
         let own = (ctx.event_count() == events.len())
             .then(|| ctx.lead_events())
             .flatten();
+        let mut event_fields = Vec::new();
         for (i, event) in events.iter().enumerate() {
             let mut scope = None;
+            let mut resolved = false;
             let Some(of_type) = self.events_of_type(&event.kind) else {
                 continue;
             };
@@ -916,15 +918,19 @@ impl Scorer {
                 let (rule, tally) = (&self.events[r], &mut tallies[r]);
                 if let Some(when) = &rule.when {
                     let scope = scope.get_or_insert_with(|| {
-                        match own.and_then(|list| ctx.bind_event(list, i)) {
-                            Some(bound) => bound,
+                        match own.and_then(|list| Some((ctx.bind_event(list, i)?, &list[i]))) {
+                            Some((bound, json)) => {
+                                resolved = self.lead_fields.resolve_event(json, &mut event_fields);
+                                bound
+                            }
                             None => ctx.bind(
                                 "event",
                                 json_to_val(&serde_json::to_value(event).unwrap_or(Value::Null)),
                             ),
                         }
                     });
-                    if !when.eval_bound_fields(scope, fields).matched() {
+                    let table = resolved.then_some(event_fields.as_slice());
+                    if !when.eval_bound_fields(scope, fields, table).matched() {
                         continue;
                     }
                 }
