@@ -328,6 +328,10 @@ pub struct Factor {
     pub description: Option<Name>,
 }
 
+/// A score's factors, shared: the primary score card, the scored lead and its decision
+/// hold the same list (copying sixty factors per lead cost more than sorting them).
+pub type Factors = Arc<[Factor]>;
+
 /// A rule id, dimension or description: interned (borrowed) when scoring made it, owned
 /// when read back from the store.
 pub type Name = std::borrow::Cow<'static, str>;
@@ -369,7 +373,7 @@ pub struct ScoreCard {
     /// The exact sum of the factors' points, before rounding.
     pub total: f64,
     /// Sorted by absolute weight, largest first; their points sum to `total`.
-    pub factors: Vec<Factor>,
+    pub factors: Factors,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -379,7 +383,7 @@ pub struct ScoredLead {
     pub score: i64,
     pub grade: String,
     /// Sorted by absolute weight, largest first.
-    pub factors: Vec<Factor>,
+    pub factors: Factors,
 }
 
 /// The closed set of routing actions.
@@ -537,7 +541,7 @@ pub struct Decision {
     pub enrichment: Enrichment,
     pub score: i64,
     pub grade: String,
-    pub factors: Vec<Factor>,
+    pub factors: Factors,
     /// Every named score (the primary one too), by id; `score`/`grade`/`factors` above are
     /// the primary score's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

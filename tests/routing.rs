@@ -109,7 +109,7 @@ async fn route_one(
         enriched,
         score: 90,
         grade: "hot".into(),
-        factors: vec![],
+        factors: Default::default(),
     };
     router
         .route(&scored, &mut ctx, assignments, t0())

@@ -153,7 +153,7 @@ mod tests {
             enrichment: Enrichment::default(),
             score: 0,
             grade: "cold".into(),
-            factors: vec![],
+            factors: Default::default(),
             scores: Default::default(),
             route: Route {
                 rule: rule.into(),

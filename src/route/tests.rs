@@ -85,7 +85,7 @@ fn scored_with(
             enriched,
             score: 50,
             grade: grade.into(),
-            factors: vec![],
+            factors: Default::default(),
         },
         ctx,
     )

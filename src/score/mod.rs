@@ -17,6 +17,7 @@ mod grades;
 pub mod model;
 pub mod train;
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
@@ -670,6 +671,18 @@ impl Scorer {
         for e in &mut events {
             e.rank = rank_of(&e.id);
         }
+        // A score that scales nothing before its factors are sorted (no caps, no model)
+        // lists its rules in factor order, so that its parts arrive sorted and
+        // `sort_parts` only checks them. Scores that scale keep file order, which decides
+        // where a rounding remainder goes.
+        let blended = blend.as_ref().map(|b| b.score);
+        for (i, def) in scores.iter_mut().enumerate() {
+            if let Body::Rules { rules: members, .. } = &mut def.body {
+                if def.caps.is_empty() && blended != Some(i) {
+                    members.sort_by_key(|r| (Reverse(rules[*r].cp.unsigned_abs()), rules[*r].rank));
+                }
+            }
+        }
         let mut lead_fields = FieldTable::default();
         for r in &mut rules {
             r.when.intern_fields(&mut lead_fields);
@@ -1212,7 +1225,19 @@ fn sort_parts(parts: &mut Vec<Part>, hits: &Hits<'_>) {
             u64::from(weight) << 32 | u64::from(p.rank) << 16 | i as u64
         })
         .collect();
-    keys.sort_unstable();
+    // Parts mostly arrive sorted when their score lists its rules in factor order, with a
+    // limit or event factor or two after them: those are inserted, the rest is sorted.
+    let run = 1 + keys.windows(2).take_while(|w| w[0] < w[1]).count();
+    if keys.len() - run.min(keys.len()) <= 4 {
+        for i in run..keys.len() {
+            let k = keys[i];
+            let at = keys[..i].partition_point(|x| *x < k);
+            keys.copy_within(at..i, at + 1);
+            keys[at] = k;
+        }
+    } else {
+        keys.sort_unstable();
+    }
     let mut sorted: Vec<Part> = keys.iter().map(|k| parts[(k & LOW) as usize]).collect();
     if keys.windows(2).any(|w| w[0] >> 16 == w[1] >> 16) {
         let mut start = 0;
