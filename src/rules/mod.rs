@@ -24,6 +24,22 @@ pub use native::FieldTable;
 /// A [`FieldTable`] resolved for one lead.
 pub type Fields<'a> = Option<Vec<Option<&'a serde_json::Value>>>;
 
+/// One lead's context and fields, set up once to evaluate many conditions in turn
+/// ([`Condition::eval_in`]).
+pub struct Evaluator<'a> {
+    ctx: &'a RuleContext,
+    env: native::Env<'a>,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(ctx: &'a RuleContext, fields: &'a Fields<'a>) -> Self {
+        Self {
+            ctx,
+            env: native::Env::new(ctx, fields.as_deref(), None),
+        }
+    }
+}
+
 /// The one CEL environment every rule is compiled and evaluated with: the standard library
 /// plus the strings extension (`lowerAscii`, `split` ...) and a `matches` that keeps its
 /// compiled patterns.
@@ -164,6 +180,15 @@ impl Condition {
             .as_ref()
             .and_then(|n| native::eval_with(n, ctx, fields.as_deref(), None));
         answer.unwrap_or_else(|| self.eval_interpreted(ctx))
+    }
+
+    /// As [`Condition::eval_fields`], in an [`Evaluator`] set up once for this lead.
+    pub fn eval_in<'a>(&'a self, evaluator: &mut Evaluator<'a>) -> Eval {
+        let answer = self
+            .native
+            .as_ref()
+            .and_then(|n| native::eval_in(n, &mut evaluator.env));
+        answer.unwrap_or_else(|| self.eval_interpreted(evaluator.ctx))
     }
 
     /// As [`Condition::eval_bound`], with the fields of a [`FieldTable`] resolved for this

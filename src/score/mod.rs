@@ -36,7 +36,8 @@ pub use model::{Model, ModelError};
 
 use crate::lead::{intern, EnrichedLead, Event, Factor, Matched, Name, ScoreCard, ScoredLead};
 use crate::rules::{
-    json_to_val, Condition, FieldPath, FieldTable, Fields, RuleContext, RuleFile, Scope, SharedVal,
+    json_to_val, Condition, Evaluator, FieldPath, FieldTable, Fields, RuleContext, RuleFile, Scope,
+    SharedVal,
 };
 use crate::settings::{ConfigErrors, ConfigIssue};
 
@@ -804,8 +805,9 @@ impl Scorer {
             made: Vec::new(),
         };
         let fields = self.lead_fields.resolve(ctx);
+        let mut evaluator = Evaluator::new(ctx, &fields);
         let rule_hits: Vec<Option<Part>> = (0..self.rules.len())
-            .map(|r| self.score_rule(r, ctx, &fields, &mut hits.quoted))
+            .map(|r| self.score_rule(r, ctx, &mut evaluator, &mut hits.quoted))
             .collect();
         let (event_hits, event_values) =
             self.score_events(&enriched.lead.events, ctx, &fields, now);
@@ -861,28 +863,38 @@ impl Scorer {
 
     /// Rule `r`'s part, if it matches. `quoted`: the matched values of each field set, once
     /// built for this lead.
-    fn score_rule(
-        &self,
+    /// The values of field set `set` for this lead, as factors show them.
+    // Out of line: building the map inside `score_rule` made every rule pay for its
+    // registers, and a set is quoted once per lead.
+    #[inline(never)]
+    fn quote(&self, set: usize, ctx: &RuleContext) -> Matched {
+        // Inserted one by one: collecting sorts through a scratch buffer, which cost more
+        // than the rule itself for these one- or two-entry maps.
+        let mut values = BTreeMap::new();
+        for f in &self.field_sets[set] {
+            if let Some(v) = ctx.read(f) {
+                values.insert(f.name().clone(), v.clone());
+            }
+        }
+        Arc::new(values)
+    }
+
+    #[inline]
+    fn score_rule<'a>(
+        &'a self,
         r: usize,
         ctx: &RuleContext,
-        fields: &Fields<'_>,
+        evaluator: &mut Evaluator<'a>,
         quoted: &mut [Option<Matched>],
     ) -> Option<Part> {
         let rule = &self.rules[r];
-        if !rule.when.eval_fields(ctx, fields).matched() {
+        if !rule.when.eval_in(evaluator).matched() {
             return None;
         }
-        quoted[rule.fields].get_or_insert_with(|| {
-            // Inserted one by one: collecting sorts through a scratch buffer, which
-            // cost more than the rule itself for these one- or two-entry maps.
-            let mut values = BTreeMap::new();
-            for f in &self.field_sets[rule.fields] {
-                if let Some(v) = ctx.read(f) {
-                    values.insert(f.name().clone(), v.clone());
-                }
-            }
-            Arc::new(values)
-        });
+        let slot = &mut quoted[rule.fields];
+        if slot.is_none() {
+            *slot = Some(self.quote(rule.fields, ctx));
+        }
         Some(Part {
             source: Source::Rule(r as u32),
             cp: rule.cp,
