@@ -868,15 +868,14 @@ impl Scorer {
     // registers, and a set is quoted once per lead.
     #[inline(never)]
     fn quote(&self, set: usize, ctx: &RuleContext) -> Matched {
-        // Inserted one by one: collecting sorts through a scratch buffer, which cost more
-        // than the rule itself for these one- or two-entry maps.
-        let mut values = BTreeMap::new();
-        for f in &self.field_sets[set] {
+        let fields = &self.field_sets[set];
+        let mut values = Vec::with_capacity(fields.len());
+        for f in fields {
             if let Some(v) = ctx.read(f) {
-                values.insert(f.name().clone(), v.clone());
+                values.push((f.name().clone(), v.clone()));
             }
         }
-        Arc::new(values)
+        Matched::new(values)
     }
 
     #[inline]
@@ -1037,14 +1036,11 @@ fn event_part(r: usize, rule: &EventRule, tally: &EventTally) -> Option<Part> {
 fn event_values(count: u32, latest: Option<Value>) -> Matched {
     static EVENTS: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("events"));
     static LATEST: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("latest"));
-    // Inserted one by one: `BTreeMap::from` sorts its array first, which cost more than
-    // the rest of the factor.
-    let mut values = BTreeMap::new();
-    values.insert(EVENTS.clone(), Value::from(count));
-    if let Some(at) = latest {
-        values.insert(LATEST.clone(), at);
-    }
-    Arc::new(values)
+    let events = (EVENTS.clone(), Value::from(count));
+    Matched::sorted(match latest {
+        Some(at) => Arc::new([events, (LATEST.clone(), at)]),
+        None => Arc::new([events]),
+    })
 }
 
 /// Scales the parts at `idx` so they sum to exactly `target` hundredths; the rounding
@@ -1167,16 +1163,16 @@ fn model_parts(
             .total_cmp(&a.logit.abs())
             .then_with(|| a.feature.cmp(&c.feature))
     });
-    let factor = |rule: String, matched: BTreeMap<Arc<str>, Value>, description: String| Factor {
+    let factor = |rule: String, matched: Vec<(Arc<str>, Value)>, description: String| Factor {
         rule: rule.into(),
         dimension: MODEL_DIMENSION.into(),
         points: 0.0,
-        matched: Arc::new(matched),
+        matched: Matched::new(matched),
         description: Some(description.into()),
     };
     let baseline = factor(
         "model: baseline".into(),
-        BTreeMap::new(),
+        Vec::new(),
         format!(
             "an average lead converts with probability {:.1}%",
             100.0 * p0
@@ -1190,7 +1186,7 @@ fn model_parts(
         if i < b.explain_top && c.logit.abs() > 1e-12 {
             let f = factor(
                 format!("model: {}", c.feature),
-                BTreeMap::from([(Arc::from(c.feature.as_str()), c.value.clone())]),
+                vec![(Arc::from(c.feature.as_str()), c.value.clone())],
                 format!("{:+.2} log-odds against an average lead", c.logit),
             );
             parts.push(hits.make(f, cp.round() as i64));
@@ -1202,7 +1198,7 @@ fn model_parts(
     if rest_n > 0 {
         let f = factor(
             "model: other features".into(),
-            BTreeMap::from([(Arc::from("features"), Value::from(rest_n))]),
+            vec![(Arc::from("features"), Value::from(rest_n))],
             format!("{rest_n} smaller effects together"),
         );
         parts.push(hits.make(f, rest.round() as i64));
