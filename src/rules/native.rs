@@ -619,6 +619,25 @@ fn compound<'a>(node: &'a Node, env: &mut Env<'a>) -> R<'a> {
         }
         Node::In(a, b) => {
             let needle = run(a, env)?;
+            // Text against a literal list of text, the shape most membership rules take:
+            // compared directly. Any other item sends the list to the general loop below,
+            // which decides as cel does.
+            if let (V::Str(text), Node::Const(Json::Array(items))) = (&needle, &**b) {
+                let mut all_text = true;
+                for item in items {
+                    match item {
+                        Json::String(s) if s == text.as_ref() => return Ok(V::Bool(true)),
+                        Json::String(_) => {}
+                        _ => {
+                            all_text = false;
+                            break;
+                        }
+                    }
+                }
+                if all_text {
+                    return Ok(V::Bool(false));
+                }
+            }
             match run(b, env)? {
                 V::List(items) => {
                     for item in items {
@@ -768,6 +787,8 @@ mod tests {
         "company.employees != 240",
         "-company.employees < -5",
         "company.industry in ['Software', 'Financial Services', 'Healthcare']",
+        "company.industry in ['Software', 3, 'Healthcare']",
+        "company.industry in ['Healthcare', 'Software', null]",
         "company.industry == 'Software' && company.country in ['US', 'CA']",
         "has(company.revenue) && company.revenue > 1000000",
         "company.revenue > 1000000 || has(company.revenue)",
