@@ -498,7 +498,8 @@ impl<'a> Env<'a> {
 /// As [`eval_with`], in a scope set up once for many conditions (a scorer's rules for one
 /// lead): setting it up for each rule cost a fifth of evaluating a simple one.
 pub(crate) fn eval_in<'a>(node: &'a Node, env: &mut Env<'a>) -> Option<Eval> {
-    // A fault inside a comprehension may leave its variables behind.
+    // Every condition starts outside any comprehension (a shared scope must not carry one
+    // condition's variables into the next).
     env.depth = 0;
     match run(node, env) {
         Ok(V::Bool(true)) => Some(Eval::Matched),

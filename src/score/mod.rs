@@ -861,11 +861,9 @@ impl Scorer {
         (scored, cards)
     }
 
-    /// Rule `r`'s part, if it matches. `quoted`: the matched values of each field set, once
-    /// built for this lead.
     /// The values of field set `set` for this lead, as factors show them.
-    // Out of line: building the map inside `score_rule` made every rule pay for its
-    // registers, and a set is quoted once per lead.
+    // Out of line: building them inside `score_rule` made every rule pay for the registers
+    // it needs, and a set is quoted once per lead.
     #[inline(never)]
     fn quote(&self, set: usize, ctx: &RuleContext) -> Matched {
         let fields = &self.field_sets[set];
@@ -878,6 +876,8 @@ impl Scorer {
         Matched::new(values)
     }
 
+    /// Rule `r`'s part, if it matches. `quoted`: the matched values of each field set, once
+    /// built for this lead.
     #[inline]
     fn score_rule<'a>(
         &'a self,
