@@ -175,11 +175,7 @@ impl Condition {
 
     /// As [`Condition::eval`], with the fields of a [`FieldTable`] resolved for this lead.
     pub fn eval_fields(&self, ctx: &RuleContext, fields: &Fields<'_>) -> Eval {
-        let answer = self
-            .native
-            .as_ref()
-            .and_then(|n| native::eval_with(n, ctx, fields.as_deref(), None));
-        answer.unwrap_or_else(|| self.eval_interpreted(ctx))
+        self.eval_in(&mut Evaluator::new(ctx, fields))
     }
 
     /// As [`Condition::eval_fields`], in an [`Evaluator`] set up once for this lead.

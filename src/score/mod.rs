@@ -986,13 +986,15 @@ impl Scorer {
                 let values = match shown.iter().find(|(k, _)| *k == key) {
                     Some((_, values)) => values.clone(),
                     None => {
-                        let latest = t.latest.map(|l| match own.and_then(|list| list.get(l)) {
-                            // The context wrote each event's time already, as the lead's
-                            // record shows it.
-                            Some(Value::Object(e)) if e.get("at").is_some_and(Value::is_string) => {
-                                e["at"].clone()
-                            }
-                            _ => Value::from(crate::lead::rfc3339(&events[l].at, true)),
+                        // The context wrote each event's time already, as the lead's
+                        // record shows it.
+                        let latest = t.latest.map(|l| {
+                            own.and_then(|list| list.get(l)?.get("at"))
+                                .filter(|at| at.is_string())
+                                .cloned()
+                                .unwrap_or_else(|| {
+                                    Value::from(crate::lead::rfc3339(&events[l].at, true))
+                                })
                         });
                         let values = event_values(t.count, latest);
                         shown.push((key, values.clone()));
