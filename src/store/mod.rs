@@ -32,6 +32,9 @@ pub enum StoreError {
     Unsupported(String),
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
+    /// The intake writer's own connection (rusqlite) failed: opening it, or a statement.
+    #[error("store write failed: {0}")]
+    Write(String),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("job {job_id} is no longer held by this worker: its lease ran out before it was renewed (a stalled process or an unreachable store) and another worker claimed it again, or it was closed; the newer claim records the decision")]

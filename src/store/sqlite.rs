@@ -74,6 +74,10 @@ impl Store {
             // (Reclaimable file pages, not heap: they count in RSS but the kernel can drop
             // them.)
             .pragma("mmap_size", "268435456");
+        let writer = group_commit::Target {
+            filename: options.get_filename().to_path_buf(),
+            in_memory: path == ":memory:",
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .connect_with(options)
@@ -85,7 +89,7 @@ impl Store {
             .map_err(|e| open_err(format!("migration failed: {e}")))?;
         Ok(Self {
             pool,
-            group_commit: Default::default(),
+            group_commit: group_commit::GroupCommit::new(writer),
         })
     }
 
@@ -103,9 +107,7 @@ impl Store {
         raw: &RawLead,
         idempotency_key: Option<&str>,
     ) -> Result<Accepted, StoreError> {
-        self.group_commit
-            .accept(&self.pool, lead, raw, idempotency_key)
-            .await
+        self.group_commit.accept(lead, raw, idempotency_key).await
     }
 
     /// Queues an arrival known only by a CRM record (a webhook that named an id), or records
