@@ -129,17 +129,27 @@ impl GroupCommit {
     }
 }
 
+const LINGER: Duration = Duration::from_micros(150);
+
+fn drain(rx: &mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(p) => batch.push(p),
+            Err(_) => break,
+        }
+    }
+}
+
 /// Runs until every store handle is gone: takes what has arrived (up to [`MAX_BATCH`]),
 /// writes it in one transaction, answers each arrival, and again.
 fn writer(target: Target, rx: mpsc::Receiver<Pending>) {
     let mut conn: Option<Connection> = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
+        drain(&rx, &mut batch);
+        if batch.len() > 1 {
+            std::thread::sleep(LINGER);
+            drain(&rx, &mut batch);
         }
         let c = match conn.take() {
             Some(c) => Ok(c),
