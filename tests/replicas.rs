@@ -229,6 +229,10 @@ struct Report {
     failed: usize,
     /// Jobs claimed more than once: their lease ran out under a dead or cut-off worker.
     reclaimed: usize,
+    /// Pool picks their job's decision did not use: the job was routed again after a crash
+    /// and went elsewhere, e.g. to a `hot` pool because colleagues' decisions recorded in
+    /// between raised its account score. Such a pick stays counted (spent), legitimately.
+    rerouted: usize,
     /// owner → (assignments the shared counters hold, decisions assigning the lead to them)
     counted: BTreeMap<String, (u64, u64)>,
     /// pool → owner → leads
@@ -271,6 +275,19 @@ impl Report {
     }
 }
 
+/// Every counted pick is used by its job's decision, except picks of retried jobs that
+/// their retry routed elsewhere. A retry that picked a new member in the same pool would
+/// overwrite its stored pick and leave a spent pick unexplained: that fails here.
+fn assert_picks_kept(r: &Report) {
+    assert!(
+        r.spent_picks() <= r.rerouted as u64 && r.rerouted <= r.reclaimed,
+        "spent picks {} beyond the {} rerouted retries (of {} reclaimed jobs): {r:#?}",
+        r.spent_picks(),
+        r.rerouted,
+        r.reclaimed
+    );
+}
+
 async fn count(db: &PgPool, sql: &str) -> usize {
     let n: i64 = sqlx::query_scalar(sql).fetch_one(db).await.expect(sql);
     usize::try_from(n).unwrap_or(0)
@@ -301,6 +318,13 @@ async fn report(db: &PgPool, n: usize) -> Report {
     .await;
     let failed = count(db, "SELECT COUNT(*) FROM jobs WHERE status = 'failed'").await;
     let reclaimed = count(db, "SELECT COUNT(*) FROM jobs WHERE attempts > 1").await;
+    let rerouted = count(
+        db,
+        "SELECT COUNT(*) FROM job_picks p JOIN decisions d ON d.job_id = p.job_id
+          WHERE p.pool <> '(owner)'
+            AND (d.record::jsonb -> 'route' ->> 'owner') IS DISTINCT FROM p.owner",
+    )
+    .await;
     let twice = count(
         db,
         "SELECT COUNT(*) FROM (SELECT job_id FROM decisions GROUP BY job_id HAVING COUNT(*) > 1) t",
@@ -378,6 +402,7 @@ async fn report(db: &PgPool, n: usize) -> Report {
         duplicates: twice + over + jobs.saturating_sub(n),
         failed,
         reclaimed,
+        rerouted,
         counted,
         owners,
         decided_owners: Many(decided_owners),
@@ -454,7 +479,7 @@ fn figures(f: Figures, r: &Report, c: &CrmTally) {
         .join(",");
     println!(
         "replicas: test={} leads={} replicas={} workers_each={WORKERS} fault=\"{}\" faults_injected={faults} faults=\"{kinds}\" \
-         decisions={} lost={} duplicates={} crm_writes={} crm_lost={} crm_duplicates={} crm_searches={} assigned={} spent_picks={} reclaimed_after_lease={} client_retries={} seconds={:.1}",
+         decisions={} lost={} duplicates={} crm_writes={} crm_lost={} crm_duplicates={} crm_searches={} assigned={} spent_picks={} rerouted_picks={} reclaimed_after_lease={} client_retries={} seconds={:.1}",
         f.name,
         r.arrivals,
         f.replicas,
@@ -468,6 +493,7 @@ fn figures(f: Figures, r: &Report, c: &CrmTally) {
         c.searches,
         r.assigned(),
         r.spent_picks(),
+        r.rerouted,
         r.reclaimed,
         f.retried,
         f.took.as_secs_f64()
@@ -603,8 +629,9 @@ async fn a_replica_killed_mid_batch_and_restarted_loses_nothing_and_delivers_not
     assert_nothing_lost_or_doubled(&r);
     assert_one_crm_write_each(&c, &r);
     // A job the killed replica held may have made its pick before it died; its retry gets
-    // the same member (picks are tied to job ids), so no pick is spent.
-    assert_eq!(r.spent_picks(), 0, "{r:#?}");
+    // the same member (picks are tied to job ids), so no pick is spent — unless the retry
+    // routed the lead elsewhere.
+    assert_picks_kept(&r);
     assert!(
         r.reclaimed >= 1,
         "the killed replica held no job: nothing was reclaimed after its lease: {r:#?}"
@@ -680,7 +707,7 @@ async fn a_postgres_restart_mid_run_delays_the_run_but_loses_nothing() {
     assert_one_crm_write_each(&c, &r);
     assert_all_ready(&mut replicas).await;
     // A pick committed just before the outage is given back to its job's retry.
-    assert_eq!(r.spent_picks(), 0, "{r:#?}");
+    assert_picks_kept(&r);
     stop_all(replicas);
 }
 

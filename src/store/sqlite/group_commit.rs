@@ -129,8 +129,13 @@ impl GroupCommit {
     }
 }
 
+/// How long the writer waits for the rest of a burst once more than one arrival is queued,
+/// so it shares the fsync and the WAL pages: intake CPU a lead 56 → 50 µs under 64
+/// connections. Waiting while the burst kept growing (up to 1 ms) was slower: the
+/// connections sat idle.
 const LINGER: Duration = Duration::from_micros(150);
 
+/// Moves what has arrived into the batch, up to [`MAX_BATCH`], without waiting.
 fn drain(rx: &mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
     while batch.len() < MAX_BATCH {
         match rx.try_recv() {
@@ -190,7 +195,11 @@ fn one_by_one(target: &Target, batch: Vec<Pending>) -> Option<Connection> {
         let one = match conn.as_mut() {
             Ok(c) => write(c, std::slice::from_ref(&p))
                 .map_err(|e| StoreError::Write(e.to_string()))
-                .and_then(|mut a| a.remove(0)),
+                .and_then(|mut a| {
+                    a.pop().unwrap_or_else(|| {
+                        Err(StoreError::Corrupt("an arrival lost its answer".into()))
+                    })
+                }),
             Err(e) => Err(StoreError::Write(e.to_string())),
         };
         let _ = p.reply.send(one);
