@@ -74,10 +74,7 @@ impl Store {
             // (Reclaimable file pages, not heap: they count in RSS but the kernel can drop
             // them.)
             .pragma("mmap_size", "268435456");
-        let writer = group_commit::Target {
-            filename: options.get_filename().to_path_buf(),
-            in_memory: path == ":memory:",
-        };
+        let writer = group_commit::Target::of(&options, path);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .connect_with(options)

@@ -50,11 +50,20 @@ struct Pending {
 /// database sqlx named for a `:memory:` store.
 #[derive(Clone, Debug)]
 pub(super) struct Target {
-    pub(super) filename: PathBuf,
-    pub(super) in_memory: bool,
+    filename: PathBuf,
+    in_memory: bool,
 }
 
 impl Target {
+    /// The file the pool opens with `options`; `path` is the URL's path (`:memory:` names
+    /// the shared in-memory database sqlx made up a name for).
+    pub(super) fn of(options: &sqlx::sqlite::SqliteConnectOptions, path: &str) -> Self {
+        Self {
+            filename: options.get_filename().to_path_buf(),
+            in_memory: path == ":memory:",
+        }
+    }
+
     fn open(&self) -> rusqlite::Result<Connection> {
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE

@@ -76,10 +76,7 @@ impl Store {
             .create_if_missing(false)
             .busy_timeout(Duration::from_secs(10));
         // Never used to accept in practice (the pipeline only reads), but a store is a store.
-        let writer = super::group_commit::Target {
-            filename: options.get_filename().to_path_buf(),
-            in_memory: path == ":memory:",
-        };
+        let writer = super::group_commit::Target::of(&options, path);
         let pool = SqlitePoolOptions::new()
             .max_connections(ROLLUP_CONNECTIONS)
             .connect_lazy_with(options);
