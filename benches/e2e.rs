@@ -179,16 +179,11 @@ async fn trivial_server() {
 struct Ceiling {
     before: f64,
     after: f64,
-    mean: f64,
 }
 
 impl Ceiling {
-    fn new(before: f64, after: f64) -> Self {
-        Ceiling {
-            before,
-            after,
-            mean: (before + after) / 2.0,
-        }
+    fn mean(&self) -> f64 {
+        (self.before + self.after) / 2.0
     }
 }
 
@@ -197,7 +192,9 @@ impl std::fmt::Display for Ceiling {
         write!(
             f,
             "trivial {:.0}/s ({:.0} before, {:.0} after)",
-            self.mean, self.before, self.after
+            self.mean(),
+            self.before,
+            self.after
         )
     }
 }
@@ -665,9 +662,12 @@ fn main() {
         let cpu = p.cpu_seconds();
         let intake = rt.block_on(load(&url, n, conc, lead_body.clone()));
         let intake_cpu_us = (p.cpu_seconds() - cpu) * 1e6 / n as f64;
-        let limit = Ceiling::new(before, ceiling());
+        let limit = Ceiling {
+            before,
+            after: ceiling(),
+        };
         drop(p);
-        let ratio = intake.rate() / limit.mean;
+        let ratio = intake.rate() / limit.mean();
         row(
             "durable intake POST /v1/leads (leads/s)",
             format!(
@@ -701,8 +701,11 @@ fn main() {
         let cpu = p.cpu_seconds();
         let eval = rt.block_on(load(&url, n, conc, lead_body.clone()));
         let eval_cpu_us = (p.cpu_seconds() - cpu) * 1e6 / n as f64;
-        let limit = Ceiling::new(before, ceiling());
-        let eratio = eval.rate() / limit.mean;
+        let limit = Ceiling {
+            before,
+            after: ceiling(),
+        };
+        let eratio = eval.rate() / limit.mean();
         row(
             "evaluate, warm cache (leads/s)",
             format!("{:.0} ({} err)", eval.rate(), eval.errors),

@@ -7,7 +7,7 @@ use leadgate::lead::RawLead;
 use leadgate::normalize::Normalizer;
 use leadgate::store::{Accepted, Store, StoreError};
 use serde_json::json;
-use support::temp_db;
+use support::{open_store, temp_db};
 
 fn raw(v: serde_json::Value) -> RawLead {
     RawLead(v.as_object().unwrap().clone())
@@ -29,9 +29,7 @@ async fn burst(
 #[tokio::test]
 async fn a_burst_keeps_idempotency_and_identity_as_if_one_at_a_time() {
     let (_dir, db) = temp_db();
-    let store = Store::open(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let store = open_store(&db).await;
     // 60 arrivals: every third repeats key "retry" (a client retrying), the others are
     // fresh people, except that "twice@acme.io" arrives twice without a key.
     let mut arrivals = Vec::new();
@@ -89,9 +87,7 @@ async fn an_in_memory_store_accepts_and_reads_back() {
 #[tokio::test]
 async fn a_broken_store_answers_each_arrival_with_an_error() {
     let (dir, db) = temp_db();
-    let store = Store::open(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let store = open_store(&db).await;
     // The file disappears under the daemon (a volume unmounted): the writer's own
     // connection cannot be opened read-write on a path whose folder is gone.
     drop(dir);

@@ -93,6 +93,13 @@ pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
     (dir, db)
 }
 
+/// The SQLite store at `db`, opened in this process (migrations applied).
+pub async fn open_store(db: &Path) -> leadgate::store::Store {
+    leadgate::store::Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("open the SQLite store")
+}
+
 /// Polls `GET /v1/leads/{id}` until its status is one of `want` (bounded).
 pub async fn wait_for_status(
     client: &reqwest::Client,
