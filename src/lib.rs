@@ -27,6 +27,7 @@ pub mod daemon;
 pub mod enrich;
 pub mod explain;
 pub mod intake;
+pub mod json;
 pub mod lead;
 pub mod normalize;
 pub mod pipeline;

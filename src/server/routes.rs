@@ -212,7 +212,7 @@ pub async fn evaluate(
     // as much as the serialization itself. A typical decision is 4–5 KB: growing from
     // serde_json's default 128 bytes copied it six times on the way.
     let mut body = Vec::with_capacity(DECISION_BYTES);
-    serde_json::to_writer(&mut body, &decision).map_err(ApiError::internal)?;
+    crate::json::write_into(&mut body, &decision).map_err(ApiError::internal)?;
     match body.pop() {
         Some(b'}') => body.extend_from_slice(b",\"dry_run\":true}"),
         _ => return Err(ApiError::internal("a decision is not a JSON object")),

@@ -108,14 +108,14 @@ impl GroupCommit {
         raw: &RawLead,
         key: Option<&str>,
     ) -> Result<Accepted, StoreError> {
-        let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+        let corrupt = |e: crate::json::WriteError| StoreError::Corrupt(e.to_string());
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             identity_key: lead.identity_key(),
             email: lead.email.clone(),
             domain: lead.domain.clone(),
-            data: serde_json::to_string(lead).map_err(corrupt)?,
-            payload: serde_json::to_string(raw).map_err(corrupt)?,
+            data: crate::json::to_string(lead).map_err(corrupt)?,
+            payload: crate::json::to_string(raw).map_err(corrupt)?,
             key: key.map(str::to_string),
             suppression: lead.email.as_deref().map(crate::store::privacy::email_key),
             reply,
