@@ -535,34 +535,53 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Posts `n` bodies `body(first..first + n)` at a steady `rate` per second (open loop: a
-/// slow answer does not delay the next request); returns the successful answers.
+/// slow answer does not delay the next request). Each latency runs from the tick that sent
+/// its request, so answers queued behind a slow one count their wait. The first `warm`
+/// requests open the client's connections and are not timed: opening them on demand put
+/// a burst of connects into the first second's tail.
 async fn load_paced(
     url: &str,
     first: usize,
     n: usize,
     rate: f64,
     body: Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>,
-) -> Vec<(Instant, axum::body::Bytes)> {
+    warm: usize,
+) -> Run {
     let client = reqwest::Client::new();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     let mut tasks = Vec::with_capacity(n);
+    let started = Instant::now();
     for i in first..first + n {
         tick.tick().await;
         let (client, url, b) = (client.clone(), url.to_string(), body(i));
         tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
             let r = client.post(&url).json(&b).send().await.ok()?;
             if !r.status().is_success() {
                 return None;
             }
             let bytes = r.bytes().await.ok()?;
-            Some((Instant::now(), bytes))
+            let at = Instant::now();
+            Some((at.duration_since(sent).as_micros() as u64, (at, bytes)))
         }));
     }
-    let mut answers = Vec::with_capacity(n);
-    for t in tasks {
-        answers.extend(t.await.ok().flatten());
+    let (mut latencies_us, mut answers) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for (i, t) in tasks.into_iter().enumerate() {
+        if let Some((us, answer)) = t.await.ok().flatten() {
+            if i >= warm {
+                latencies_us.push(us);
+            }
+            answers.push(answer);
+        }
     }
-    answers
+    latencies_us.sort_unstable();
+    Run {
+        requests: n,
+        errors: n - answers.len(),
+        elapsed: started.elapsed(),
+        latencies_us,
+        answers,
+    }
 }
 
 fn row(name: &str, value: String, limit: String, verdict: &str) {
@@ -718,16 +737,53 @@ fn main() {
             "≥ 0.50".into(),
             if eratio >= 0.5 { "met" } else { "missed" },
         );
+        // At saturation a closed-loop client's latency is queueing: 64 connections / rate
+        // (Little's law), the trivial handler's own p99 included. The target is read at a
+        // load below saturation, paced (open loop) at half the rate just measured.
         row(
-            "  evaluate p99 (ms)",
+            "  evaluate p99 at 64 connections (ms)",
             format!(
                 "{:.2} (p50 {:.2}, p90 {:.2})",
                 eval.pct(0.99),
                 eval.pct(0.5),
                 eval.pct(0.9)
             ),
-            "< 5 ms".into(),
-            if eval.pct(0.99) < 5.0 {
+            format!(
+                "queueing: 64 / rate = {:.2} ms; trivial p99 {:.1}",
+                conc as f64 * 1000.0 / eval.rate(),
+                trivial.pct(0.99)
+            ),
+            "",
+        );
+        // Five seconds timed after one untimed, against leadgate and then the trivial
+        // handler at the same pace: a stall of the machine itself shows in both.
+        let paced_rate = (eval.rate() / 2.0).floor().max(1.0);
+        let warm = paced_rate as usize;
+        let paced_at = |url: &str| {
+            rt.block_on(load_paced(
+                url,
+                n,
+                warm * 6,
+                paced_rate,
+                lead_body.clone(),
+                warm,
+            ))
+        };
+        let paced = paced_at(&url);
+        let paced_p99 = paced.pct(0.99);
+        let trivial_paced = paced_at(&trivial_url);
+        row(
+            &format!("  evaluate p99 at {paced_rate:.0} leads/s, paced (ms)"),
+            format!(
+                "{paced_p99:.2} (p50 {:.2}, {} err)",
+                paced.pct(0.5),
+                paced.errors
+            ),
+            format!(
+                "< 5 ms; trivial at this pace {:.2}",
+                trivial_paced.pct(0.99)
+            ),
+            if paced_p99 < 5.0 && paced.errors == 0 {
                 "met"
             } else {
                 "missed"
@@ -844,7 +900,9 @@ fn main() {
         let ceiling = workers as f64 / (calls_per_lead * crm_ms as f64 / 1000.0);
         let paced_rate = (e2e_rate / 2.0).max(1.0);
         let paced_n = ((paced_rate * 10.0) as usize).clamp(50, e2e_n.max(50));
-        let paced = rt.block_on(load_paced(&url, e2e_n, paced_n, paced_rate, e2e_body));
+        let paced = rt
+            .block_on(load_paced(&url, e2e_n, paced_n, paced_rate, e2e_body, 0))
+            .answers;
         wait_for_writes(&crm, accepted + paced.len());
         let paced_lat = accept_to_write(&crm, &paced);
         row(

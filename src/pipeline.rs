@@ -36,13 +36,16 @@ pub struct Pipeline {
     preview_rollups: RollupCache,
 }
 
-/// How long a dry run reuses an account's roll-up when nothing in this process changed it
-/// (then, up to twice as long, while a background read replaces it): bounds what a write by
-/// another process (a replica, `leadgate run`) can hide, like the dry run's routing state
-/// (`server::DryRunState`). Reading the roll-up per lead — a
-/// `json_extract` over every stored decision of the domain — was a seventh of
-/// `POST /v1/evaluate` (benches/e2e.rs).
-const PREVIEW_ROLLUP_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a dry run reuses an account's roll-up when nothing in this process changed it,
+/// and how long after that a kept copy still answers while one background read replaces it.
+/// Together they bound what a write by another process (a replica, `leadgate run`) can
+/// hide from a preview: about ten seconds for an account seen at least once a minute.
+/// Reading the roll-up per lead — a `json_extract` over every stored decision of the
+/// domain — was a seventh of `POST /v1/evaluate`; re-reading every account each second
+/// (the first TTL, 1 s) still cost 0.41 → 0.49 of the trivial handler's rate and put the
+/// store's latency into evaluate's p99 (24–52 → 4–6 ms at half load, benches/e2e.rs).
+const PREVIEW_ROLLUP_FRESH: std::time::Duration = std::time::Duration::from_secs(10);
+const PREVIEW_ROLLUP_KEEP: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Most accounts whose roll-up is kept; past it the copies are dropped and read again.
 const PREVIEW_ROLLUP_ACCOUNTS: usize = 10_000;
@@ -60,16 +63,34 @@ struct RollupEntry {
 type RollupEntries = std::sync::Mutex<HashMap<(String, String), RollupEntry>>;
 
 /// Roll-up rows per (domain, score id).
-#[derive(Default)]
 struct RollupCache {
     entries: Arc<RollupEntries>,
+    fresh: std::time::Duration,
+    keep: std::time::Duration,
+    /// Background reads under way. Copies read together (a warm-up, a restart) expire
+    /// together: unbounded, a thousand accounts' refreshes filled the store's pool at once
+    /// and the reads that had to wait (new accounts) reached 40–100 ms.
+    refreshes: Arc<tokio::sync::Semaphore>,
+}
+
+/// Most background roll-up reads at once; the rest keep answering their copy meanwhile.
+const PREVIEW_ROLLUP_REFRESHES: usize = 2;
+
+impl Default for RollupCache {
+    fn default() -> Self {
+        Self {
+            entries: Arc::default(),
+            fresh: PREVIEW_ROLLUP_FRESH,
+            keep: PREVIEW_ROLLUP_KEEP,
+            refreshes: Arc::new(tokio::sync::Semaphore::new(PREVIEW_ROLLUP_REFRESHES)),
+        }
+    }
 }
 
 impl RollupCache {
     /// The account's rows: read from `source` when there is no copy, this process changed
-    /// the account since, or the copy is older than twice [`PREVIEW_ROLLUP_TTL`]; a copy
-    /// between one and two TTLs old is answered while one background read replaces it
-    /// ([`Reused`]). Another process's writes are so hidden for at most about two TTLs.
+    /// the account since, or the copy is older than `keep`; a copy between `fresh` and
+    /// `keep` old is answered while one background read replaces it ([`Reused`]).
     async fn rows(
         &self,
         source: &Arc<dyn AccountEngagement>,
@@ -80,14 +101,18 @@ impl RollupCache {
         let version = crate::store::account_version(domain);
         if let Some(e) = lock(&self.entries).get_mut(&key) {
             if e.version == version {
-                match e.rows.reuse(PREVIEW_ROLLUP_TTL) {
+                match e.rows.reuse_within(self.fresh, self.keep) {
                     Reuse::Fresh(rows) => return Ok(rows),
                     Reuse::RefreshBehind(rows) => {
-                        match tokio::runtime::Handle::try_current() {
-                            Ok(runtime) => {
+                        let started = tokio::runtime::Handle::try_current()
+                            .ok()
+                            .zip(self.refreshes.clone().try_acquire_owned().ok());
+                        match started {
+                            Some((runtime, permit)) => {
                                 let (entries, source, key) =
                                     (self.entries.clone(), source.clone(), key.clone());
                                 runtime.spawn(async move {
+                                    let _permit = permit;
                                     match source.account_rows(&key.0, &key.1).await {
                                         Ok(rows) => insert(&entries, key, version, Arc::new(rows)),
                                         Err(e) => {
@@ -99,7 +124,9 @@ impl RollupCache {
                                     }
                                 });
                             }
-                            Err(_) => e.rows.refresh_failed(),
+                            // No runtime, or enough refreshes under way: a later caller
+                            // starts it.
+                            None => e.rows.refresh_failed(),
                         }
                         return Ok(rows);
                     }
@@ -363,20 +390,28 @@ mod tests {
         cache.rows(source, "acme.io", "lead").await.unwrap()[0].0
     }
 
-    /// Fresh copies are reused; a copy past the TTL is answered while one background read
-    /// replaces it; a copy past twice the TTL is read again before answering; a change made
-    /// by this process is read at once.
+    /// Fresh copies are reused; a copy past `fresh` is answered while one background read
+    /// replaces it; a copy past `keep` is read again before answering; a change made by
+    /// this process is read at once.
     #[tokio::test]
     async fn dry_run_roll_ups_are_reused_then_refreshed_behind_the_answer() {
         let counting = Arc::new(Counting::default());
         let source: Arc<dyn AccountEngagement> = counting.clone();
-        let cache = RollupCache::default();
+        let (fresh, keep) = (
+            std::time::Duration::from_millis(400),
+            std::time::Duration::from_millis(1200),
+        );
+        let cache = RollupCache {
+            fresh,
+            keep,
+            ..RollupCache::default()
+        };
         let reads = || counting.0.load(Ordering::SeqCst);
         assert_eq!(score_of(&cache, &source).await, 1.0);
         assert_eq!(score_of(&cache, &source).await, 1.0);
         assert_eq!(reads(), 1);
 
-        tokio::time::sleep(PREVIEW_ROLLUP_TTL + PREVIEW_ROLLUP_TTL / 4).await;
+        tokio::time::sleep(fresh + fresh / 4).await;
         assert_eq!(
             score_of(&cache, &source).await,
             1.0,
@@ -393,7 +428,7 @@ mod tests {
         assert_eq!(reads(), 2, "one background read, however many asked");
         assert_eq!(score_of(&cache, &source).await, 2.0, "then the new one");
 
-        tokio::time::sleep(2 * PREVIEW_ROLLUP_TTL + PREVIEW_ROLLUP_TTL / 4).await;
+        tokio::time::sleep(keep + fresh / 4).await;
         assert_eq!(score_of(&cache, &source).await, 3.0, "too old: read first");
 
         crate::store::account_changed(Some("acme.io"));

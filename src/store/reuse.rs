@@ -1,7 +1,8 @@
 //! A copy of something read from the store that callers may reuse for a while: fresh for
-//! one TTL; for a second TTL still answered while one background read replaces it (a read
-//! inline put the store's latency under load into the answer); after that, read again
-//! first. Dry runs keep their routing state and account roll-ups this way.
+//! one TTL; for a second TTL (or up to a longer `keep`) still answered while one background
+//! read replaces it (a read inline put the store's latency under load into the answer);
+//! after that, read again first. Dry runs keep their routing state and account roll-ups
+//! this way.
 
 use std::time::{Duration, Instant};
 
@@ -32,12 +33,19 @@ impl<T: Clone> Reused<T> {
         }
     }
 
-    /// Whether the copy answers at `ttl`; at most one caller is told to refresh it.
+    /// Whether the copy answers at `ttl`, refreshed behind until twice `ttl`; at most one
+    /// caller is told to refresh it.
     pub fn reuse(&mut self, ttl: Duration) -> Reuse<T> {
+        self.reuse_within(ttl, 2 * ttl)
+    }
+
+    /// Fresh until `fresh`, then answered while one caller refreshes it until `keep`, then
+    /// stale.
+    pub fn reuse_within(&mut self, fresh: Duration, keep: Duration) -> Reuse<T> {
         let age = self.read_at.elapsed();
-        if age < ttl {
+        if age < fresh {
             Reuse::Fresh(self.value.clone())
-        } else if age < 2 * ttl {
+        } else if age < keep {
             if std::mem::replace(&mut self.refreshing, true) {
                 Reuse::Fresh(self.value.clone())
             } else {
@@ -76,5 +84,18 @@ mod tests {
         );
         std::thread::sleep(ttl);
         assert!(matches!(copy.reuse(ttl), Reuse::Stale));
+    }
+
+    #[test]
+    fn a_longer_keep_answers_past_twice_the_fresh_time() {
+        let (fresh, keep) = (Duration::from_millis(100), Duration::from_millis(400));
+        let mut copy = Reused::new(7);
+        std::thread::sleep(3 * fresh);
+        assert!(matches!(
+            copy.reuse_within(fresh, keep),
+            Reuse::RefreshBehind(7)
+        ));
+        std::thread::sleep(fresh);
+        assert!(matches!(copy.reuse_within(fresh, keep), Reuse::Stale));
     }
 }
