@@ -390,6 +390,83 @@ mod tests {
         cache.rows(source, "acme.io", "lead").await.unwrap()[0].0
     }
 
+    /// Reads that wait on a gate once `blocking` is set, counted as they start.
+    #[derive(Default)]
+    struct Gated {
+        started: AtomicUsize,
+        blocking: std::sync::atomic::AtomicBool,
+        gate: tokio::sync::Notify,
+    }
+
+    impl AccountEngagement for Gated {
+        fn account_rows<'a>(&'a self, _domain: &'a str, _score: &'a str) -> AccountRows<'a> {
+            self.started.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                if self.blocking.load(Ordering::SeqCst) {
+                    self.gate.notified().await;
+                }
+                Ok(vec![(1.0, Utc::now())])
+            })
+        }
+    }
+
+    /// Copies read together expire together: only `refreshes` background reads start at
+    /// once, and the other accounts answer their copy instead of waiting.
+    #[tokio::test]
+    async fn background_roll_up_reads_are_bounded() {
+        let gated = Arc::new(Gated::default());
+        let source: Arc<dyn AccountEngagement> = gated.clone();
+        let fresh = std::time::Duration::from_millis(50);
+        let cache = RollupCache {
+            fresh,
+            keep: std::time::Duration::from_secs(60),
+            refreshes: Arc::new(tokio::sync::Semaphore::new(1)),
+            ..RollupCache::default()
+        };
+        let domains = ["a.io", "b.io", "c.io"];
+        for d in domains {
+            cache.rows(&source, d, "lead").await.unwrap();
+        }
+        assert_eq!(gated.started.load(Ordering::SeqCst), 3);
+        gated.blocking.store(true, Ordering::SeqCst);
+        tokio::time::sleep(fresh * 2).await;
+        for d in domains {
+            let rows = tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                cache.rows(&source, d, "lead"),
+            )
+            .await
+            .expect("a kept copy answers at once");
+            assert_eq!(rows.unwrap().len(), 1);
+        }
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            gated.started.load(Ordering::SeqCst),
+            4,
+            "one background read at a time"
+        );
+        gated.gate.notify_waiters();
+        for _ in 0..100 {
+            if cache.refreshes.available_permits() == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        for d in domains {
+            cache.rows(&source, d, "lead").await.unwrap();
+        }
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            gated.started.load(Ordering::SeqCst),
+            5,
+            "the next waiting account is read once the first is done"
+        );
+    }
+
     /// Fresh copies are reused; a copy past `fresh` is answered while one background read
     /// replaces it; a copy past `keep` is read again before answering; a change made by
     /// this process is read at once.
