@@ -52,6 +52,18 @@ mod tests {
             to_string(&value).unwrap(),
             serde_json::to_string(&value).unwrap()
         );
+        // A score or confidence that is not a number is written as null by both.
+        let odd = (
+            f64::NAN,
+            f64::INFINITY,
+            f32::NEG_INFINITY,
+            Some(-0.0f64),
+            1e300f64,
+        );
+        assert_eq!(
+            to_string(&odd).unwrap(),
+            serde_json::to_string(&odd).unwrap()
+        );
     }
 
     #[test]
