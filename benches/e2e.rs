@@ -668,18 +668,25 @@ fn main() {
         "",
     );
 
-    if stage("intake") {
-        // 2. Durable intake.
-        let p = leadgate(&dir.path().join("intake.db"), 0);
-        let url = format!("{}/v1/leads", p.base);
+    // One stage's load against `url`, with leadgate's CPU a lead and the trivial rate
+    // measured just before and just after it.
+    let against_ceiling = |p: &Proc, url: &str| {
         let before = ceiling();
         let cpu = p.cpu_seconds();
-        let intake = rt.block_on(load(&url, n, conc, lead_body.clone()));
-        let intake_cpu_us = (p.cpu_seconds() - cpu) * 1e6 / n as f64;
+        let run = rt.block_on(load(url, n, conc, lead_body.clone()));
+        let cpu_us = (p.cpu_seconds() - cpu) * 1e6 / n as f64;
         let limit = Ceiling {
             before,
             after: ceiling(),
         };
+        (run, cpu_us, limit)
+    };
+
+    if stage("intake") {
+        // 2. Durable intake.
+        let p = leadgate(&dir.path().join("intake.db"), 0);
+        let url = format!("{}/v1/leads", p.base);
+        let (intake, intake_cpu_us, limit) = against_ceiling(&p, &url);
         drop(p);
         let ratio = intake.rate() / limit.mean();
         row(
@@ -711,14 +718,7 @@ fn main() {
         let p = leadgate(&dir.path().join("eval.db"), 0);
         let url = format!("{}/v1/evaluate", p.base);
         rt.block_on(load(&url, n.min(2_000), conc, lead_body.clone())); // warm-up
-        let before = ceiling();
-        let cpu = p.cpu_seconds();
-        let eval = rt.block_on(load(&url, n, conc, lead_body.clone()));
-        let eval_cpu_us = (p.cpu_seconds() - cpu) * 1e6 / n as f64;
-        let limit = Ceiling {
-            before,
-            after: ceiling(),
-        };
+        let (eval, eval_cpu_us, limit) = against_ceiling(&p, &url);
         let eratio = eval.rate() / limit.mean();
         row(
             "evaluate, warm cache (leads/s)",
