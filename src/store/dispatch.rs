@@ -77,7 +77,8 @@ impl Store {
         idempotency_key: Option<&str>,
     ) -> Result<Accepted, StoreError> {
         match self {
-            // The group commit knows which arrivals updated a known lead (see there).
+            // An arrival moves no account: SQLite rolls accounts up from decisions by the
+            // domain each was made with (migration 0008).
             Store::Sqlite(s) => s.accept(lead, raw, idempotency_key).await,
             Store::Postgres(s) => {
                 let accepted = s.accept(lead, raw, idempotency_key).await;

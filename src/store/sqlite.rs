@@ -27,6 +27,19 @@ pub use scoring::{LeadRef, NewOutcome, OutcomeLead, RecordedOutcome};
 /// Most connections to the file: one writer at a time anyway, a few readers beside it.
 const MAX_CONNECTIONS: u32 = 8;
 
+/// `WHERE` condition: the lead `l` has the email bound as `?1`. A person keyed by their email
+/// (nearly every lead) is found through the identity index; one keyed otherwise that learned
+/// an email later, through the partial index `leads_email_other` (migration 0008: intake
+/// writes one index entry a lead instead of two). A macro so that `concat!` makes each query
+/// one static string.
+macro_rules! has_email {
+    () => {
+        "((l.identity_key = 'email:' || ?1 AND l.email = ?1)
+          OR (l.email = ?1 AND l.identity_key <> 'email:' || l.email))"
+    };
+}
+pub(super) use has_email;
+
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -415,7 +428,11 @@ impl Store {
     /// The stored lead with this email, as last received (for `leadgate explain`).
     pub async fn lead_by_email(&self, email: &str) -> Result<Option<RawLead>, StoreError> {
         let payload: Option<String> = sqlx::query_scalar(
-            "SELECT j.payload FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE l.email = ? ORDER BY j.created_at DESC LIMIT 1",
+            concat!(
+                "SELECT j.payload FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE ",
+                has_email!(),
+                " ORDER BY j.created_at DESC LIMIT 1"
+            ),
         )
         .bind(email)
         .fetch_optional(&self.pool)
@@ -425,8 +442,9 @@ impl Store {
                 .map(Some)
                 .map_err(|e| StoreError::Corrupt(e.to_string()));
         }
-        let data: Option<String> = sqlx::query_scalar("SELECT data FROM leads WHERE email = ?")
-            .bind(email)
+        let data: Option<String> =
+            sqlx::query_scalar(concat!("SELECT l.data FROM leads l WHERE ", has_email!()))
+                .bind(email)
             .fetch_optional(&self.pool)
             .await?;
         match data {
@@ -473,8 +491,10 @@ async fn insert_decision(
     record.id = lead_id.to_string();
     let json = serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO decisions (lead_id, job_id, score, grade, route_rule, record, decided_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
+        // The domain it was decided with, or the stored lead's (as `complete` keeps it): the
+        // account roll-up reads decisions by domain.
+        "INSERT INTO decisions (lead_id, job_id, score, grade, route_rule, record, decided_at, domain)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE(?8, (SELECT domain FROM leads WHERE id = ?1)))
          ON CONFLICT(job_id) DO NOTHING",
     )
     .bind(lead_id)
@@ -484,6 +504,7 @@ async fn insert_decision(
     .bind(&decision.route.rule)
     .bind(json)
     .bind(decision.decided_at.timestamp_millis())
+    .bind(&decision.lead.domain)
     .execute(&mut *tx)
     .await?;
     Ok(())

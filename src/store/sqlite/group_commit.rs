@@ -228,9 +228,6 @@ fn write(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = now_ms();
     let mut answers = Vec::with_capacity(batch.len());
-    // A known lead may have arrived with another domain, which moves its decisions from one
-    // account to another; new leads have no decisions yet and move nothing.
-    let mut known_lead_arrived = false;
     {
         let mut erased = tx.prepare_cached("SELECT 1 FROM suppressions WHERE email_sha256 = ?1")?;
         let mut stored =
@@ -280,7 +277,6 @@ fn write(
             let id = match known {
                 Some(id) => {
                     update.execute(params![id, p.data, p.email, p.domain, now])?;
-                    known_lead_arrived = true;
                     id
                 }
                 None => {
@@ -301,9 +297,8 @@ fn write(
             }));
         }
     }
+    // No account moves here, even for a known lead arriving with another domain: the roll-up
+    // reads decisions by the domain they were made with (migration 0008).
     tx.commit()?;
-    if known_lead_arrived {
-        crate::store::account_changed(None);
-    }
     Ok(answers)
 }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{now_ms, Store};
+use super::{has_email, now_ms, Store};
 use crate::store::privacy::{email_key, Erased, LEAD_TABLES};
 use crate::store::StoreError;
 
@@ -12,7 +12,7 @@ impl Store {
     pub async fn erase_person(&self, email: &str) -> Result<Erased, StoreError> {
         let email = email.trim().to_lowercase();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let ids: Vec<String> = sqlx::query("SELECT id FROM leads WHERE email = ?")
+        let ids: Vec<String> = sqlx::query(concat!("SELECT l.id FROM leads l WHERE ", has_email!()))
             .bind(&email)
             .fetch_all(&mut *tx)
             .await?

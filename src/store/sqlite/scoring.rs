@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::Row;
 
-use super::Store;
+use super::{has_email, Store};
 use crate::lead::Lead;
 use crate::score::{AccountEngagement, AccountRows};
 use crate::store::StoreError;
@@ -94,7 +94,12 @@ impl Store {
                  UNION ALL SELECT lead_id FROM jobs WHERE id = ?1 LIMIT 1",
             )
             .bind(id),
-            LeadRef::Email(e) => sqlx::query_scalar("SELECT id FROM leads WHERE email = ? ORDER BY updated_at DESC LIMIT 1").bind(e),
+            LeadRef::Email(e) => sqlx::query_scalar(concat!(
+                "SELECT l.id FROM leads l WHERE ",
+                has_email!(),
+                " ORDER BY l.updated_at DESC LIMIT 1"
+            ))
+            .bind(e),
             LeadRef::ExternalId(x) => sqlx::query_scalar(
                 "SELECT id FROM leads WHERE identity_key = 'external:' || ?1
                  UNION ALL SELECT id FROM leads WHERE json_extract(data, '$.external_id') = ?1 LIMIT 1",
@@ -167,9 +172,11 @@ impl Store {
     ) -> Result<Vec<(f64, DateTime<Utc>)>, StoreError> {
         let path = format!("$.scores.\"{}\".score", score.replace('"', ""));
         let rows = sqlx::query(
+            // Each lead's latest decision, when it was made with this domain (migration
+            // 0008: the domain is on the decision, so intake writes no domain index).
             "SELECT CAST(json_extract(d.record, ?) AS REAL) AS s, d.decided_at
-             FROM leads l JOIN decisions d ON d.id = (SELECT MAX(id) FROM decisions WHERE lead_id = l.id)
-             WHERE l.domain = ?",
+             FROM decisions d
+             WHERE d.domain = ? AND d.id = (SELECT MAX(id) FROM decisions WHERE lead_id = d.lead_id)",
         )
         .bind(path)
         .bind(domain)
