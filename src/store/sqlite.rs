@@ -20,6 +20,8 @@ mod outbox;
 mod privacy;
 mod routing;
 mod scoring;
+#[cfg(test)]
+mod tests;
 mod usage;
 pub use routing::{AssignmentRecord, RouteEvent, TouchRecorded};
 pub use scoring::{LeadRef, NewOutcome, OutcomeLead, RecordedOutcome};
@@ -427,13 +429,11 @@ impl Store {
 
     /// The stored lead with this email, as last received (for `leadgate explain`).
     pub async fn lead_by_email(&self, email: &str) -> Result<Option<RawLead>, StoreError> {
-        let payload: Option<String> = sqlx::query_scalar(
-            concat!(
-                "SELECT j.payload FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE ",
-                has_email!(),
-                " ORDER BY j.created_at DESC LIMIT 1"
-            ),
-        )
+        let payload: Option<String> = sqlx::query_scalar(concat!(
+            "SELECT j.payload FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE ",
+            has_email!(),
+            " ORDER BY j.created_at DESC LIMIT 1"
+        ))
         .bind(email)
         .fetch_optional(&self.pool)
         .await?;
@@ -445,8 +445,8 @@ impl Store {
         let data: Option<String> =
             sqlx::query_scalar(concat!("SELECT l.data FROM leads l WHERE ", has_email!()))
                 .bind(email)
-            .fetch_optional(&self.pool)
-            .await?;
+                .fetch_optional(&self.pool)
+                .await?;
         match data {
             None => Ok(None),
             Some(d) => {

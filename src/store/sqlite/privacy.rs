@@ -12,13 +12,14 @@ impl Store {
     pub async fn erase_person(&self, email: &str) -> Result<Erased, StoreError> {
         let email = email.trim().to_lowercase();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let ids: Vec<String> = sqlx::query(concat!("SELECT l.id FROM leads l WHERE ", has_email!()))
-            .bind(&email)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.get("id"))
-            .collect();
+        let ids: Vec<String> =
+            sqlx::query(concat!("SELECT l.id FROM leads l WHERE ", has_email!()))
+                .bind(&email)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.get("id"))
+                .collect();
         let mut erased = Erased::default();
         for id in &ids {
             for table in LEAD_TABLES {

@@ -1,0 +1,199 @@
+//! What migration 0008 changed: email lookups without an email index entry per lead, and
+//! account roll-ups read from decisions by the domain they were made with.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::scoring::LeadRef;
+use super::{has_email, Store};
+use crate::lead::{Decision, Lead, RawLead};
+
+const LEASE: Duration = Duration::from_secs(60);
+
+fn raw(v: serde_json::Value) -> RawLead {
+    RawLead(v.as_object().cloned().unwrap_or_default())
+}
+
+fn lead(v: serde_json::Value) -> Lead {
+    crate::normalize::Normalizer::default()
+        .normalize(&raw(v))
+        .expect("a valid lead")
+}
+
+/// A decision for `lead` whose `engagement` score is `score`.
+fn decided(lead: &Lead, score: i64) -> Decision {
+    serde_json::from_value(json!({
+        "id": "", "email": lead.email, "status": "done", "lead": lead,
+        "enrichment": {"fields": {}, "providers": []},
+        "score": score, "grade": "B", "factors": [],
+        "scores": {"engagement": {"score": score, "grade": "B", "total": score as f64, "factors": []}},
+        "route": {"rule": "fallback", "action": "review", "pool": null, "owner": null,
+                  "sequence": null, "reason": "test", "not_matched": []},
+        "delivery": [], "decided_at": Utc::now(),
+    }))
+    .expect("a decision")
+}
+
+async fn open(dir: &tempfile::TempDir) -> Store {
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    Store::open(&url).await.expect("open the store")
+}
+
+/// Accepts `v` and records `decision_lead`'s decision for it, as a worker would.
+async fn accept_and_decide(store: &Store, v: serde_json::Value, decision_lead: &Lead, score: i64) {
+    store
+        .accept(&lead(v.clone()), &raw(v), None)
+        .await
+        .expect("accepted");
+    let job = store.claim(LEASE).await.unwrap().expect("a queued job");
+    store
+        .complete(&job, decision_lead, &decided(decision_lead, score))
+        .await
+        .expect("recorded");
+}
+
+async fn account_scores(store: &Store, domain: &str) -> Vec<f64> {
+    let mut rows: Vec<f64> = store
+        .account_rows(domain, "engagement")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    rows.sort_by(f64::total_cmp);
+    rows
+}
+
+/// A person keyed by email is found through the identity index; one keyed by a CRM record
+/// who learned an email while being processed, through the partial index. Erasure, outcomes
+/// and `explain` all find both.
+#[tokio::test]
+async fn email_lookups_find_people_keyed_by_email_and_people_who_learned_one_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let ada = json!({"email": "ada@acme.io", "title": "CTO"});
+    accept_and_decide(&store, ada.clone(), &lead(ada), 1).await;
+    let record = store
+        .accept_record(
+            "hubspot:contact:7",
+            &raw(json!({"hubspot_contact_id": "7"})),
+            "k7",
+            None,
+        )
+        .await
+        .unwrap();
+    let job = store.claim(LEASE).await.unwrap().expect("the record's job");
+    let bob = lead(json!({"email": "bob@beta.io"}));
+    store.complete(&job, &bob, &decided(&bob, 2)).await.unwrap();
+
+    let ada_id = store
+        .find_lead(&LeadRef::Email("ada@acme.io".into()))
+        .await
+        .unwrap()
+        .expect("ada by email");
+    let bob_id = store
+        .find_lead(&LeadRef::Email("bob@beta.io".into()))
+        .await
+        .unwrap();
+    assert_eq!(bob_id.as_deref(), Some(record.id.as_str()));
+    assert_ne!(ada_id, record.id);
+    assert!(store.lead_by_email("bob@beta.io").await.unwrap().is_some());
+    assert!(store.lead_by_email("ada@acme.io").await.unwrap().is_some());
+    assert!(store.lead_by_email("eve@acme.io").await.unwrap().is_none());
+
+    // Each lookup reads an index, never the whole table.
+    let plan: Vec<String> = sqlx::query(concat!(
+        "EXPLAIN QUERY PLAN SELECT l.id FROM leads l WHERE ",
+        has_email!()
+    ))
+    .bind("bob@beta.io")
+    .fetch_all(&store.pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| sqlx::Row::get(r, "detail"))
+    .collect();
+    let plan = plan.join(" | ");
+    assert!(plan.contains("leads_email_other"), "{plan}");
+    assert!(!plan.contains("SCAN"), "{plan}");
+
+    assert_eq!(store.erase_person("bob@beta.io").await.unwrap().leads, 1);
+    assert_eq!(store.erase_person("ada@acme.io").await.unwrap().leads, 1);
+    assert_eq!(store.erase_person("ada@acme.io").await.unwrap().leads, 0);
+}
+
+/// The roll-up takes each lead's latest decision, at the domain it was decided with: an
+/// arrival with another domain moves the lead only once it is decided again. A decision
+/// without a domain joins the stored lead's account.
+#[tokio::test]
+async fn account_roll_ups_read_each_leads_latest_decision_by_its_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let at_acme = json!({"email": "cy@acme.io", "domain": "acme.io"});
+    accept_and_decide(&store, at_acme.clone(), &lead(at_acme), 10).await;
+    let other = json!({"email": "di@acme.io", "domain": "acme.io"});
+    let mut no_domain = lead(other.clone());
+    no_domain.domain = None;
+    accept_and_decide(&store, other, &no_domain, 20).await;
+    assert_eq!(account_scores(&store, "acme.io").await, vec![10.0, 20.0]);
+    assert!(account_scores(&store, "beta.io").await.is_empty());
+
+    // Cy moves to beta.io: accepted, then decided there.
+    let moved = json!({"email": "cy@acme.io", "domain": "beta.io"});
+    store
+        .accept(&lead(moved.clone()), &raw(moved.clone()), None)
+        .await
+        .unwrap();
+    assert_eq!(account_scores(&store, "acme.io").await, vec![10.0, 20.0]);
+    let job = store.claim(LEASE).await.unwrap().expect("cy's second job");
+    let cy = lead(moved);
+    store.complete(&job, &cy, &decided(&cy, 30)).await.unwrap();
+    assert_eq!(account_scores(&store, "acme.io").await, vec![20.0]);
+    assert_eq!(account_scores(&store, "beta.io").await, vec![30.0]);
+}
+
+/// A store made before 0008 keeps its accounts: the migration copies each lead's domain onto
+/// its decisions.
+#[tokio::test]
+async fn migration_0008_gives_existing_decisions_their_leads_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    {
+        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+            .unwrap()
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!("migrations/sqlite");
+        before.migrations = before
+            .migrations
+            .iter()
+            .filter(|m| m.version < 8)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        before.run(&pool).await.unwrap();
+        let record =
+            serde_json::to_string(&decided(&lead(json!({"email": "ed@acme.io"})), 40)).unwrap();
+        for sql in [
+            "INSERT INTO leads (id, identity_key, email, domain, data, created_at, updated_at)
+             VALUES ('L1', 'email:ed@acme.io', 'ed@acme.io', 'acme.io', '{}', 0, 0)",
+            "INSERT INTO decisions (lead_id, score, grade, route_rule, record, decided_at)
+             VALUES ('L1', 40, 'B', 'fallback', ?1, 0)",
+        ] {
+            sqlx::query(sql).bind(&record).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+    let store = Store::open(&url).await.expect("0008 applies");
+    assert_eq!(account_scores(&store, "acme.io").await, vec![40.0]);
+    assert_eq!(
+        store
+            .find_lead(&LeadRef::Email("ed@acme.io".into()))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("L1")
+    );
+}
