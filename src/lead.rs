@@ -153,9 +153,19 @@ pub fn rfc3339(at: &DateTime<Utc>, z: bool) -> String {
     )
 }
 
+thread_local! {
+    /// The last time [`serialize_time`] wrote, and its text: a decision carries the same
+    /// enrichment time on every field (a dozen), so it is formatted once, not per field.
+    static LAST_TIME: std::cell::RefCell<Option<(DateTime<Utc>, String)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// `serialize_with` for a time written as chrono's serde would, through [`rfc3339`].
 fn serialize_time<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339(at, true))
+    LAST_TIME.with_borrow_mut(|last| match last {
+        Some((t, text)) if t == at => s.serialize_str(text),
+        _ => s.serialize_str(&last.insert((*at, rfc3339(at, true))).1),
+    })
 }
 
 /// `{"type": .., "at": .., ...props}`, as the derived form with `flatten` wrote it.
@@ -614,6 +624,7 @@ pub struct Decision {
     pub scores: BTreeMap<String, ScoreCard>,
     pub route: Route,
     pub delivery: Vec<Delivery>,
+    #[serde(serialize_with = "serialize_time")]
     pub decided_at: DateTime<Utc>,
 }
 
@@ -699,6 +710,8 @@ mod timestamp_tests {
             };
             let written = serde_json::to_value(&found).unwrap();
             assert_eq!(written["at"], serde_json::to_value(at).unwrap());
+            // Written again, the text comes from the last-time cache: the same.
+            assert_eq!(serde_json::to_value(&found).unwrap(), written);
             let read: super::Provenanced = serde_json::from_value(written).unwrap();
             assert_eq!(read, found);
         }

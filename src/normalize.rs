@@ -239,12 +239,15 @@ pub fn registrable_domain(host: &str) -> Option<String> {
     {
         return None;
     }
-    let suffix = psl::suffix(host.as_bytes())?;
+    // One lookup in the list for both answers (it was two: 3% of an evaluate).
+    let domain = psl::domain(host.as_bytes())?;
     // Unknown TLDs match psl's wildcard rule; a company domain must end in a listed suffix.
-    if !suffix.is_known() {
+    if !domain.suffix().is_known() {
         return None;
     }
-    psl::domain_str(&host).map(str::to_string)
+    std::str::from_utf8(domain.trim().as_bytes())
+        .ok()
+        .map(str::to_string)
 }
 
 /// The registrable domain of a website in any common form: `https://www.acme.io/pricing`,

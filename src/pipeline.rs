@@ -325,22 +325,16 @@ impl Pipeline {
             let _span = tracing::debug_span!("stage", name = "score").entered();
             self.scorer.score_all(enriched, &ctx, now)
         };
-        ctx.set("score", &json!(scored.score));
-        ctx.set("grade", &json!(scored.grade));
-        ctx.set(
-            "scores",
-            &json!(scores
-                .iter()
-                .map(|(id, c)| (id.clone(), json!(c.score)))
-                .collect::<serde_json::Map<_, _>>()),
-        );
-        ctx.set(
-            "grades",
-            &json!(scores
-                .iter()
-                .map(|(id, c)| (id.clone(), json!(c.grade)))
-                .collect::<serde_json::Map<_, _>>()),
-        );
+        // Built as values and moved in: `set(&json!(…))` built each twice.
+        ctx.set_json("score", scored.score.into());
+        ctx.set_json("grade", scored.grade.as_str().into());
+        let (mut by_score, mut by_grade) = (serde_json::Map::new(), serde_json::Map::new());
+        for (id, card) in &scores {
+            by_score.insert(id.clone(), card.score.into());
+            by_grade.insert(id.clone(), card.grade.as_str().into());
+        }
+        ctx.set_json("scores", by_score.into());
+        ctx.set_json("grades", by_grade.into());
         let route = self
             .router
             .route(&scored, &mut ctx, rotation, now)

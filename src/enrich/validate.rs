@@ -22,15 +22,18 @@ pub struct Validation {
 
 impl Default for Validation {
     fn default() -> Self {
-        Self {
-            match_domain: true,
-            min_confidence: None,
-            required_fields: Vec::new(),
-        }
+        Self::STANDARD
     }
 }
 
 impl Validation {
+    /// The checks of a provider whose config names none.
+    pub const STANDARD: Validation = Validation {
+        match_domain: true,
+        min_confidence: None,
+        required_fields: Vec::new(),
+    };
+
     /// `Err(why)` when the answer must be treated as a miss.
     pub fn check(
         &self,

@@ -78,7 +78,7 @@ impl Waterfall {
             let ms = Some(started.elapsed().as_millis() as u64);
             let mut line = match answer {
                 ProviderAnswer::Found { fields, confidence } => {
-                    let checks = self.validation.get(&id).cloned().unwrap_or_default();
+                    let checks = self.validation.get(&id).unwrap_or(&NO_CHECKS);
                     match checks.check(lead.domain.as_deref(), &fields, confidence) {
                         Err(why) => attempt(
                             &id,
@@ -150,6 +150,10 @@ impl Waterfall {
         rank(challenger) < rank(holder)
     }
 }
+
+/// What a provider without validation settings is checked against; borrowed, not cloned per
+/// lead.
+static NO_CHECKS: Validation = Validation::STANDARD;
 
 fn attempt(
     provider: &str,
