@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::config::TerritoryConfig;
 use crate::rules::RuleContext;
@@ -94,42 +94,64 @@ impl Territory {
     }
 
     pub fn contains(&self, p: &Place) -> bool {
-        let listed = |list: &[String], v: &Option<String>, norm: fn(&str) -> String| {
-            list.is_empty() || v.as_deref().is_some_and(|v| list.contains(&norm(v)))
+        self.holds(&Codes::of(p))
+    }
+
+    fn holds(&self, c: &Codes) -> bool {
+        let listed = |list: &[String], v: &Option<String>| {
+            list.is_empty() || v.as_ref().is_some_and(|v| list.contains(v))
         };
-        listed(&self.countries, &p.country, country_code)
-            && listed(&self.states, &p.state, state_code)
+        listed(&self.countries, &c.country)
+            && listed(&self.states, &c.state)
             && (self.postal_prefixes.is_empty()
-                || p.postal.as_deref().is_some_and(|z| {
+                || c.postal.as_deref().is_some_and(|z| {
                     self.postal_prefixes
                         .iter()
-                        .any(|pre| postal(z).starts_with(pre.as_str()))
+                        .any(|pre| z.starts_with(pre.as_str()))
                 }))
             && self
                 .employees_min
-                .is_none_or(|lo| p.employees.is_some_and(|e| e >= lo))
+                .is_none_or(|lo| c.employees.is_some_and(|e| e >= lo))
             && self
                 .employees_max
-                .is_none_or(|hi| p.employees.is_some_and(|e| e <= hi))
+                .is_none_or(|hi| c.employees.is_some_and(|e| e <= hi))
+    }
+}
+
+/// A place in the form territories list theirs (country and state codes, postal code without
+/// spaces, uppercased): made once per lead, not once per territory tested.
+struct Codes {
+    country: Option<String>,
+    state: Option<String>,
+    postal: Option<String>,
+    employees: Option<i64>,
+}
+
+impl Codes {
+    fn of(p: &Place) -> Self {
+        Self {
+            country: p.country.as_deref().map(country_code),
+            state: p.state.as_deref().map(state_code),
+            postal: p.postal.as_deref().map(postal),
+            employees: p.employees,
+        }
     }
 }
 
 /// The ids of the territories `place` is in, in file order.
 pub fn territories_of(territories: &[Territory], place: &Place) -> Vec<String> {
+    let codes = Codes::of(place);
     territories
         .iter()
-        .filter(|t| t.contains(place))
+        .filter(|t| t.holds(&codes))
         .map(|t| t.id.clone())
         .collect()
 }
 
 /// Binds `territory`, `territories` and `in_territory(id)` into a lead's context.
 pub fn bind(ctx: &mut RuleContext, ids: &[String]) {
-    ctx.set(
-        "territory",
-        &json!(ids.first().cloned().unwrap_or_default()),
-    );
-    ctx.set("territories", &json!(ids));
+    ctx.set_json("territory", ids.first().cloned().unwrap_or_default().into());
+    ctx.set_json("territories", ids.to_vec().into());
     let set: Arc<HashSet<String>> = Arc::new(ids.iter().cloned().collect());
     ctx.add_function("in_territory", move |id: Arc<String>| {
         set.contains(id.as_str())
