@@ -245,3 +245,71 @@ async fn provider_credits_add_up_per_day_across_replicas() {
         .unwrap()
         .is_empty());
 }
+
+/// As on SQLite (migration 0008): the roll-up takes each lead's latest decision at the domain
+/// it was decided with, so a person who arrives with another company's domain moves when
+/// that arrival is decided, not when it is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_roll_ups_move_a_person_when_their_new_arrival_is_decided() {
+    let p = pipeline();
+    let store = store().await;
+    let leads_at = |domain: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .account_rows(domain, "engagement")
+                .await
+                .expect("roll-up rows")
+                .len()
+        }
+    };
+    let arrive_and_decide = |v: serde_json::Value, decide: bool| {
+        let (store, p) = (store.clone(), &p);
+        async move {
+            let r = RawLead(v.as_object().cloned().expect("object"));
+            let lead = p.normalize(&r).expect("valid lead");
+            store.accept(&lead, &r, None).await.expect("accept");
+            if decide {
+                let job = store
+                    .claim(Duration::from_secs(60))
+                    .await
+                    .unwrap()
+                    .expect("a job");
+                let decision = p
+                    .decide(lead.clone(), &LocalRotation::default(), Utc::now())
+                    .await
+                    .unwrap();
+                store
+                    .complete(&job, &lead, &decision)
+                    .await
+                    .expect("decided");
+            }
+        }
+    };
+    arrive_and_decide(json!({"email": "cy@acme.io", "domain": "acme.io"}), true).await;
+    assert_eq!(
+        (leads_at("acme.io").await, leads_at("beta.io").await),
+        (1, 0)
+    );
+    arrive_and_decide(json!({"email": "cy@acme.io", "domain": "beta.io"}), false).await;
+    assert_eq!(
+        (leads_at("acme.io").await, leads_at("beta.io").await),
+        (1, 0)
+    );
+    let job = store
+        .claim(Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("the second arrival's job");
+    let raw_lead: RawLead = serde_json::from_str(&job.payload).unwrap();
+    let lead = p.normalize(&raw_lead).unwrap();
+    let decision = p
+        .decide(lead.clone(), &LocalRotation::default(), Utc::now())
+        .await
+        .unwrap();
+    store.complete(&job, &lead, &decision).await.unwrap();
+    assert_eq!(
+        (leads_at("acme.io").await, leads_at("beta.io").await),
+        (0, 1)
+    );
+}

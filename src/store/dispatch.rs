@@ -76,18 +76,9 @@ impl Store {
         raw: &RawLead,
         idempotency_key: Option<&str>,
     ) -> Result<Accepted, StoreError> {
-        match self {
-            // An arrival moves no account: SQLite rolls accounts up from decisions by the
-            // domain each was made with (migration 0008).
-            Store::Sqlite(s) => s.accept(lead, raw, idempotency_key).await,
-            Store::Postgres(s) => {
-                let accepted = s.accept(lead, raw, idempotency_key).await;
-                // A known lead arriving with another domain moves its decisions between
-                // accounts; PostgreSQL does not say whether the lead was known.
-                super::account_changed(None);
-                accepted
-            }
-        }
+        // An arrival moves no account: accounts roll up from decisions by the domain each was
+        // made with (migration 0008).
+        on_backend!(self, s => s.accept(lead, raw, idempotency_key).await)
     }
 
     pub async fn accept_record(

@@ -555,8 +555,10 @@ async fn insert_decision(
     record.id = lead_id.to_string();
     let json = serde_json::to_string(&record).map_err(corrupt)?;
     sqlx::query(
-        "INSERT INTO decisions (lead_id, job_id, score, grade, route_rule, record, decided_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        // The domain it was decided with, or the stored lead's: the account roll-up reads
+        // decisions by domain (migration 0008).
+        "INSERT INTO decisions (lead_id, job_id, score, grade, route_rule, record, decided_at, domain)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, (SELECT domain FROM leads WHERE id = $1)))
          ON CONFLICT (job_id) DO NOTHING",
     )
     .bind(lead_id)
@@ -566,6 +568,7 @@ async fn insert_decision(
     .bind(&decision.route.rule)
     .bind(json)
     .bind(decision.decided_at.timestamp_millis())
+    .bind(&decision.lead.domain)
     .execute(&mut *tx)
     .await?;
     Ok(())

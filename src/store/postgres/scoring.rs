@@ -130,8 +130,8 @@ impl PgStore {
             "SELECT CASE WHEN jsonb_typeof(d.record::jsonb -> 'scores' -> $1 -> 'score') = 'number'
                          THEN (d.record::jsonb -> 'scores' -> $1 -> 'score')::float8 END AS s,
                     d.decided_at
-             FROM leads l JOIN decisions d ON d.id = (SELECT MAX(id) FROM decisions WHERE lead_id = l.id)
-             WHERE l.domain = $2",
+             FROM decisions d
+             WHERE d.domain = $2 AND d.id = (SELECT MAX(id) FROM decisions WHERE lead_id = d.lead_id)",
         )
         .bind(score)
         .bind(domain)
