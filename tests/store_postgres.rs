@@ -307,7 +307,12 @@ async fn account_roll_ups_move_a_person_when_their_new_arrival_is_decided() {
         .decide(lead.clone(), &LocalRotation::default(), Utc::now())
         .await
         .unwrap();
-    store.complete(&job, &lead, &decision).await.unwrap();
+    let left = store.complete(&job, &lead, &decision).await.unwrap();
+    assert_eq!(
+        left.as_deref(),
+        Some("acme.io"),
+        "the account the person left"
+    );
     assert_eq!(
         (leads_at("acme.io").await, leads_at("beta.io").await),
         (0, 1)

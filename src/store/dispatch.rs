@@ -118,10 +118,16 @@ impl Store {
         lead: &Lead,
         decision: &Decision,
     ) -> Result<(), StoreError> {
-        let done = on_backend!(self, s => s.complete(job, lead, decision).await);
+        let left = on_backend!(self, s => s.complete(job, lead, decision).await);
         // Without a domain the decision joins whichever account the stored lead names.
         super::account_changed(lead.domain.as_deref());
-        done
+        // A person decided at another domain than last time leaves that account.
+        if let Ok(Some(before)) = &left {
+            if lead.domain.as_deref() != Some(before.as_str()) {
+                super::account_changed(Some(before));
+            }
+        }
+        left.map(|_| ())
     }
 
     /// Erases everything about a person and suppresses the address (GDPR / CCPA).

@@ -322,12 +322,14 @@ impl PgStore {
     /// Records the decision and closes the job, in one transaction, if this worker still
     /// holds the job. A worker whose lease ran out and whose job was claimed again gets
     /// `StoreError::LeaseLost` and records nothing: the newer claim decides.
+    /// Answers the domain the lead's previous decision was made with, if any: the account it
+    /// leaves when this one is made at another.
     pub async fn complete(
         &self,
         job: &Job,
         lead: &Lead,
         decision: &Decision,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let closed = sqlx::query(
             "UPDATE jobs SET status = $1, lease_until = NULL, error = $5, updated_at = $2
@@ -348,6 +350,12 @@ impl PgStore {
                 job_id: job.id.clone(),
             });
         }
+        let before: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT domain FROM decisions WHERE lead_id = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(&job.lead_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
         routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
         let data = serde_json::to_string(lead).map_err(corrupt)?;
@@ -362,7 +370,7 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(before.flatten())
     }
 
     /// Marks a job failed with a reason an admin can act on (fenced like `complete`). A job

@@ -253,12 +253,14 @@ impl Store {
     /// Records the decision and closes the job, in one transaction, if this worker still
     /// holds the job. A worker whose lease ran out and whose job was claimed again (by
     /// another worker of this process) gets `StoreError::LeaseLost` and records nothing.
+    /// Answers the domain the lead's previous decision was made with, if any: the account it
+    /// leaves when this one is made at another.
     pub async fn complete(
         &self,
         job: &Job,
         lead: &Lead,
         decision: &Decision,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let closed = sqlx::query(
             "UPDATE jobs SET status = ?, lease_until = NULL, error = ?, updated_at = ?
@@ -279,6 +281,7 @@ impl Store {
                 job_id: job.id.clone(),
             });
         }
+        let before = previous_domain(&mut tx, &job.lead_id).await?;
         insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
         routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
         let data = serde_json::to_string(lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -293,7 +296,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(before)
     }
 
     /// Marks a job failed with a reason an admin can act on (fenced like `complete`). A job
@@ -479,6 +482,21 @@ impl Store {
             .fetch_one(&self.pool)
             .await?)
     }
+}
+
+/// The domain the lead's latest decision so far was made with: the account it leaves when
+/// its next decision is made at another.
+async fn previous_domain(
+    tx: &mut sqlx::SqliteConnection,
+    lead_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let domain: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT domain FROM decisions WHERE lead_id = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(lead_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(domain.flatten())
 }
 
 async fn insert_decision(

@@ -149,7 +149,9 @@ async fn account_roll_ups_read_each_leads_latest_decision_by_its_domain() {
     assert_eq!(account_scores(&store, "acme.io").await, vec![10.0, 20.0]);
     let job = store.claim(LEASE).await.unwrap().expect("cy's second job");
     let cy = lead(moved);
-    store.complete(&job, &cy, &decided(&cy, 30)).await.unwrap();
+    // Cy leaves acme.io: the store says so, and the process bumps that account's version.
+    let left = store.complete(&job, &cy, &decided(&cy, 30)).await.unwrap();
+    assert_eq!(left.as_deref(), Some("acme.io"));
     assert_eq!(account_scores(&store, "acme.io").await, vec![20.0]);
     assert_eq!(account_scores(&store, "beta.io").await, vec![30.0]);
 }
