@@ -50,9 +50,9 @@ def send(count):
 
 
 send(300)
-subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], stdout=subprocess.DEVNULL)
+subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 send(n)
-subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], stdout=subprocess.DEVNULL)
+subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 server.terminate()
 server.wait()
 total = re.search(r"^totals: (\d+)", open(out).read(), re.M)

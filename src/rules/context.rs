@@ -5,6 +5,7 @@
 //! `event`), a scorer's `lists` — is bound as a [`SharedVal`], so binding it again copies a
 //! pointer, not the value.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -53,8 +54,9 @@ type AddFunction = Arc<dyn Fn(&mut Context<'static, 'static>) + Send + Sync>;
 
 /// One step in making the CEL context.
 enum Op {
-    /// The variable's JSON (in `json`) converted.
-    Json(String),
+    /// The variable's JSON (in `json`) converted. A root's name is the static one in
+    /// `native::ROOTS`: a lead's context sets a dozen, and each name was two allocations.
+    Json(Cow<'static, str>),
     /// `events`: the lead's shared event list.
     LeadEvents,
     Shared(String, SharedVal),
@@ -101,8 +103,12 @@ impl RuleContext {
 
     /// As [`RuleContext::set`], taking the JSON.
     pub fn set_json(&mut self, name: &str, value: Json) {
-        self.json.insert(name.to_string(), value);
-        self.push(Op::Json(name.to_string()));
+        let name: Cow<'static, str> = match super::native::root_slot(name) {
+            Some(slot) => Cow::Borrowed(super::native::ROOTS[slot]),
+            None => Cow::Owned(name.to_string()),
+        };
+        self.json.insert(&name, value);
+        self.push(Op::Json(name));
     }
 
     pub fn set_value(&mut self, name: &str, value: Value) {
@@ -294,7 +300,7 @@ fn apply(ctx: &mut Context<'static, 'static>, op: &Op, json: &Roots, events: &[S
                 }
                 other => json_to_val(other),
             };
-            ctx.add_variable_as_val(name, val);
+            ctx.add_variable_as_val(name.as_ref(), val);
         }
         Op::LeadEvents => ctx.add_variable_as_val("events", Box::new(shared_list())),
         Op::Shared(name, value) => ctx.add_variable_as_val(name, Box::new(value.clone())),
@@ -487,14 +493,14 @@ impl Roots {
         self.known[slot].as_ref()
     }
 
-    fn insert(&mut self, name: String, value: Json) {
-        if let Some(slot) = super::native::root_slot(&name) {
+    fn insert(&mut self, name: &str, value: Json) {
+        if let Some(slot) = super::native::root_slot(name) {
             self.known[slot] = Some(value);
             return;
         }
-        match self.other.iter_mut().find(|(n, _)| *n == name) {
+        match self.other.iter_mut().find(|(n, _)| n == name) {
             Some(entry) => entry.1 = value,
-            None => self.other.push((name, value)),
+            None => self.other.push((name.to_string(), value)),
         }
     }
 }
