@@ -41,17 +41,27 @@ async fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(&url).await.expect("open the store")
 }
 
-/// Accepts `v` and records `decision_lead`'s decision for it, as a worker would.
-async fn accept_and_decide(store: &Store, v: serde_json::Value, decision_lead: &Lead, score: i64) {
+async fn arrive(store: &Store, v: serde_json::Value) {
     store
         .accept(&lead(v.clone()), &raw(v), None)
         .await
         .expect("accepted");
+}
+
+/// Claims the next job and records `decision_lead`'s decision for it, as a worker would;
+/// answers the domain the lead's previous decision was made with.
+async fn decide_next(store: &Store, decision_lead: &Lead, score: i64) -> Option<String> {
     let job = store.claim(LEASE).await.unwrap().expect("a queued job");
     store
         .complete(&job, decision_lead, &decided(decision_lead, score))
         .await
-        .expect("recorded");
+        .expect("recorded")
+}
+
+/// Accepts `v` and records `decision_lead`'s decision for it.
+async fn accept_and_decide(store: &Store, v: serde_json::Value, decision_lead: &Lead, score: i64) {
+    arrive(store, v).await;
+    decide_next(store, decision_lead, score).await;
 }
 
 async fn account_scores(store: &Store, domain: &str) -> Vec<f64> {
@@ -142,15 +152,10 @@ async fn account_roll_ups_read_each_leads_latest_decision_by_its_domain() {
 
     // Cy moves to beta.io: accepted, then decided there.
     let moved = json!({"email": "cy@acme.io", "domain": "beta.io"});
-    store
-        .accept(&lead(moved.clone()), &raw(moved.clone()), None)
-        .await
-        .unwrap();
+    arrive(&store, moved.clone()).await;
     assert_eq!(account_scores(&store, "acme.io").await, vec![10.0, 20.0]);
-    let job = store.claim(LEASE).await.unwrap().expect("cy's second job");
-    let cy = lead(moved);
     // Cy leaves acme.io: the store says so, and the process bumps that account's version.
-    let left = store.complete(&job, &cy, &decided(&cy, 30)).await.unwrap();
+    let left = decide_next(&store, &lead(moved), 30).await;
     assert_eq!(left.as_deref(), Some("acme.io"));
     assert_eq!(account_scores(&store, "acme.io").await, vec![20.0]);
     assert_eq!(account_scores(&store, "beta.io").await, vec![30.0]);
