@@ -8,7 +8,9 @@
 //! shipped default) and LEADGATE_BENCH_CRM_LATENCY_MS (20); LEADGATE_BENCH_BIN runs another
 //! leadgate binary (an earlier build) under the same load; LEADGATE_BENCH_STAGES (a comma
 //! list of intake, evaluate, cold, e2e, memory; all by default) runs only some stages, for
-//! profiling one of them. Nothing here is asserted:
+//! profiling one of them; LEADGATE_BENCH_ROUNDS (5) is how many rounds intake and evaluate
+//! each run, every round between two runs of the trivial handler, the table reading the
+//! median round. Nothing here is asserted:
 //! benchmarks report, tests judge.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -196,6 +198,86 @@ impl std::fmt::Display for Ceiling {
             self.before,
             self.after
         )
+    }
+}
+
+/// CPU time the hypervisor gave other tenants (`steal`) and all CPU time, in ticks, from
+/// /proc/stat: this VM loses 10-47% of its CPU to neighbours in some minutes.
+fn cpu_steal_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal guest guest_nice; guests are in user.
+    (
+        ticks.get(7).copied().unwrap_or(0),
+        ticks.iter().take(8).sum(),
+    )
+}
+
+/// One round of a stage: its load, leadgate's CPU a lead, and the trivial rate around it.
+struct Round {
+    run: Run,
+    cpu_us: f64,
+    limit: Ceiling,
+}
+
+impl Round {
+    fn ratio(&self) -> f64 {
+        self.run.rate() / self.limit.mean()
+    }
+}
+
+/// A stage's rounds, in the order they ran.
+struct Rounds(Vec<Round>, Steal);
+
+/// The share of the machine's CPU time stolen by other tenants while a stage ran.
+struct Steal(f64);
+
+impl Steal {
+    fn between(before: (u64, u64), after: (u64, u64)) -> Self {
+        let total = after.1.saturating_sub(before.1).max(1);
+        Self(after.0.saturating_sub(before.0) as f64 / total as f64)
+    }
+}
+
+impl std::fmt::Display for Steal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.0}% of the CPU stolen by other tenants",
+            self.0 * 100.0
+        )
+    }
+}
+
+impl Rounds {
+    /// The round whose ratio is the median (the lower middle one for an even count).
+    fn median(&self) -> &Round {
+        let mut by_ratio: Vec<&Round> = self.0.iter().collect();
+        by_ratio.sort_by(|a, b| a.ratio().total_cmp(&b.ratio()));
+        by_ratio[(by_ratio.len() - 1) / 2]
+    }
+
+    fn errors(&self) -> usize {
+        self.0.iter().map(|r| r.run.errors).sum()
+    }
+
+    /// Every round's ratio, in order: `0.48/0.52/0.51`.
+    fn ratios(&self) -> String {
+        let all: Vec<String> = self.0.iter().map(|r| format!("{:.2}", r.ratio())).collect();
+        all.join("/")
+    }
+
+    /// Every round's CPU a lead, in order.
+    fn cpu(&self) -> String {
+        let all: Vec<String> = self.0.iter().map(|r| format!("{:.0}", r.cpu_us)).collect();
+        all.join("/")
     }
 }
 
@@ -668,48 +750,70 @@ fn main() {
         "",
     );
 
-    // One stage's load against `url`, with leadgate's CPU a lead and the trivial rate
-    // measured just before and just after it.
-    let against_ceiling = |p: &Proc, url: &str| {
-        let before = ceiling();
+    // One stage measured in rounds, each bracketed by the trivial handler: trivial, stage,
+    // trivial, stage, ..., trivial. Each round's ratio divides by the mean of the trivial
+    // runs on either side of it, and the table reads the median round. Another tenant's
+    // CPU steal on this VM (vmstat `st` at 10-47% in one run) moves a single ratio by ±0.1
+    // from one second to the next; the median of five moves far less.
+    let rounds = env_usize("LEADGATE_BENCH_ROUNDS", 5).max(1);
+    let measure = |stage: &mut dyn FnMut() -> (Run, f64)| {
+        let steal = cpu_steal_ticks();
+        let mut before = ceiling();
+        let mut all = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let (run, cpu_us) = stage();
+            let after = ceiling();
+            all.push(Round {
+                run,
+                cpu_us,
+                limit: Ceiling { before, after },
+            });
+            before = after;
+        }
+        Rounds(all, Steal::between(steal, cpu_steal_ticks()))
+    };
+    // One load against `url`, with leadgate's CPU a lead.
+    let load_measuring_cpu = |p: &Proc, url: &str| {
         let cpu = p.cpu_seconds();
         let run = rt.block_on(load(url, n, conc, lead_body.clone()));
-        let cpu_us = (p.cpu_seconds() - cpu) * 1e6 / n as f64;
-        let limit = Ceiling {
-            before,
-            after: ceiling(),
-        };
-        (run, cpu_us, limit)
+        (run, (p.cpu_seconds() - cpu) * 1e6 / n as f64)
     };
 
     if stage("intake") {
-        // 2. Durable intake.
-        let p = leadgate(&dir.path().join("intake.db"), 0);
-        let url = format!("{}/v1/leads", p.base);
-        let (intake, intake_cpu_us, limit) = against_ceiling(&p, &url);
-        drop(p);
-        let ratio = intake.rate() / limit.mean();
+        // 2. Durable intake, each round on a new store, so every round does the same work.
+        let mut round = 0;
+        let intake = measure(&mut || {
+            round += 1;
+            let p = leadgate(&dir.path().join(format!("intake-{round}.db")), 0);
+            load_measuring_cpu(&p, &format!("{}/v1/leads", p.base))
+        });
+        let median = intake.median();
+        let met = if median.ratio() >= 0.5 {
+            "met"
+        } else {
+            "missed"
+        };
         row(
             "durable intake POST /v1/leads (leads/s)",
             format!(
                 "{:.0} (p99 {:.1} ms, {} err)",
-                intake.rate(),
-                intake.pct(0.99),
-                intake.errors
+                median.run.rate(),
+                median.run.pct(0.99),
+                intake.errors()
             ),
-            limit.to_string(),
-            if ratio >= 0.5 { "met" } else { "missed" },
+            median.limit.to_string(),
+            met,
         );
         row(
             "  ratio to the trivial handler",
-            format!("{ratio:.2}"),
-            "≥ 0.50".into(),
-            if ratio >= 0.5 { "met" } else { "missed" },
+            format!("{:.2} (median of {})", median.ratio(), rounds),
+            format!("≥ 0.50; rounds {}", intake.ratios()),
+            met,
         );
         row(
             "  leadgate CPU per lead (µs)",
-            format!("{intake_cpu_us:.0}"),
-            "—".into(),
+            format!("{:.0}", median.cpu_us),
+            format!("rounds {}; {}", intake.cpu(), intake.1),
             "",
         );
     }
@@ -718,19 +822,21 @@ fn main() {
         let p = leadgate(&dir.path().join("eval.db"), 0);
         let url = format!("{}/v1/evaluate", p.base);
         rt.block_on(load(&url, n.min(2_000), conc, lead_body.clone())); // warm-up
-        let (eval, eval_cpu_us, limit) = against_ceiling(&p, &url);
-        let eratio = eval.rate() / limit.mean();
+        let evaluate = measure(&mut || load_measuring_cpu(&p, &url));
+        let median = evaluate.median();
+        let (eval, eratio) = (&median.run, median.ratio());
+        let met = if eratio >= 0.5 { "met" } else { "missed" };
         row(
             "evaluate, warm cache (leads/s)",
-            format!("{:.0} ({} err)", eval.rate(), eval.errors),
-            limit.to_string(),
-            if eratio >= 0.5 { "met" } else { "missed" },
+            format!("{:.0} ({} err)", eval.rate(), evaluate.errors()),
+            median.limit.to_string(),
+            met,
         );
         row(
             "  ratio to the trivial handler",
-            format!("{eratio:.2}"),
-            "≥ 0.50".into(),
-            if eratio >= 0.5 { "met" } else { "missed" },
+            format!("{eratio:.2} (median of {rounds})"),
+            format!("≥ 0.50; rounds {}", evaluate.ratios()),
+            met,
         );
         // At saturation a closed-loop client's latency is queueing: 64 connections / rate
         // (Little's law), the trivial handler's own p99 included. The target is read below
@@ -776,8 +882,8 @@ fn main() {
         );
         row(
             "  leadgate CPU per lead (µs)",
-            format!("{eval_cpu_us:.0}"),
-            "—".into(),
+            format!("{:.0}", median.cpu_us),
+            format!("rounds {}; {}", evaluate.cpu(), evaluate.1),
             "",
         );
         row(
