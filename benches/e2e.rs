@@ -201,9 +201,10 @@ impl std::fmt::Display for Ceiling {
     }
 }
 
-/// CPU time the hypervisor gave other tenants (`steal`) and all CPU time, in ticks, from
-/// /proc/stat: this VM loses 10-47% of its CPU to neighbours in some minutes.
-fn cpu_steal_ticks() -> (u64, u64) {
+/// The machine's CPU time, in ticks, from /proc/stat: (stolen by the hypervisor for other
+/// tenants, idle or waiting on the disk, all). This VM loses 10-47% of its CPU to
+/// neighbours in some minutes; idle time under load means a stage waits, not computes.
+fn cpu_ticks() -> (u64, u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let ticks: Vec<u64> = stat
         .lines()
@@ -214,10 +215,8 @@ fn cpu_steal_ticks() -> (u64, u64) {
         .filter_map(|t| t.parse().ok())
         .collect();
     // user nice system idle iowait irq softirq steal guest guest_nice; guests are in user.
-    (
-        ticks.get(7).copied().unwrap_or(0),
-        ticks.iter().take(8).sum(),
-    )
+    let at = |i: usize| ticks.get(i).copied().unwrap_or(0);
+    (at(7), at(3) + at(4), ticks.iter().take(8).sum())
 }
 
 /// One round of a stage: its load, leadgate's CPU a lead, and the trivial rate around it.
@@ -234,24 +233,32 @@ impl Round {
 }
 
 /// A stage's rounds, in the order they ran.
-struct Rounds(Vec<Round>, Steal);
+struct Rounds(Vec<Round>, Machine);
 
-/// The share of the machine's CPU time stolen by other tenants while a stage ran.
-struct Steal(f64);
+/// The shares of the machine's CPU time stolen by other tenants and left idle while a
+/// stage ran (its rounds and the trivial runs between them).
+struct Machine {
+    steal: f64,
+    idle: f64,
+}
 
-impl Steal {
-    fn between(before: (u64, u64), after: (u64, u64)) -> Self {
-        let total = after.1.saturating_sub(before.1).max(1);
-        Self(after.0.saturating_sub(before.0) as f64 / total as f64)
+impl Machine {
+    fn between(before: (u64, u64, u64), after: (u64, u64, u64)) -> Self {
+        let total = after.2.saturating_sub(before.2).max(1) as f64;
+        Self {
+            steal: after.0.saturating_sub(before.0) as f64 / total,
+            idle: after.1.saturating_sub(before.1) as f64 / total,
+        }
     }
 }
 
-impl std::fmt::Display for Steal {
+impl std::fmt::Display for Machine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:.0}% of the CPU stolen by other tenants",
-            self.0 * 100.0
+            "CPU idle {:.0}%, stolen {:.0}%",
+            self.idle * 100.0,
+            self.steal * 100.0
         )
     }
 }
@@ -757,7 +764,7 @@ fn main() {
     // from one second to the next; the median of five moves far less.
     let rounds = env_usize("LEADGATE_BENCH_ROUNDS", 5).max(1);
     let measure = |stage: &mut dyn FnMut() -> (Run, f64)| {
-        let steal = cpu_steal_ticks();
+        let machine = cpu_ticks();
         let mut before = ceiling();
         let mut all = Vec::with_capacity(rounds);
         for _ in 0..rounds {
@@ -770,7 +777,7 @@ fn main() {
             });
             before = after;
         }
-        Rounds(all, Steal::between(steal, cpu_steal_ticks()))
+        Rounds(all, Machine::between(machine, cpu_ticks()))
     };
     // One load against `url`, with leadgate's CPU a lead.
     let load_measuring_cpu = |p: &Proc, url: &str| {
