@@ -1,5 +1,7 @@
 //! The SQLite backend. WAL mode with `synchronous = FULL`: an accepted lead survives a
-//! crash or a power cut. One writer at a time is SQLite's rule; `busy_timeout` queues them.
+//! crash or a power cut. The WAL is synced with `fdatasync` (the bundled SQLite is built with
+//! `HAVE_FDATASYNC`, .cargo/config.toml): the data and the file's size, not its mtime. One
+//! writer at a time is SQLite's rule; `busy_timeout` queues them.
 
 use std::collections::HashMap;
 use std::str::FromStr;
