@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use leadgate::lead::{Lead, RawLead};
+use leadgate::lead::{Decision, Lead, RawLead};
 use leadgate::pipeline::Pipeline;
 use leadgate::route::LocalRotation;
 use leadgate::settings::Settings;
-use leadgate::store::{PgStore, StoreError};
+use leadgate::store::{Job, PgStore, StoreError};
 use serde_json::json;
 use support::fresh_postgres_db;
 
@@ -111,12 +111,7 @@ async fn a_job_comes_back_after_its_lease_and_only_the_new_claim_may_decide() {
     assert_eq!(second.id, first.id);
     assert_eq!(second.attempts, 2);
 
-    let raw_lead: RawLead = serde_json::from_str(&first.payload).unwrap();
-    let lead = p.normalize(&raw_lead).unwrap();
-    let decision = p
-        .decide(lead.clone(), &LocalRotation::default(), Utc::now())
-        .await
-        .unwrap();
+    let (lead, decision) = decide_payload(&p, &first).await;
 
     // The first worker wakes up late: it must not record anything.
     let late = store.complete(&first, &lead, &decision).await;
@@ -252,6 +247,17 @@ async fn arrive(store: &PgStore, p: &Pipeline, v: serde_json::Value) {
     store.accept(&lead, &r, None).await.expect("accept");
 }
 
+/// The lead a claimed job carries, normalized and decided, as a worker would.
+async fn decide_payload(p: &Pipeline, job: &Job) -> (Lead, Decision) {
+    let raw_lead: RawLead = serde_json::from_str(&job.payload).unwrap();
+    let lead = p.normalize(&raw_lead).unwrap();
+    let decision = p
+        .decide(lead.clone(), &LocalRotation::default(), Utc::now())
+        .await
+        .unwrap();
+    (lead, decision)
+}
+
 /// Claims the next job, decides it and records the decision, as a worker would; answers the
 /// domain the lead's previous decision was made with.
 async fn decide_next(store: &PgStore, p: &Pipeline) -> Option<String> {
@@ -260,12 +266,7 @@ async fn decide_next(store: &PgStore, p: &Pipeline) -> Option<String> {
         .await
         .unwrap()
         .expect("a job");
-    let raw_lead: RawLead = serde_json::from_str(&job.payload).unwrap();
-    let lead = p.normalize(&raw_lead).unwrap();
-    let decision = p
-        .decide(lead.clone(), &LocalRotation::default(), Utc::now())
-        .await
-        .unwrap();
+    let (lead, decision) = decide_payload(p, &job).await;
     store
         .complete(&job, &lead, &decision)
         .await
