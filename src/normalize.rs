@@ -67,17 +67,26 @@ impl Normalizer {
     }
 
     pub fn is_disposable(&self, domain: &str) -> bool {
-        self.disposable.contains(domain)
-            || registrable_domain(domain).is_some_and(|d| self.disposable.contains(d.as_str()))
+        self.is_disposable_at(domain, registrable_domain(domain).as_deref())
+    }
+
+    /// [`Self::is_disposable`] with `domain`'s registrable domain already known.
+    fn is_disposable_at(&self, domain: &str, registrable: Option<&str>) -> bool {
+        self.disposable.contains(domain) || registrable.is_some_and(|d| self.disposable.contains(d))
     }
 
     pub fn normalize(&self, raw: &RawLead) -> Result<Lead, InvalidLead> {
         let map = &raw.0;
         let text = |field: &str| text_field(map, field);
 
-        let email = match text("email")? {
-            Some(e) => Some(normalize_email(&e)?),
-            None => None,
+        // The email's registrable domain is looked up once here and reused below (three
+        // public-suffix lookups a lead before).
+        let (email, email_registrable) = match text("email")? {
+            Some(e) => {
+                let (email, registrable) = checked_email(&e)?;
+                (Some(email), Some(registrable))
+            }
+            None => (None, None),
         };
         let email_domain = email
             .as_deref()
@@ -86,7 +95,7 @@ impl Normalizer {
         let is_free = email_domain.as_deref().is_some_and(|d| self.is_free(d));
         let is_disposable = email_domain
             .as_deref()
-            .is_some_and(|d| self.is_disposable(d));
+            .is_some_and(|d| self.is_disposable_at(d, email_registrable.as_deref()));
 
         let website = text("website")?;
         let explicit_domain = match text("domain")? {
@@ -99,10 +108,7 @@ impl Normalizer {
         let website_domain = website.as_deref().and_then(domain_from_website);
         // A personal mailbox says nothing about the employer, so its domain never stands in
         // for the company's.
-        let email_company_domain = email_domain
-            .as_deref()
-            .filter(|_| !is_free && !is_disposable)
-            .and_then(registrable_domain);
+        let email_company_domain = email_registrable.filter(|_| !is_free && !is_disposable);
         let domain = explicit_domain.or(website_domain).or(email_company_domain);
 
         if email.is_none() && domain.is_none() {
@@ -203,6 +209,11 @@ fn json_type(v: &Value) -> &'static str {
 /// Lowercases and checks the shape of an address: one `@`, no spaces, a domain with a
 /// public suffix.
 pub fn normalize_email(raw: &str) -> Result<String, InvalidLead> {
+    checked_email(raw).map(|(email, _)| email)
+}
+
+/// [`normalize_email`], with the registrable domain of the email's domain that proved it.
+fn checked_email(raw: &str) -> Result<(String, String), InvalidLead> {
     let email = raw.trim().to_lowercase();
     let bad = |why: &str| {
         InvalidLead::new(
@@ -222,10 +233,11 @@ pub fn normalize_email(raw: &str) -> Result<String, InvalidLead> {
     if local.is_empty() {
         return Err(bad("has nothing before the @"));
     }
-    if !domain.contains('.') || registrable_domain(domain).is_none() {
-        return Err(bad("does not end in a real domain"));
-    }
-    Ok(email)
+    let registrable = match registrable_domain(domain) {
+        Some(r) if domain.contains('.') => r,
+        _ => return Err(bad("does not end in a real domain")),
+    };
+    Ok((email, registrable))
 }
 
 /// The registrable domain (`shop.acme.co.uk` → `acme.co.uk`), by the public suffix list;

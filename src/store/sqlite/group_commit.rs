@@ -2,7 +2,9 @@
 //! `BEGIN IMMEDIATE` transaction — one fsync for the batch instead of one each. SQLite
 //! admits one writer at a time anyway, so a single writer loses nothing and stops
 //! concurrent accepts from fighting over the write lock. Each caller still gets its answer
-//! only after its lead is on disk.
+//! only after its lead is on disk: the writer commits and moves on to the next batch, and the
+//! syncer (wal_sync.rs) syncs the WAL and answers, so the fsync no longer holds up the batch
+//! behind it.
 //!
 //! The writer is an OS thread with a connection of its own (rusqlite), not a task on the
 //! runtime driving sqlx: through sqlx each statement was a hop to sqlx's SQLite thread and
@@ -20,6 +22,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::now_ms;
+use super::wal_sync::{Answer, Syncer, Wal};
 use crate::lead::{Lead, LeadStatus, RawLead};
 use crate::store::{Accepted, StoreError};
 
@@ -75,7 +78,8 @@ impl Target {
         let conn = Connection::open_with_flags(&self.filename, flags)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // The same settings as the pool's connections (sqlite.rs): FULL makes each commit
-        // fsync the WAL, so an accepted lead survives a power cut.
+        // fsync the WAL, so an accepted lead survives a power cut. The writer's own
+        // connection then hands that sync to the syncer (`open_writer`).
         conn.execute_batch(
             "PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
@@ -83,6 +87,49 @@ impl Target {
              PRAGMA mmap_size = 268435456;",
         )?;
         Ok(conn)
+    }
+
+    /// The writer's connection. With a `syncer`, it commits without syncing and its WAL is
+    /// opened beside it for the syncer to sync (wal_sync.rs); without one, or when the store
+    /// has no WAL file, each commit syncs as the pool's do.
+    fn open_writer(&self, syncer: Option<&Syncer>) -> rusqlite::Result<Writer> {
+        let conn = self.open()?;
+        let wal = match syncer.is_some() && !self.in_memory {
+            true => {
+                let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                // A read makes sure this connection has the WAL file open, so it exists.
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+                mode.eq_ignore_ascii_case("wal")
+                    .then(|| Wal::open(&self.filename))
+                    .flatten()
+            }
+            false => None,
+        };
+        if wal.is_some() {
+            conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
+        }
+        Ok(Writer { conn, wal })
+    }
+}
+
+/// The writer's connection and, when its commits are synced by the syncer, its WAL.
+struct Writer {
+    conn: Connection,
+    wal: Option<Wal>,
+}
+
+impl Writer {
+    /// Sends each arrival its answer: through the syncer once the WAL is on disk, or at once
+    /// when the commit itself synced.
+    fn committed(&self, syncer: Option<&Syncer>, answers: Vec<Answer>) {
+        match (&self.wal, syncer) {
+            (Some(wal), Some(syncer)) => syncer.after_sync(wal, answers),
+            _ => {
+                for (reply, answer) in answers {
+                    let _ = reply.send(answer);
+                }
+            }
+        }
     }
 }
 
@@ -138,12 +185,6 @@ impl GroupCommit {
     }
 }
 
-/// How long the writer waits for the rest of a burst once more than one arrival is queued,
-/// so it shares the fsync and the WAL pages: intake CPU a lead 56 → 50 µs under 64
-/// connections. Waiting while the burst kept growing (up to 1 ms) was slower: the
-/// connections sat idle.
-const LINGER: Duration = Duration::from_micros(150);
-
 /// Moves what has arrived into the batch, up to [`MAX_BATCH`], without waiting.
 fn drain(rx: &mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
     while batch.len() < MAX_BATCH {
@@ -155,22 +196,22 @@ fn drain(rx: &mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
 }
 
 /// Runs until every store handle is gone: takes what has arrived (up to [`MAX_BATCH`]),
-/// writes it in one transaction, answers each arrival, and again.
+/// writes it in one transaction, hands the answers to the syncer, and again.
 fn writer(target: Target, rx: mpsc::Receiver<Pending>) {
-    let mut conn: Option<Connection> = None;
+    // In memory there is no disk to wait for.
+    let syncer = (!target.in_memory).then(Syncer::start).flatten();
+    let mut open: Option<Writer> = None;
     while let Ok(first) = rx.recv() {
+        // No wait for the rest of a burst: it gathers while this batch is written and synced
+        // (150 µs of waiting had shared the fsync when the writer made it itself).
         let mut batch = vec![first];
         drain(&rx, &mut batch);
-        if batch.len() > 1 {
-            std::thread::sleep(LINGER);
-            drain(&rx, &mut batch);
-        }
-        let c = match conn.take() {
-            Some(c) => Ok(c),
-            None => target.open(),
+        let w = match open.take() {
+            Some(w) => Ok(w),
+            None => target.open_writer(syncer.as_ref()),
         };
-        let mut c = match c {
-            Ok(c) => c,
+        let mut w = match w {
+            Ok(w) => w,
             Err(e) => {
                 let reason = e.to_string();
                 for p in batch {
@@ -179,18 +220,17 @@ fn writer(target: Target, rx: mpsc::Receiver<Pending>) {
                 continue;
             }
         };
-        match write(&mut c, &batch) {
+        match write(&mut w.conn, &batch) {
             Ok(answers) => {
-                conn = Some(c);
-                for (p, a) in batch.into_iter().zip(answers) {
-                    let _ = p.reply.send(a);
-                }
+                let replies = batch.into_iter().map(|p| p.reply);
+                w.committed(syncer.as_ref(), replies.zip(answers).collect());
+                open = Some(w);
             }
             // One arrival's failure must not fail its neighbours: retry them one by one,
             // on a fresh connection in case this one broke.
             Err(_) => {
-                drop(c);
-                conn = one_by_one(&target, batch);
+                drop(w);
+                open = one_by_one(&target, batch, syncer.as_ref());
             }
         }
     }
@@ -198,28 +238,35 @@ fn writer(target: Target, rx: mpsc::Receiver<Pending>) {
 
 /// Writes each arrival in a transaction of its own, each answered with its own outcome.
 /// Returns the connection if it could be opened.
-fn one_by_one(target: &Target, batch: Vec<Pending>) -> Option<Connection> {
-    let mut conn = target.open();
+fn one_by_one(target: &Target, batch: Vec<Pending>, syncer: Option<&Syncer>) -> Option<Writer> {
+    let mut w = match target.open_writer(syncer) {
+        Ok(w) => w,
+        Err(e) => {
+            for p in batch {
+                let _ = p.reply.send(Err(StoreError::Write(e.to_string())));
+            }
+            return None;
+        }
+    };
+    let mut answers = Vec::with_capacity(batch.len());
     for p in batch {
-        let one = match conn.as_mut() {
-            Ok(c) => write(c, std::slice::from_ref(&p))
-                .map_err(|e| StoreError::Write(e.to_string()))
-                .and_then(|mut a| {
-                    a.pop().unwrap_or_else(|| {
-                        Err(StoreError::Corrupt("an arrival lost its answer".into()))
-                    })
-                }),
-            Err(e) => Err(StoreError::Write(e.to_string())),
-        };
-        let _ = p.reply.send(one);
+        let one = write(&mut w.conn, std::slice::from_ref(&p))
+            .map_err(|e| StoreError::Write(e.to_string()))
+            .and_then(|mut a| {
+                a.pop().unwrap_or_else(|| {
+                    Err(StoreError::Corrupt("an arrival lost its answer".into()))
+                })
+            });
+        answers.push((p.reply, one));
     }
-    conn.ok()
+    w.committed(syncer, answers);
+    Some(w)
 }
 
 /// Writes a batch in one transaction: for each arrival in order, refuses an erased person,
 /// answers a stored idempotency key with its earlier answer (a key used earlier in the same
 /// batch is stored by then, so it gets the first arrival's answer as a duplicate), else
-/// inserts or updates the lead by identity and queues a job. Statements are prepared once per
+/// inserts the lead or, for a known identity, updates it, and queues a job. Statements are prepared once per
 /// connection; each is a call into SQLite, not a round trip.
 fn write(
     conn: &mut Connection,
@@ -232,14 +279,17 @@ fn write(
         let mut erased = tx.prepare_cached("SELECT 1 FROM suppressions WHERE email_sha256 = ?1")?;
         let mut stored =
             tx.prepare_cached("SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?1")?;
-        // A lookup, then an insert or an update, not one `INSERT … ON CONFLICT … RETURNING`:
-        // the upsert buffered its RETURNING row and opened a statement journal, and cost
-        // twice as much (10.6 → 5.7 µs a new lead, measured on rusqlite alone).
-        let mut find = tx.prepare_cached("SELECT id FROM leads WHERE identity_key = ?1")?;
+        // An insert that does nothing for a known person, then a lookup and an update for
+        // them: most arrivals are new people, and the insert's own uniqueness check is their
+        // only read of the identity index. Not `ON CONFLICT … DO UPDATE … RETURNING`: that
+        // buffered its row and opened a statement journal, and cost twice as much (10.6 →
+        // 5.7 µs a new lead, measured on rusqlite alone).
         let mut insert = tx.prepare_cached(
             "INSERT INTO leads (id, identity_key, email, domain, data, arrivals, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)
+             ON CONFLICT (identity_key) DO NOTHING",
         )?;
+        let mut find = tx.prepare_cached("SELECT id FROM leads WHERE identity_key = ?1")?;
         let mut update = tx.prepare_cached(
             "UPDATE leads SET data = ?2, email = ?3, domain = ?4, arrivals = arrivals + 1,
                updated_at = ?5
@@ -272,19 +322,14 @@ fn write(
                     continue;
                 }
             }
-            let known: Option<String> =
-                find.query_row([&p.identity_key], |r| r.get(0)).optional()?;
-            let id = match known {
-                Some(id) => {
-                    update.execute(params![id, p.data, p.email, p.domain, now])?;
-                    id
-                }
-                None => {
-                    let id = Uuid::now_v7().to_string();
-                    let (key, data) = (&p.identity_key, &p.data);
-                    insert.execute(params![id, key, p.email, p.domain, data, now])?;
-                    id
-                }
+            let new_id = Uuid::now_v7().to_string();
+            let (key, data) = (&p.identity_key, &p.data);
+            let id = if insert.execute(params![new_id, key, p.email, p.domain, data, now])? == 1 {
+                new_id
+            } else {
+                let id: String = find.query_row([key], |r| r.get(0))?;
+                update.execute(params![id, p.data, p.email, p.domain, now])?;
+                id
             };
             let job_id = Uuid::now_v7().to_string();
             let status = LeadStatus::Queued.as_str();

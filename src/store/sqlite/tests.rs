@@ -1,5 +1,6 @@
-//! What migration 0008 changed: email lookups without an email index entry per lead, and
-//! account roll-ups read from decisions by the domain they were made with.
+//! What migrations 0008 and 0009 changed: email lookups without an email index entry per
+//! lead, account roll-ups read from decisions by the domain they were made with, and a queue
+//! stored by its key with only the idempotency keys that were given indexed.
 
 use std::time::Duration;
 
@@ -203,4 +204,96 @@ async fn migration_0008_gives_existing_decisions_their_leads_domain() {
             .as_deref(),
         Some("L1")
     );
+}
+
+/// A store made before 0009 keeps its queue: the jobs table is rebuilt clustered by its key,
+/// with every job, and an idempotency key stored before still answers its earlier job.
+#[tokio::test]
+async fn migration_0009_keeps_every_job_and_its_idempotency_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    {
+        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+            .unwrap()
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!("migrations/sqlite");
+        before.migrations = before
+            .migrations
+            .iter()
+            .filter(|m| m.version < 9)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        before.run(&pool).await.unwrap();
+        for sql in [
+            "INSERT INTO leads (id, identity_key, email, domain, data, created_at, updated_at)
+             VALUES ('L1', 'email:ed@acme.io', 'ed@acme.io', 'acme.io', '{}', 0, 0)",
+            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, attempts, created_at, updated_at)
+             VALUES ('J1', 'L1', 'form-7', '{\"email\":\"ed@acme.io\"}', 'done', 1, 1, 2)",
+            "INSERT INTO jobs (id, lead_id, payload, status, created_at, updated_at)
+             VALUES ('J2', 'L1', '{\"email\":\"ed@acme.io\"}', 'queued', 3, 3)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+    let store = Store::open(&url).await.expect("0009 applies");
+
+    let jobs: Vec<(String, Option<String>, String, i64)> =
+        sqlx::query_as("SELECT id, idempotency_key, status, attempts FROM jobs ORDER BY id")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        jobs,
+        vec![
+            ("J1".into(), Some("form-7".into()), "done".into(), 1),
+            ("J2".into(), None, "queued".into(), 0),
+        ]
+    );
+    // The queued job is still claimed.
+    let claimed = store.claim(LEASE).await.unwrap().expect("the queued job");
+    assert_eq!(claimed.id, "J2");
+
+    // The key given before 0009 still answers its job, and a new arrival with it queues nothing.
+    let v = json!({"email": "ed@acme.io"});
+    let again = store
+        .accept(&lead(v.clone()), &raw(v.clone()), Some("form-7"))
+        .await
+        .expect("answered");
+    assert!(again.duplicate);
+    assert_eq!((again.id.as_str(), again.job_id.as_str()), ("L1", "J1"));
+
+    // Two arrivals without a key are two jobs: the partial index holds no NULLs to collide.
+    for _ in 0..2 {
+        let a = store
+            .accept(&lead(v.clone()), &raw(v.clone()), None)
+            .await
+            .unwrap();
+        assert!(!a.duplicate);
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 4);
+
+    // The table is clustered (no rowid) and the key lookup reads the partial index.
+    assert!(sqlx::query("SELECT rowid FROM jobs")
+        .fetch_all(&store.pool)
+        .await
+        .is_err());
+    let plan: Vec<String> = sqlx::query(
+        "EXPLAIN QUERY PLAN SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?1",
+    )
+    .bind("form-7")
+    .fetch_all(&store.pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| sqlx::Row::get(r, "detail"))
+    .collect();
+    let plan = plan.join(" | ");
+    assert!(plan.contains("jobs_idempotency"), "{plan}");
 }
