@@ -297,3 +297,58 @@ async fn migration_0009_keeps_every_job_and_its_idempotency_key() {
     let plan = plan.join(" | ");
     assert!(plan.contains("jobs_idempotency"), "{plan}");
 }
+
+/// A claim takes the oldest job that is queued or whose lease ran out, and reads the claim
+/// index in order for each, never every queued job.
+#[tokio::test]
+async fn a_claim_takes_the_oldest_claimable_job_through_the_claim_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    for n in 0..3 {
+        arrive(&store, json!({"email": format!("p{n}@acme.io")})).await;
+    }
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM jobs ORDER BY created_at, id")
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+    // Same millisecond or not, the queue's order is its creation order.
+    for (n, id) in ids.iter().enumerate() {
+        sqlx::query("UPDATE jobs SET created_at = ? WHERE id = ?")
+            .bind(n as i64)
+            .bind(id)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+    }
+    let first = store.claim(LEASE).await.unwrap().expect("a job");
+    assert_eq!(first.id, ids[0]);
+    let second = store.claim(LEASE).await.unwrap().expect("a job");
+    assert_eq!(second.id, ids[1]);
+
+    // The first claim's lease runs out: it is older than the job still queued, so it comes
+    // back first, with one more attempt.
+    sqlx::query("UPDATE jobs SET lease_until = 0 WHERE id = ?")
+        .bind(&ids[0])
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let again = store.claim(LEASE).await.unwrap().expect("the expired job");
+    assert_eq!((again.id.as_str(), again.attempts), (ids[0].as_str(), 2));
+    let last = store.claim(LEASE).await.unwrap().expect("the queued job");
+    assert_eq!(last.id, ids[2]);
+    assert!(store.claim(LEASE).await.unwrap().is_none(), "nothing left");
+
+    let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", super::CLAIM))
+        .bind(1_i64)
+        .bind(1_i64)
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| sqlx::Row::get(r, "detail"))
+        .collect();
+    let plan = plan.join(" | ");
+    assert!(plan.contains("jobs_claim"), "{plan}");
+    assert!(!plan.contains("MULTI-INDEX OR"), "{plan}");
+    assert!(!plan.contains("SCAN jobs"), "{plan}");
+}
