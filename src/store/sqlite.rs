@@ -25,7 +25,6 @@ mod scoring;
 #[cfg(test)]
 mod tests;
 mod usage;
-mod wal_sync;
 pub use routing::{AssignmentRecord, RouteEvent, TouchRecorded};
 pub use scoring::{LeadRef, NewOutcome, OutcomeLead, RecordedOutcome};
 
