@@ -8,17 +8,25 @@ sends 300 warm-up leads, then counts N leads (Zipf-drawn domains of the shipped 
 file, the same for every build), and prints user-space instructions per request. The kernel's
 share (loopback TCP) is not counted.
 
-    scripts/callgrind-evaluate.py target/release/leadgate [N=1000]
+    scripts/callgrind-evaluate.py target/release/leadgate [N=1000] [--intake]
+
+With --intake it counts `POST /v1/leads` instead, from 32 client threads (each its own
+connection, every lead a new person) so the intake writer commits batches as under load; the
+profile goes to callgrind.intake.out, and the writer's share is
+`leadgate::store::sqlite::group_commit::write` in it.
 
 Needs valgrind (apt-get install valgrind). The profile is left in callgrind.evaluate.out:
     callgrind_annotate --inclusive=yes callgrind.evaluate.out | head -60
 """
-import http.client, json, os, random, re, subprocess, sys, tempfile, time
+import http.client, itertools, json, os, random, re, subprocess, sys, tempfile, threading, time
 
+intake = "--intake" in sys.argv
+args = [a for a in sys.argv[1:] if a != "--intake"]
 repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-binary = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.join(repo, "target/release/leadgate")
-n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-out = os.path.abspath("callgrind.evaluate.out")
+binary = os.path.abspath(args[0]) if args else os.path.join(repo, "target/release/leadgate")
+n = int(args[1]) if len(args) > 1 else 1000
+route, what = ("/v1/leads", "intake") if intake else ("/v1/evaluate", "evaluate")
+out = os.path.abspath(f"callgrind.{what}.out")
 port = 18282
 domains = [l.split(",")[0] for l in open(os.path.join(repo, "config/firmographics.csv")).read().splitlines()[1:]][:200]
 db = tempfile.mkdtemp()
@@ -36,24 +44,53 @@ for _ in range(600):
     except OSError:
         time.sleep(0.2)
 rng = random.Random(7)
+person = itertools.count()  # every intake a new person, across threads
+lock = threading.Lock()
+failures = []  # a client thread cannot exit the script itself
+
+
+def lead():
+    with lock:
+        i = next(person)
+        d = domains[int(rng.paretovariate(1.1)) % len(domains)]
+    return json.dumps({"email": f"person{i}@{d}", "title": "VP Sales", "source": "webform"})
+
+
+def post(c, count):
+    for _ in range(count):
+        c.request("POST", route, body=lead(), headers={"content-type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        if r.status >= 300:
+            failures.append(f"{route} answered {r.status}")
+            return
 
 
 def send(count):
-    for i in range(count):
-        d = domains[int(rng.paretovariate(1.1)) % len(domains)]
-        body = json.dumps({"email": f"person{i}@{d}", "title": "VP Sales", "source": "webform"})
-        conn.request("POST", "/v1/evaluate", body=body, headers={"content-type": "application/json"})
-        r = conn.getresponse()
-        r.read()
-        if r.status >= 300:
-            sys.exit(f"evaluate answered {r.status}")
+    if not intake:
+        post(conn, count)
+        return
+    clients = [
+        threading.Thread(target=post, args=(http.client.HTTPConnection("127.0.0.1", port, timeout=120), count // 32))
+        for _ in range(32)
+    ]
+    [t.start() for t in clients]
+    [t.join() for t in clients]
 
 
-send(300)
+def checked(count):
+    send(count)
+    if failures:
+        server.terminate()
+        sys.exit(failures[0])
+
+
+checked(320 if intake else 300)
 subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-send(n)
+checked(n)
 subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 server.terminate()
 server.wait()
 total = re.search(r"^totals: (\d+)", open(out).read(), re.M)
-print(f"{int(total.group(1)) / n / 1000:.1f}k instructions per evaluate ({n} requests, {binary})")
+sent = n - n % 32 if intake else n
+print(f"{int(total.group(1)) / sent / 1000:.1f}k instructions per {what} ({sent} requests, {binary})")
