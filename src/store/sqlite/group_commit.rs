@@ -219,8 +219,8 @@ fn one_by_one(target: &Target, batch: Vec<Pending>) -> Option<Connection> {
 /// Writes a batch in one transaction: for each arrival in order, refuses an erased person,
 /// answers a stored idempotency key with its earlier answer (a key used earlier in the same
 /// batch is stored by then, so it gets the first arrival's answer as a duplicate), else
-/// inserts the lead or, for a known identity, updates it, and queues a job. Statements are prepared once per
-/// connection; each is a call into SQLite, not a round trip.
+/// inserts the lead or, for a known identity, updates it, and queues a job. Statements are
+/// prepared once per connection; each is a call into SQLite, not a round trip.
 fn write(
     conn: &mut Connection,
     batch: &[Pending],

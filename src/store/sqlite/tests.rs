@@ -77,6 +77,38 @@ async fn account_scores(store: &Store, domain: &str) -> Vec<f64> {
     rows
 }
 
+/// SQLite's plan for `sql`, its steps joined by ` | `. A plan is made when the statement is
+/// prepared, so parameters need no values.
+async fn plan_of(store: &Store, sql: &str) -> String {
+    sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// A database at `url` with the migrations before `version` applied, as an older leadgate
+/// left it.
+async fn store_made_before(url: &str, version: i64) -> sqlx::SqlitePool {
+    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)
+        .unwrap()
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let mut before = sqlx::migrate!("migrations/sqlite");
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < version)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(&pool).await.unwrap();
+    pool
+}
+
 /// A person keyed by email is found through the identity index; one keyed by a CRM record
 /// who learned an email while being processed, through the partial index. Erasure, outcomes
 /// and `explain` all find both.
@@ -115,18 +147,11 @@ async fn email_lookups_find_people_keyed_by_email_and_people_who_learned_one_lat
     assert!(store.lead_by_email("eve@acme.io").await.unwrap().is_none());
 
     // Each lookup reads an index, never the whole table.
-    let plan: Vec<String> = sqlx::query(concat!(
-        "EXPLAIN QUERY PLAN SELECT l.id FROM leads l WHERE ",
-        has_email!()
-    ))
-    .bind("bob@beta.io")
-    .fetch_all(&store.pool)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| sqlx::Row::get(r, "detail"))
-    .collect();
-    let plan = plan.join(" | ");
+    let plan = plan_of(
+        &store,
+        concat!("SELECT l.id FROM leads l WHERE ", has_email!()),
+    )
+    .await;
     assert!(plan.contains("leads_email_other"), "{plan}");
     assert!(!plan.contains("SCAN"), "{plan}");
 
@@ -169,19 +194,7 @@ async fn migration_0008_gives_existing_decisions_their_leads_domain() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     {
-        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
-            .unwrap()
-            .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        let mut before = sqlx::migrate!("migrations/sqlite");
-        before.migrations = before
-            .migrations
-            .iter()
-            .filter(|m| m.version < 8)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into();
-        before.run(&pool).await.unwrap();
+        let pool = store_made_before(&url, 8).await;
         let record =
             serde_json::to_string(&decided(&lead(json!({"email": "ed@acme.io"})), 40)).unwrap();
         for sql in [
@@ -213,19 +226,7 @@ async fn migration_0009_keeps_every_job_and_its_idempotency_key() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     {
-        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
-            .unwrap()
-            .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        let mut before = sqlx::migrate!("migrations/sqlite");
-        before.migrations = before
-            .migrations
-            .iter()
-            .filter(|m| m.version < 9)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into();
-        before.run(&pool).await.unwrap();
+        let pool = store_made_before(&url, 9).await;
         for sql in [
             "INSERT INTO leads (id, identity_key, email, domain, data, created_at, updated_at)
              VALUES ('L1', 'email:ed@acme.io', 'ed@acme.io', 'acme.io', '{}', 0, 0)",
@@ -284,17 +285,11 @@ async fn migration_0009_keeps_every_job_and_its_idempotency_key() {
         .fetch_all(&store.pool)
         .await
         .is_err());
-    let plan: Vec<String> = sqlx::query(
-        "EXPLAIN QUERY PLAN SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?1",
+    let plan = plan_of(
+        &store,
+        "SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?1",
     )
-    .bind("form-7")
-    .fetch_all(&store.pool)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| sqlx::Row::get(r, "detail"))
-    .collect();
-    let plan = plan.join(" | ");
+    .await;
     assert!(plan.contains("jobs_idempotency"), "{plan}");
 }
 
@@ -338,16 +333,7 @@ async fn a_claim_takes_the_oldest_claimable_job_through_the_claim_index() {
     assert_eq!(last.id, ids[2]);
     assert!(store.claim(LEASE).await.unwrap().is_none(), "nothing left");
 
-    let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", super::CLAIM))
-        .bind(1_i64)
-        .bind(1_i64)
-        .fetch_all(&store.pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| sqlx::Row::get(r, "detail"))
-        .collect();
-    let plan = plan.join(" | ");
+    let plan = plan_of(&store, super::CLAIM).await;
     assert!(plan.contains("jobs_claim"), "{plan}");
     assert!(!plan.contains("MULTI-INDEX OR"), "{plan}");
     assert!(!plan.contains("SCAN jobs"), "{plan}");
