@@ -98,3 +98,41 @@ async fn a_broken_store_answers_each_arrival_with_an_error() {
         assert!(a.is_err(), "{a:?}");
     }
 }
+
+/// While another connection holds SQLite's write lock, a batch waits for it without holding
+/// the runtime: on a single-threaded runtime the accept is still pending after 100 ms, the
+/// runtime keeps running other tasks meanwhile, and the accept lands once the lock is let go.
+#[tokio::test(flavor = "current_thread")]
+async fn an_accept_waits_for_the_write_lock_without_holding_the_runtime() {
+    let (_dir, db) = temp_db();
+    let store = open_store(&db).await;
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let raw = raw(json!({"email": "locked@acme.io"}));
+    let lead = Normalizer::default().normalize(&raw).unwrap();
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move { store.accept(&lead, &raw, None).await }
+    });
+    let ticks = tokio::spawn(async {
+        let mut n = 0;
+        for _ in 0..10 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            n += 1;
+        }
+        n
+    });
+    assert_eq!(ticks.await.unwrap(), 10, "the runtime kept running");
+    assert!(
+        !waiting.is_finished(),
+        "accepted while the write lock was held"
+    );
+
+    other.execute_batch("COMMIT").unwrap();
+    let accepted = waiting.await.unwrap().unwrap();
+    assert_eq!(
+        store.lead(&accepted.id).await.unwrap().unwrap().status,
+        "queued"
+    );
+}
