@@ -191,8 +191,9 @@ impl Drop for Writing {
 /// Each turn takes everything that has arrived (up to [`MAX_BATCH`]), writes it in one
 /// transaction synchronously, answers each arrival, and yields so the answered requests run;
 /// it ends when a turn finds nothing waiting. Not an OS thread of its own: every accept then
-/// waited for two wake-ups across threads (to the writer, back to the runtime), and on this
-/// VM those kept the CPU 15–18% idle under load. Here the answers are woken on the worker
+/// waited for two wake-ups across threads (to the writer, back to the runtime), which on a
+/// 2-core VM cost more than the batch holding a runtime thread (intake +0.03 to +0.05 of
+/// the trivial handler, docs/performance.md). Here the answers are woken on the worker
 /// that wrote them.
 async fn write_batches(target: Target, queue: Arc<Mutex<Queue>>) {
     let mut guard = Writing { queue, done: false };
