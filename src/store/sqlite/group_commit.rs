@@ -31,8 +31,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How often a waiting batch tries the write lock again.
 const LOCK_RETRY: Duration = Duration::from_millis(1);
 
-/// One arrival, already serialized by the request that brought it: the writer is the one
-/// thread every accept waits on, so it only binds and writes.
+/// One arrival, already serialized by the request that brought it: every accept waits on the
+/// one writer, so it only binds and writes.
 struct Pending {
     identity_key: String,
     email: Option<String>,
@@ -149,10 +149,13 @@ impl GroupCommit {
         if start_writer {
             tokio::spawn(write_batches(self.target.clone(), self.queue.clone()));
         }
-        answer
-            .await
-            .map_err(|_| StoreError::Corrupt("the intake writer stopped before answering".into()))?
+        answer.await.map_err(|_| stopped())?
     }
+}
+
+/// The answer of an arrival whose writer went away before writing it.
+fn stopped() -> StoreError {
+    StoreError::Corrupt("the intake writer stopped before answering".into())
 }
 
 /// The queue's lock; a panic while holding it cannot leave it half-changed (every change is
@@ -180,9 +183,7 @@ impl Drop for Writing {
         let mut q = lock(&self.queue);
         q.writing = false;
         for p in q.arrivals.drain(..) {
-            let _ = p.reply.send(Err(StoreError::Corrupt(
-                "the intake writer stopped before answering".into(),
-            )));
+            let _ = p.reply.send(Err(stopped()));
         }
     }
 }
@@ -241,23 +242,35 @@ async fn write_batch(
         }
     };
     let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match write(&mut c, &batch) {
-            Ok(answers) => {
-                for (p, a) in batch.into_iter().zip(answers) {
-                    let _ = p.reply.send(a);
-                }
-                return Some(c);
+    match write_when_unlocked(&mut c, &batch, deadline).await {
+        Ok(answers) => {
+            for (p, a) in batch.into_iter().zip(answers) {
+                let _ = p.reply.send(a);
             }
+            Some(c)
+        }
+        // One arrival's failure must not fail its neighbours: retry them one by one,
+        // on a fresh connection in case this one broke.
+        Err(_) => {
+            drop(c);
+            one_by_one(target, batch, deadline).await
+        }
+    }
+}
+
+/// [`write`], tried again every [`LOCK_RETRY`] while another connection holds the write
+/// lock, until `deadline`.
+async fn write_when_unlocked(
+    conn: &mut Connection,
+    batch: &[Pending],
+    deadline: std::time::Instant,
+) -> rusqlite::Result<Vec<Result<Accepted, StoreError>>> {
+    loop {
+        match write(conn, batch) {
             Err(e) if is_locked(&e) && std::time::Instant::now() < deadline => {
                 tokio::time::sleep(LOCK_RETRY).await;
             }
-            // One arrival's failure must not fail its neighbours: retry them one by one,
-            // on a fresh connection in case this one broke.
-            Err(_) => {
-                drop(c);
-                return one_by_one(target, batch);
-            }
+            written => return written,
         }
     }
 }
@@ -267,13 +280,19 @@ fn is_locked(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy)
 }
 
-/// Writes each arrival in a transaction of its own, each answered with its own outcome.
-/// Returns the connection if it could be opened.
-fn one_by_one(target: &Target, batch: Vec<Pending>) -> Option<Connection> {
+/// Writes each arrival in a transaction of its own, each answered with its own outcome,
+/// waiting for the write lock as the batch did (until the same `deadline`). Returns the
+/// connection if it could be opened.
+async fn one_by_one(
+    target: &Target,
+    batch: Vec<Pending>,
+    deadline: std::time::Instant,
+) -> Option<Connection> {
     let mut conn = target.open();
     for p in batch {
         let one = match conn.as_mut() {
-            Ok(c) => write(c, std::slice::from_ref(&p))
+            Ok(c) => write_when_unlocked(c, std::slice::from_ref(&p), deadline)
+                .await
                 .map_err(|e| StoreError::Write(e.to_string()))
                 .and_then(|mut a| {
                     a.pop().unwrap_or_else(|| {
