@@ -305,3 +305,51 @@ fn serve_refuses_a_public_address_without_tokens() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("api_tokens"));
 }
+
+/// The value of one unlabelled series in a Prometheus text page.
+fn series(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{page}"))
+}
+
+#[tokio::test]
+async fn metrics_show_how_many_leads_each_intake_transaction_wrote() {
+    let (_dir, db) = temp_db();
+    let d = Daemon::start(&db, 0, &[]);
+    let client = reqwest::Client::new();
+    let posts = (0..40).map(|i| {
+        let (client, url) = (client.clone(), d.url("/v1/leads"));
+        async move {
+            let res = client
+                .post(url)
+                .json(&json!({"email": format!("p{i}@acme.io")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 202);
+        }
+    });
+    futures::future::join_all(posts).await;
+    let page = client
+        .get(d.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Every accepted lead was written in exactly one batch, and every batch was timed.
+    assert_eq!(series(&page, "leadgate_intake_batch_leads_sum"), 40.0);
+    let batches = series(&page, "leadgate_intake_batch_leads_count");
+    assert!((1.0..=40.0).contains(&batches), "{batches} batches");
+    assert_eq!(
+        series(&page, "leadgate_intake_batch_seconds_count"),
+        batches
+    );
+    assert!(series(&page, "leadgate_intake_batch_seconds_sum") > 0.0);
+    assert!(
+        page.contains("# HELP leadgate_intake_batch_leads"),
+        "{page}"
+    );
+}

@@ -31,6 +31,26 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How often a waiting batch tries the write lock again.
 const LOCK_RETRY: Duration = Duration::from_millis(1);
 
+/// Leads per group-commit transaction (a Prometheus summary).
+const BATCH_LEADS: &str = "leadgate_intake_batch_leads";
+
+/// Seconds from a batch's start to its commit on disk, waits for the write lock included.
+const BATCH_SECONDS: &str = "leadgate_intake_batch_seconds";
+
+/// The metrics' help text, given once: at the first batch, when the daemon's recorder is
+/// installed (it is not yet when the store opens).
+fn describe_metrics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        metrics::describe_histogram!(BATCH_LEADS, "Leads written in one intake transaction");
+        metrics::describe_histogram!(
+            BATCH_SECONDS,
+            metrics::Unit::Seconds,
+            "Time to make one intake batch durable, waits for the write lock included"
+        );
+    });
+}
+
 /// One arrival, already serialized by the request that brought it: every accept waits on the
 /// one writer, so it only binds and writes.
 struct Pending {
@@ -241,8 +261,15 @@ async fn write_batch(
             return None;
         }
     };
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    match write_when_unlocked(&mut c, &batch, deadline).await {
+    let started = std::time::Instant::now();
+    let deadline = started + LOCK_WAIT;
+    // What an operator reads to see group commit work: how many accepts share a transaction
+    // and how long one takes to be durable (a slow disk or a held write lock shows here).
+    describe_metrics();
+    metrics::histogram!(BATCH_LEADS).record(batch.len() as f64);
+    let written = write_when_unlocked(&mut c, &batch, deadline).await;
+    metrics::histogram!(BATCH_SECONDS).record(started.elapsed().as_secs_f64());
+    match written {
         Ok(answers) => {
             for (p, a) in batch.into_iter().zip(answers) {
                 let _ = p.reply.send(a);
