@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 use crate::pipeline::Pipeline;
+use crate::server::threads::HttpThreads;
 use crate::server::{app, AppState};
 use crate::settings::{ConfigErrors, Settings};
 use crate::store::{Store, StoreError};
@@ -102,22 +103,21 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
             ));
         }
     }
+    let listen_err = |e: std::io::Error| ServeError::Listen {
+        addr: addr_text.clone(),
+        reason: e.to_string(),
+    };
+    let http_threads = crate::server::threads::count(settings.config.server.http_threads);
+    let mut http =
+        HttpThreads::start(listener, http_threads, app(state.clone())).map_err(listen_err)?;
     state.ready.store(true, Ordering::SeqCst);
     // Printed (not only logged) so scripts and tests can find an ephemeral port.
     println!("leadgate listening on http://{local}");
-    tracing::info!(%local, workers = settings.config.server.workers, "serving");
+    tracing::info!(%local, workers = settings.config.server.workers, http_threads, "serving");
 
-    let drain_state = state.clone();
-    axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move {
-            crate::shutdown::signal().await;
-            drain_state.ready.store(false, Ordering::SeqCst);
-        })
-        .await
-        .map_err(|e| ServeError::Listen {
-            addr: addr_text,
-            reason: e.to_string(),
-        })?;
+    crate::shutdown::signal().await;
+    state.ready.store(false, Ordering::SeqCst);
+    let served = http.finish().await;
 
     let _ = stop_tx.send(true);
     state.queued.notify_waiters();
@@ -130,6 +130,8 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         tracing::warn!("drain timed out; unfinished jobs stay queued for the next start");
     }
     crate::enrich::usage::sync_daemon(&state).await;
+    http.release().await;
+    served.map_err(listen_err)?;
     tracing::info!("stopped");
     Ok(())
 }

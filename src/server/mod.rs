@@ -7,6 +7,7 @@ mod metrics;
 mod outcomes;
 mod routes;
 mod routing;
+pub mod threads;
 mod webhooks;
 
 use std::sync::atomic::AtomicBool;

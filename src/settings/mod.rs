@@ -138,6 +138,9 @@ pub struct ServerConfig {
     /// How long a claimed job is held before another worker may take it.
     #[serde(default = "default_lease")]
     pub lease: String,
+    /// Threads serving HTTP, each with its connections; 0 is one per CPU core.
+    #[serde(default)]
+    pub http_threads: usize,
 }
 
 fn default_listen() -> String {
@@ -161,6 +164,7 @@ impl Default for ServerConfig {
             api_tokens: Vec::new(),
             workers: DEFAULT_WORKERS,
             lease: default_lease(),
+            http_threads: 0,
         }
     }
 }
