@@ -124,6 +124,8 @@ async fn accept(
 ) {
     for next in (0..handoffs.len()).cycle() {
         let accepted = tokio::select! {
+            // Stopping wins over a connection that arrived at the same moment.
+            biased;
             _ = stop.wait_for(|s| *s) => return,
             accepted = listener.accept() => accepted,
         };
