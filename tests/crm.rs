@@ -599,14 +599,7 @@ async fn an_unhealing_4xx_fails_the_lead_with_the_crms_message_while_others_go_o
     assert!(error.contains("leadgate_score does not exist"), "{failed}");
     let done = wait_for_status(&client, &daemon, good["id"].as_str().unwrap(), &["done"]).await;
     assert_eq!(done["delivery"][0]["record_id"], "14", "{done}");
-    let metrics = client
-        .get(daemon.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = daemon.metrics().await;
     assert!(
         metrics.contains("leadgate_delivery_failures_total"),
         "{metrics}"

@@ -210,14 +210,7 @@ async fn the_daemon_processes_queued_leads_and_serves_probes_and_metrics() {
     let done = wait_for_status(&client, &d, &id, &["done", "review"]).await;
     assert_eq!(done["email"], "ops@acme.io");
     assert!(done["route"]["rule"].is_string(), "{done}");
-    let metrics = client
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = d.metrics().await;
     assert!(
         metrics.contains("leadgate_leads_accepted_total"),
         "{metrics}"
@@ -331,14 +324,7 @@ async fn metrics_show_how_many_leads_each_intake_transaction_wrote() {
         }
     });
     futures::future::join_all(posts).await;
-    let page = client
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = d.metrics().await;
     // Every accepted lead was written in exactly one batch, and every batch was timed.
     assert_eq!(series(&page, "leadgate_intake_batch_leads_sum"), 40.0);
     let batches = series(&page, "leadgate_intake_batch_leads_count");

@@ -54,6 +54,16 @@ impl Daemon {
         format!("{}{}", self.base, path)
     }
 
+    /// The daemon's Prometheus page (`GET /metrics`).
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
