@@ -44,6 +44,14 @@ macro_rules! has_email {
 }
 pub(super) use has_email;
 
+/// The email a pending lead's identity key names (`email:…`), else NULL: a lead whose row
+/// the deciding worker has not written yet (migration 0010) is known by its identity alone.
+macro_rules! identity_email {
+    () => {
+        "CASE WHEN substr(identity_key, 1, 6) = 'email:' THEN substr(identity_key, 7) END"
+    };
+}
+
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -130,8 +138,9 @@ impl Store {
         Ok(())
     }
 
-    /// Makes an arrival durable: upserts the lead by identity and queues a job, in one
-    /// transaction shared with the arrivals beside it (group commit). A known idempotency key
+    /// Makes an arrival durable: finds or records the person's identity and queues a job, in
+    /// one transaction shared with the arrivals beside it (group commit); the deciding worker
+    /// writes the lead's row (migration 0010). A known idempotency key
     /// returns the earlier answer and queues nothing.
     pub async fn accept(
         &self,
@@ -169,17 +178,7 @@ impl Store {
             });
         }
         let now = now_ms();
-        let lead_id: String = sqlx::query_scalar(
-            "INSERT INTO leads (id, identity_key, data, arrivals, created_at, updated_at) VALUES (?, ?, '{}', 1, ?, ?)
-             ON CONFLICT(identity_key) DO UPDATE SET arrivals = leads.arrivals + 1, updated_at = excluded.updated_at
-             RETURNING id",
-        )
-        .bind(Uuid::now_v7().to_string())
-        .bind(identity_key)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let lead_id = identify(&mut tx, identity_key).await?;
         let job_id = Uuid::now_v7().to_string();
         let status = if failed.is_some() {
             LeadStatus::Failed
@@ -189,8 +188,8 @@ impl Store {
         let payload =
             serde_json::to_string(payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, error, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, error, identity_key, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&job_id)
         .bind(&lead_id)
@@ -198,6 +197,7 @@ impl Store {
         .bind(&payload)
         .bind(status.as_str())
         .bind(failed)
+        .bind(identity_key)
         .bind(now)
         .bind(now)
         .execute(&mut *tx)
@@ -293,13 +293,13 @@ impl Store {
                 job_id: job.id.clone(),
             });
         }
-        let before = previous_domain(&mut tx, &job.lead_id).await?;
-        insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
-        routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
+        // The lead's row first (the accept only recorded the identity, migration 0010): the
+        // decision refers to it and takes its domain when it has none of its own.
+        materialize(&mut tx, &job.lead_id).await?;
         let data = serde_json::to_string(lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         // Email and domain too: a lead that arrived as a bare CRM id learns them only now,
         // and erasure finds people by email.
-        sqlx::query("UPDATE leads SET data = ?, email = COALESCE(?, email), domain = COALESCE(?, domain), updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE leads SET data = ?, email = COALESCE(?, email), domain = COALESCE(?, domain), arrivals = arrivals + 1, updated_at = ? WHERE id = ?")
             .bind(data)
             .bind(&lead.email)
             .bind(&lead.domain)
@@ -307,6 +307,9 @@ impl Store {
             .bind(&job.lead_id)
             .execute(&mut *tx)
             .await?;
+        let before = previous_domain(&mut tx, &job.lead_id).await?;
+        insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
+        routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
         tx.commit().await?;
         Ok(before)
     }
@@ -315,6 +318,7 @@ impl Store {
     /// this same attempt already closed as `failed` (its decision recorded a CRM refusal)
     /// takes the reason too: no other claim can hold a closed job.
     pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE jobs SET status = 'failed', lease_until = NULL, error = ?, updated_at = ?
              WHERE id = ? AND status IN ('processing', 'failed') AND attempts = ?",
@@ -323,13 +327,17 @@ impl Store {
         .bind(now_ms())
         .bind(&job.id)
         .bind(job.attempts)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
+            tx.rollback().await?;
             return Err(StoreError::LeaseLost {
                 job_id: job.id.clone(),
             });
         }
+        // A failed lead is still a lead: an outcome or a touch may name it.
+        materialize(&mut tx, &job.lead_id).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -345,21 +353,22 @@ impl Store {
         for (lead, decision) in decisions.iter_mut() {
             let data =
                 serde_json::to_string(&*lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let lead_id: String = sqlx::query_scalar(
+            let identity = lead.identity_key();
+            let lead_id = identify(&mut tx, &identity).await?;
+            sqlx::query(
                 "INSERT INTO leads (id, identity_key, email, domain, data, arrivals, created_at, updated_at)
                  VALUES (?, ?, ?, ?, ?, 1, ?, ?)
-                 ON CONFLICT(identity_key) DO UPDATE SET
-                   data = excluded.data, arrivals = leads.arrivals + 1, updated_at = excluded.updated_at
-                 RETURNING id",
+                 ON CONFLICT(id) DO UPDATE SET
+                   data = excluded.data, arrivals = leads.arrivals + 1, updated_at = excluded.updated_at",
             )
-            .bind(Uuid::now_v7().to_string())
-            .bind(lead.identity_key())
+            .bind(&lead_id)
+            .bind(&identity)
             .bind(&lead.email)
             .bind(&lead.domain)
             .bind(&data)
             .bind(now)
             .bind(now)
-            .fetch_one(&mut *tx)
+            .execute(&mut *tx)
             .await?;
             decision.id = lead_id.clone();
             insert_decision(&mut tx, &lead_id, None, decision).await?;
@@ -394,12 +403,19 @@ impl Store {
 
     /// A lead by its id (or by one of its arrivals' job ids).
     pub async fn lead(&self, id: &str) -> Result<Option<LeadView>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, email FROM leads WHERE id = ?
-             UNION ALL SELECT l.id, l.email FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE j.id = ?
-             LIMIT 1",
-        )
-        .bind(id)
+        // A pending lead (no worker has decided an arrival yet, migration 0010) is found
+        // through its jobs, by its id or one of theirs.
+        let row = sqlx::query(concat!(
+            "SELECT id, email FROM leads WHERE id = ?1
+             UNION ALL SELECT l.id, l.email FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE j.id = ?1
+             UNION ALL SELECT lead_id AS id, ",
+            identity_email!(),
+            " AS email FROM jobs WHERE lead_id = ?1 AND identity_key IS NOT NULL
+             UNION ALL SELECT lead_id AS id, ",
+            identity_email!(),
+            " AS email FROM jobs WHERE id = ?1 AND identity_key IS NOT NULL
+             LIMIT 1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
@@ -445,9 +461,13 @@ impl Store {
     /// The stored lead with this email, as last received (for `leadgate explain`).
     pub async fn lead_by_email(&self, email: &str) -> Result<Option<RawLead>, StoreError> {
         let payload: Option<String> = sqlx::query_scalar(concat!(
-            "SELECT j.payload FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE ",
+            "SELECT payload FROM (
+               SELECT j.payload, j.created_at FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE ",
             has_email!(),
-            " ORDER BY j.created_at DESC LIMIT 1"
+            // A pending lead's arrivals (migration 0010).
+            " UNION ALL SELECT j.payload, j.created_at FROM identities i JOIN jobs j ON j.lead_id = i.lead_id
+               WHERE i.identity_key = 'email:' || ?1)
+             ORDER BY created_at DESC LIMIT 1"
         ))
         .bind(email)
         .fetch_optional(&self.pool)
@@ -494,6 +514,50 @@ impl Store {
             .fetch_one(&self.pool)
             .await?)
     }
+}
+
+/// The lead of the person `identity_key` names: recorded now with a new id if the person is
+/// new. The identities table, not `leads`, says who is who (migration 0010).
+async fn identify(
+    tx: &mut sqlx::SqliteConnection,
+    identity_key: &str,
+) -> Result<String, StoreError> {
+    sqlx::query(
+        "INSERT INTO identities (identity_key, lead_id) VALUES (?, ?)
+         ON CONFLICT (identity_key) DO NOTHING",
+    )
+    .bind(identity_key)
+    .bind(Uuid::now_v7().to_string())
+    .execute(&mut *tx)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT lead_id FROM identities WHERE identity_key = ?")
+            .bind(identity_key)
+            .fetch_one(&mut *tx)
+            .await?,
+    )
+}
+
+/// Writes a pending lead's row, if it has none yet, from the identity its first arrival
+/// carries (migration 0010): its email when the identity is an email, no data until a
+/// decision. Whatever refers to a lead (a decision, an outcome) needs the row first.
+pub(super) async fn materialize(
+    tx: &mut sqlx::SqliteConnection,
+    lead_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(concat!(
+        "INSERT INTO leads (id, identity_key, email, data, arrivals, created_at, updated_at)
+         SELECT lead_id, identity_key, ",
+        identity_email!(),
+        ", '{}', 0, created_at, created_at
+         FROM jobs WHERE lead_id = ? AND identity_key IS NOT NULL
+         ORDER BY created_at LIMIT 1
+         ON CONFLICT DO NOTHING"
+    ))
+    .bind(lead_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// The domain the lead's latest decision so far was made with: the account it leaves when

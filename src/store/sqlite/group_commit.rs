@@ -54,12 +54,9 @@ fn describe_metrics() {
 /// One arrival, already serialized by the request that brought it: every accept waits on the
 /// one writer, so it only binds and writes.
 struct Pending {
+    /// The person the arrival belongs to (`Lead::identity_key`).
     identity_key: String,
-    email: Option<String>,
-    domain: Option<String>,
-    /// The normalized lead, JSON.
-    data: String,
-    /// The lead as received, JSON.
+    /// The lead as received, JSON: the worker normalizes it again when it decides.
     payload: String,
     key: Option<String>,
     /// `privacy::email_key` of the email: an erased person is refused in the batch's own
@@ -153,9 +150,6 @@ impl GroupCommit {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             identity_key: lead.identity_key(),
-            email: lead.email.clone(),
-            domain: lead.domain.clone(),
-            data: crate::json::to_string(lead).map_err(corrupt)?,
             payload: crate::json::to_string(raw).map_err(corrupt)?,
             key: key.map(str::to_string),
             suppression: lead.email.as_deref().map(crate::store::privacy::email_key),
@@ -335,9 +329,10 @@ async fn one_by_one(
 
 /// Writes a batch in one transaction: for each arrival in order, refuses an erased person,
 /// answers a stored idempotency key with its earlier answer (a key used earlier in the same
-/// batch is stored by then, so it gets the first arrival's answer as a duplicate), else
-/// inserts the lead or, for a known identity, updates it, and queues a job. Statements are
-/// prepared once per connection; each is a call into SQLite, not a round trip.
+/// batch is stored by then, so it gets the first arrival's answer as a duplicate), else finds
+/// or records the person's identity and queues a job. The lead's own row is the deciding
+/// worker's to write (migration 0010). Statements are prepared once per connection; each is
+/// a call into SQLite, not a round trip.
 fn write(
     conn: &mut Connection,
     batch: &[Pending],
@@ -349,25 +344,18 @@ fn write(
         let mut erased = tx.prepare_cached("SELECT 1 FROM suppressions WHERE email_sha256 = ?1")?;
         let mut stored =
             tx.prepare_cached("SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?1")?;
-        // An insert that does nothing for a known person, then a lookup and an update for
-        // them: most arrivals are new people, and the insert's own uniqueness check is their
-        // only read of the identity index. Not `ON CONFLICT … DO UPDATE … RETURNING`: that
-        // buffered its row and opened a statement journal, and cost twice as much (10.6 →
-        // 5.7 µs a new lead, measured on rusqlite alone).
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO leads (id, identity_key, email, domain, data, arrivals, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)
+        // An insert that does nothing for a known person, then a lookup for them: most
+        // arrivals are new people, and the insert's own uniqueness check is their only read
+        // of the identities.
+        let mut identify = tx.prepare_cached(
+            "INSERT INTO identities (identity_key, lead_id) VALUES (?1, ?2)
              ON CONFLICT (identity_key) DO NOTHING",
         )?;
-        let mut find = tx.prepare_cached("SELECT id FROM leads WHERE identity_key = ?1")?;
-        let mut update = tx.prepare_cached(
-            "UPDATE leads SET data = ?2, email = ?3, domain = ?4, arrivals = arrivals + 1,
-               updated_at = ?5
-             WHERE id = ?1",
-        )?;
+        let mut known =
+            tx.prepare_cached("SELECT lead_id FROM identities WHERE identity_key = ?1")?;
         let mut queue = tx.prepare_cached(
-            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, identity_key, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
         )?;
         for p in batch {
             if let Some(hash) = &p.suppression {
@@ -393,17 +381,15 @@ fn write(
                 }
             }
             let new_id = Uuid::now_v7().to_string();
-            let (key, data) = (&p.identity_key, &p.data);
-            let id = if insert.execute(params![new_id, key, p.email, p.domain, data, now])? == 1 {
+            let person = &p.identity_key;
+            let id = if identify.execute(params![person, new_id])? == 1 {
                 new_id
             } else {
-                let id: String = find.query_row([key], |r| r.get(0))?;
-                update.execute(params![id, p.data, p.email, p.domain, now])?;
-                id
+                known.query_row([person], |r| r.get(0))?
             };
             let job_id = Uuid::now_v7().to_string();
             let status = LeadStatus::Queued.as_str();
-            queue.execute(params![job_id, id, p.key, p.payload, status, now])?;
+            queue.execute(params![job_id, id, p.key, p.payload, status, person, now])?;
             answers.push(Ok(Accepted {
                 id,
                 job_id,

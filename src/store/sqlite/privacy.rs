@@ -12,16 +12,30 @@ impl Store {
     pub async fn erase_person(&self, email: &str) -> Result<Erased, StoreError> {
         let email = email.trim().to_lowercase();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let ids: Vec<String> =
-            sqlx::query(concat!("SELECT l.id FROM leads l WHERE ", has_email!()))
-                .bind(&email)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.get("id"))
-                .collect();
+        // A pending lead (no arrival decided yet, migration 0010) has no row in `leads`: its
+        // identity names it.
+        let ids: Vec<String> = sqlx::query(concat!(
+            "SELECT l.id FROM leads l WHERE ",
+            has_email!(),
+            " UNION SELECT lead_id AS id FROM identities WHERE identity_key = 'email:' || ?1"
+        ))
+        .bind(&email)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.get("id"))
+        .collect();
         let mut erased = Erased::default();
         for id in &ids {
+            // Every identity of the person, before the rows that name them go.
+            sqlx::query(
+                "DELETE FROM identities WHERE identity_key IN (
+                   SELECT identity_key FROM leads WHERE id = ?1
+                   UNION SELECT identity_key FROM jobs WHERE lead_id = ?1 AND identity_key IS NOT NULL)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             for table in LEAD_TABLES {
                 // Table names come from the constant list above, never from input.
                 let done = sqlx::query(&format!("DELETE FROM {table} WHERE lead_id = ?"))
@@ -61,6 +75,7 @@ impl Store {
         let mut n = 0u64;
         for (table, column) in [
             ("leads", "data"),
+            ("identities", "identity_key"),
             ("jobs", "payload"),
             ("decisions", "record"),
         ] {

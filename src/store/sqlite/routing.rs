@@ -201,9 +201,10 @@ impl Store {
         // once another writer has committed (SQLITE_BUSY_SNAPSHOT).
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let lead_id: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM leads WHERE id = ? UNION ALL SELECT lead_id FROM jobs WHERE id = ? LIMIT 1",
+            // A pending lead (migration 0010) by its id through its jobs.
+            "SELECT id FROM leads WHERE id = ?1 UNION ALL SELECT lead_id FROM jobs WHERE id = ?1
+             UNION ALL SELECT lead_id FROM jobs WHERE lead_id = ?1 LIMIT 1",
         )
-        .bind(lead)
         .bind(lead)
         .fetch_optional(&mut *tx)
         .await?;

@@ -89,20 +89,26 @@ impl Store {
     /// The lead an outcome names, by id, email or external id.
     pub async fn find_lead(&self, r: &LeadRef) -> Result<Option<String>, StoreError> {
         let q = match r {
+            // Each also finds a pending lead, one no worker has decided yet (migration 0010):
+            // by its id through its jobs, by email or external id through its identity.
             LeadRef::Id(id) => sqlx::query_scalar::<_, String>(
                 "SELECT id FROM leads WHERE id = ?1
-                 UNION ALL SELECT lead_id FROM jobs WHERE id = ?1 LIMIT 1",
+                 UNION ALL SELECT lead_id FROM jobs WHERE id = ?1
+                 UNION ALL SELECT lead_id FROM jobs WHERE lead_id = ?1 LIMIT 1",
             )
             .bind(id),
             LeadRef::Email(e) => sqlx::query_scalar(concat!(
-                "SELECT l.id FROM leads l WHERE ",
+                "SELECT id FROM (SELECT id FROM (SELECT l.id FROM leads l WHERE ",
                 has_email!(),
-                " ORDER BY l.updated_at DESC LIMIT 1"
+                " ORDER BY l.updated_at DESC LIMIT 1)
+                 UNION ALL SELECT lead_id FROM identities WHERE identity_key = 'email:' || ?1)
+                 LIMIT 1"
             ))
             .bind(e),
             LeadRef::ExternalId(x) => sqlx::query_scalar(
                 "SELECT id FROM leads WHERE identity_key = 'external:' || ?1
-                 UNION ALL SELECT id FROM leads WHERE json_extract(data, '$.external_id') = ?1 LIMIT 1",
+                 UNION ALL SELECT id FROM leads WHERE json_extract(data, '$.external_id') = ?1
+                 UNION ALL SELECT lead_id FROM identities WHERE identity_key = 'external:' || ?1 LIMIT 1",
             )
             .bind(x),
         };
@@ -115,6 +121,9 @@ impl Store {
         lead_id: &str,
         o: &NewOutcome,
     ) -> Result<RecordedOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // An outcome may come before any arrival was decided: the lead's row first.
+        super::materialize(&mut tx, lead_id).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO outcomes (lead_id, converted, at, recorded_at, value, source) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -124,8 +133,9 @@ impl Store {
         .bind(Utc::now().timestamp_millis())
         .bind(o.value)
         .bind(&o.source)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(RecordedOutcome {
             id,
             lead_id: lead_id.into(),

@@ -1,6 +1,7 @@
-//! What migrations 0008 and 0009 changed: email lookups without an email index entry per
-//! lead, account roll-ups read from decisions by the domain they were made with, and a queue
-//! stored by its key with only the idempotency keys that were given indexed.
+//! What migrations 0008 to 0010 changed: email lookups without an email index entry per
+//! lead, account roll-ups read from decisions by the domain they were made with, a queue
+//! stored by its key with only the idempotency keys that were given indexed, and an accept
+//! that records the person's identity and leaves the lead's row to the deciding worker.
 
 use std::time::Duration;
 
@@ -162,14 +163,17 @@ async fn email_lookups_find_people_keyed_by_email_and_people_who_learned_one_lat
 
 /// The roll-up takes each lead's latest decision, at the domain it was decided with: an
 /// arrival with another domain moves the lead only once it is decided again. A decision
-/// without a domain joins the stored lead's account.
+/// without a domain joins the account the lead was last stored with.
 #[tokio::test]
 async fn account_roll_ups_read_each_leads_latest_decision_by_its_domain() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
     let at_acme = json!({"email": "cy@acme.io", "domain": "acme.io"});
     accept_and_decide(&store, at_acme.clone(), &lead(at_acme), 10).await;
+    // Di's lead row learns acme.io from her first decision (the row is the deciding worker's
+    // to write, migration 0010); her next decision, made without a domain, stays there.
     let other = json!({"email": "di@acme.io", "domain": "acme.io"});
+    accept_and_decide(&store, other.clone(), &lead(other.clone()), 5).await;
     let mut no_domain = lead(other.clone());
     no_domain.domain = None;
     accept_and_decide(&store, other, &no_domain, 20).await;
@@ -337,4 +341,194 @@ async fn a_claim_takes_the_oldest_claimable_job_through_the_claim_index() {
     assert!(plan.contains("jobs_claim"), "{plan}");
     assert!(!plan.contains("MULTI-INDEX OR"), "{plan}");
     assert!(!plan.contains("SCAN jobs"), "{plan}");
+}
+
+async fn count(store: &Store, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+}
+
+/// An accept writes the identity and the job, not the lead's row; until a worker decides an
+/// arrival, the lead is found by its id, a job id, its email and its external id, a second
+/// arrival of the person joins it, and an outcome or a touch can name it.
+#[tokio::test]
+async fn a_pending_lead_is_one_lead_and_found_everywhere_before_any_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let v = json!({"email": "Fay@Acme.io", "external_id": "crm-9", "title": "CFO"});
+    let first = store
+        .accept(&lead(v.clone()), &raw(v.clone()), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM leads").await,
+        0,
+        "no row yet"
+    );
+    assert_eq!(count(&store, "SELECT count(*) FROM identities").await, 1);
+    // Another batch, the same person: the same lead.
+    let second = store.accept(&lead(v.clone()), &raw(v), None).await.unwrap();
+    assert_eq!(second.id, first.id);
+    assert_ne!(second.job_id, first.job_id);
+
+    for by in [&first.id, &first.job_id, &second.job_id] {
+        let view = store.lead(by).await.unwrap().expect("the pending lead");
+        assert_eq!(view.id, first.id);
+        assert_eq!(view.email.as_deref(), Some("fay@acme.io"));
+        assert_eq!(view.status, "queued");
+        assert_eq!(view.arrivals.len(), 2);
+        assert!(view.decision.is_none());
+    }
+    for r in [
+        LeadRef::Id(first.id.clone()),
+        LeadRef::Id(first.job_id.clone()),
+        LeadRef::Email("fay@acme.io".into()),
+    ] {
+        let found = store.find_lead(&r).await.unwrap();
+        assert_eq!(found.as_deref(), Some(first.id.as_str()), "{r:?}");
+    }
+    // The external id is not the identity here (the email is), and no decision stored it yet.
+    assert!(store
+        .find_lead(&LeadRef::ExternalId("crm-9".into()))
+        .await
+        .unwrap()
+        .is_none());
+    let explained = store
+        .lead_by_email("fay@acme.io")
+        .await
+        .unwrap()
+        .expect("explain");
+    assert_eq!(explained.0.get("title"), Some(&json!("CFO")));
+
+    // An outcome needs the lead's row (it refers to it): it is written then, with the email.
+    let outcome = crate::store::NewOutcome {
+        converted: true,
+        at: Utc::now(),
+        value: None,
+        source: None,
+    };
+    store.record_outcome(&first.id, &outcome).await.unwrap();
+    let row: (String, Option<String>) =
+        sqlx::query_as("SELECT identity_key, email FROM leads WHERE id = ?")
+            .bind(&first.id)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        row,
+        ("email:fay@acme.io".into(), Some("fay@acme.io".into()))
+    );
+    let touched = store
+        .record_touch(&first.id, None, None, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(touched.map(|t| t.lead_id), Some(first.id.clone()));
+
+    // The worker's decision fills the row the outcome made; nothing is written twice.
+    let fay = lead(json!({"email": "fay@acme.io", "external_id": "crm-9", "domain": "acme.io"}));
+    decide_next(&store, &fay, 40).await;
+    let row: (String, Option<String>, i64) = sqlx::query_as(
+        "SELECT domain, json_extract(data, '$.external_id'), arrivals FROM leads WHERE id = ?",
+    )
+    .bind(&first.id)
+    .fetch_one(&store.pool)
+    .await
+    .unwrap();
+    assert_eq!(row, ("acme.io".into(), Some("crm-9".into()), 1));
+    assert_eq!(count(&store, "SELECT count(*) FROM leads").await, 1);
+    let view = store.lead(&first.id).await.unwrap().expect("decided");
+    assert!(view.decision.is_some());
+}
+
+/// A failed arrival still leaves a lead an outcome can name: `fail` writes its row.
+#[tokio::test]
+async fn a_failed_arrival_writes_its_leads_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    arrive(&store, json!({"email": "gus@acme.io"})).await;
+    let job = store.claim(LEASE).await.unwrap().expect("the job");
+    store.fail(&job, "invalid lead: test").await.unwrap();
+    let row: (String, String, Option<String>) =
+        sqlx::query_as("SELECT id, identity_key, email FROM leads")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        row,
+        (
+            job.lead_id.clone(),
+            "email:gus@acme.io".into(),
+            Some("gus@acme.io".into())
+        )
+    );
+    let view = store.lead(&job.lead_id).await.unwrap().expect("the lead");
+    assert_eq!(
+        (view.status.as_str(), view.error.as_deref()),
+        ("failed", Some("invalid lead: test"))
+    );
+}
+
+/// Erasing a person no worker has decided yet removes the identity and the arrivals too,
+/// and the next arrival is refused.
+#[tokio::test]
+async fn erasing_a_pending_person_leaves_nothing_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let v = json!({"email": "hal@acme.io"});
+    let accepted = store
+        .accept(&lead(v.clone()), &raw(v.clone()), None)
+        .await
+        .unwrap();
+    arrive(&store, json!({"email": "ivy@acme.io"})).await;
+    let erased = store.erase_person("hal@acme.io").await.unwrap();
+    assert_eq!(erased.rows.get("jobs"), Some(&1));
+    assert_eq!(store.rows_mentioning("hal@acme.io").await.unwrap(), 0);
+    assert!(store.lead(&accepted.id).await.unwrap().is_none());
+    assert!(store.lead(&accepted.job_id).await.unwrap().is_none());
+    // Ivy is untouched.
+    assert_eq!(count(&store, "SELECT count(*) FROM identities").await, 1);
+    assert!(matches!(
+        store.accept(&lead(v.clone()), &raw(v), None).await,
+        Err(crate::store::StoreError::Suppressed)
+    ));
+}
+
+/// A store made before 0010 keeps who is who: every lead's identity is copied, so a known
+/// person arriving again joins their lead, and a job made before finds its lead's row.
+#[tokio::test]
+async fn migration_0010_gives_every_existing_lead_its_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    {
+        let pool = store_made_before(&url, 10).await;
+        for sql in [
+            "INSERT INTO leads (id, identity_key, email, domain, data, created_at, updated_at)
+             VALUES ('L1', 'email:ed@acme.io', 'ed@acme.io', 'acme.io', '{}', 0, 0)",
+            "INSERT INTO jobs (id, lead_id, payload, status, created_at, updated_at)
+             VALUES ('J1', 'L1', '{\"email\":\"ed@acme.io\"}', 'queued', 1, 1)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+    let store = open(&dir).await;
+    let v = json!({"email": "ed@acme.io"});
+    let again = store.accept(&lead(v.clone()), &raw(v), None).await.unwrap();
+    assert_eq!(again.id, "L1");
+    let view = store.lead("L1").await.unwrap().expect("L1");
+    assert_eq!(view.arrivals.len(), 2);
+    // The job made before 0010 carries no identity; its lead's row is there to decide it.
+    let ed = lead(json!({"email": "ed@acme.io", "domain": "acme.io"}));
+    decide_next(&store, &ed, 10).await;
+    assert_eq!(count(&store, "SELECT count(*) FROM leads").await, 1);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM decisions WHERE lead_id = 'L1'"
+        )
+        .await,
+        1
+    );
 }
