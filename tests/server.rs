@@ -179,6 +179,10 @@ async fn api_tokens_guard_the_v1_routes_but_not_the_probes() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    // Intake too, and a refused lead is not queued.
+    let (status, _) = call(&s, "POST", "/v1/leads", r#"{"email":"a@acme.io"}"#, &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(s.store.queue_depth().await.unwrap().is_empty());
     let (status, _) = call(&s, "GET", "/healthz", "", &[]).await;
     assert_eq!(status, StatusCode::OK);
 }

@@ -10,6 +10,7 @@
 -- (sqlite.rs, `complete` and `fail`), so the work moves off the accept's path instead of
 -- being done twice. Until then the lead is *pending*: every read by id, email or external id
 -- finds it through this table and its jobs (`GET /v1/leads/{id}`, erasure, outcomes).
+-- `leads.arrivals` now counts the arrivals decided (nothing reads it; `GET` lists the jobs).
 CREATE TABLE identities (
     identity_key TEXT PRIMARY KEY NOT NULL,  -- `email:…`, `external:…`, `domain:…`, or a CRM record's
     lead_id      TEXT NOT NULL

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -78,9 +78,24 @@ fn parse_lead(body: Result<Bytes, BytesRejection>) -> Result<RawLead, ApiError> 
     }
 }
 
+/// The `Idempotency-Key` header, taken alone: the `HeaderMap` extractor copies every header
+/// of every accept.
+pub struct IdempotencyHeader(Option<axum::http::HeaderValue>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyHeader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get("idempotency-key").cloned()))
+    }
+}
+
 pub async fn post_lead(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    IdempotencyHeader(idempotency): IdempotencyHeader,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let raw = parse_lead(body)?;
@@ -88,7 +103,7 @@ pub async fn post_lead(
         .pipeline
         .normalize(&raw)
         .map_err(|e| ApiError::new(ErrorCode::InvalidLead, e.to_string()).field(e.field.clone()))?;
-    let header_key = match headers.get("idempotency-key") {
+    let header_key = match &idempotency {
         None => None,
         Some(v) => match v.to_str() {
             Ok(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => Some(format!("key:{k}")),
