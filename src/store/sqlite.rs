@@ -263,7 +263,8 @@ impl Store {
     }
 
     /// Records the decision and closes the job, in one transaction, if this worker still
-    /// holds the job. A worker whose lease ran out and whose job was claimed again (by
+    /// holds the job; writes the lead's row (created here for a pending lead, migration
+    /// 0010) with the decided lead's data. A worker whose lease ran out and whose job was claimed again (by
     /// another worker of this process) gets `StoreError::LeaseLost` and records nothing.
     /// Answers the domain the lead's previous decision was made with, if any: the account it
     /// leaves when this one is made at another.
