@@ -110,6 +110,16 @@ async fn store_made_before(url: &str, version: i64) -> sqlx::SqlitePool {
     pool
 }
 
+/// A store at `url` with the migrations before `version` applied and `rows` inserted, closed
+/// again: what an older leadgate left for the next one to open.
+async fn store_left_before(url: &str, version: i64, rows: &[&str]) {
+    let pool = store_made_before(url, version).await;
+    for sql in rows {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+}
+
 /// A person keyed by email is found through the identity index; one keyed by a CRM record
 /// who learned an email while being processed, through the partial index. Erasure, outcomes
 /// and `explain` all find both.
@@ -229,20 +239,19 @@ async fn migration_0008_gives_existing_decisions_their_leads_domain() {
 async fn migration_0009_keeps_every_job_and_its_idempotency_key() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    {
-        let pool = store_made_before(&url, 9).await;
-        for sql in [
+    store_left_before(
+        &url,
+        9,
+        &[
             "INSERT INTO leads (id, identity_key, email, domain, data, created_at, updated_at)
              VALUES ('L1', 'email:ed@acme.io', 'ed@acme.io', 'acme.io', '{}', 0, 0)",
             "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, attempts, created_at, updated_at)
              VALUES ('J1', 'L1', 'form-7', '{\"email\":\"ed@acme.io\"}', 'done', 1, 1, 2)",
             "INSERT INTO jobs (id, lead_id, payload, status, created_at, updated_at)
              VALUES ('J2', 'L1', '{\"email\":\"ed@acme.io\"}', 'queued', 3, 3)",
-        ] {
-            sqlx::query(sql).execute(&pool).await.unwrap();
-        }
-        pool.close().await;
-    }
+        ],
+    )
+    .await;
     let store = Store::open(&url).await.expect("0009 applies");
 
     let jobs: Vec<(String, Option<String>, String, i64)> =
@@ -501,18 +510,17 @@ async fn erasing_a_pending_person_leaves_nothing_of_them() {
 async fn migration_0010_gives_every_existing_lead_its_identity() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    {
-        let pool = store_made_before(&url, 10).await;
-        for sql in [
+    store_left_before(
+        &url,
+        10,
+        &[
             "INSERT INTO leads (id, identity_key, email, domain, data, created_at, updated_at)
              VALUES ('L1', 'email:ed@acme.io', 'ed@acme.io', 'acme.io', '{}', 0, 0)",
             "INSERT INTO jobs (id, lead_id, payload, status, created_at, updated_at)
              VALUES ('J1', 'L1', '{\"email\":\"ed@acme.io\"}', 'queued', 1, 1)",
-        ] {
-            sqlx::query(sql).execute(&pool).await.unwrap();
-        }
-        pool.close().await;
-    }
+        ],
+    )
+    .await;
     let store = open(&dir).await;
     let v = json!({"email": "ed@acme.io"});
     let again = store.accept(&lead(v.clone()), &raw(v), None).await.unwrap();
