@@ -19,12 +19,18 @@ fn env() -> Vec<(&'static str, &'static str)> {
     vec![
         ("LEADGATE__WEBHOOKS__HUBSPOT__CLIENT_SECRET", SECRET),
         ("LEADGATE__WEBHOOKS__PIPEDRIVE__USERNAME", "pd"),
-        ("LEADGATE__WEBHOOKS__PIPEDRIVE__PASSWORD", "pd-pass"),
+        (
+            "LEADGATE__WEBHOOKS__PIPEDRIVE__PASSWORD",
+            "pd-pass-0123456789",
+        ),
         (
             "LEADGATE__WEBHOOKS__SALESFORCE__ORGANIZATION_ID",
             "00D000000000001AAA",
         ),
-        ("LEADGATE__WEBHOOKS__SALESFORCE__TOKEN", "sf-token"),
+        (
+            "LEADGATE__WEBHOOKS__SALESFORCE__TOKEN",
+            "sf-token-0123456789",
+        ),
     ]
 }
 
@@ -118,7 +124,7 @@ async fn pipedrive_person_webhooks_need_basic_auth_and_are_decided() {
     assert_eq!(res.status(), 401);
     let res = client
         .post(d.url("/v1/webhooks/pipedrive"))
-        .basic_auth("pd", Some("pd-pass"))
+        .basic_auth("pd", Some("pd-pass-0123456789"))
         .json(&payload)
         .send()
         .await
@@ -164,7 +170,7 @@ async fn salesforce_outbound_messages_are_acknowledged_in_soap() {
         .unwrap();
     assert_eq!(res.status(), 401);
     let res = client
-        .post(d.url("/v1/webhooks/salesforce?token=sf-token"))
+        .post(d.url("/v1/webhooks/salesforce?token=sf-token-0123456789"))
         .body(envelope)
         .send()
         .await

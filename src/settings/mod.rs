@@ -476,6 +476,19 @@ impl Settings {
                 p.unset_secret = Some(format!("{key}: {reason}"));
             }
         }
+        let weak = weak_secrets(&config);
+        if !weak.is_empty() {
+            return Err(ConfigErrors(
+                weak.into_iter()
+                    .map(|(key, reason)| ConfigIssue {
+                        file: file.clone(),
+                        line: None,
+                        key,
+                        reason,
+                    })
+                    .collect(),
+            ));
+        }
         let lease = humantime::parse_duration(&config.server.lease).map_err(|e| {
             ConfigErrors::one(&file, "server.lease", format!("not a duration: {e}"))
         })?;
@@ -514,6 +527,28 @@ impl Settings {
     pub fn file_name(&self) -> String {
         self.file.display().to_string()
     }
+}
+
+/// Empty or short API tokens and webhook secrets: each would let a forged request in.
+fn weak_secrets(config: &LeadgateConfig) -> Vec<(String, String)> {
+    let min = crate::webhook::MIN_SECRET_LEN;
+    let mut out: Vec<(String, String)> = config
+        .server
+        .api_tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.len() < min)
+        .map(|(i, t)| {
+            let reason = if t.trim().is_empty() {
+                "is empty: it would accept `Bearer ` with nothing after it".to_string()
+            } else {
+                format!("is {} characters; use at least {min}", t.len())
+            };
+            (format!("server.api_tokens[{i}]"), reason)
+        })
+        .collect();
+    out.extend(config.webhooks.weak_secrets());
+    out
 }
 
 /// `providers.ID.api_key` (or `api_secret`) → (ID, field).
@@ -600,6 +635,39 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("NOPE_NOT_SET"));
+    }
+
+    #[test]
+    fn empty_or_short_secrets_are_load_errors_naming_each_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "[server]\napi_tokens = [\"\", \"short\"]\n\
+             [webhooks.hubspot]\nclient_secret = \"\"\n\
+             [webhooks.salesforce]\norganization_id = \"\"\ntoken = \"\"\n\
+             [webhooks.pipedrive]\nusername = \"\"\npassword = \"\"\n",
+        );
+        let err = Settings::load_with_env(&p, HashMap::new()).unwrap_err();
+        let keys: Vec<&str> = err.0.iter().map(|i| i.key.as_str()).collect();
+        for key in [
+            "server.api_tokens[0]",
+            "server.api_tokens[1]",
+            "webhooks.hubspot.client_secret",
+            "webhooks.salesforce.organization_id",
+            "webhooks.salesforce.token",
+            "webhooks.pipedrive.username",
+            "webhooks.pipedrive.password",
+        ] {
+            assert!(keys.contains(&key), "{key} not in {keys:?}");
+        }
+        assert!(err.0.iter().all(|i| i.file == p.display().to_string()));
+        // Good secrets load.
+        let p = write(
+            dir.path(),
+            "[server]\napi_tokens = [\"0123456789abcdef\"]\n\
+             [webhooks.salesforce]\norganization_id = \"00D000000000001AAA\"\ntoken = \"0123456789abcdef\"\n",
+        );
+        Settings::load_with_env(&p, HashMap::new()).unwrap();
     }
 
     #[test]
