@@ -35,6 +35,7 @@ async fn state(db: &Path, tokens: Vec<String>) -> Arc<AppState> {
         webhooks: Default::default(),
         records: None,
         delivery: None,
+        edge: Default::default(),
     })
 }
 
