@@ -145,8 +145,8 @@ pub async fn pause(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    known_member(&state, &pool, &owner)?;
     let b: PauseBody = optional_body(&headers, &body)?;
+    known_member(&state, &pool, &owner)?;
     state
         .store
         .pause_member(&pool, &owner, b.reason.as_deref(), Utc::now())
