@@ -77,7 +77,7 @@ fn raise_fd_limit() -> u64 {
             }
         }
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), ServeError> {

@@ -370,7 +370,11 @@ async fn json_routes_refuse_a_body_that_is_not_declared_json_with_415() {
     let s = state(&db, vec![]).await;
     let lead = r#"{"email": "ann@acme.io"}"#;
     for uri in ["/v1/leads", "/v1/evaluate", "/v1/outcomes"] {
-        for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
             let req = post(uri, ct).body(Body::from(lead)).unwrap();
             let (status, body) = send(&s, req).await;
             assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{uri} {ct:?}");
@@ -440,7 +444,14 @@ async fn a_reused_key_with_a_different_lead_is_a_conflict_naming_both() {
     assert!(message.contains(first["id"].as_str().unwrap()), "{message}");
     // The same body again is still a duplicate with the same id; spacing and case do not count.
     let again = r#"{"email": " ANN@acme.io "}"#;
-    let (status, dup) = call(&s, "POST", "/v1/leads", again, &[("idempotency-key", "k-9")]).await;
+    let (status, dup) = call(
+        &s,
+        "POST",
+        "/v1/leads",
+        again,
+        &[("idempotency-key", "k-9")],
+    )
+    .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(dup["duplicate"], true);
     assert_eq!(dup["id"], first["id"]);
@@ -448,7 +459,10 @@ async fn a_reused_key_with_a_different_lead_is_a_conflict_naming_both() {
     // external_id is a key as well.
     let x1 = r#"{"email": "cy@acme.io", "external_id": "crm-1"}"#;
     let x2 = r#"{"email": "di@acme.io", "external_id": "crm-1"}"#;
-    assert_eq!(call(&s, "POST", "/v1/leads", x1, &[]).await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        call(&s, "POST", "/v1/leads", x1, &[]).await.0,
+        StatusCode::ACCEPTED
+    );
     let (status, body) = call(&s, "POST", "/v1/leads", x2, &[]).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["field"], "external_id");
@@ -536,7 +550,10 @@ async fn refusals_are_counted_by_route_template_and_code_and_webhook_names_are_n
     assert!(refused("unmatched", "not_found"), "{page}");
     assert!(refused("/v1/webhooks/{connector}", "not_found"), "{page}");
     assert!(page.contains("leadgate_webhooks_refused_total{connector=\"unknown\"}"));
-    assert!(!page.contains("forged"), "a path name became a label:\n{page}");
+    assert!(
+        !page.contains("forged"),
+        "a path name became a label:\n{page}"
+    );
     assert!(!page.contains("no-such-lead"), "{page}");
 }
 

@@ -274,7 +274,10 @@ async fn a_webhook_flood_is_limited_per_address() {
         statuses.push(r.status().as_u16());
     }
     assert!(statuses[..10].iter().all(|s| *s == 404), "{statuses:?}");
-    assert!(statuses.iter().filter(|s| **s == 429).count() >= 20, "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|s| **s == 429).count() >= 20,
+        "{statuses:?}"
+    );
     let metrics = d.metrics().await;
     assert!(metrics.contains("leadgate_webhooks_refused_total{connector=\"unknown\"}"));
     assert!(!metrics.contains("flood-"), "{metrics}");

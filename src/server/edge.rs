@@ -42,7 +42,9 @@ impl Edge {
     pub fn new(listen_port: Option<u16>, rate: u32, burst: u32) -> Self {
         let webhook_limit = NonZeroU32::new(rate).map(|rate| {
             let burst = NonZeroU32::new(burst).unwrap_or(rate);
-            Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+            Arc::new(RateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            ))
         });
         Self {
             listen_port,
@@ -249,7 +251,12 @@ mod tests {
 
     #[test]
     fn only_loopback_names_with_the_listen_port_are_local() {
-        for ok in ["127.0.0.1:8080", "localhost:8080", "LOCALHOST:8080", "[::1]:8080"] {
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST:8080",
+            "[::1]:8080",
+        ] {
             assert!(is_local_authority(ok, Some(8080)), "{ok}");
         }
         for bad in [

@@ -110,27 +110,28 @@ pub async fn post_lead(
     };
     let key = header_key.or_else(|| lead.external_id.as_ref().map(|id| format!("external:{id}")));
     // The store refuses an erased person in the same transaction that would keep the lead.
-    let accepted =
-        match state.store.accept(&lead, &raw, key.as_deref()).await {
-            Err(crate::store::StoreError::Suppressed) => return Err(ApiError::new(
+    let accepted = match state.store.accept(&lead, &raw, key.as_deref()).await {
+        Err(crate::store::StoreError::Suppressed) => {
+            return Err(ApiError::new(
                 ErrorCode::Suppressed,
                 "this person asked to be erased; leadgate keeps and processes nothing about them",
             )
-            .field("email")),
-            Err(crate::store::StoreError::IdempotencyConflict { key, lead_id }) => {
-                let (what, shown) = match key.split_once(':') {
-                    Some(("external", id)) => ("external_id", id),
-                    Some((_, k)) => ("Idempotency-Key", k),
-                    None => ("Idempotency-Key", key.as_str()),
-                };
-                return Err(ApiError::new(
+            .field("email"))
+        }
+        Err(crate::store::StoreError::IdempotencyConflict { key, lead_id }) => {
+            let (what, shown) = match key.split_once(':') {
+                Some(("external", id)) => ("external_id", id),
+                Some((_, k)) => ("Idempotency-Key", k),
+                None => ("Idempotency-Key", key.as_str()),
+            };
+            return Err(ApiError::new(
                     ErrorCode::IdempotencyConflict,
                     format!("{what} `{shown}` was already used for lead {lead_id} with a different body; send a new key for a different lead, or the same body to repeat it"),
                 )
-                .field(what))
-            }
-            other => other.map_err(ApiError::internal)?,
-        };
+                .field(what));
+        }
+        other => other.map_err(ApiError::internal)?,
+    };
     if !accepted.duplicate {
         metrics::counter!("leadgate_leads_accepted_total").increment(1);
         state.queued.notify_one();

@@ -263,7 +263,11 @@ impl Admission {
     }
 
     fn admit(&self, client: IpAddr) -> Result<Admitted, Full> {
-        let all = self.all.clone().try_acquire_owned().map_err(|_| Full::Server)?;
+        let all = self
+            .all
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Full::Server)?;
         let mut by_client = lock(&self.by_client);
         let n = by_client.entry(client).or_insert(0);
         if self.per_client > 0 && *n >= self.per_client {
@@ -460,11 +464,17 @@ mod tests {
         let mut http = HttpThreads::start_with(listener, 1, app(), limits).unwrap();
         let started = std::time::Instant::now();
         let mut half = TcpStream::connect(addr).await.unwrap();
-        half.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        half.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
         let mut idle = TcpStream::connect(addr).await.unwrap();
         let (a, b) = tokio::join!(read_all(&mut half), read_all(&mut idle));
         // Closed by the server (end of stream) well before read_all's own 5 s.
-        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(!a.contains("200 OK") && b.is_empty(), "{a:?} {b:?}");
         http.finish().await.unwrap();
         http.release().await;

@@ -139,7 +139,15 @@ pub async fn receive(
         state.queued.notify_waiters();
         metrics::counter!("leadgate_leads_accepted_total").increment(queued as u64);
     }
-    tracing::info!(connector = label, queued, duplicates, failed, suppressed, ignored = verified.ignored, "webhook accepted");
+    tracing::info!(
+        connector = label,
+        queued,
+        duplicates,
+        failed,
+        suppressed,
+        ignored = verified.ignored,
+        "webhook accepted"
+    );
     Ok(match verified.reply {
         Some((content_type, body)) => (StatusCode::OK, [("content-type", content_type)], body).into_response(),
         None => (

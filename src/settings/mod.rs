@@ -560,8 +560,10 @@ impl Settings {
         let timeout = |key: &str, value: &str| {
             parse_duration(&file, key, value).map_err(|issue| ConfigErrors(vec![issue]))
         };
-        let header_read_timeout =
-            timeout("server.header_read_timeout", &config.server.header_read_timeout)?;
+        let header_read_timeout = timeout(
+            "server.header_read_timeout",
+            &config.server.header_read_timeout,
+        )?;
         let body_read_timeout =
             timeout("server.body_read_timeout", &config.server.body_read_timeout)?;
         let dir = path

@@ -668,4 +668,3 @@ mod tests {
         assert!(!is_postgres_url("sqlite://leadgate.db"));
     }
 }
-

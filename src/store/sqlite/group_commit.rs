@@ -346,8 +346,9 @@ fn write(
     let mut answers = Vec::with_capacity(batch.len());
     {
         let mut erased = tx.prepare_cached("SELECT 1 FROM suppressions WHERE email_sha256 = ?1")?;
-        let mut stored =
-            tx.prepare_cached("SELECT id, lead_id, status, intake_digest FROM jobs WHERE idempotency_key = ?1")?;
+        let mut stored = tx.prepare_cached(
+            "SELECT id, lead_id, status, intake_digest FROM jobs WHERE idempotency_key = ?1",
+        )?;
         // An insert that does nothing for a known person, then a lookup for them: most
         // arrivals are new people, and the insert's own uniqueness check is their only read
         // of the identities.
@@ -406,7 +407,9 @@ fn write(
             };
             let job_id = Uuid::now_v7().to_string();
             let status = LeadStatus::Queued.as_str();
-            queue.execute(params![job_id, id, p.key, p.payload, status, person, now, p.digest])?;
+            queue.execute(params![
+                job_id, id, p.key, p.payload, status, person, now, p.digest
+            ])?;
             answers.push(Ok(Accepted {
                 id,
                 job_id,
