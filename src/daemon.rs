@@ -29,13 +29,71 @@ pub enum ServeError {
     Exposed(String),
 }
 
+/// How often the per-address webhook limit forgets addresses whose allowance is full again.
+const FORGET_QUIET_CLIENTS: Duration = Duration::from_secs(60);
+
+/// File descriptors kept back from connections: the SQLite file and its WAL, upstream and
+/// database pools, the log, the listening socket.
+const FD_RESERVE: u64 = 1024;
+
+/// Raises the soft open-files limit to the hard one and keeps `configured` connections under
+/// it: past the limit, `accept` fails with "Too many open files" and every new client (the
+/// health check too) waits, while a refused one is told why (server::threads).
+fn connection_cap(configured: usize) -> usize {
+    let limit = raise_fd_limit();
+    let fit = limit.saturating_sub(FD_RESERVE).max(1);
+    if (configured as u64) > fit {
+        tracing::warn!(
+            configured,
+            open_files_limit = limit,
+            cap = fit,
+            "[server] max_connections is above what the open-files limit allows; capped"
+        );
+        fit as usize
+    } else {
+        configured
+    }
+}
+
+/// The soft RLIMIT_NOFILE after raising it to the hard limit.
+fn raise_fd_limit() -> u64 {
+    // std has no getrlimit/setrlimit; these two calls are all of it.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit for the call to fill or read.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
 pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), ServeError> {
     let addr_text = listen.unwrap_or_else(|| settings.config.server.listen.clone());
     let addr: SocketAddr = addr_text.parse().map_err(|e| ServeError::Listen {
         addr: addr_text.clone(),
         reason: format!("not an address: {e}"),
     })?;
-    if settings.config.server.api_tokens.is_empty() && !addr.ip().is_loopback() {
+    // Settings refuse empty and short tokens; counting only usable ones keeps the guard whole.
+    let has_token = settings
+        .config
+        .server
+        .api_tokens
+        .iter()
+        .any(|t| t.len() >= crate::webhook::MIN_SECRET_LEN);
+    if !has_token && !addr.ip().is_loopback() {
         return Err(ServeError::Exposed(addr_text));
     }
     let pipeline = Pipeline::build(&settings)?;
@@ -70,6 +128,14 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
             .clone()
             .map(|c| c as Arc<dyn crate::webhook::RecordSource>),
         delivery: crm.clone(),
+        edge: crate::server::Edge {
+            body_read_timeout: settings.body_read_timeout,
+            ..crate::server::Edge::new(
+                Some(local.port()),
+                settings.config.server.webhook_rate_per_second,
+                settings.config.server.webhook_burst,
+            )
+        },
     });
     crate::server::prometheus();
     // Today's credits so far (an earlier run of this daemon, other replicas): budgets go on
@@ -108,8 +174,27 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         reason: e.to_string(),
     };
     let http_threads = crate::server::threads::count(settings.config.server.http_threads);
-    let mut http =
-        HttpThreads::start(listener, http_threads, app(state.clone())).map_err(listen_err)?;
+    let limits = crate::server::threads::EdgeLimits {
+        header_read_timeout: settings.header_read_timeout,
+        max_connections: connection_cap(settings.config.server.max_connections),
+        max_connections_per_client: settings.config.server.max_connections_per_client,
+    };
+    let mut http = HttpThreads::start_with(listener, http_threads, app(state.clone()), limits)
+        .map_err(listen_err)?;
+    // The webhook limit's table forgets addresses that went quiet.
+    {
+        let state = state.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(FORGET_QUIET_CLIENTS);
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    _ = every.tick() => state.edge.forget_quiet_clients(),
+                }
+            }
+        });
+    }
     state.ready.store(true, Ordering::SeqCst);
     // Printed (not only logged) so scripts and tests can find an ephemeral port.
     println!("leadgate listening on http://{local}");

@@ -77,6 +77,14 @@ impl Normalizer {
 
     pub fn normalize(&self, raw: &RawLead) -> Result<Lead, InvalidLead> {
         let map = &raw.0;
+        // The queue's own marker for a CRM fetch job (webhook::fetch_payload): from a caller
+        // it would make a worker fetch a record of the caller's choosing.
+        if map.contains_key(crate::webhook::FETCH_MARKER) {
+            return Err(InvalidLead::new(
+                crate::webhook::FETCH_MARKER,
+                "is reserved for leadgate's own CRM fetch jobs; rename the attribute",
+            ));
+        }
         let text = |field: &str| text_field(map, field);
 
         // The email's registrable domain is looked up once here and reused below (three
@@ -224,6 +232,14 @@ fn checked_email(raw: &str) -> Result<(String, String), InvalidLead> {
     if email.chars().any(char::is_whitespace) {
         return Err(bad("contains a space"));
     }
+    // Look-alike addresses (a NUL, a right-to-left mark, a zero-width space) would pass as
+    // another person's and slip past dedupe and suppression.
+    if let Some(c) = email.chars().find(|c| is_invisible(*c)) {
+        return Err(bad(&format!(
+            "contains the invisible or control character U+{:04X}",
+            u32::from(c)
+        )));
+    }
     let mut parts = email.split('@');
     let (local, domain) = match (parts.next(), parts.next(), parts.next()) {
         (Some(l), Some(d), None) => (l, d),
@@ -238,6 +254,18 @@ fn checked_email(raw: &str) -> Result<(String, String), InvalidLead> {
         _ => return Err(bad("does not end in a real domain")),
     };
     Ok((email, registrable))
+}
+
+/// Control characters, bidi controls and zero-width or otherwise invisible format characters:
+/// none belongs in an address, and each makes two addresses that look the same differ.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+            | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}')
 }
 
 /// The registrable domain (`shop.acme.co.uk` → `acme.co.uk`), by the public suffix list;
@@ -311,6 +339,34 @@ mod tests {
 
     fn raw(v: Value) -> RawLead {
         RawLead(v.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn control_bidi_and_zero_width_characters_in_an_email_are_refused_naming_the_field() {
+        let n = normalizer();
+        for email in [
+            "ann\u{0}@acme.io",
+            "ann\u{202E}@acme.io",
+            "an\u{200B}n@acme.io",
+            "ann@ac\u{FEFF}me.io",
+            "ann\u{2066}@acme.io",
+        ] {
+            let err = n.normalize(&raw(json!({ "email": email }))).unwrap_err();
+            assert_eq!(err.field, "email", "{email:?}");
+            assert!(err.reason.contains("invisible or control"), "{err}");
+        }
+        assert!(n.normalize(&raw(json!({"email": "ann@acme.io"}))).is_ok());
+    }
+
+    #[test]
+    fn the_fetch_job_marker_is_refused_from_outside() {
+        let err = normalizer()
+            .normalize(&raw(json!({
+                "email": "ann@acme.io",
+                "_fetch": {"connector": "hubspot", "object": "contact", "id": "1"}
+            })))
+            .unwrap_err();
+        assert_eq!(err.field, "_fetch");
     }
 
     #[test]

@@ -117,6 +117,7 @@ impl World {
             webhooks: Default::default(),
             records: None,
             delivery: Some(self.crm.clone()),
+            edge: Default::default(),
         }
     }
 }

@@ -125,6 +125,7 @@ async fn world(url: &str, fetch_delay: Duration) -> World {
         webhooks: Default::default(),
         records: Some(records.clone() as Arc<dyn RecordSource>),
         delivery: Crm::build(&settings).unwrap_or_else(|e| panic!("{e}")),
+        edge: Default::default(),
     });
     assert!(state.delivery.is_some(), "delivery is configured");
     let (stop, _) = watch::channel(false);

@@ -35,6 +35,7 @@ async fn state(db: &Path, tokens: Vec<String>) -> Arc<AppState> {
         webhooks: Default::default(),
         records: None,
         delivery: None,
+        edge: Default::default(),
     })
 }
 
@@ -342,4 +343,249 @@ async fn metrics_show_how_many_leads_each_intake_transaction_wrote() {
         page.contains("# HELP leadgate_intake_batch_leads"),
         "{page}"
     );
+}
+
+/// One request as given (no Content-Type added), with its status and JSON body.
+async fn send(state: &Arc<AppState>, req: Request<Body>) -> (StatusCode, Value) {
+    let res = app(state.clone()).oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn post(uri: &str, content_type: Option<&str>) -> axum::http::request::Builder {
+    let mut b = Request::builder().method("POST").uri(uri);
+    if let Some(ct) = content_type {
+        b = b.header("content-type", ct);
+    }
+    b
+}
+
+#[tokio::test]
+async fn json_routes_refuse_a_body_that_is_not_declared_json_with_415() {
+    let (_dir, db) = temp_db();
+    let s = state(&db, vec![]).await;
+    let lead = r#"{"email": "ann@acme.io"}"#;
+    for uri in ["/v1/leads", "/v1/evaluate", "/v1/outcomes"] {
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
+            let req = post(uri, ct).body(Body::from(lead)).unwrap();
+            let (status, body) = send(&s, req).await;
+            assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{uri} {ct:?}");
+            assert_eq!(body["error"]["code"], "unsupported_media_type");
+        }
+    }
+    let pause = r#"{"reason": "holiday"}"#;
+    let req = post("/v1/pools/p/members/o/pause", Some("text/plain"))
+        .body(Body::from(pause))
+        .unwrap();
+    assert_eq!(send(&s, req).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(s.store.queue_depth().await.unwrap().is_empty());
+    // Declared JSON (with a charset) is served.
+    let req = post("/v1/leads", Some("application/json; charset=utf-8"))
+        .body(Body::from(lead))
+        .unwrap();
+    assert_eq!(send(&s, req).await.0, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn without_tokens_a_foreign_host_or_origin_is_refused() {
+    let (_dir, db) = temp_db();
+    let s = state(&db, vec![]).await;
+    let lead = r#"{"email": "ann@acme.io"}"#;
+    for (header, value) in [
+        ("host", "attacker.example"),
+        ("host", "attacker.example:8080"),
+        ("origin", "http://attacker.example"),
+        ("origin", "null"),
+    ] {
+        let req = post("/v1/leads", Some("application/json"))
+            .header(header, value)
+            .body(Body::from(lead))
+            .unwrap();
+        let (status, body) = send(&s, req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{header}: {value}");
+        assert_eq!(body["error"]["code"], "forbidden");
+        // Pausing a pool member from a foreign page is refused too.
+        let req = post("/v1/pools/p/members/o/pause", None)
+            .header(header, value)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&s, req).await.0, StatusCode::FORBIDDEN, "{header}");
+    }
+    assert!(s.store.queue_depth().await.unwrap().is_empty());
+    let req = post("/v1/leads", Some("application/json"))
+        .header("host", "127.0.0.1:8080")
+        .header("origin", "http://localhost:8080")
+        .body(Body::from(lead))
+        .unwrap();
+    assert_eq!(send(&s, req).await.0, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn a_reused_key_with_a_different_lead_is_a_conflict_naming_both() {
+    let (_dir, db) = temp_db();
+    let s = state(&db, vec![]).await;
+    let ann = r#"{"email": "ann@acme.io"}"#;
+    let bob = r#"{"email": "bob@acme.io"}"#;
+    let (status, first) = call(&s, "POST", "/v1/leads", ann, &[("idempotency-key", "k-9")]).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, body) = call(&s, "POST", "/v1/leads", bob, &[("idempotency-key", "k-9")]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "idempotency_conflict");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("k-9"), "{message}");
+    assert!(message.contains(first["id"].as_str().unwrap()), "{message}");
+    // The same body again is still a duplicate with the same id; spacing and case do not count.
+    let again = r#"{"email": " ANN@acme.io "}"#;
+    let (status, dup) = call(
+        &s,
+        "POST",
+        "/v1/leads",
+        again,
+        &[("idempotency-key", "k-9")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(dup["duplicate"], true);
+    assert_eq!(dup["id"], first["id"]);
+
+    // external_id is a key as well.
+    let x1 = r#"{"email": "cy@acme.io", "external_id": "crm-1"}"#;
+    let x2 = r#"{"email": "di@acme.io", "external_id": "crm-1"}"#;
+    assert_eq!(
+        call(&s, "POST", "/v1/leads", x1, &[]).await.0,
+        StatusCode::ACCEPTED
+    );
+    let (status, body) = call(&s, "POST", "/v1/leads", x2, &[]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["field"], "external_id");
+    assert!(body["error"]["message"].as_str().unwrap().contains("crm-1"));
+    // Ann once and Cy once: nothing from Bob or Di was queued.
+    assert_eq!(s.store.queue_depth().await.unwrap()["queued"], 2);
+}
+
+#[tokio::test]
+async fn an_api_lead_cannot_queue_a_crm_fetch_job() {
+    let (_dir, db) = temp_db();
+    let s = state(&db, vec![]).await;
+    let lead = r#"{"email": "ann@acme.io", "_fetch": {"connector": "hubspot", "object": "contact", "id": "1"}}"#;
+    let (status, body) = call(&s, "POST", "/v1/leads", lead, &[]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["field"], "_fetch");
+    assert!(s.store.queue_depth().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_body_slower_than_the_read_timeout_is_408() {
+    let (_dir, db) = temp_db();
+    let settings = Settings::load(Path::new("config/leadgate.toml")).unwrap();
+    let s = Arc::new(AppState {
+        dry_run_state: Default::default(),
+        pipeline: Pipeline::build(&settings).unwrap(),
+        store: Store::open(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap(),
+        queued: Notify::new(),
+        ready: AtomicBool::new(true),
+        api_tokens: vec![],
+        body_limit: 4096,
+        webhooks: Default::default(),
+        records: None,
+        delivery: None,
+        edge: leadgate::server::Edge {
+            body_read_timeout: Duration::from_millis(100),
+            ..Default::default()
+        },
+    });
+    use futures::StreamExt;
+    // Half a lead, then nothing.
+    let stalled = futures::stream::once(async {
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{\"email\": "))
+    })
+    .chain(futures::stream::pending());
+    let req = post("/v1/leads", Some("application/json"))
+        .body(Body::from_stream(stalled))
+        .unwrap();
+    let (status, body) = send(&s, req).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
+    assert_eq!(body["error"]["code"], "request_timeout");
+}
+
+#[tokio::test]
+async fn refusals_are_counted_by_route_template_and_code_and_webhook_names_are_not_labels() {
+    let handle = leadgate::server::prometheus();
+    let (_dir, db) = temp_db();
+    let s = state(&db, vec![]).await;
+    let (status, _) = call(&s, "GET", "/v1/leads/no-such-lead-42", "", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&s, "GET", "/no/such/route-77", "", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for i in 0..5 {
+        let (status, _) = call(
+            &s,
+            "POST",
+            &format!("/v1/webhooks/forged-{i}%0Aline"),
+            "[]",
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let page = handle.render();
+    let refused = |route: &str, code: &str| {
+        page.lines().any(|l| {
+            l.starts_with("leadgate_requests_refused_total{")
+                && l.contains(&format!("route=\"{route}\""))
+                && l.contains(&format!("code=\"{code}\""))
+        })
+    };
+    assert!(refused("/v1/leads/{id}", "not_found"), "{page}");
+    assert!(refused("unmatched", "not_found"), "{page}");
+    assert!(refused("/v1/webhooks/{connector}", "not_found"), "{page}");
+    assert!(page.contains("leadgate_webhooks_refused_total{connector=\"unknown\"}"));
+    assert!(
+        !page.contains("forged"),
+        "a path name became a label:\n{page}"
+    );
+    assert!(!page.contains("no-such-lead"), "{page}");
+}
+
+#[tokio::test]
+async fn a_webhook_flood_from_one_address_is_limited() {
+    let (_dir, db) = temp_db();
+    let settings = Settings::load(Path::new("config/leadgate.toml")).unwrap();
+    let s = Arc::new(AppState {
+        dry_run_state: Default::default(),
+        pipeline: Pipeline::build(&settings).unwrap(),
+        store: Store::open(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap(),
+        queued: Notify::new(),
+        ready: AtomicBool::new(true),
+        api_tokens: vec![],
+        body_limit: 4096,
+        webhooks: Default::default(),
+        records: None,
+        delivery: None,
+        // One a second, three back to back.
+        edge: leadgate::server::Edge::new(None, 1, 3),
+    });
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(call(&s, "POST", "/v1/webhooks/nope", "[]", &[]).await.0);
+    }
+    assert_eq!(&statuses[..3], [StatusCode::NOT_FOUND; 3]);
+    assert!(
+        statuses[3..].contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    // Other routes are not limited by it.
+    assert_eq!(call(&s, "GET", "/healthz", "", &[]).await.0, StatusCode::OK);
 }

@@ -19,12 +19,18 @@ fn env() -> Vec<(&'static str, &'static str)> {
     vec![
         ("LEADGATE__WEBHOOKS__HUBSPOT__CLIENT_SECRET", SECRET),
         ("LEADGATE__WEBHOOKS__PIPEDRIVE__USERNAME", "pd"),
-        ("LEADGATE__WEBHOOKS__PIPEDRIVE__PASSWORD", "pd-pass"),
+        (
+            "LEADGATE__WEBHOOKS__PIPEDRIVE__PASSWORD",
+            "pd-pass-0123456789",
+        ),
         (
             "LEADGATE__WEBHOOKS__SALESFORCE__ORGANIZATION_ID",
             "00D000000000001AAA",
         ),
-        ("LEADGATE__WEBHOOKS__SALESFORCE__TOKEN", "sf-token"),
+        (
+            "LEADGATE__WEBHOOKS__SALESFORCE__TOKEN",
+            "sf-token-0123456789",
+        ),
     ]
 }
 
@@ -118,7 +124,7 @@ async fn pipedrive_person_webhooks_need_basic_auth_and_are_decided() {
     assert_eq!(res.status(), 401);
     let res = client
         .post(d.url("/v1/webhooks/pipedrive"))
-        .basic_auth("pd", Some("pd-pass"))
+        .basic_auth("pd", Some("pd-pass-0123456789"))
         .json(&payload)
         .send()
         .await
@@ -164,7 +170,7 @@ async fn salesforce_outbound_messages_are_acknowledged_in_soap() {
         .unwrap();
     assert_eq!(res.status(), 401);
     let res = client
-        .post(d.url("/v1/webhooks/salesforce?token=sf-token"))
+        .post(d.url("/v1/webhooks/salesforce?token=sf-token-0123456789"))
         .body(envelope)
         .send()
         .await
@@ -193,7 +199,10 @@ async fn an_unconfigured_connector_is_not_found() {
 #[tokio::test]
 async fn hubspot_signatures_hold_under_concurrent_load() {
     let (_dir, db) = temp_db();
-    let env = env();
+    let mut env = env();
+    // 300 deliveries at once from one address is past the per-address webhook limit, which
+    // a_webhook_flood_is_limited_per_address tests; here every one must reach the check.
+    env.push(("LEADGATE__SERVER__WEBHOOK_RATE_PER_SECOND", "0"));
     let d = Daemon::start(&db, 0, &env);
     let client = reqwest::Client::new();
     let url = d.url("/v1/webhooks/hubspot");
@@ -240,4 +249,38 @@ async fn hubspot_signatures_hold_under_concurrent_load() {
     // 100 distinct signed events, each queued once; nothing from the 100 tampered ones.
     let queued: i64 = depth(&db).await.values().sum();
     assert_eq!(queued, 100);
+}
+
+/// A flood of webhooks to random connector names from one address: the daemon answers 404
+/// then 429, `/metrics` gains one `unknown` series and no name from a path, and the daemon
+/// still serves.
+#[tokio::test]
+async fn a_webhook_flood_is_limited_per_address() {
+    let (_dir, db) = temp_db();
+    let mut env = env();
+    env.push(("LEADGATE__SERVER__WEBHOOK_RATE_PER_SECOND", "5"));
+    env.push(("LEADGATE__SERVER__WEBHOOK_BURST", "10"));
+    let d = Daemon::start(&db, 0, &env);
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let r = client
+            .post(d.url(&format!("/v1/webhooks/flood-{i}%0Aforged")))
+            .header("content-type", "application/json")
+            .body("[]")
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses[..10].iter().all(|s| *s == 404), "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|s| **s == 429).count() >= 20,
+        "{statuses:?}"
+    );
+    let metrics = d.metrics().await;
+    assert!(metrics.contains("leadgate_webhooks_refused_total{connector=\"unknown\"}"));
+    assert!(!metrics.contains("flood-"), "{metrics}");
+    let health = client.get(d.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
 }

@@ -14,10 +14,18 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unauthorized,
+    /// The Host or Origin is not this server's (DNS rebinding, cross-site requests).
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     NotReady,
     Suppressed,
+    /// An Idempotency-Key or external_id used before with a different lead.
+    IdempotencyConflict,
+    RequestTimeout,
+    TooManyRequests,
+    /// A 4xx that axum answered itself (a path or query that does not parse).
+    BadRequest,
     Internal,
 }
 
@@ -29,6 +37,11 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::IdempotencyConflict => "idempotency_conflict",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::TooManyRequests => "too_many_requests",
+            ErrorCode::BadRequest => "bad_request",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::NotReady => "not_ready",
@@ -44,6 +57,11 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::NotReady => StatusCode::SERVICE_UNAVAILABLE,
@@ -84,12 +102,25 @@ impl ApiError {
     }
 }
 
+/// Rides on an error answer so the refusal counter (server::refusals) knows its code and
+/// reason without parsing the body.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub reason: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({ "code": self.code.as_str(), "message": self.message });
-        if let Some(f) = self.field {
+        if let Some(f) = &self.field {
             body["field"] = json!(f);
         }
-        (self.code.status(), Json(json!({ "error": body }))).into_response()
+        let mut response = (self.code.status(), Json(json!({ "error": body }))).into_response();
+        response.extensions_mut().insert(Refusal {
+            code: self.code,
+            reason: self.message,
+        });
+        response
     }
 }

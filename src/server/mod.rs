@@ -2,6 +2,7 @@
 //! the decisions are the pipeline's and the durability is the store's.
 
 mod connectors;
+pub mod edge;
 mod error;
 mod metrics;
 mod outcomes;
@@ -19,6 +20,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Notify;
 
+pub use edge::Edge;
 pub use error::{ApiError, ErrorCode};
 pub use metrics::prometheus;
 
@@ -47,6 +49,8 @@ pub struct AppState {
     /// The routing state dry runs (`POST /v1/evaluate`) start from, re-read at most once a
     /// second.
     pub dry_run_state: DryRunState,
+    /// The edge's guards: listen port for the Host check, the webhook limit, timeouts.
+    pub edge: Edge,
 }
 
 /// How long a dry run may reuse the routing state it read: a preview does not need the
@@ -127,25 +131,42 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(routing::resume),
         )
         .route("/v1/outcomes", post(outcomes::post_outcome));
-    // Without tokens (loopback only, see `serve`) there is nothing to check: the layer is
-    // left out rather than asked, since it boxes every request's service and future.
+    // Without tokens (loopback only, see `serve`) a foreign Host or Origin is the sign of a
+    // browser page reaching in (DNS rebinding, a cross-site form): refused.
     let api = if state.api_tokens.is_empty() {
-        api
+        api.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            edge::require_local_origin,
+        ))
     } else {
         api.route_layer(middleware::from_fn_with_state(
             state.clone(),
             routes::require_token,
         ))
     };
+    let body_timeout = tower::ServiceBuilder::new()
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.edge.body_read_timeout,
+        ))
+        .map_request(|r: axum::http::Request<_>| r.map(axum::body::Body::new));
     Router::new()
         .merge(api)
-        // Webhooks verify their vendor's signature instead of the bearer token.
-        .route("/v1/webhooks/{connector}", post(webhooks::receive))
+        // Webhooks verify their vendor's signature instead of the bearer token; a flood from
+        // one address is cut off before any of that.
+        .route(
+            "/v1/webhooks/{connector}",
+            post(webhooks::receive).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                edge::limit_webhooks,
+            )),
+        )
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
+        .route_layer(middleware::from_fn(edge::count_refusals))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.body_limit))
+        .layer(body_timeout)
         .with_state(state)
 }

@@ -25,18 +25,10 @@ const MAX_SOURCE_LEN: usize = 64;
 
 pub async fn post_outcome(
     State(state): State<Arc<AppState>>,
+    _json: super::edge::JsonContentType,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                "the request body is larger than the server's limit",
-            )
-        } else {
-            ApiError::new(ErrorCode::InvalidJson, r.body_text())
-        }
-    })?;
+    let body = body.map_err(|r| super::edge::body_error(&r))?;
     let map = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(m)) => m,
         Ok(_) => {

@@ -55,16 +55,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Parses a request body into a raw lead, with a 4xx that says what is wrong.
 fn parse_lead(body: Result<Bytes, BytesRejection>) -> Result<RawLead, ApiError> {
-    let body = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                "the request body is larger than the server's limit",
-            )
-        } else {
-            ApiError::new(ErrorCode::InvalidJson, r.body_text())
-        }
-    })?;
+    let body = body.map_err(|r| super::edge::body_error(&r))?;
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(map)) => Ok(RawLead(map)),
         Ok(_) => Err(ApiError::new(
@@ -95,6 +86,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyHeader {
 
 pub async fn post_lead(
     State(state): State<Arc<AppState>>,
+    _json: super::edge::JsonContentType,
     IdempotencyHeader(idempotency): IdempotencyHeader,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -118,15 +110,28 @@ pub async fn post_lead(
     };
     let key = header_key.or_else(|| lead.external_id.as_ref().map(|id| format!("external:{id}")));
     // The store refuses an erased person in the same transaction that would keep the lead.
-    let accepted =
-        match state.store.accept(&lead, &raw, key.as_deref()).await {
-            Err(crate::store::StoreError::Suppressed) => return Err(ApiError::new(
+    let accepted = match state.store.accept(&lead, &raw, key.as_deref()).await {
+        Err(crate::store::StoreError::Suppressed) => {
+            return Err(ApiError::new(
                 ErrorCode::Suppressed,
                 "this person asked to be erased; leadgate keeps and processes nothing about them",
             )
-            .field("email")),
-            other => other.map_err(ApiError::internal)?,
-        };
+            .field("email"))
+        }
+        Err(crate::store::StoreError::IdempotencyConflict { key, lead_id }) => {
+            let (what, shown) = match key.split_once(':') {
+                Some(("external", id)) => ("external_id", id),
+                Some((_, k)) => ("Idempotency-Key", k),
+                None => ("Idempotency-Key", key.as_str()),
+            };
+            return Err(ApiError::new(
+                    ErrorCode::IdempotencyConflict,
+                    format!("{what} `{shown}` was already used for lead {lead_id} with a different body; send a new key for a different lead, or the same body to repeat it"),
+                )
+                .field(what));
+        }
+        other => other.map_err(ApiError::internal)?,
+    };
     if !accepted.duplicate {
         metrics::counter!("leadgate_leads_accepted_total").increment(1);
         state.queued.notify_one();
@@ -203,6 +208,7 @@ const DECISION_BYTES: usize = 8 * 1024;
 
 pub async fn evaluate(
     State(state): State<Arc<AppState>>,
+    _json: super::edge::JsonContentType,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let raw = parse_lead(body)?;
@@ -275,11 +281,15 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> String {
     super::prometheus().render()
 }
 
-pub async fn not_found() -> ApiError {
-    ApiError::new(
+pub async fn not_found() -> Response {
+    let response = ApiError::new(
         ErrorCode::NotFound,
         "no such route; see the README for the API",
     )
+    .into_response();
+    // No route matched, so the route layer that counts refusals did not run.
+    super::edge::refused(super::edge::UNMATCHED, &response);
+    response
 }
 
 pub async fn method_not_allowed() -> ApiError {

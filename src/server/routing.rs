@@ -38,9 +38,20 @@ struct PauseBody {
 }
 
 /// An optional JSON body: empty means the defaults.
-fn optional_body<T: Default + for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
+fn optional_body<T: Default + for<'de> Deserialize<'de>>(
+    headers: &axum::http::HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
+    }
+    // A body is JSON by its Content-Type too: `text/plain` crosses sites without a preflight.
+    if !super::edge::is_json(headers) {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as JSON with Content-Type: application/json",
+        )
+        .field("Content-Type"));
     }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
@@ -53,9 +64,10 @@ fn optional_body<T: Default + for<'de> Deserialize<'de>>(body: &Bytes) -> Result
 pub async fn touched(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let b: TouchBody = optional_body(&body)?;
+    let b: TouchBody = optional_body(&headers, &body)?;
     let at = b.at.unwrap_or_else(Utc::now);
     let recorded = state
         .store
@@ -130,10 +142,11 @@ pub async fn pools(State(state): State<Arc<AppState>>) -> Result<Json<Value>, Ap
 pub async fn pause(
     State(state): State<Arc<AppState>>,
     Path((pool, owner)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let b: PauseBody = optional_body(&headers, &body)?;
     known_member(&state, &pool, &owner)?;
-    let b: PauseBody = optional_body(&body)?;
     state
         .store
         .pause_member(&pool, &owner, b.reason.as_deref(), Utc::now())

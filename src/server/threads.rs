@@ -13,16 +13,47 @@
 //! daemon started on the same port would silently share its traffic instead of failing with
 //! "address in use", and the kernel's hash can give one thread most of a client's connections.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use axum::Router;
+use hyper::server::conn::http1::Builder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 /// New connections waiting for their thread; the acceptor waits (and the kernel's backlog
 /// holds the rest) when a thread is this far behind.
 const HANDOFF_QUEUE: usize = 128;
+
+/// What a hostile or broken client may hold of the edge (`[server]` settings).
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeLimits {
+    /// From when a connection is ready for a request until its whole head has arrived: a
+    /// half-sent request and an idle keep-alive connection are both closed after this.
+    pub header_read_timeout: Duration,
+    /// Open connections in all; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// Open connections from one peer address; 0 is no per-address cap.
+    pub max_connections_per_client: usize,
+}
+
+impl Default for EdgeLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: crate::settings::DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: crate::settings::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: crate::settings::DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+        }
+    }
+}
+
+/// The answer to a connection over a cap, written whole before closing: the client learns
+/// why instead of seeing a reset, and no request of it is read.
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 103\r\n\r\n{\"error\":{\"code\":\"too_many_connections\",\"message\":\"the server holds as many connections as it allows\"}}";
 
 /// The running HTTP threads. Stop them in two steps: [`HttpThreads::finish`] stops accepting
 /// and waits for every request in flight to be answered; [`HttpThreads::release`], once the
@@ -45,10 +76,22 @@ pub fn count(configured: usize) -> usize {
     }
 }
 
+/// One accepted connection on its way to a thread, holding its place under the caps.
+type Handed = (std::net::TcpStream, SocketAddr, Admitted);
+
 impl HttpThreads {
     /// Starts `threads` HTTP threads serving `app`, and the acceptor on the calling runtime.
     pub fn start(listener: TcpListener, threads: usize, app: Router) -> std::io::Result<Self> {
-        let local = listener.local_addr()?;
+        Self::start_with(listener, threads, app, EdgeLimits::default())
+    }
+
+    /// As [`HttpThreads::start`], with the edge's limits.
+    pub fn start_with(
+        listener: TcpListener,
+        threads: usize,
+        app: Router,
+        limits: EdgeLimits,
+    ) -> std::io::Result<Self> {
         let (stop, stopped) = watch::channel(false);
         let (release, released) = watch::channel(false);
         let mut handoffs = Vec::with_capacity(threads);
@@ -62,25 +105,21 @@ impl HttpThreads {
             handoffs.push(to_thread);
             let (done, done_rx) = oneshot::channel();
             finished.push(done_rx);
-            let (app, mut stopped, mut released) = (app.clone(), stopped.clone(), released.clone());
-            let listener = Handoff { incoming, local };
+            let (app, stopped, mut released) = (app.clone(), stopped.clone(), released.clone());
             joins.push(
                 std::thread::Builder::new()
                     .name(format!("leadgate-http-{i}"))
                     .spawn(move || {
                         runtime.block_on(async move {
-                            let served = axum::serve(listener, app)
-                                .with_graceful_shutdown(async move {
-                                    let _ = stopped.wait_for(|s| *s).await;
-                                })
-                                .await;
-                            let _ = done.send(served);
+                            serve_thread(incoming, app, limits, stopped).await;
+                            let _ = done.send(Ok(()));
                             let _ = released.wait_for(|r| *r).await;
                         });
                     })?,
             );
         }
-        tokio::spawn(accept(listener, handoffs, stop.subscribe()));
+        let admission = Admission::new(limits);
+        tokio::spawn(accept(listener, handoffs, admission, stop.subscribe()));
         Ok(Self {
             stop,
             finished,
@@ -116,13 +155,149 @@ impl HttpThreads {
     }
 }
 
+/// Serves the connections handed to this thread until told to stop, then lets each finish
+/// the request it is answering.
+async fn serve_thread(
+    mut incoming: mpsc::Receiver<Handed>,
+    app: Router,
+    limits: EdgeLimits,
+    mut stopped: watch::Receiver<bool>,
+) {
+    // HTTP/1 only: the HTTP/1-or-2 sniffing of `auto` waits for a first byte before hyper's
+    // header timer starts, so a connection that sends nothing was never closed.
+    let mut builder = Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let handed = tokio::select! {
+            biased;
+            _ = stopped.wait_for(|s| *s) => break,
+            handed = incoming.recv() => handed,
+        };
+        // The acceptor stopped: graceful shutdown is under way.
+        let Some((stream, peer, admitted)) = handed else {
+            let _ = stopped.wait_for(|s| *s).await;
+            break;
+        };
+        let stream = match TcpStream::from_std(stream) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "a handed-off connection could not be registered");
+                continue;
+            }
+        };
+        // Answers are small and latency matters more than packet count.
+        let _ = stream.set_nodelay(true);
+        let service = tower::ServiceBuilder::new()
+            .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            })
+            .service(app.clone());
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let watched = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A timed-out or reset connection is the client's business, not an error here.
+            if let Err(e) = watched.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(admitted);
+        });
+    }
+    graceful.shutdown().await;
+}
+
+/// The caps on open connections, in all and per peer address.
+#[derive(Clone)]
+struct Admission {
+    all: Arc<Semaphore>,
+    per_client: usize,
+    by_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// A connection's place under the caps, given back when it closes.
+struct Admitted {
+    _all: OwnedSemaphorePermit,
+    client: IpAddr,
+    by_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut by_client = lock(&self.by_client);
+        if let Some(n) = by_client.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                by_client.remove(&self.client);
+            }
+        }
+        metrics::gauge!("leadgate_http_connections").decrement(1.0);
+    }
+}
+
+/// Which cap refused a connection: a fixed set, so a metric label.
+#[derive(Debug, Clone, Copy)]
+enum Full {
+    Server,
+    Client,
+}
+
+impl Full {
+    fn as_str(self) -> &'static str {
+        match self {
+            Full::Server => "server_full",
+            Full::Client => "client_full",
+        }
+    }
+}
+
+impl Admission {
+    fn new(limits: EdgeLimits) -> Self {
+        Self {
+            all: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            per_client: limits.max_connections_per_client,
+            by_client: Arc::default(),
+        }
+    }
+
+    fn admit(&self, client: IpAddr) -> Result<Admitted, Full> {
+        let all = self
+            .all
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Full::Server)?;
+        let mut by_client = lock(&self.by_client);
+        let n = by_client.entry(client).or_insert(0);
+        if self.per_client > 0 && *n >= self.per_client {
+            return Err(Full::Client);
+        }
+        *n += 1;
+        metrics::gauge!("leadgate_http_connections").increment(1.0);
+        Ok(Admitted {
+            _all: all,
+            client,
+            by_client: self.by_client.clone(),
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every change under this lock is one counter step: a poisoned value is still whole.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Accepts connections and hands them to the HTTP threads in turn, until told to stop.
 async fn accept(
     listener: TcpListener,
-    handoffs: Vec<mpsc::Sender<(std::net::TcpStream, SocketAddr)>>,
+    handoffs: Vec<mpsc::Sender<Handed>>,
+    admission: Admission,
     mut stop: watch::Receiver<bool>,
 ) {
-    for next in (0..handoffs.len()).cycle() {
+    let mut refused: u64 = 0;
+    let mut next = 0;
+    loop {
         let accepted = tokio::select! {
             // Stopping wins over a connection that arrived at the same moment.
             biased;
@@ -136,11 +311,26 @@ async fn accept(
                 continue;
             }
         };
+        let admitted = match admission.admit(peer.ip()) {
+            Ok(a) => a,
+            Err(full) => {
+                // A fresh socket's send buffer is empty: the short answer fits without waiting.
+                let _ = stream.try_write(REFUSAL);
+                metrics::counter!("leadgate_connections_refused_total", "reason" => full.as_str())
+                    .increment(1);
+                refused += 1;
+                // The first refusal and then every thousandth: a flood must not flood the log.
+                if refused % 1000 == 1 {
+                    tracing::warn!(reason = full.as_str(), refused, "connection refused: at the connection cap ([server] max_connections, max_connections_per_client)");
+                }
+                continue;
+            }
+        };
         // Out of this runtime's reactor, to be registered with the thread's own.
         let Ok(stream) = stream.into_std() else {
             continue;
         };
-        if handoffs[next].send((stream, peer)).await.is_err() {
+        if handoffs[next].send((stream, peer, admitted)).await.is_err() {
             // That thread is gone (only a panic ends one early): its share is refused
             // rather than the whole daemon stopping.
             tracing::error!(
@@ -148,6 +338,7 @@ async fn accept(
                 "an HTTP thread is gone; its connection is closed"
             );
         }
+        next = (next + 1) % handoffs.len();
     }
 }
 
@@ -163,36 +354,6 @@ async fn wait_after_accept_error(e: std::io::Error) {
     }
     tracing::error!(error = %e, "accepting a connection failed; retrying in 1 s");
     tokio::time::sleep(Duration::from_secs(1)).await;
-}
-
-/// One HTTP thread's listener: the connections the acceptor handed to it.
-struct Handoff {
-    incoming: mpsc::Receiver<(std::net::TcpStream, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for Handoff {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        loop {
-            match self.incoming.recv().await {
-                Some((stream, peer)) => match TcpStream::from_std(stream) {
-                    Ok(stream) => return (stream, peer),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "a handed-off connection could not be registered")
-                    }
-                },
-                // The acceptor stopped: graceful shutdown is under way and stops asking.
-                None => std::future::pending::<()>().await,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local)
-    }
 }
 
 #[cfg(test)]
@@ -234,6 +395,88 @@ mod tests {
         http.finish().await.unwrap();
         // Stopped: the port no longer answers.
         assert!(reqwest::get(&url).await.is_err());
+        http.release().await;
+    }
+
+    async fn read_all(stream: &mut tokio::net::TcpStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_connection_over_the_cap_is_told_503_and_closed_and_the_cap_frees_on_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = EdgeLimits {
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: 2,
+            max_connections_per_client: 0,
+        };
+        let mut http = HttpThreads::start_with(listener, 1, app(), limits).unwrap();
+        let held: Vec<_> = futures::future::join_all((0..2).map(|_| TcpStream::connect(addr)))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut third = TcpStream::connect(addr).await.unwrap();
+        let answer = read_all(&mut third).await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains("too_many_connections"), "{answer}");
+        drop(held);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let served = reqwest::get(format!("http://{addr}/")).await.unwrap();
+        assert_eq!(served.status(), 200);
+        http.finish().await.unwrap();
+        http.release().await;
+    }
+
+    #[tokio::test]
+    async fn one_address_cannot_take_the_whole_cap() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = EdgeLimits {
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: 100,
+            max_connections_per_client: 1,
+        };
+        let mut http = HttpThreads::start_with(listener, 1, app(), limits).unwrap();
+        let _held = TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        assert!(read_all(&mut second).await.starts_with("HTTP/1.1 503"));
+        http.finish().await.unwrap();
+        http.release().await;
+    }
+
+    #[tokio::test]
+    async fn a_half_sent_or_idle_connection_is_closed_after_the_header_timeout() {
+        use tokio::io::AsyncWriteExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = EdgeLimits {
+            header_read_timeout: Duration::from_millis(300),
+            max_connections: 100,
+            max_connections_per_client: 0,
+        };
+        let mut http = HttpThreads::start_with(listener, 1, app(), limits).unwrap();
+        let started = std::time::Instant::now();
+        let mut half = TcpStream::connect(addr).await.unwrap();
+        half.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        let (a, b) = tokio::join!(read_all(&mut half), read_all(&mut idle));
+        // Closed by the server (end of stream) well before read_all's own 5 s.
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(!a.contains("200 OK") && b.is_empty(), "{a:?} {b:?}");
+        http.finish().await.unwrap();
         http.release().await;
     }
 

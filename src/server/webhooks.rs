@@ -21,12 +21,9 @@ pub async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|_| {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            "the webhook body is larger than the server's limit",
-        )
-    })?;
+    // The name from the path is the caller's: only a known one becomes a label or log field.
+    let label = connector_label(&connector);
+    let body = body.map_err(|r| super::edge::body_error(&r))?;
     let headers: HashMap<String, String> = headers
         .iter()
         .filter_map(|(k, v)| {
@@ -51,15 +48,26 @@ pub async fn receive(
         now_ms: chrono::Utc::now().timestamp_millis(),
     };
     let verified = state.webhooks.handle(&connector, &request).map_err(|e| {
-        metrics::counter!("leadgate_webhooks_refused_total", "connector" => connector.clone())
-            .increment(1);
-        tracing::warn!(%connector, error = %e, "webhook refused");
+        metrics::counter!("leadgate_webhooks_refused_total", "connector" => label).increment(1);
+        // Debug-formatted: the reason cannot forge a log line; an unknown name is not in it.
+        let reason = match &e {
+            WebhookError::UnknownConnector(_) => "unknown connector".to_string(),
+            other => other.to_string(),
+        };
+        // Unknown names are what a flood of random paths produces: not worth a warning each.
+        if label == "unknown" {
+            tracing::debug!(connector = label, reason = ?reason, "webhook refused");
+        } else {
+            tracing::warn!(connector = label, reason = ?reason, "webhook refused");
+        }
         match e {
             WebhookError::Unauthorized(_) => ApiError::new(ErrorCode::Unauthorized, e.to_string()),
             WebhookError::BadPayload(_) => ApiError::new(ErrorCode::InvalidJson, e.to_string()),
-            WebhookError::NotConfigured(_) | WebhookError::UnknownConnector(_) => {
-                ApiError::new(ErrorCode::NotFound, e.to_string())
-            }
+            WebhookError::NotConfigured(_) => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            WebhookError::UnknownConnector(_) => ApiError::new(
+                ErrorCode::NotFound,
+                "unknown webhook connector; leadgate accepts hubspot, salesforce and pipedrive",
+            ),
         }
     })?;
 
@@ -112,6 +120,13 @@ pub async fn receive(
                 suppressed += 1;
                 continue;
             }
+            // A vendor that reuses an event id for other content: the first stays, and the
+            // CRM must not retry forever, so it is counted and logged, not failed.
+            Err(crate::store::StoreError::IdempotencyConflict { lead_id, .. }) => {
+                tracing::warn!(connector = label, lead = %lead_id, "webhook event id reused with a different lead; the first is kept");
+                duplicates += 1;
+                continue;
+            }
             other => other.map_err(ApiError::internal)?,
         };
         match (accepted.duplicate, accepted.status.as_str()) {
@@ -124,7 +139,15 @@ pub async fn receive(
         state.queued.notify_waiters();
         metrics::counter!("leadgate_leads_accepted_total").increment(queued as u64);
     }
-    tracing::info!(%connector, queued, duplicates, failed, suppressed, ignored = verified.ignored, "webhook accepted");
+    tracing::info!(
+        connector = label,
+        queued,
+        duplicates,
+        failed,
+        suppressed,
+        ignored = verified.ignored,
+        "webhook accepted"
+    );
     Ok(match verified.reply {
         Some((content_type, body)) => (StatusCode::OK, [("content-type", content_type)], body).into_response(),
         None => (
@@ -133,4 +156,14 @@ pub async fn receive(
         )
             .into_response(),
     })
+}
+
+/// The connector as a metric label and log field: one of the known names, else `unknown`.
+fn connector_label(connector: &str) -> &'static str {
+    match connector {
+        "hubspot" => "hubspot",
+        "salesforce" => "salesforce",
+        "pipedrive" => "pipedrive",
+        _ => "unknown",
+    }
 }

@@ -21,6 +21,23 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 /// Default number of queue workers: enrichment waits on the network, so more than cores.
 pub const DEFAULT_WORKERS: usize = 8;
+/// Default header-read timeout: a real client sends its request head in milliseconds; ten
+/// seconds outwaits a slow mobile link, and bounds how long a silent or idle connection holds
+/// a file descriptor.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default body-read timeout: a 256 KiB body at a slow 10 KiB/s still arrives in time.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap on open connections: under the common 20,000 open-files limit with room for
+/// the store, upstream pools and logs.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+/// Default cap on one peer address's connections: a proxy or busy client fits, and one
+/// attacker cannot take the whole server cap alone.
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 1024;
+/// Default webhook requests a second from one peer address (the burst on top of it below):
+/// CRMs deliver in batches far below this, a flood of forged or unknown webhooks is cut off.
+pub const DEFAULT_WEBHOOK_RATE: u32 = 50;
+/// Default webhook burst from one peer address: a CRM's retry storm after an outage fits.
+pub const DEFAULT_WEBHOOK_BURST: u32 = 200;
 /// Default job lease: a job claimed by a worker that died returns to the queue after this.
 pub const DEFAULT_LEASE: &str = "60s";
 
@@ -141,6 +158,45 @@ pub struct ServerConfig {
     /// Threads serving HTTP, each with its connections; 0 is one per CPU core.
     #[serde(default)]
     pub http_threads: usize,
+    /// How long a connection may take to send a request head, counted from when it is ready
+    /// for one: also how long an idle keep-alive connection is kept (`10s`).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: String,
+    /// How long a request body may take to arrive (`30s`); slower is 408.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout: String,
+    /// Open connections in all; more are answered 503 and closed. Also kept under the
+    /// process's open-files limit.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Open connections from one peer address; 0 is no per-address cap (behind a proxy).
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: usize,
+    /// Webhook requests a second from one peer address; 0 turns the limit off.
+    #[serde(default = "default_webhook_rate")]
+    pub webhook_rate_per_second: u32,
+    /// Webhook requests from one peer address allowed back to back above the rate.
+    #[serde(default = "default_webhook_burst")]
+    pub webhook_burst: u32,
+}
+
+fn default_header_read_timeout() -> String {
+    humantime::format_duration(DEFAULT_HEADER_READ_TIMEOUT).to_string()
+}
+fn default_body_read_timeout() -> String {
+    humantime::format_duration(DEFAULT_BODY_READ_TIMEOUT).to_string()
+}
+fn default_max_connections() -> usize {
+    DEFAULT_MAX_CONNECTIONS
+}
+fn default_max_connections_per_client() -> usize {
+    DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+}
+fn default_webhook_rate() -> u32 {
+    DEFAULT_WEBHOOK_RATE
+}
+fn default_webhook_burst() -> u32 {
+    DEFAULT_WEBHOOK_BURST
 }
 
 fn default_listen() -> String {
@@ -165,6 +221,12 @@ impl Default for ServerConfig {
             workers: DEFAULT_WORKERS,
             lease: default_lease(),
             http_threads: 0,
+            header_read_timeout: default_header_read_timeout(),
+            body_read_timeout: default_body_read_timeout(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            webhook_rate_per_second: DEFAULT_WEBHOOK_RATE,
+            webhook_burst: DEFAULT_WEBHOOK_BURST,
         }
     }
 }
@@ -398,6 +460,9 @@ pub struct Settings {
     /// Its folder: relative paths resolve against it.
     pub dir: PathBuf,
     pub lease: Duration,
+    /// `[server] header_read_timeout` and `body_read_timeout`, parsed.
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
 }
 
 impl Settings {
@@ -476,9 +541,31 @@ impl Settings {
                 p.unset_secret = Some(format!("{key}: {reason}"));
             }
         }
+        let weak = weak_secrets(&config);
+        if !weak.is_empty() {
+            return Err(ConfigErrors(
+                weak.into_iter()
+                    .map(|(key, reason)| ConfigIssue {
+                        file: file.clone(),
+                        line: None,
+                        key,
+                        reason,
+                    })
+                    .collect(),
+            ));
+        }
         let lease = humantime::parse_duration(&config.server.lease).map_err(|e| {
             ConfigErrors::one(&file, "server.lease", format!("not a duration: {e}"))
         })?;
+        let timeout = |key: &str, value: &str| {
+            parse_duration(&file, key, value).map_err(|issue| ConfigErrors(vec![issue]))
+        };
+        let header_read_timeout = timeout(
+            "server.header_read_timeout",
+            &config.server.header_read_timeout,
+        )?;
+        let body_read_timeout =
+            timeout("server.body_read_timeout", &config.server.body_read_timeout)?;
         let dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -488,6 +575,8 @@ impl Settings {
             file: path.to_path_buf(),
             dir,
             lease,
+            header_read_timeout,
+            body_read_timeout,
         })
     }
 
@@ -514,6 +603,28 @@ impl Settings {
     pub fn file_name(&self) -> String {
         self.file.display().to_string()
     }
+}
+
+/// Empty or short API tokens and webhook secrets: each would let a forged request in.
+fn weak_secrets(config: &LeadgateConfig) -> Vec<(String, String)> {
+    let min = crate::webhook::MIN_SECRET_LEN;
+    let mut out: Vec<(String, String)> = config
+        .server
+        .api_tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.len() < min)
+        .map(|(i, t)| {
+            let reason = if t.trim().is_empty() {
+                "is empty: it would accept `Bearer ` with nothing after it".to_string()
+            } else {
+                format!("is {} characters; use at least {min}", t.len())
+            };
+            (format!("server.api_tokens[{i}]"), reason)
+        })
+        .collect();
+    out.extend(config.webhooks.weak_secrets());
+    out
 }
 
 /// `providers.ID.api_key` (or `api_secret`) → (ID, field).
@@ -600,6 +711,39 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("NOPE_NOT_SET"));
+    }
+
+    #[test]
+    fn empty_or_short_secrets_are_load_errors_naming_each_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "[server]\napi_tokens = [\"\", \"short\"]\n\
+             [webhooks.hubspot]\nclient_secret = \"\"\n\
+             [webhooks.salesforce]\norganization_id = \"\"\ntoken = \"\"\n\
+             [webhooks.pipedrive]\nusername = \"\"\npassword = \"\"\n",
+        );
+        let err = Settings::load_with_env(&p, HashMap::new()).unwrap_err();
+        let keys: Vec<&str> = err.0.iter().map(|i| i.key.as_str()).collect();
+        for key in [
+            "server.api_tokens[0]",
+            "server.api_tokens[1]",
+            "webhooks.hubspot.client_secret",
+            "webhooks.salesforce.organization_id",
+            "webhooks.salesforce.token",
+            "webhooks.pipedrive.username",
+            "webhooks.pipedrive.password",
+        ] {
+            assert!(keys.contains(&key), "{key} not in {keys:?}");
+        }
+        assert!(err.0.iter().all(|i| i.file == p.display().to_string()));
+        // Good secrets load.
+        let p = write(
+            dir.path(),
+            "[server]\napi_tokens = [\"0123456789abcdef\"]\n\
+             [webhooks.salesforce]\norganization_id = \"00D000000000001AAA\"\ntoken = \"0123456789abcdef\"\n",
+        );
+        Settings::load_with_env(&p, HashMap::new()).unwrap();
     }
 
     #[test]

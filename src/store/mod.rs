@@ -41,6 +41,18 @@ pub enum StoreError {
     LeaseLost { job_id: String },
     #[error("this person asked to be erased; leadgate keeps and processes nothing about them")]
     Suppressed,
+    /// The idempotency key (`key:...` or `external:...`) was stored with a different lead.
+    #[error("idempotency key was already used for lead {lead_id} with a different body")]
+    IdempotencyConflict { key: String, lead_id: String },
+}
+
+/// What makes two arrivals under one idempotency key the same request: a digest of the lead
+/// as normalized (case, spacing and field order of the body do not count).
+pub fn intake_digest(lead: &crate::lead::Lead) -> String {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(lead).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The answer to an accepted lead.

@@ -124,9 +124,10 @@ impl PgStore {
                 return Err(StoreError::Suppressed);
             }
         }
+        let digest = idempotency_key.map(|_| super::intake_digest(lead));
         if let Some(key) = idempotency_key {
             if let Some(earlier) = self.accepted_with_key(key).await? {
-                return Ok(earlier);
+                return same_or_conflict(key, earlier, digest.as_deref());
             }
         }
         let mut tx = self.pool.begin().await?;
@@ -151,8 +152,8 @@ impl PgStore {
         let job_id = Uuid::now_v7().to_string();
         let payload = serde_json::to_string(raw).map_err(corrupt)?;
         let inserted = sqlx::query(
-            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'queued', $5, $5)
+            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, created_at, updated_at, intake_digest)
+             VALUES ($1, $2, $3, $4, 'queued', $5, $5, $6)
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(&job_id)
@@ -160,6 +161,7 @@ impl PgStore {
         .bind(idempotency_key)
         .bind(&payload)
         .bind(now)
+        .bind(&digest)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -167,12 +169,13 @@ impl PgStore {
             // undo this arrival and answer as that one did.
             tx.rollback().await?;
             let key = idempotency_key.unwrap_or_default();
-            return self.accepted_with_key(key).await?.ok_or_else(|| {
+            let earlier = self.accepted_with_key(key).await?.ok_or_else(|| {
                 StoreError::Corrupt(format!(
                     "idempotency key conflict without a job for key of {} bytes",
                     key.len()
                 ))
-            });
+            })?;
+            return same_or_conflict(key, earlier, digest.as_deref());
         }
         tx.commit().await?;
         Ok(Accepted {
@@ -183,16 +186,26 @@ impl PgStore {
         })
     }
 
-    async fn accepted_with_key(&self, key: &str) -> Result<Option<Accepted>, StoreError> {
-        let row = sqlx::query("SELECT id, lead_id, status FROM jobs WHERE idempotency_key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|row| Accepted {
-            id: row.get("lead_id"),
-            job_id: row.get("id"),
-            status: row.get("status"),
-            duplicate: true,
+    async fn accepted_with_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Accepted, Option<String>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, lead_id, status, intake_digest FROM jobs WHERE idempotency_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| {
+            (
+                Accepted {
+                    id: row.get("lead_id"),
+                    job_id: row.get("id"),
+                    status: row.get("status"),
+                    duplicate: true,
+                },
+                row.get("intake_digest"),
+            )
         }))
     }
 
@@ -206,7 +219,7 @@ impl PgStore {
         idempotency_key: &str,
         failed: Option<&str>,
     ) -> Result<Accepted, StoreError> {
-        if let Some(earlier) = self.accepted_with_key(idempotency_key).await? {
+        if let Some((earlier, _)) = self.accepted_with_key(idempotency_key).await? {
             return Ok(earlier);
         }
         let mut tx = self.pool.begin().await?;
@@ -247,6 +260,7 @@ impl PgStore {
             return self
                 .accepted_with_key(idempotency_key)
                 .await?
+                .map(|(earlier, _)| earlier)
                 .ok_or_else(|| {
                     StoreError::Corrupt("idempotency key conflict without a job".into())
                 });
@@ -611,6 +625,22 @@ impl Rotation for PgStore {
             .await?;
             Ok(u64::try_from(next - 1).unwrap_or(0))
         })
+    }
+}
+
+/// The earlier answer under `key`, or a conflict when it was stored with another lead (a job
+/// from before migration 0011 has no digest and stays a duplicate).
+fn same_or_conflict(
+    key: &str,
+    (earlier, stored): (Accepted, Option<String>),
+    digest: Option<&str>,
+) -> Result<Accepted, StoreError> {
+    match stored {
+        Some(stored) if Some(stored.as_str()) != digest => Err(StoreError::IdempotencyConflict {
+            key: key.to_string(),
+            lead_id: earlier.id,
+        }),
+        _ => Ok(earlier),
     }
 }
 

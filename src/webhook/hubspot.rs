@@ -41,6 +41,10 @@ pub(super) fn handle(
     req: &WebhookRequest,
 ) -> Result<Verified, WebhookError> {
     let unauthorized = |why: &str| WebhookError::Unauthorized(why.to_string());
+    // Settings refuse a short secret at load; this keeps a hand-built config just as safe.
+    if cfg.client_secret.len() < super::MIN_SECRET_LEN {
+        return Err(unauthorized("no usable client_secret is configured"));
+    }
     let signature = req
         .header("x-hubspot-signature-v3")
         .ok_or_else(|| unauthorized("no X-HubSpot-Signature-v3 header"))?;
@@ -51,7 +55,8 @@ pub(super) fn handle(
         .trim()
         .parse()
         .map_err(|_| unauthorized("X-HubSpot-Request-Timestamp is not milliseconds"))?;
-    if (req.now_ms - ts).abs() > MAX_AGE_MS {
+    // `abs_diff`: a timestamp near i64::MIN or MAX must not overflow the subtraction.
+    if req.now_ms.abs_diff(ts) > MAX_AGE_MS.unsigned_abs() {
         return Err(unauthorized(
             "the request timestamp is more than 5 minutes away from now",
         ));
@@ -148,6 +153,29 @@ mod tests {
         HubspotWebhookConfig {
             client_secret: SECRET.into(),
             url: None,
+        }
+    }
+
+    #[test]
+    fn an_extreme_timestamp_is_stale_not_an_overflow() {
+        let cfg = HubspotWebhookConfig {
+            client_secret: SECRET.into(),
+            url: None,
+        };
+        for ts in [i64::MIN, i64::MAX] {
+            let headers = HashMap::from([
+                ("x-hubspot-signature-v3".to_string(), "x".to_string()),
+                ("x-hubspot-request-timestamp".to_string(), ts.to_string()),
+            ]);
+            let req = WebhookRequest {
+                method: "POST",
+                url: "https://x/y".into(),
+                headers: &headers,
+                body: BODY.as_bytes(),
+                now_ms: if ts == i64::MIN { i64::MAX } else { i64::MIN },
+            };
+            let err = handle(&cfg, &req).unwrap_err();
+            assert!(err.to_string().contains("5 minutes"), "{err}");
         }
     }
 

@@ -31,6 +31,61 @@ pub struct WebhooksConfig {
     pub pipedrive: Option<PipedriveWebhookConfig>,
 }
 
+/// Shortest secret (webhook token or password, client secret, API token) leadgate accepts:
+/// 16 characters is 96 bits even from base64, beyond guessing over HTTP; an empty one let any
+/// forged request through.
+pub const MIN_SECRET_LEN: usize = 16;
+
+impl WebhooksConfig {
+    /// Every secret that is empty or too short, as (key, reason), for the settings check.
+    pub fn weak_secrets(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut short = |key: &str, value: &str| {
+            if value.trim().is_empty() {
+                out.push((
+                    key.to_string(),
+                    "is empty: any request could pass as the CRM's".into(),
+                ));
+            } else if value.len() < MIN_SECRET_LEN {
+                out.push((
+                    key.to_string(),
+                    format!(
+                        "is {} characters; use at least {MIN_SECRET_LEN}",
+                        value.len()
+                    ),
+                ));
+            }
+        };
+        if let Some(h) = &self.hubspot {
+            short("webhooks.hubspot.client_secret", &h.client_secret);
+        }
+        if let Some(s) = &self.salesforce {
+            short("webhooks.salesforce.token", &s.token);
+        }
+        if let Some(p) = &self.pipedrive {
+            short("webhooks.pipedrive.password", &p.password);
+        }
+        if let Some(s) = &self.salesforce {
+            let id = s.organization_id.trim();
+            if !(matches!(id.len(), 15 | 18) && id.bytes().all(|b| b.is_ascii_alphanumeric())) {
+                out.push((
+                    "webhooks.salesforce.organization_id".into(),
+                    "must be the org's 15- or 18-character id (00D...)".into(),
+                ));
+            }
+        }
+        if let Some(p) = &self.pipedrive {
+            if p.username.trim().is_empty() {
+                out.push((
+                    "webhooks.pipedrive.username".into(),
+                    "is empty: set the webhook's http_auth_user".into(),
+                ));
+            }
+        }
+        out
+    }
+}
+
 /// Why a webhook request was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WebhookError {
@@ -137,15 +192,19 @@ pub trait RecordSource: Send + Sync {
     ) -> futures::future::BoxFuture<'a, Result<RawLead, FetchError>>;
 }
 
+/// The key that marks a stored payload as a CRM fetch job; refused in any lead from outside
+/// (normalize), so only the webhook route can queue one.
+pub const FETCH_MARKER: &str = "_fetch";
+
 /// A fetch job's payload: the marker the worker looks for.
 pub fn fetch_payload(connector: &str, object: &str, id: &str) -> RawLead {
-    let v = json!({ "_fetch": { "connector": connector, "object": object, "id": id } });
+    let v = json!({ FETCH_MARKER: { "connector": connector, "object": object, "id": id } });
     RawLead(v.as_object().cloned().unwrap_or_default())
 }
 
 /// The record a fetch job names, if the payload is one.
 pub fn fetch_target(raw: &RawLead) -> Option<(String, String, String)> {
-    let f = raw.0.get("_fetch")?;
+    let f = raw.0.get(FETCH_MARKER)?;
     let s = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_string);
     Some((s("connector")?, s("object")?, s("id")?))
 }

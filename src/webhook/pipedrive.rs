@@ -21,6 +21,11 @@ pub(super) fn handle(
     cfg: &PipedriveWebhookConfig,
     req: &WebhookRequest,
 ) -> Result<Verified, WebhookError> {
+    if cfg.username.is_empty() || cfg.password.len() < super::MIN_SECRET_LEN {
+        return Err(WebhookError::Unauthorized(
+            "no usable username and password are configured".into(),
+        ));
+    }
     let presented = req
         .header("authorization")
         .and_then(|h| h.strip_prefix("Basic "))
@@ -121,7 +126,7 @@ mod tests {
     fn cfg() -> PipedriveWebhookConfig {
         PipedriveWebhookConfig {
             username: "pd".into(),
-            password: "s3cret".into(),
+            password: "s3cret-0123456789ab".into(),
         }
     }
 
@@ -146,7 +151,7 @@ mod tests {
     fn basic_auth_gates_the_payload_which_carries_the_person() {
         let good = format!(
             "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("pd:s3cret")
+            base64::engine::general_purpose::STANDARD.encode("pd:s3cret-0123456789ab")
         );
         let v = run(&good).unwrap();
         assert_eq!(v.events[0].event_id, "0b5f-uuid");
@@ -161,5 +166,25 @@ mod tests {
         );
         assert!(matches!(run(&bad), Err(WebhookError::Unauthorized(_))));
         assert!(matches!(run(""), Err(WebhookError::Unauthorized(_))));
+    }
+
+    #[test]
+    fn empty_configured_credentials_never_match_an_empty_basic_auth() {
+        let empty = PipedriveWebhookConfig {
+            username: String::new(),
+            password: String::new(),
+        };
+        let headers = HashMap::from([("authorization".to_string(), "Basic Og==".to_string())]);
+        let req = WebhookRequest {
+            method: "POST",
+            url: String::new(),
+            headers: &headers,
+            body: BODY.as_bytes(),
+            now_ms: 0,
+        };
+        assert!(matches!(
+            handle(&empty, &req),
+            Err(WebhookError::Unauthorized(_))
+        ));
     }
 }

@@ -39,6 +39,11 @@ pub(super) fn handle(
     cfg: &SalesforceWebhookConfig,
     req: &WebhookRequest,
 ) -> Result<Verified, WebhookError> {
+    if cfg.token.len() < super::MIN_SECRET_LEN || cfg.organization_id.len() < 15 {
+        return Err(WebhookError::Unauthorized(
+            "no usable organization_id and token are configured".into(),
+        ));
+    }
     let token = req
         .url
         .split_once('?')
@@ -215,7 +220,7 @@ mod tests {
     fn run(url: &str, body: &str) -> Result<Verified, WebhookError> {
         let cfg = SalesforceWebhookConfig {
             organization_id: "00D000000000001AAA".into(),
-            token: "t0k".into(),
+            token: "t0k-0123456789abcd".into(),
         };
         let headers = HashMap::new();
         handle(
@@ -232,7 +237,11 @@ mod tests {
 
     #[test]
     fn reads_notifications_and_answers_with_an_ack() {
-        let v = run("https://gw/v1/webhooks/salesforce?token=t0k", ENVELOPE).unwrap();
+        let v = run(
+            "https://gw/v1/webhooks/salesforce?token=t0k-0123456789abcd",
+            ENVELOPE,
+        )
+        .unwrap();
         assert_eq!(v.events.len(), 2);
         let Intake::Lead(lead) = &v.events[0].intake else {
             panic!("expected a lead")
@@ -258,11 +267,11 @@ mod tests {
         ));
         let other_org = ENVELOPE.replace("00D000000000001AAA", "00D999999999999AAA");
         assert!(matches!(
-            run("https://gw/x?token=t0k", &other_org),
+            run("https://gw/x?token=t0k-0123456789abcd", &other_org),
             Err(WebhookError::Unauthorized(_))
         ));
         assert!(matches!(
-            run("https://gw/x?token=t0k", "not xml <"),
+            run("https://gw/x?token=t0k-0123456789abcd", "not xml <"),
             Err(WebhookError::BadPayload(_)) | Err(WebhookError::Unauthorized(_))
         ));
     }

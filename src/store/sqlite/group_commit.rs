@@ -59,6 +59,9 @@ struct Pending {
     /// The lead as received, JSON: the worker normalizes it again when it decides.
     payload: String,
     key: Option<String>,
+    /// `store::intake_digest` of the lead, when it has a key: a reuse with another lead is
+    /// a conflict, not a duplicate.
+    digest: Option<String>,
     /// `privacy::email_key` of the email: an erased person is refused in the batch's own
     /// transaction (atomic with an erasure), not by a read per request.
     suppression: Option<String>,
@@ -152,6 +155,7 @@ impl GroupCommit {
             identity_key: lead.identity_key(),
             payload: crate::json::to_string(raw).map_err(corrupt)?,
             key: key.map(str::to_string),
+            digest: key.map(|_| crate::store::intake_digest(lead)),
             suppression: lead.email.as_deref().map(crate::store::privacy::email_key),
             reply,
         };
@@ -342,8 +346,9 @@ fn write(
     let mut answers = Vec::with_capacity(batch.len());
     {
         let mut erased = tx.prepare_cached("SELECT 1 FROM suppressions WHERE email_sha256 = ?1")?;
-        let mut stored =
-            tx.prepare_cached("SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?1")?;
+        let mut stored = tx.prepare_cached(
+            "SELECT id, lead_id, status, intake_digest FROM jobs WHERE idempotency_key = ?1",
+        )?;
         // An insert that does nothing for a known person, then a lookup for them: most
         // arrivals are new people, and the insert's own uniqueness check is their only read
         // of the identities.
@@ -354,8 +359,8 @@ fn write(
         let mut known =
             tx.prepare_cached("SELECT lead_id FROM identities WHERE identity_key = ?1")?;
         let mut queue = tx.prepare_cached(
-            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, identity_key, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, identity_key, created_at, updated_at, intake_digest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
         )?;
         for p in batch {
             if let Some(hash) = &p.suppression {
@@ -367,16 +372,29 @@ fn write(
             if let Some(key) = &p.key {
                 let earlier = stored
                     .query_row([key], |r| {
-                        Ok(Accepted {
-                            job_id: r.get(0)?,
-                            id: r.get(1)?,
-                            status: r.get(2)?,
-                            duplicate: true,
-                        })
+                        let digest: Option<String> = r.get(3)?;
+                        Ok((
+                            Accepted {
+                                job_id: r.get(0)?,
+                                id: r.get(1)?,
+                                status: r.get(2)?,
+                                duplicate: true,
+                            },
+                            digest,
+                        ))
                     })
                     .optional()?;
-                if let Some(earlier) = earlier {
-                    answers.push(Ok(earlier));
+                if let Some((earlier, digest)) = earlier {
+                    // A job from before migration 0011 has no digest: a duplicate, as it was.
+                    let same = digest.is_none() || digest == p.digest;
+                    answers.push(if same {
+                        Ok(earlier)
+                    } else {
+                        Err(StoreError::IdempotencyConflict {
+                            key: key.clone(),
+                            lead_id: earlier.id,
+                        })
+                    });
                     continue;
                 }
             }
@@ -389,7 +407,9 @@ fn write(
             };
             let job_id = Uuid::now_v7().to_string();
             let status = LeadStatus::Queued.as_str();
-            queue.execute(params![job_id, id, p.key, p.payload, status, person, now])?;
+            queue.execute(params![
+                job_id, id, p.key, p.payload, status, person, now, p.digest
+            ])?;
             answers.push(Ok(Accepted {
                 id,
                 job_id,
