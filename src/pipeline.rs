@@ -221,17 +221,22 @@ impl Pipeline {
         }
     }
 
-    /// Forgets every cached enrichment answer whose request named this email (raw or
-    /// URL-encoded), in memory and in Redis; returns how many entries went.
+    /// Forgets every cached enrichment answer whose request or answer named this email (raw
+    /// or URL-encoded), in memory and in Redis, and tells the other replicas through Redis
+    /// (`enrich::erasures`; the store's counter moved with the erasure); returns how many
+    /// entries went here.
     pub async fn forget(&self, email: &str) -> u64 {
         let Some(cache) = &self.cache else { return 0 };
+        let email = email.trim().to_lowercase();
         let encoded =
-            percent_encoding::utf8_percent_encode(email, percent_encoding::NON_ALPHANUMERIC)
-                .to_string();
-        let mut n = cache.invalidate_containing(email).await;
+            percent_encoding::utf8_percent_encode(&email, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+                .to_lowercase();
+        let mut n = cache.invalidate_containing(&email).await;
         if encoded != email {
             n += cache.invalidate_containing(&encoded).await;
         }
+        cache.announce_erasure().await;
         n
     }
 

@@ -19,12 +19,14 @@ use crate::route::Rotation;
 
 mod group_commit;
 mod outbox;
+mod owner;
 mod privacy;
 mod routing;
 mod scoring;
 #[cfg(test)]
 mod tests;
 mod usage;
+pub use owner::{WorkerLock, WorkersHeld};
 pub use routing::{AssignmentRecord, RouteEvent, TouchRecorded};
 pub use scoring::{LeadRef, NewOutcome, OutcomeLead, RecordedOutcome};
 
@@ -57,6 +59,10 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Batches concurrent accepts into one transaction.
     group_commit: group_commit::GroupCommit,
+    /// The suppression list's secret, read (or made) on first use (`privacy`).
+    suppression_key: std::sync::Arc<tokio::sync::OnceCell<crate::store::privacy::SuppressionKey>>,
+    /// The file's path (`None` in memory): the workers' lock file lives beside it.
+    path: Option<std::path::PathBuf>,
 }
 
 /// The SQLite files name their type `Store` (`impl Store`, `super::Store`); callers use
@@ -127,10 +133,15 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| open_err(format!("migration failed: {e}")))?;
-        Ok(Self {
+        let store = Self {
             pool,
             group_commit: group_commit::GroupCommit::new(writer),
-        })
+            suppression_key: Default::default(),
+            path: (path != ":memory:").then(|| std::path::PathBuf::from(path)),
+        };
+        // Made at the first start, so every process on the file finds the same one.
+        store.suppression_key().await?;
+        Ok(store)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -148,7 +159,13 @@ impl Store {
         raw: &RawLead,
         idempotency_key: Option<&str>,
     ) -> Result<Accepted, StoreError> {
-        self.group_commit.accept(lead, raw, idempotency_key).await
+        let suppression = match &lead.email {
+            Some(email) => Some(self.suppression_key().await?.digests(email)),
+            None => None,
+        };
+        self.group_commit
+            .accept(lead, raw, idempotency_key, suppression)
+            .await
     }
 
     /// Queues an arrival known only by a CRM record (a webhook that named an id), or records
@@ -343,15 +360,34 @@ impl Store {
     }
 
     /// Records decisions made outside the queue (`leadgate run`) and the rotation positions
-    /// they used, in one transaction.
+    /// they used, in one transaction. A person erased meanwhile is not recorded: answers
+    /// the positions in `decisions` skipped as suppressed.
     pub async fn record_batch(
         &self,
         decisions: &mut [(Lead, Decision)],
         rotation: &HashMap<String, u64>,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+    ) -> Result<Vec<usize>, StoreError> {
+        let key = self.suppression_key().await?.clone();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = now_ms();
-        for (lead, decision) in decisions.iter_mut() {
+        let mut suppressed = Vec::new();
+        for (i, (lead, decision)) in decisions.iter_mut().enumerate() {
+            // Checked in the transaction that would keep the lead: atomic with an erasure.
+            if let Some(email) = &lead.email {
+                let d = key.digests(email);
+                let found: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM suppressions_keyed WHERE email_hmac = ?1
+                     UNION ALL SELECT 1 FROM suppressions WHERE email_sha256 = ?2 LIMIT 1",
+                )
+                .bind(&d.keyed)
+                .bind(&d.legacy)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if found.is_some() {
+                    suppressed.push(i);
+                    continue;
+                }
+            }
             let data =
                 serde_json::to_string(&*lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let identity = lead.identity_key();
@@ -383,7 +419,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(suppressed)
     }
 
     /// The current rotation positions (a dry run starts from them).

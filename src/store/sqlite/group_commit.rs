@@ -59,9 +59,9 @@ struct Pending {
     /// The lead as received, JSON: the worker normalizes it again when it decides.
     payload: String,
     key: Option<String>,
-    /// `privacy::email_key` of the email: an erased person is refused in the batch's own
-    /// transaction (atomic with an erasure), not by a read per request.
-    suppression: Option<String>,
+    /// The email's suppression digests (`privacy::Digests`): an erased person is refused in
+    /// the batch's own transaction (atomic with an erasure), not by a read per request.
+    suppression: Option<crate::store::privacy::Digests>,
     reply: oneshot::Sender<Result<Accepted, StoreError>>,
 }
 
@@ -145,6 +145,7 @@ impl GroupCommit {
         lead: &Lead,
         raw: &RawLead,
         key: Option<&str>,
+        suppression: Option<crate::store::privacy::Digests>,
     ) -> Result<Accepted, StoreError> {
         let corrupt = |e: crate::json::WriteError| StoreError::Corrupt(e.to_string());
         let (reply, answer) = oneshot::channel();
@@ -152,7 +153,7 @@ impl GroupCommit {
             identity_key: lead.identity_key(),
             payload: crate::json::to_string(raw).map_err(corrupt)?,
             key: key.map(str::to_string),
-            suppression: lead.email.as_deref().map(crate::store::privacy::email_key),
+            suppression,
             reply,
         };
         let start_writer = {
@@ -341,7 +342,11 @@ fn write(
     let now = now_ms();
     let mut answers = Vec::with_capacity(batch.len());
     {
-        let mut erased = tx.prepare_cached("SELECT 1 FROM suppressions WHERE email_sha256 = ?1")?;
+        // Keyed digests, and unkeyed ones from before migration 0012.
+        let mut erased = tx.prepare_cached(
+            "SELECT 1 FROM suppressions_keyed WHERE email_hmac = ?1
+             UNION ALL SELECT 1 FROM suppressions WHERE email_sha256 = ?2",
+        )?;
         let mut stored =
             tx.prepare_cached("SELECT id, lead_id, status FROM jobs WHERE idempotency_key = ?1")?;
         // An insert that does nothing for a known person, then a lookup for them: most
@@ -358,8 +363,8 @@ fn write(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
         )?;
         for p in batch {
-            if let Some(hash) = &p.suppression {
-                if erased.exists([hash])? {
+            if let Some(d) = &p.suppression {
+                if erased.exists([&d.keyed, &d.legacy])? {
                     answers.push(Err(StoreError::Suppressed));
                     continue;
                 }

@@ -83,6 +83,8 @@ impl Store {
         Ok(Self {
             pool,
             group_commit: super::group_commit::GroupCommit::new(writer),
+            suppression_key: Default::default(),
+            path: (path != ":memory:").then(|| std::path::PathBuf::from(path)),
         })
     }
 
