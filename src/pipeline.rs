@@ -262,19 +262,18 @@ impl Pipeline {
         ) else {
             return;
         };
-        let rows = if reuse {
+        // A decision reads the account's running total (O(1), migration 0013); a dry run may
+        // take rows read moments ago.
+        let rolled = if reuse {
             self.preview_rollups
                 .rows(source, domain, &rollup.score)
                 .await
+                .map(|rows| rollup.roll_up(&rows, now))
         } else {
-            source
-                .account_rows(domain, &rollup.score)
-                .await
-                .map(Arc::new)
+            source.account_score(domain, rollup, now).await
         };
-        match rows {
-            Ok(rows) => {
-                let rolled = rollup.roll_up(&rows, now);
+        match rolled {
+            Ok(rolled) => {
                 if !account.is_object() {
                     *account = json!({});
                 }

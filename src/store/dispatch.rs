@@ -422,4 +422,13 @@ impl AccountEngagement for Store {
     ) -> BoxFuture<'a, Result<Vec<(f64, DateTime<Utc>)>, StoreError>> {
         on_backend!(self, s => AccountEngagement::account_rows(s, domain, score))
     }
+
+    fn account_score<'a>(
+        &'a self,
+        domain: &'a str,
+        rollup: &'a crate::score::AccountRollup,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<crate::score::AccountScore, StoreError>> {
+        on_backend!(self, s => AccountEngagement::account_score(s, domain, rollup, now))
+    }
 }

@@ -21,6 +21,7 @@ mod group_commit;
 mod outbox;
 mod owner;
 mod privacy;
+mod rollup;
 mod routing;
 mod scoring;
 #[cfg(test)]
@@ -325,11 +326,11 @@ impl Store {
             .bind(&job.lead_id)
             .execute(&mut *tx)
             .await?;
-        let before = previous_domain(&mut tx, &job.lead_id).await?;
-        insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
+        let before = rollup::latest(&mut tx, &job.lead_id).await?;
+        record_decision(&mut tx, &job.lead_id, Some(&job.id), before.as_ref(), decision).await?;
         routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
         tx.commit().await?;
-        Ok(before)
+        Ok(before.and_then(|b| b.domain().map(str::to_string)))
     }
 
     /// Marks a job failed with a reason an admin can act on (fenced like `complete`). A job
@@ -408,7 +409,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             decision.id = lead_id.clone();
-            insert_decision(&mut tx, &lead_id, None, decision).await?;
+            let before = rollup::latest(&mut tx, &lead_id).await?;
+            record_decision(&mut tx, &lead_id, None, before.as_ref(), decision).await?;
             routing::record_assignment(&mut tx, &lead_id, decision).await?;
         }
         for (pool, position) in rotation {
@@ -597,19 +599,22 @@ pub(super) async fn materialize(
     Ok(())
 }
 
-/// The domain the lead's latest decision so far was made with: the account it leaves when
-/// its next decision is made at another.
-async fn previous_domain(
+/// Inserts a decision and moves the lead's value in the running account totals (migration
+/// 0013), in the caller's transaction; a decision already recorded for the job changes
+/// nothing.
+async fn record_decision(
     tx: &mut sqlx::SqliteConnection,
     lead_id: &str,
-) -> Result<Option<String>, StoreError> {
-    let domain: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT domain FROM decisions WHERE lead_id = ? ORDER BY id DESC LIMIT 1",
-    )
-    .bind(lead_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(domain.flatten())
+    job_id: Option<&str>,
+    before: Option<&rollup::Latest>,
+    decision: &Decision,
+) -> Result<(), StoreError> {
+    if insert_decision(tx, lead_id, job_id, decision).await? {
+        if let Some(after) = rollup::latest(tx, lead_id).await? {
+            rollup::moved(tx, before, &after, decision).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn insert_decision(
@@ -617,11 +622,11 @@ async fn insert_decision(
     lead_id: &str,
     job_id: Option<&str>,
     decision: &Decision,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let mut record = decision.clone();
     record.id = lead_id.to_string();
     let json = serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
+    let done = sqlx::query(
         // The domain it was decided with, or the stored lead's (as `complete` keeps it): the
         // account roll-up reads decisions by domain.
         "INSERT INTO decisions (lead_id, job_id, score, grade, route_rule, record, decided_at, domain)
@@ -638,7 +643,7 @@ async fn insert_decision(
     .bind(&decision.lead.domain)
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Live routing: each slot is an atomic increment in the store, so concurrent workers never
