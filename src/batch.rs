@@ -194,7 +194,16 @@ pub async fn run_file_with(
         // Someone who asked to be erased is not enriched, decided or recorded, dry run or not.
         if let Some(email) = &lead.email {
             if store.is_suppressed(email).await? {
-                flush(store, &mut pending, &mut lines, rotation, &opts, &mut out, &mut summary).await?;
+                flush(
+                    store,
+                    &mut pending,
+                    &mut lines,
+                    rotation,
+                    &opts,
+                    &mut out,
+                    &mut summary,
+                )
+                .await?;
                 skip_suppressed(line, &opts, &mut out, &mut summary)?;
                 continue;
             }
@@ -203,10 +212,28 @@ pub async fn run_file_with(
         pending.push((lead, decision));
         lines.push(line);
         if pending.len() >= RECORD_BATCH {
-            flush(store, &mut pending, &mut lines, rotation, &opts, &mut out, &mut summary).await?;
+            flush(
+                store,
+                &mut pending,
+                &mut lines,
+                rotation,
+                &opts,
+                &mut out,
+                &mut summary,
+            )
+            .await?;
         }
     }
-    flush(store, &mut pending, &mut lines, rotation, &opts, &mut out, &mut summary).await?;
+    flush(
+        store,
+        &mut pending,
+        &mut lines,
+        rotation,
+        &opts,
+        &mut out,
+        &mut summary,
+    )
+    .await?;
     if let Some(o) = out.as_mut() {
         o.flush().map_err(|e| output_error(&opts, e))?;
     }

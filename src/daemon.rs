@@ -60,7 +60,11 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     } else {
         None
     };
-    let workers_n = if owned.is_some() { configured_workers } else { 0 };
+    let workers_n = if owned.is_some() {
+        configured_workers
+    } else {
+        0
+    };
     if owned.is_some() {
         let orphans = store.requeue_orphans().await?;
         if orphans > 0 {

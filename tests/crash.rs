@@ -12,7 +12,11 @@ use sqlx::Connection;
 use support::{temp_db, Daemon};
 
 /// Posts leads one after another until `stop`, keeping every job id answered `202`.
-async fn post_until(d_url: String, stop: tokio::sync::watch::Receiver<bool>, from: usize) -> Vec<String> {
+async fn post_until(
+    d_url: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+    from: usize,
+) -> Vec<String> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()
@@ -86,7 +90,10 @@ async fn a_daemon_killed_while_accepting_and_deciding_loses_and_repeats_nothing(
         if open == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "{open} jobs never finished after the restart");
+        assert!(
+            Instant::now() < deadline,
+            "{open} jobs never finished after the restart"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let jobs: Vec<(String, String, i64)> =

@@ -60,11 +60,18 @@ async fn slow_hunter(delay: Duration) -> MockServer {
 
 /// `leadgate serve` with its log (stderr, at `warn`) kept: the second daemon's refusal to
 /// run workers is a log line.
-fn serve_with_log(config: &std::path::Path, db: &std::path::Path, workers: usize) -> (Daemon, std::sync::mpsc::Receiver<String>) {
+fn serve_with_log(
+    config: &std::path::Path,
+    db: &std::path::Path,
+    workers: usize,
+) -> (Daemon, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(support::BIN)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("LEADGATE_CONFIG", config)
-        .env("LEADGATE__STORAGE__URL", format!("sqlite://{}", db.display()))
+        .env(
+            "LEADGATE__STORAGE__URL",
+            format!("sqlite://{}", db.display()),
+        )
         .env("LEADGATE__SERVER__WORKERS", workers.to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -132,7 +139,10 @@ async fn a_second_serve_on_the_file_serves_intake_and_leaves_the_owners_jobs_alo
         if processing == 2 {
             break;
         }
-        assert!(Instant::now() < deadline, "the owner never claimed its jobs");
+        assert!(
+            Instant::now() < deadline,
+            "the owner never claimed its jobs"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 

@@ -247,7 +247,11 @@ async fn every_process_drops_cached_answers_that_list_an_erased_person() {
     assert_eq!(evaluate(&client, &a, "carl@acme.io").await.status(), 200);
     assert_eq!(vendor_calls(&hunter).await, 2, "one lookup per process");
     assert_eq!(evaluate(&client, &b, "bo@acme.io").await.status(), 200);
-    assert_eq!(vendor_calls(&hunter).await, 2, "then each answers from its cache");
+    assert_eq!(
+        vendor_calls(&hunter).await,
+        2,
+        "then each answers from its cache"
+    );
 
     let res = client
         .delete(a.url("/v1/leads?email=ada.gone@acme.io"))
@@ -261,7 +265,11 @@ async fn every_process_drops_cached_answers_that_list_an_erased_person() {
         "the domain's answer lists the person: {body}"
     );
     assert_eq!(evaluate(&client, &a, "carl@acme.io").await.status(), 200);
-    assert_eq!(vendor_calls(&hunter).await, 3, "the erasing process asked again");
+    assert_eq!(
+        vendor_calls(&hunter).await,
+        3,
+        "the erasing process asked again"
+    );
 
     // The other process learns of the erasure from the store and drops its answers.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

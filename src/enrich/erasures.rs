@@ -43,7 +43,10 @@ pub async fn watch(cache: SharedCache, store: Store, mut stop: watch::Receiver<b
                 let held = cache.len();
                 cache.clear_local();
                 metrics::counter!("leadgate_erasure_cache_drops_total").increment(1);
-                tracing::info!(entries = held, "a person was erased: cached enrichment answers dropped");
+                tracing::info!(
+                    entries = held,
+                    "a person was erased: cached enrichment answers dropped"
+                );
             }
             (None, Some(_)) => {}
         }

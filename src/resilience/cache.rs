@@ -291,7 +291,10 @@ mod tests {
             AnswerCache::<u32, ()>::invalidate_containing(&c, "ada@acme.io").await,
             1
         );
-        assert_eq!(AnswerCache::<u32, ()>::invalidate_containing(&c, "7").await, 1);
+        assert_eq!(
+            AnswerCache::<u32, ()>::invalidate_containing(&c, "7").await,
+            1
+        );
         c.inner.run_pending_tasks().await;
         assert_eq!(AnswerCache::<u32, ()>::len(&c), 1);
         AnswerCache::<u32, ()>::clear_local(&c);
@@ -301,8 +304,14 @@ mod tests {
 
     #[test]
     fn a_mention_is_found_whatever_its_case() {
-        assert!(mentions_text(r#"{"emails":["Ada@Acme.IO"]}"#, "ada@acme.io"));
-        assert!(!mentions_text(r#"{"emails":["bob@acme.io"]}"#, "ada@acme.io"));
+        assert!(mentions_text(
+            r#"{"emails":["Ada@Acme.IO"]}"#,
+            "ada@acme.io"
+        ));
+        assert!(!mentions_text(
+            r#"{"emails":["bob@acme.io"]}"#,
+            "ada@acme.io"
+        ));
         assert!(!mentions_text("anything", ""));
     }
 

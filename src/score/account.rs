@@ -84,7 +84,11 @@ impl RunningTotal {
             return;
         }
         if self.leads == 1 || at > self.as_of {
-            let faded = if self.leads == 1 { 0.0 } else { self.total * self.fade(at - self.as_of) };
+            let faded = if self.leads == 1 {
+                0.0
+            } else {
+                self.total * self.fade(at - self.as_of)
+            };
             self.total = faded + score;
             self.as_of = at;
         } else {
@@ -112,7 +116,11 @@ impl RunningTotal {
         if self.leads > 0 && now < self.as_of {
             return None;
         }
-        let sum = if self.leads == 0 { 0.0 } else { self.total * self.fade(now - self.as_of) };
+        let sum = if self.leads == 0 {
+            0.0
+        } else {
+            self.total * self.fade(now - self.as_of)
+        };
         Some(AccountScore {
             score: sum.round().clamp(0.0, 100.0) as i64,
             leads: usize::try_from(self.leads).unwrap_or(0),
@@ -122,7 +130,9 @@ impl RunningTotal {
 
 /// A half-life as the store keeps it: whole milliseconds, 0 for none.
 pub fn half_life_ms(half_life: Option<Duration>) -> i64 {
-    half_life.map_or(0, |h| i64::try_from(h.as_millis()).unwrap_or(i64::MAX).max(1))
+    half_life.map_or(0, |h| {
+        i64::try_from(h.as_millis()).unwrap_or(i64::MAX).max(1)
+    })
 }
 
 /// How a score rolls up across an account's leads.
@@ -172,8 +182,9 @@ mod tests {
             half_life: Some(Duration::from_secs(86_400)),
         };
         let day = |d: i64| now - chrono::Duration::hours(d * 6);
-        let mut rows: Vec<(f64, DateTime<Utc>)> =
-            (0..40).map(|i| ((i % 7) as f64 * 3.0, day(40 - i))).collect();
+        let mut rows: Vec<(f64, DateTime<Utc>)> = (0..40)
+            .map(|i| ((i % 7) as f64 * 3.0, day(40 - i)))
+            .collect();
         let mut t = RunningTotal::of(r.half_life, &rows);
         assert_eq!(t.at(now), Some(r.roll_up(&rows, now)));
         // A lead decided again: its old value leaves, its new one joins.
@@ -184,9 +195,16 @@ mod tests {
         assert_eq!(t.at(now), Some(r.roll_up(&rows, now)));
         let later = now + chrono::Duration::days(2);
         assert_eq!(t.at(later), Some(r.roll_up(&rows, later)));
-        assert_eq!(t.at(now - chrono::Duration::hours(1)), None, "a clock behind");
+        assert_eq!(
+            t.at(now - chrono::Duration::hours(1)),
+            None,
+            "a clock behind"
+        );
         let flat = RunningTotal::of(None, &rows);
-        let unfaded = AccountRollup { half_life: None, ..r };
+        let unfaded = AccountRollup {
+            half_life: None,
+            ..r
+        };
         assert_eq!(flat.at(later), Some(unfaded.roll_up(&rows, later)));
     }
 

@@ -118,11 +118,10 @@ pub async fn post_lead(
     };
     let key = header_key.or_else(|| lead.external_id.as_ref().map(|id| format!("external:{id}")));
     // The store refuses an erased person in the same transaction that would keep the lead.
-    let accepted =
-        match state.store.accept(&lead, &raw, key.as_deref()).await {
-            Err(crate::store::StoreError::Suppressed) => return Err(suppressed()),
-            other => other.map_err(ApiError::internal)?,
-        };
+    let accepted = match state.store.accept(&lead, &raw, key.as_deref()).await {
+        Err(crate::store::StoreError::Suppressed) => return Err(suppressed()),
+        other => other.map_err(ApiError::internal)?,
+    };
     if !accepted.duplicate {
         metrics::counter!("leadgate_leads_accepted_total").increment(1);
         state.queued.notify_one();

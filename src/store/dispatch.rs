@@ -104,9 +104,7 @@ impl Store {
     /// Takes the workers for this process, or says which process has them: on SQLite one
     /// process per file runs workers (a lock beside the file); PostgreSQL replicas share
     /// the queue through leases and always may.
-    pub fn own_workers(
-        &self,
-    ) -> Result<Result<super::WorkerLock, super::WorkersHeld>, StoreError> {
+    pub fn own_workers(&self) -> Result<Result<super::WorkerLock, super::WorkersHeld>, StoreError> {
         match self {
             Store::Sqlite(s) => s.own_workers(),
             Store::Postgres(_) => Ok(Ok(super::WorkerLock::unlocked())),

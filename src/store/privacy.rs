@@ -143,8 +143,14 @@ mod tests {
     fn two_installations_digest_one_address_differently() {
         let a = SuppressionKey::from_hex(&SuppressionKey::generate().unwrap()).unwrap();
         let b = SuppressionKey::from_hex(&SuppressionKey::generate().unwrap()).unwrap();
-        assert_ne!(a.digests("ada@acme.io").keyed, b.digests("ada@acme.io").keyed);
-        assert_eq!(a.digests(" Ada@Acme.io").keyed, a.digests("ada@acme.io").keyed);
+        assert_ne!(
+            a.digests("ada@acme.io").keyed,
+            b.digests("ada@acme.io").keyed
+        );
+        assert_eq!(
+            a.digests(" Ada@Acme.io").keyed,
+            a.digests("ada@acme.io").keyed
+        );
         assert!(SuppressionKey::from_hex("zz").is_err());
     }
 }

@@ -327,7 +327,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let before = rollup::latest(&mut tx, &job.lead_id).await?;
-        record_decision(&mut tx, &job.lead_id, Some(&job.id), before.as_ref(), decision).await?;
+        record_decision(
+            &mut tx,
+            &job.lead_id,
+            Some(&job.id),
+            before.as_ref(),
+            decision,
+        )
+        .await?;
         routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
         tx.commit().await?;
         Ok(before.and_then(|b| b.domain().map(str::to_string)))

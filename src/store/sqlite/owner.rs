@@ -92,8 +92,14 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("q.db").display());
         let first = Store::open(&url).await.unwrap();
         let second = Store::open(&url).await.unwrap();
-        let held = first.own_workers().unwrap().expect("the first process owns the workers");
-        let refused = second.own_workers().unwrap().expect_err("the file's workers are taken");
+        let held = first
+            .own_workers()
+            .unwrap()
+            .expect("the first process owns the workers");
+        let refused = second
+            .own_workers()
+            .unwrap()
+            .expect_err("the file's workers are taken");
         assert_eq!(refused.pid, Some(std::process::id()));
         assert!(refused.lock_file.ends_with("q.db.workers.lock"));
         drop(held);

@@ -589,7 +589,10 @@ async fn running_account_totals_answer_what_the_full_read_answers() {
             (l, d)
         })
         .collect();
-    store.record_batch(&mut batch, &Default::default()).await.unwrap();
+    store
+        .record_batch(&mut batch, &Default::default())
+        .await
+        .unwrap();
     check(&store, "after a run").await;
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM account_rollups")
         .fetch_one(&store.pool)
@@ -599,7 +602,11 @@ async fn running_account_totals_answer_what_the_full_read_answers() {
     store.erase_person("p3@acme.io").await.unwrap();
     check(&store, "after an erasure").await;
     let acme = store
-        .account_score("acme.io", &rollup, Utc::now() + chrono::Duration::minutes(90))
+        .account_score(
+            "acme.io",
+            &rollup,
+            Utc::now() + chrono::Duration::minutes(90),
+        )
         .await
         .unwrap();
     assert_eq!(acme.leads, 10, "12, one moved away, one erased");
