@@ -48,6 +48,8 @@ pub struct Summary {
     pub rows: usize,
     pub decided: usize,
     pub bad_rows: Vec<BadRow>,
+    /// Lines of people who asked to be erased: not enriched, decided or recorded.
+    pub suppressed: Vec<u64>,
     pub by_grade: BTreeMap<String, usize>,
     /// "rule → action target" → count.
     pub by_route: BTreeMap<String, usize>,
@@ -167,6 +169,8 @@ pub async fn run_file_with(
             .progress_chars("=> "),
     );
     let mut pending: Vec<(Lead, Decision)> = Vec::new();
+    // The file line of each pending decision, for what the store skips as suppressed.
+    let mut lines: Vec<u64> = Vec::new();
     let now = Utc::now();
     for (line, row) in rows {
         bar.inc(1);
@@ -187,14 +191,49 @@ pub async fn run_file_with(
                 continue;
             }
         };
+        // Someone who asked to be erased is not enriched, decided or recorded, dry run or not.
+        if let Some(email) = &lead.email {
+            if store.is_suppressed(email).await? {
+                flush(
+                    store,
+                    &mut pending,
+                    &mut lines,
+                    rotation,
+                    &opts,
+                    &mut out,
+                    &mut summary,
+                )
+                .await?;
+                skip_suppressed(line, &opts, &mut out, &mut summary)?;
+                continue;
+            }
+        }
         let decision = pipeline.decide(lead.clone(), rotation, now).await?;
-        summary.add(&decision);
         pending.push((lead, decision));
+        lines.push(line);
         if pending.len() >= RECORD_BATCH {
-            flush(store, &mut pending, rotation, &opts, &mut out, &mut summary).await?;
+            flush(
+                store,
+                &mut pending,
+                &mut lines,
+                rotation,
+                &opts,
+                &mut out,
+                &mut summary,
+            )
+            .await?;
         }
     }
-    flush(store, &mut pending, rotation, &opts, &mut out, &mut summary).await?;
+    flush(
+        store,
+        &mut pending,
+        &mut lines,
+        rotation,
+        &opts,
+        &mut out,
+        &mut summary,
+    )
+    .await?;
     if let Some(o) = out.as_mut() {
         o.flush().map_err(|e| output_error(&opts, e))?;
     }
@@ -207,17 +246,25 @@ pub async fn run_file_with(
 async fn flush(
     store: &Store,
     pending: &mut Vec<(Lead, Decision)>,
+    lines: &mut Vec<u64>,
     rotation: &LocalAssignments,
     opts: &RunOptions<'_>,
     out: &mut Option<std::io::BufWriter<std::fs::File>>,
     summary: &mut Summary,
 ) -> Result<(), BatchError> {
+    let mut erased_since = Vec::new();
     if !opts.dry_run && !pending.is_empty() {
         let delta = rotation.take_delta();
-        store.record_batch(pending, &delta.positions).await?;
+        erased_since = store.record_batch(pending, &delta.positions).await?;
         store.add_assignment_counts(&delta.counts).await?;
     }
-    for (_, d) in pending.drain(..) {
+    for (i, ((_, d), line)) in pending.drain(..).zip(lines.drain(..)).enumerate() {
+        // Erased between the check before deciding and the write: the store kept nothing.
+        if erased_since.contains(&i) {
+            skip_suppressed(line, opts, out, summary)?;
+            continue;
+        }
+        summary.add(&d);
         if let Some(o) = out.as_mut() {
             let line = serde_json::to_string(&d).unwrap_or_default();
             writeln!(o, "{line}").map_err(|e| output_error(opts, e))?;
@@ -225,6 +272,22 @@ async fn flush(
         if opts.keep_decisions {
             summary.decisions.push(d);
         }
+    }
+    Ok(())
+}
+
+/// Counts a suppressed line and writes `{"line": N, "skipped": "suppressed"}` to `--out`
+/// (the line number only: the person asked to be forgotten).
+fn skip_suppressed(
+    line: u64,
+    opts: &RunOptions<'_>,
+    out: &mut Option<std::io::BufWriter<std::fs::File>>,
+    summary: &mut Summary,
+) -> Result<(), BatchError> {
+    summary.suppressed.push(line);
+    if let Some(o) = out.as_mut() {
+        let skipped = serde_json::json!({"line": line, "skipped": "suppressed"});
+        writeln!(o, "{skipped}").map_err(|e| output_error(opts, e))?;
     }
     Ok(())
 }
@@ -255,6 +318,12 @@ pub fn render_summary(s: &Summary, grade_order: &[String]) -> String {
         s.decided,
         s.bad_rows.len()
     );
+    if !s.suppressed.is_empty() {
+        t += &format!(
+            "skipped: suppressed · {} leads of people who asked to be erased (not enriched, decided or recorded)\n",
+            s.suppressed.len()
+        );
+    }
     t += "\nBy grade\n";
     let mut grades: Vec<&String> = grade_order
         .iter()

@@ -100,9 +100,34 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     // CRM connectors with credentials: delivery, record fetches for webhooks, polling.
     let crm = crate::crm::Crm::build(&settings)?;
     let store = Store::open(&settings.storage_url()).await?;
-    let orphans = store.requeue_orphans().await?;
-    if orphans > 0 {
-        tracing::info!(jobs = orphans, "requeued jobs interrupted by the last stop");
+    // On SQLite one process owns the workers of a file; another serves intake only and
+    // never requeues the owner's jobs in progress (issue #28).
+    let configured_workers = settings.config.server.workers;
+    let owned = if configured_workers > 0 {
+        match store.own_workers()? {
+            Ok(lock) => Some(lock),
+            Err(held) => {
+                tracing::warn!(
+                    lock_file = %held.lock_file.display(),
+                    owner_pid = held.pid,
+                    "another leadgate process owns the workers of this SQLite store: this one serves intake only (no workers, no requeue); stop the other to process here, or use PostgreSQL for several processing replicas"
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let workers_n = if owned.is_some() {
+        configured_workers
+    } else {
+        0
+    };
+    if owned.is_some() {
+        let orphans = store.requeue_orphans().await?;
+        if orphans > 0 {
+            tracing::info!(jobs = orphans, "requeued jobs interrupted by the last stop");
+        }
     }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -145,8 +170,16 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = tokio::task::JoinSet::new();
     workers.spawn(crate::enrich::usage::run(state.clone(), stop_rx.clone()));
+    // Another process's erasure drops this one's cached answers.
+    if let Some(cache) = state.pipeline.cache.clone() {
+        workers.spawn(crate::enrich::erasures::watch(
+            cache,
+            state.store.clone(),
+            stop_rx.clone(),
+        ));
+    }
     // Zero workers is an intake-only replica: it accepts and queues, others process.
-    for _ in 0..settings.config.server.workers {
+    for _ in 0..workers_n {
         workers.spawn(crate::worker::run(
             state.clone(),
             settings.lease,
@@ -155,11 +188,11 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     }
     // Reassigns or escalates leads whose owner let the SLA pass (route::sla); a processing
     // replica's job, not an intake-only one's.
-    if settings.config.server.workers > 0 {
+    if workers_n > 0 {
         workers.spawn(crate::route::sla::run(state.clone(), stop_rx.clone()));
     }
     // Polling intake (`[intake.poll.ID]`): a processing replica's job, like the SLA sweep.
-    if let (Some(crm), true) = (&crm, settings.config.server.workers > 0) {
+    if let (Some(crm), true) = (&crm, workers_n > 0) {
         for spec in crm.polls.clone() {
             workers.spawn(crate::crm::poll::run(
                 state.clone(),
@@ -198,7 +231,7 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     state.ready.store(true, Ordering::SeqCst);
     // Printed (not only logged) so scripts and tests can find an ephemeral port.
     println!("leadgate listening on http://{local}");
-    tracing::info!(%local, workers = settings.config.server.workers, http_threads, "serving");
+    tracing::info!(%local, workers = workers_n, http_threads, "serving");
 
     crate::shutdown::signal().await;
     state.ready.store(false, Ordering::SeqCst);
@@ -216,6 +249,8 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     }
     crate::enrich::usage::sync_daemon(&state).await;
     http.release().await;
+    // The workers are done: another process may own them from here.
+    drop(owned);
     served.map_err(listen_err)?;
     tracing::info!("stopped");
     Ok(())

@@ -317,6 +317,12 @@ async fn run(
     for bad in &summary.bad_rows {
         eprintln!("skipped {}: {bad}", file.display());
     }
+    for line in &summary.suppressed {
+        eprintln!(
+            "skipped {}: line {line}: suppressed (this person asked to be erased)",
+            file.display()
+        );
+    }
     print!(
         "{}",
         batch::render_summary(&summary, &pipeline.scorer.grade_names())
@@ -350,6 +356,12 @@ async fn explain(settings: &Settings, lead: &str, json: bool) -> Result<(), Fail
         }
     };
     let normalized = pipeline.normalize(&raw).map_err(user)?;
+    // An erased person is not enriched or scored again, not even to explain.
+    if let Some(email) = &normalized.email {
+        if store.is_suppressed(email).await? {
+            return Err(user(leadgate::store::StoreError::Suppressed));
+        }
+    }
     let now = chrono::Utc::now();
     let rotation = LocalAssignments::from_snapshot(store.assignment_snapshot(now).await?);
     let decision = pipeline.decide(normalized, &rotation, now).await?;

@@ -221,17 +221,22 @@ impl Pipeline {
         }
     }
 
-    /// Forgets every cached enrichment answer whose request named this email (raw or
-    /// URL-encoded), in memory and in Redis; returns how many entries went.
+    /// Forgets every cached enrichment answer whose request or answer named this email (raw
+    /// or URL-encoded), in memory and in Redis, and tells the other replicas through Redis
+    /// (`enrich::erasures`; the store's counter moved with the erasure); returns how many
+    /// entries went here.
     pub async fn forget(&self, email: &str) -> u64 {
         let Some(cache) = &self.cache else { return 0 };
+        let email = email.trim().to_lowercase();
         let encoded =
-            percent_encoding::utf8_percent_encode(email, percent_encoding::NON_ALPHANUMERIC)
-                .to_string();
-        let mut n = cache.invalidate_containing(email).await;
+            percent_encoding::utf8_percent_encode(&email, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+                .to_lowercase();
+        let mut n = cache.invalidate_containing(&email).await;
         if encoded != email {
             n += cache.invalidate_containing(&encoded).await;
         }
+        cache.announce_erasure().await;
         n
     }
 
@@ -257,19 +262,18 @@ impl Pipeline {
         ) else {
             return;
         };
-        let rows = if reuse {
+        // A decision reads the account's running total (O(1), migration 0013); a dry run may
+        // take rows read moments ago.
+        let rolled = if reuse {
             self.preview_rollups
                 .rows(source, domain, &rollup.score)
                 .await
+                .map(|rows| rollup.roll_up(&rows, now))
         } else {
-            source
-                .account_rows(domain, &rollup.score)
-                .await
-                .map(Arc::new)
+            source.account_score(domain, rollup, now).await
         };
-        match rows {
-            Ok(rows) => {
-                let rolled = rollup.roll_up(&rows, now);
+        match rolled {
+            Ok(rolled) => {
                 if !account.is_object() {
                     *account = json!({});
                 }

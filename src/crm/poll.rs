@@ -29,6 +29,8 @@ pub struct PollReport {
     pub queued: usize,
     pub duplicates: usize,
     pub echoes: usize,
+    /// Records of people who asked to be erased: not queued.
+    pub suppressed: usize,
     pub cursor: Option<DateTime<Utc>>,
 }
 
@@ -52,7 +54,7 @@ pub async fn run(
     loop {
         match poll_once(&state, &crm, &spec, Utc::now()).await {
             Ok(r) if r.queued > 0 => {
-                tracing::info!(connector = %spec.connector, queued = r.queued, duplicates = r.duplicates, echoes = r.echoes, "polled the CRM")
+                tracing::info!(connector = %spec.connector, queued = r.queued, duplicates = r.duplicates, echoes = r.echoes, suppressed = r.suppressed, "polled the CRM")
             }
             Ok(_) => {}
             Err(e) => {
@@ -158,7 +160,14 @@ pub async fn poll_once(
         let key = format!("poll:{id}:{record_id}:{stamp}");
         let raw = record_lead(id, &record_id, &fields);
         let accepted = match state.pipeline.normalize(&raw) {
-            Ok(lead) => state.store.accept(&lead, &raw, Some(&key)).await?,
+            Ok(lead) => match state.store.accept(&lead, &raw, Some(&key)).await {
+                // The store refuses an erased person in the transaction that would keep them.
+                Err(StoreError::Suppressed) => {
+                    report.suppressed += 1;
+                    continue;
+                }
+                other => other?,
+            },
             Err(invalid) => {
                 let identity = format!("crm:{id}:{object}:{record_id}");
                 state

@@ -38,6 +38,17 @@ pub enum Halt {
 /// The cache the HTTP providers share: raw answers by provider + request.
 pub type SharedCache = Arc<dyn AnswerCache<Answer, Halt>>;
 
+/// A found record mentions a person when its body names them (a domain search listing
+/// employees): erasure drops it.
+impl crate::resilience::cache::Mentions for Answer {
+    fn mentions(&self, needle: &str) -> bool {
+        match self {
+            Answer::Found(body) => crate::resilience::cache::mentions_text(body.text(), needle),
+            Answer::NotFound | Answer::Pending => false,
+        }
+    }
+}
+
 /// One attempt's failure, for the retry loop.
 #[derive(Debug)]
 enum AttemptError {

@@ -11,8 +11,10 @@
 //! - [`LocalFileProvider`] — the team's own firmographics CSV, offline
 //! - [`build`]         — providers from `[enrichment]`, `[providers.ID]` and the manifests
 //! - [`report`]        — every connector's configuration and health, for the CLI and the API
+//! - [`erasures`]     — another process's erasure drops this one's cached answers
 
 pub mod build;
+pub mod erasures;
 mod http_provider;
 mod local_file;
 mod provider;

@@ -56,9 +56,26 @@ pub trait AnswerCache<V, E>: Send + Sync {
     /// Forgets every key that starts with `prefix` (one provider, one domain).
     fn invalidate_prefix(&self, prefix: &str);
 
-    /// Forgets every key that contains `needle` (an erased person's email, raw or
-    /// URL-encoded); returns how many entries went.
+    /// Forgets every entry whose key or value contains `needle` (an erased person's email,
+    /// raw or URL-encoded): a lookup by email, and an answer keyed by something else that
+    /// lists the person (a domain search naming employees). Returns how many entries went.
     fn invalidate_containing<'a>(&'a self, needle: &'a str) -> BoxFuture<'a, u64>;
+
+    /// Forgets everything this process holds (another process erased someone: the name is
+    /// not sent, so no entry can be matched to them).
+    fn clear_local(&self);
+
+    /// Tells the other processes sharing this cache that someone was erased (a shared
+    /// counter); nothing for a cache of one process.
+    fn announce_erasure(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    /// The shared erasure counter [`AnswerCache::announce_erasure`] moves; `None` for a
+    /// cache of one process or while the shared tier is away.
+    fn erasure_generation(&self) -> BoxFuture<'_, Option<u64>> {
+        Box::pin(async { None })
+    }
 
     /// Entries held (approximate).
     fn len(&self) -> u64;
@@ -66,6 +83,22 @@ pub trait AnswerCache<V, E>: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Whether a cached value names a text (an email), for erasure.
+pub trait Mentions {
+    /// `needle` is lowercase (a normalized email); the value is searched without case.
+    fn mentions(&self, needle: &str) -> bool;
+}
+
+/// ASCII-case-insensitive substring search: emails are normalized to lowercase, vendors
+/// answer them as written.
+pub fn mentions_text(haystack: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return false;
+    }
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,7 +151,7 @@ impl<V: Clone + Send + Sync + 'static> MokaCache<V> {
 
 impl<V, E> AnswerCache<V, E> for MokaCache<V>
 where
-    V: Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + Mentions + 'static,
     E: Send + Sync + 'static,
 {
     fn get_or_fetch<'a>(
@@ -173,14 +206,18 @@ where
             let doomed: Vec<Arc<String>> = self
                 .inner
                 .iter()
+                .filter(|(k, e)| mentions_text(k, needle) || e.value.mentions(needle))
                 .map(|(k, _)| k)
-                .filter(|k| k.contains(needle))
                 .collect();
             for k in &doomed {
                 self.inner.invalidate(k.as_str()).await;
             }
             doomed.len() as u64
         })
+    }
+
+    fn clear_local(&self) {
+        self.inner.invalidate_all();
     }
 
     fn len(&self) -> u64 {
@@ -192,6 +229,12 @@ where
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+
+    impl Mentions for u32 {
+        fn mentions(&self, needle: &str) -> bool {
+            self.to_string() == needle
+        }
+    }
 
     fn cache() -> MokaCache<u32> {
         MokaCache::new(CachePolicy {
@@ -232,6 +275,44 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         assert!(!ask(&c, &calls, Freshness::Negative).await.cached);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn forgetting_a_text_drops_entries_whose_key_or_value_names_it() {
+        let c = cache();
+        for (key, value) in [("q=ada@acme.io", 1u32), ("domain=acme.io", 7), ("other", 8)] {
+            let fetch = async move { Ok::<_, ()>((value, Freshness::Positive)) };
+            AnswerCache::<u32, ()>::get_or_fetch(&c, key.into(), Box::pin(fetch))
+                .await
+                .unwrap();
+        }
+        // The key names the address; the value 7 "names" the text `7`.
+        assert_eq!(
+            AnswerCache::<u32, ()>::invalidate_containing(&c, "ada@acme.io").await,
+            1
+        );
+        assert_eq!(
+            AnswerCache::<u32, ()>::invalidate_containing(&c, "7").await,
+            1
+        );
+        c.inner.run_pending_tasks().await;
+        assert_eq!(AnswerCache::<u32, ()>::len(&c), 1);
+        AnswerCache::<u32, ()>::clear_local(&c);
+        c.inner.run_pending_tasks().await;
+        assert_eq!(AnswerCache::<u32, ()>::len(&c), 0);
+    }
+
+    #[test]
+    fn a_mention_is_found_whatever_its_case() {
+        assert!(mentions_text(
+            r#"{"emails":["Ada@Acme.IO"]}"#,
+            "ada@acme.io"
+        ));
+        assert!(!mentions_text(
+            r#"{"emails":["bob@acme.io"]}"#,
+            "ada@acme.io"
+        ));
+        assert!(!mentions_text("anything", ""));
     }
 
     #[tokio::test(start_paused = true)]

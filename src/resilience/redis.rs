@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::cache::{AnswerCache, Cached, Freshness, MokaCache};
+use super::cache::{mentions_text, AnswerCache, Cached, Freshness, MokaCache};
 use super::limit::{Limiter, RateLimit};
 use crate::connector::http::{Answer, Body};
 
@@ -257,31 +257,30 @@ impl<E: Send + Sync + 'static> AnswerCache<Answer, E> for TieredCache {
     fn invalidate_containing<'a>(&'a self, needle: &'a str) -> BoxFuture<'a, u64> {
         Box::pin(async move {
             let local = AnswerCache::<Answer, E>::invalidate_containing(&self.l1, needle).await;
-            // SCAN with a MATCH pattern: Redis keys are the same request texts.
-            let pattern = format!("{}*{}*", self.prefix, glob_escape(needle));
-            let mut cursor: u64 = 0;
-            let mut removed = 0u64;
-            loop {
-                let scan = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .clone();
-                let Some((next, keys)) = self.link.run::<(u64, Vec<String>)>(&scan).await else {
-                    break;
-                };
-                if !keys.is_empty() {
-                    let del = redis::cmd("DEL").arg(&keys).clone();
-                    removed += self.link.run::<u64>(&del).await.unwrap_or(0);
-                }
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
+            local + self.forget_shared(needle).await
+        })
+    }
+
+    fn clear_local(&self) {
+        AnswerCache::<Answer, E>::clear_local(&self.l1);
+    }
+
+    fn announce_erasure(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let incr = redis::cmd("INCR").arg(ERASURES_KEY).clone();
+            if self.link.run::<i64>(&incr).await.is_none() {
+                tracing::warn!("Redis unreachable: other replicas learn of this erasure from the store instead");
             }
-            local + removed
+        })
+    }
+
+    fn erasure_generation(&self) -> BoxFuture<'_, Option<u64>> {
+        Box::pin(async move {
+            let get = redis::cmd("GET").arg(ERASURES_KEY).clone();
+            self.link
+                .run::<Option<u64>>(&get)
+                .await
+                .map(|n| n.unwrap_or(0))
         })
     }
 
@@ -290,16 +289,61 @@ impl<E: Send + Sync + 'static> AnswerCache<Answer, E> for TieredCache {
     }
 }
 
-fn glob_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-                vec!['\\', c]
-            } else {
-                vec![c]
+/// The shared erasure counter: every replica's watcher reads it (`enrich::erasures`).
+const ERASURES_KEY: &str = "leadgate:erasures";
+
+/// Keys read per SCAN step and values per MGET while forgetting a person.
+const FORGET_BATCH: usize = 500;
+
+impl TieredCache {
+    /// Deletes the shared entries whose key or value mentions `needle`: every cached answer
+    /// is read once (an erasure is rare; an answer keyed by a domain may list the person).
+    /// Returns how many went.
+    async fn forget_shared(&self, needle: &str) -> u64 {
+        let pattern = format!("{}*", self.prefix);
+        let mut cursor: u64 = 0;
+        let mut removed = 0u64;
+        loop {
+            let scan = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(FORGET_BATCH)
+                .clone();
+            let Some((next, keys)) = self.link.run::<(u64, Vec<String>)>(&scan).await else {
+                tracing::warn!("Redis unreachable: shared cached answers about the erased person stay until their TTL");
+                break;
+            };
+            if !keys.is_empty() {
+                let get = redis::cmd("MGET").arg(&keys).clone();
+                let values = self
+                    .link
+                    .run::<Vec<Option<String>>>(&get)
+                    .await
+                    .unwrap_or_default();
+                let doomed: Vec<&String> = keys
+                    .iter()
+                    .zip(values.iter().map(Some).chain(std::iter::repeat(None)))
+                    .filter(|(k, v)| {
+                        mentions_text(k, needle)
+                            || v.and_then(|v| v.as_deref())
+                                .is_some_and(|v| mentions_text(v, needle))
+                    })
+                    .map(|(k, _)| k)
+                    .collect();
+                if !doomed.is_empty() {
+                    let del = redis::cmd("DEL").arg(&doomed).clone();
+                    removed += self.link.run::<u64>(&del).await.unwrap_or(0);
+                }
             }
-        })
-        .collect()
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        removed
+    }
 }
 
 /// GCRA in one Lua script, on Redis's clock so replicas agree: returns 0 when a request may

@@ -26,7 +26,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-pub use account::{AccountEngagement, AccountRollup, AccountRows, AccountScore};
+pub use account::{
+    half_life_ms, AccountEngagement, AccountRollup, AccountRows, AccountScore, RunningTotal,
+};
 pub use config::{
     AccountConfig, EventRuleConfig, ListConfig, ModelConfig, NamedScoreConfig, ScoreRefs,
     ScoreRuleConfig, ScoringConfig,

@@ -111,13 +111,7 @@ pub async fn post_lead(
     let key = header_key.or_else(|| lead.external_id.as_ref().map(|id| format!("external:{id}")));
     // The store refuses an erased person in the same transaction that would keep the lead.
     let accepted = match state.store.accept(&lead, &raw, key.as_deref()).await {
-        Err(crate::store::StoreError::Suppressed) => {
-            return Err(ApiError::new(
-                ErrorCode::Suppressed,
-                "this person asked to be erased; leadgate keeps and processes nothing about them",
-            )
-            .field("email"))
-        }
+        Err(crate::store::StoreError::Suppressed) => return Err(suppressed()),
         Err(crate::store::StoreError::IdempotencyConflict { key, lead_id }) => {
             let (what, shown) = match key.split_once(':') {
                 Some(("external", id)) => ("external_id", id),
@@ -138,6 +132,15 @@ pub async fn post_lead(
     }
     tracing::info!(lead = %accepted.id, job = %accepted.job_id, email = %lead.masked_email(), duplicate = accepted.duplicate, "lead accepted");
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+/// `409 suppressed`: the person asked to be erased.
+fn suppressed() -> ApiError {
+    ApiError::new(
+        ErrorCode::Suppressed,
+        "this person asked to be erased; leadgate keeps and processes nothing about them",
+    )
+    .field("email")
 }
 
 #[derive(serde::Deserialize)]
@@ -216,6 +219,17 @@ pub async fn evaluate(
         .pipeline
         .normalize(&raw)
         .map_err(|e| ApiError::new(ErrorCode::InvalidLead, e.to_string()).field(e.field.clone()))?;
+    // An erased person is not enriched or scored, not even as a dry run.
+    if let Some(email) = &lead.email {
+        if state
+            .store
+            .is_suppressed(email)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            return Err(suppressed());
+        }
+    }
     // A dry run: start from the live routing state (positions, counts, pauses; at most
     // about two seconds old) but write nothing back.
     let now = Utc::now();

@@ -101,7 +101,17 @@ impl Store {
         on_backend!(self, s => s.renew(job, lease).await)
     }
 
-    /// At start-up, on SQLite (one process per file): jobs left `processing` by a crash go
+    /// Takes the workers for this process, or says which process has them: on SQLite one
+    /// process per file runs workers (a lock beside the file); PostgreSQL replicas share
+    /// the queue through leases and always may.
+    pub fn own_workers(&self) -> Result<Result<super::WorkerLock, super::WorkersHeld>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.own_workers(),
+            Store::Postgres(_) => Ok(Ok(super::WorkerLock::unlocked())),
+        }
+    }
+
+    /// At start-up, on SQLite, by the process that owns the workers ([`Store::own_workers`]): jobs left `processing` by a crash go
     /// back to the queue at once. On PostgreSQL it does nothing and returns 0: other
     /// replicas may be working on those jobs right now; a dead worker's jobs come back when
     /// their lease runs out.
@@ -142,6 +152,12 @@ impl Store {
         on_backend!(self, s => s.is_suppressed(email).await)
     }
 
+    /// How many erasures the store has recorded, by any process: a move means another
+    /// process may have erased someone this one holds cached answers about.
+    pub async fn erasure_generation(&self) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.erasure_generation().await)
+    }
+
     /// Rows that still mention `email` in stored leads, payloads and decisions.
     pub async fn rows_mentioning(&self, email: &str) -> Result<u64, StoreError> {
         on_backend!(self, s => s.rows_mentioning(email).await)
@@ -155,7 +171,7 @@ impl Store {
         &self,
         decisions: &mut [(Lead, Decision)],
         rotation: &HashMap<String, u64>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<usize>, StoreError> {
         let recorded = on_backend!(self, s => s.record_batch(decisions, rotation).await);
         // A batch may name stored leads whose domain differs from the one it decided with.
         super::account_changed(None);
@@ -403,5 +419,14 @@ impl AccountEngagement for Store {
         score: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(f64, DateTime<Utc>)>, StoreError>> {
         on_backend!(self, s => AccountEngagement::account_rows(s, domain, score))
+    }
+
+    fn account_score<'a>(
+        &'a self,
+        domain: &'a str,
+        rollup: &'a crate::score::AccountRollup,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<crate::score::AccountScore, StoreError>> {
+        on_backend!(self, s => AccountEngagement::account_score(s, domain, rollup, now))
     }
 }

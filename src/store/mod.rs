@@ -18,7 +18,7 @@ pub use dispatch::{JobAssignments, Store};
 pub use postgres::{is_postgres_url, PgStore};
 pub use sqlite::{
     AssignmentRecord, LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, RouteEvent, SqliteStore,
-    TouchRecorded,
+    TouchRecorded, WorkerLock, WorkersHeld,
 };
 pub use versions::{account_changed, account_version};
 

@@ -55,6 +55,8 @@ macro_rules! db_now_ms {
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// The suppression list's secret, read (or made) on first use (`privacy`).
+    suppression_key: std::sync::Arc<tokio::sync::OnceCell<crate::store::privacy::SuppressionKey>>,
 }
 
 fn now_ms() -> i64 {
@@ -102,7 +104,13 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| open_err(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        let store = Self {
+            pool,
+            suppression_key: Default::default(),
+        };
+        // Made by the first replica to start; the others read the same one.
+        store.suppression_key().await?;
+        Ok(store)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -415,10 +423,28 @@ impl PgStore {
         &self,
         decisions: &mut [(Lead, Decision)],
         rotation: &HashMap<String, u64>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<usize>, StoreError> {
+        let key = self.suppression_key().await?.clone();
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
-        for (lead, decision) in decisions.iter_mut() {
+        let mut suppressed = Vec::new();
+        for (i, (lead, decision)) in decisions.iter_mut().enumerate() {
+            // A person erased since the run read its file is not recorded.
+            if let Some(email) = &lead.email {
+                let d = key.digests(email);
+                let found: Option<i32> = sqlx::query_scalar(
+                    "SELECT 1 FROM suppressions_keyed WHERE email_hmac = $1
+                     UNION ALL SELECT 1 FROM suppressions WHERE email_sha256 = $2 LIMIT 1",
+                )
+                .bind(&d.keyed)
+                .bind(&d.legacy)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if found.is_some() {
+                    suppressed.push(i);
+                    continue;
+                }
+            }
             let data = serde_json::to_string(&*lead).map_err(corrupt)?;
             let lead_id: String = sqlx::query_scalar(
                 "INSERT INTO leads (id, identity_key, email, domain, data, arrivals, created_at, updated_at)
@@ -450,7 +476,7 @@ impl PgStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(suppressed)
     }
 
     /// The current rotation positions (a dry run starts from them).

@@ -19,12 +19,15 @@ use crate::route::Rotation;
 
 mod group_commit;
 mod outbox;
+mod owner;
 mod privacy;
+mod rollup;
 mod routing;
 mod scoring;
 #[cfg(test)]
 mod tests;
 mod usage;
+pub use owner::{WorkerLock, WorkersHeld};
 pub use routing::{AssignmentRecord, RouteEvent, TouchRecorded};
 pub use scoring::{LeadRef, NewOutcome, OutcomeLead, RecordedOutcome};
 
@@ -57,6 +60,10 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Batches concurrent accepts into one transaction.
     group_commit: group_commit::GroupCommit,
+    /// The suppression list's secret, read (or made) on first use (`privacy`).
+    suppression_key: std::sync::Arc<tokio::sync::OnceCell<crate::store::privacy::SuppressionKey>>,
+    /// The file's path (`None` in memory): the workers' lock file lives beside it.
+    path: Option<std::path::PathBuf>,
 }
 
 /// The SQLite files name their type `Store` (`impl Store`, `super::Store`); callers use
@@ -127,10 +134,15 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| open_err(format!("migration failed: {e}")))?;
-        Ok(Self {
+        let store = Self {
             pool,
             group_commit: group_commit::GroupCommit::new(writer),
-        })
+            suppression_key: Default::default(),
+            path: (path != ":memory:").then(|| std::path::PathBuf::from(path)),
+        };
+        // Made at the first start, so every process on the file finds the same one.
+        store.suppression_key().await?;
+        Ok(store)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -148,7 +160,13 @@ impl Store {
         raw: &RawLead,
         idempotency_key: Option<&str>,
     ) -> Result<Accepted, StoreError> {
-        self.group_commit.accept(lead, raw, idempotency_key).await
+        let suppression = match &lead.email {
+            Some(email) => Some(self.suppression_key().await?.digests(email)),
+            None => None,
+        };
+        self.group_commit
+            .accept(lead, raw, idempotency_key, suppression)
+            .await
     }
 
     /// Queues an arrival known only by a CRM record (a webhook that named an id), or records
@@ -308,11 +326,18 @@ impl Store {
             .bind(&job.lead_id)
             .execute(&mut *tx)
             .await?;
-        let before = previous_domain(&mut tx, &job.lead_id).await?;
-        insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
+        let before = rollup::latest(&mut tx, &job.lead_id).await?;
+        record_decision(
+            &mut tx,
+            &job.lead_id,
+            Some(&job.id),
+            before.as_ref(),
+            decision,
+        )
+        .await?;
         routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
         tx.commit().await?;
-        Ok(before)
+        Ok(before.and_then(|b| b.domain().map(str::to_string)))
     }
 
     /// Marks a job failed with a reason an admin can act on (fenced like `complete`). A job
@@ -343,15 +368,34 @@ impl Store {
     }
 
     /// Records decisions made outside the queue (`leadgate run`) and the rotation positions
-    /// they used, in one transaction.
+    /// they used, in one transaction. A person erased meanwhile is not recorded: answers
+    /// the positions in `decisions` skipped as suppressed.
     pub async fn record_batch(
         &self,
         decisions: &mut [(Lead, Decision)],
         rotation: &HashMap<String, u64>,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+    ) -> Result<Vec<usize>, StoreError> {
+        let key = self.suppression_key().await?.clone();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = now_ms();
-        for (lead, decision) in decisions.iter_mut() {
+        let mut suppressed = Vec::new();
+        for (i, (lead, decision)) in decisions.iter_mut().enumerate() {
+            // Checked in the transaction that would keep the lead: atomic with an erasure.
+            if let Some(email) = &lead.email {
+                let d = key.digests(email);
+                let found: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM suppressions_keyed WHERE email_hmac = ?1
+                     UNION ALL SELECT 1 FROM suppressions WHERE email_sha256 = ?2 LIMIT 1",
+                )
+                .bind(&d.keyed)
+                .bind(&d.legacy)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if found.is_some() {
+                    suppressed.push(i);
+                    continue;
+                }
+            }
             let data =
                 serde_json::to_string(&*lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let identity = lead.identity_key();
@@ -372,7 +416,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             decision.id = lead_id.clone();
-            insert_decision(&mut tx, &lead_id, None, decision).await?;
+            let before = rollup::latest(&mut tx, &lead_id).await?;
+            record_decision(&mut tx, &lead_id, None, before.as_ref(), decision).await?;
             routing::record_assignment(&mut tx, &lead_id, decision).await?;
         }
         for (pool, position) in rotation {
@@ -383,7 +428,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(suppressed)
     }
 
     /// The current rotation positions (a dry run starts from them).
@@ -561,19 +606,22 @@ pub(super) async fn materialize(
     Ok(())
 }
 
-/// The domain the lead's latest decision so far was made with: the account it leaves when
-/// its next decision is made at another.
-async fn previous_domain(
+/// Inserts a decision and moves the lead's value in the running account totals (migration
+/// 0013), in the caller's transaction; a decision already recorded for the job changes
+/// nothing.
+async fn record_decision(
     tx: &mut sqlx::SqliteConnection,
     lead_id: &str,
-) -> Result<Option<String>, StoreError> {
-    let domain: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT domain FROM decisions WHERE lead_id = ? ORDER BY id DESC LIMIT 1",
-    )
-    .bind(lead_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(domain.flatten())
+    job_id: Option<&str>,
+    before: Option<&rollup::Latest>,
+    decision: &Decision,
+) -> Result<(), StoreError> {
+    if insert_decision(tx, lead_id, job_id, decision).await? {
+        if let Some(after) = rollup::latest(tx, lead_id).await? {
+            rollup::moved(tx, before, &after, decision).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn insert_decision(
@@ -581,11 +629,11 @@ async fn insert_decision(
     lead_id: &str,
     job_id: Option<&str>,
     decision: &Decision,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let mut record = decision.clone();
     record.id = lead_id.to_string();
     let json = serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
+    let done = sqlx::query(
         // The domain it was decided with, or the stored lead's (as `complete` keeps it): the
         // account roll-up reads decisions by domain.
         "INSERT INTO decisions (lead_id, job_id, score, grade, route_rule, record, decided_at, domain)
@@ -602,7 +650,7 @@ async fn insert_decision(
     .bind(&decision.lead.domain)
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Live routing: each slot is an atomic increment in the store, so concurrent workers never

@@ -39,7 +39,10 @@ impl PgStore {
             .max_connections(ROLLUP_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            suppression_key: Default::default(),
+        })
     }
 
     /// The lead an outcome names, by id, email or external id.

@@ -62,9 +62,9 @@ struct Pending {
     /// `store::intake_digest` of the lead, when it has a key: a reuse with another lead is
     /// a conflict, not a duplicate.
     digest: Option<String>,
-    /// `privacy::email_key` of the email: an erased person is refused in the batch's own
-    /// transaction (atomic with an erasure), not by a read per request.
-    suppression: Option<String>,
+    /// The email's suppression digests (`privacy::Digests`): an erased person is refused in
+    /// the batch's own transaction (atomic with an erasure), not by a read per request.
+    suppression: Option<crate::store::privacy::Digests>,
     reply: oneshot::Sender<Result<Accepted, StoreError>>,
 }
 
@@ -148,6 +148,7 @@ impl GroupCommit {
         lead: &Lead,
         raw: &RawLead,
         key: Option<&str>,
+        suppression: Option<crate::store::privacy::Digests>,
     ) -> Result<Accepted, StoreError> {
         let corrupt = |e: crate::json::WriteError| StoreError::Corrupt(e.to_string());
         let (reply, answer) = oneshot::channel();
@@ -156,7 +157,7 @@ impl GroupCommit {
             payload: crate::json::to_string(raw).map_err(corrupt)?,
             key: key.map(str::to_string),
             digest: key.map(|_| crate::store::intake_digest(lead)),
-            suppression: lead.email.as_deref().map(crate::store::privacy::email_key),
+            suppression,
             reply,
         };
         let start_writer = {
@@ -345,7 +346,11 @@ fn write(
     let now = now_ms();
     let mut answers = Vec::with_capacity(batch.len());
     {
-        let mut erased = tx.prepare_cached("SELECT 1 FROM suppressions WHERE email_sha256 = ?1")?;
+        // Keyed digests, and unkeyed ones from before migration 0012.
+        let mut erased = tx.prepare_cached(
+            "SELECT 1 FROM suppressions_keyed WHERE email_hmac = ?1
+             UNION ALL SELECT 1 FROM suppressions WHERE email_sha256 = ?2",
+        )?;
         let mut stored = tx.prepare_cached(
             "SELECT id, lead_id, status, intake_digest FROM jobs WHERE idempotency_key = ?1",
         )?;
@@ -363,8 +368,8 @@ fn write(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
         )?;
         for p in batch {
-            if let Some(hash) = &p.suppression {
-                if erased.exists([hash])? {
+            if let Some(d) = &p.suppression {
+                if erased.exists([&d.keyed, &d.legacy])? {
                     answers.push(Err(StoreError::Suppressed));
                     continue;
                 }

@@ -5,14 +5,14 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::Row;
 
 use super::{has_email, Store};
 use crate::lead::Lead;
-use crate::score::{AccountEngagement, AccountRows};
+use crate::score::{AccountEngagement, AccountRollup, AccountRows, AccountScore};
 use crate::store::StoreError;
 
 /// Connections of the lazily opened read pool the account rollup uses.
@@ -83,6 +83,8 @@ impl Store {
         Ok(Self {
             pool,
             group_commit: super::group_commit::GroupCommit::new(writer),
+            suppression_key: Default::default(),
+            path: (path != ":memory:").then(|| std::path::PathBuf::from(path)),
         })
     }
 
@@ -174,37 +176,29 @@ impl Store {
     }
 
     /// `(score, decided_at)` of the latest decision of every lead at `domain`, for the
-    /// score `score` (the decision's `scores.ID.score`).
+    /// score `score` (the decision's `scores.ID.score`): the full read, which the running
+    /// totals (`rollup.rs`) replace for the roll-up.
     pub async fn account_rows(
         &self,
         domain: &str,
         score: &str,
     ) -> Result<Vec<(f64, DateTime<Utc>)>, StoreError> {
-        let path = format!("$.scores.\"{}\".score", score.replace('"', ""));
-        let rows = sqlx::query(
-            // Each lead's latest decision, when it was made with this domain (migration
-            // 0008: the domain is on the decision, so intake writes no domain index).
-            "SELECT CAST(json_extract(d.record, ?) AS REAL) AS s, d.decided_at
-             FROM decisions d
-             WHERE d.domain = ? AND d.id = (SELECT MAX(id) FROM decisions WHERE lead_id = d.lead_id)",
-        )
-        .bind(path)
-        .bind(domain)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| {
-                let s: Option<f64> = r.try_get("s").ok().flatten();
-                let at = Utc.timestamp_millis_opt(r.get("decided_at")).single()?;
-                Some((s?, at))
-            })
-            .collect())
+        let mut conn = self.pool.acquire().await?;
+        super::rollup::full_rows(&mut conn, domain, score).await
     }
 }
 
 impl AccountEngagement for Store {
     fn account_rows<'a>(&'a self, domain: &'a str, score: &'a str) -> AccountRows<'a> {
         Box::pin(Store::account_rows(self, domain, score))
+    }
+
+    fn account_score<'a>(
+        &'a self,
+        domain: &'a str,
+        rollup: &'a AccountRollup,
+        now: DateTime<Utc>,
+    ) -> futures::future::BoxFuture<'a, Result<AccountScore, StoreError>> {
+        Box::pin(Store::account_score(self, domain, rollup, now))
     }
 }

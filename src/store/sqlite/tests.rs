@@ -540,3 +540,74 @@ async fn migration_0010_gives_every_existing_lead_its_identity() {
         1
     );
 }
+
+/// The running account totals (migration 0013) answer what the full read of the decisions
+/// answers, through re-decided leads, a lead that moves to another company, decisions from
+/// `leadgate run` and an erasure; and a decision reads one row, not the domain's history.
+#[tokio::test]
+async fn running_account_totals_answer_what_the_full_read_answers() {
+    use crate::score::AccountRollup;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let rollup = AccountRollup {
+        score: "engagement".into(),
+        half_life: Some(Duration::from_secs(3_600)),
+    };
+    let check = |store: &Store, when: &str| {
+        let (store, rollup, when) = (store.clone(), rollup.clone(), when.to_string());
+        async move {
+            let now = Utc::now() + chrono::Duration::minutes(90);
+            for domain in ["acme.io", "kestrel.io"] {
+                let rows = store.account_rows(domain, "engagement").await.unwrap();
+                let full = rollup.roll_up(&rows, now);
+                let running = store.account_score(domain, &rollup, now).await.unwrap();
+                assert_eq!(running, full, "{domain} {when}");
+            }
+        }
+    };
+    // The first reads make the totals (empty accounts too).
+    check(&store, "before any decision").await;
+    for i in 0..12 {
+        let v = json!({"email": format!("p{i}@acme.io")});
+        accept_and_decide(&store, v.clone(), &lead(v), 7 + i * 3).await;
+    }
+    check(&store, "after twelve decisions").await;
+    // Re-decided: the newer value replaces the old one.
+    for i in [2, 5] {
+        let v = json!({"email": format!("p{i}@acme.io")});
+        accept_and_decide(&store, v.clone(), &lead(v), 40).await;
+    }
+    // A person decided at another company leaves acme.io's total.
+    let moved = json!({"email": "p7@acme.io"});
+    let elsewhere = lead(json!({"email": "p7@kestrel.io"}));
+    accept_and_decide(&store, moved, &elsewhere, 11).await;
+    check(&store, "after re-decisions and a move").await;
+    let mut batch: Vec<(Lead, Decision)> = (0..5)
+        .map(|i| {
+            let l = lead(json!({"email": format!("run{i}@kestrel.io")}));
+            let d = decided(&l, 20 + i);
+            (l, d)
+        })
+        .collect();
+    store
+        .record_batch(&mut batch, &Default::default())
+        .await
+        .unwrap();
+    check(&store, "after a run").await;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM account_rollups")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 2, "one running total per account and score");
+    store.erase_person("p3@acme.io").await.unwrap();
+    check(&store, "after an erasure").await;
+    let acme = store
+        .account_score(
+            "acme.io",
+            &rollup,
+            Utc::now() + chrono::Duration::minutes(90),
+        )
+        .await
+        .unwrap();
+    assert_eq!(acme.leads, 10, "12, one moved away, one erased");
+}
