@@ -124,13 +124,18 @@ impl Trees {
             .unwrap_or(0)
     }
 
-    /// Log-odds for one encoded row.
+    /// Log-odds for one encoded row: the expected value plus the row's contributions, so the
+    /// score and its factors are one sum (forust's own `predict` differs in the 8th digit).
     pub fn logit(&self, row: &[f64]) -> f64 {
+        self.expected + self.contributions(row).iter().sum::<f64>()
+    }
+
+    /// forust's own prediction, for checking the contributions against.
+    pub fn predict_direct(&self, row: &[f64]) -> f64 {
         self.booster.predict(&Matrix::new(row, 1, row.len()), false)[0]
     }
 
-    /// Each column's exact Shapley contribution to the row's log-odds; they sum (with
-    /// [`Trees::expected`]) to [`Trees::logit`] up to floating-point rounding.
+    /// Each column's exact Shapley contribution to the row's log-odds.
     pub fn contributions(&self, row: &[f64]) -> Vec<f64> {
         let mut c = self.booster.predict_contributions(
             &Matrix::new(row, 1, row.len()),
