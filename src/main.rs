@@ -124,7 +124,22 @@ enum Command {
         /// Use this column (`train` / `test`) as the split instead of a random one.
         #[arg(long)]
         split_column: Option<String>,
+        /// `logistic`, `gbm` (gradient-boosted trees) or `auto`: both on the same split, the
+        /// better holdout ROC AUC kept (a tie keeps logistic).
+        #[arg(long, default_value = "auto", value_parser = ["auto", "logistic", "gbm"])]
+        model: String,
     },
+    /// Inspect a model file.
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelAction {
+    /// Print a model file's kind, features, metrics, training data digest and creation time.
+    Show { file: PathBuf },
 }
 
 /// A failure, tagged with who can fix it.
@@ -178,6 +193,15 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    // A model file is read on its own: no config needed to inspect one.
+    if let Command::Model {
+        action: ModelAction::Show { file },
+    } = &cli.command
+    {
+        let model = leadgate::score::Model::load(file).map_err(user)?;
+        print!("{}", model.summary());
+        return Ok(());
+    }
     let settings = Settings::load(&cli.config).map_err(user)?;
     match cli.command {
         Command::Check => check(&settings),
@@ -214,6 +238,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             min_level_count,
             numeric,
             split_column,
+            model,
         } => {
             let l2 = match l2.as_str() {
                 "auto" => None,
@@ -222,6 +247,11 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 })?),
             };
             let opts = leadgate::score::train::TrainOptions {
+                model: match model.as_str() {
+                    "logistic" => leadgate::score::train::ModelChoice::Logistic,
+                    "gbm" => leadgate::score::train::ModelChoice::Gbm,
+                    _ => leadgate::score::train::ModelChoice::Auto,
+                },
                 outcome,
                 exclude,
                 holdout,
@@ -237,6 +267,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             };
             train(&settings, &file, &out, &opts).await
         }
+        Command::Model { .. } => unreachable!("handled before the config is loaded"),
     }
 }
 

@@ -515,7 +515,7 @@ fn a_model_file_round_trips() {
     // Another version is refused with a message that says what to do.
     let text = std::fs::read_to_string(&path)
         .unwrap()
-        .replace("\"version\": 1", "\"version\": 99");
+        .replace("\"version\": 2", "\"version\": 99");
     std::fs::write(&path, text).unwrap();
     let err = Model::load(&path).unwrap_err().to_string();
     assert!(

@@ -13,6 +13,7 @@
 mod account;
 mod config;
 pub mod features;
+pub mod gbm;
 mod grades;
 pub mod model;
 pub mod train;

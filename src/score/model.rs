@@ -1,5 +1,6 @@
-//! The predictive model: a logistic regression over encoded [`features`](super::features),
-//! stored as versioned JSON (`leadgate train` writes it, `[model] path` loads it).
+//! The predictive model: a logistic regression or gradient-boosted trees
+//! ([`gbm`](super::gbm)) over encoded [`features`](super::features), stored as versioned
+//! JSON (`leadgate train` writes it, `[model] path` loads it).
 //!
 //! Every column is standardized with the training mean and standard deviation, so a
 //! coefficient is the change in log-odds per standard deviation and the intercept is the
@@ -12,11 +13,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::features::{Features, RawValue};
+use super::gbm::Trees;
 
 /// The `format` string every model file carries.
 pub const MODEL_FORMAT: &str = "leadgate-model";
-/// The model file layout this build reads and writes; bumped on any incompatible change.
-pub const MODEL_VERSION: u32 = 1;
+/// The model file layout this build writes; bumped on any incompatible change.
+pub const MODEL_VERSION: u32 = 2;
+/// The oldest layout this build still reads (version 1: logistic only, no digest).
+pub const OLDEST_MODEL_VERSION: u32 = 1;
 /// The category column for levels pooled as rare (and levels never seen in training).
 pub const OTHER_LEVEL: &str = "(other)";
 /// The category column for a lead without the field.
@@ -28,10 +32,29 @@ pub enum ModelError {
     Read { path: String, reason: String },
     #[error("{path} is not a leadgate model file: {reason}")]
     Format { path: String, reason: String },
-    #[error("{path} is model format version {found}; this leadgate reads version {MODEL_VERSION} — retrain with `leadgate train`")]
+    #[error("{path} is model format version {found}; this leadgate reads versions {OLDEST_MODEL_VERSION} to {MODEL_VERSION} — retrain with `leadgate train`")]
     Version { path: String, found: u32 },
     #[error("cannot write model file {path}: {reason}")]
     Write { path: String, reason: String },
+}
+
+/// Which learner a model is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Version-1 files carry no kind: they are all logistic.
+    #[default]
+    Logistic,
+    Gbm,
+}
+
+impl ModelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Logistic => "logistic",
+            ModelKind::Gbm => "gbm",
+        }
+    }
 }
 
 /// A trained model, as stored.
@@ -39,18 +62,28 @@ pub enum ModelError {
 pub struct Model {
     pub format: String,
     pub version: u32,
+    #[serde(default)]
+    pub kind: ModelKind,
+    /// Creation time (RFC 3339).
     pub trained_at: String,
     /// The file and outcome column it was trained on.
     pub source: String,
     pub outcome: String,
     /// The L2 penalty λ (scikit-learn's `C` is 1/λ).
     pub l2: f64,
-    /// Log-odds of conversion for an average lead (every standardized column at 0).
+    /// Log-odds an explanation starts from: an average lead (every standardized column at
+    /// 0) for `logistic`, the trees' expected value for `gbm`.
     pub intercept: f64,
     pub features: Vec<Feature>,
     /// The holdout evaluation made when it was trained.
     #[serde(default)]
     pub metrics: Value,
+    /// SHA-256 (hex) of the training rows (features and outcome, in order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_digest: Option<String>,
+    /// The boosted trees of a `gbm` model (over the standardized columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trees: Option<Trees>,
 }
 
 /// One source feature and the columns it is encoded into.
@@ -120,7 +153,7 @@ impl Model {
             });
         }
         let found = head.get("version").and_then(Value::as_u64).unwrap_or(0) as u32;
-        if found != MODEL_VERSION {
+        if !(OLDEST_MODEL_VERSION..=MODEL_VERSION).contains(&found) {
             return Err(ModelError::Version { path: p, found });
         }
         let model: Model = serde_json::from_value(head).map_err(|e| ModelError::Format {
@@ -145,6 +178,20 @@ impl Model {
     fn validate(&self) -> Result<(), String> {
         if !self.intercept.is_finite() {
             return Err("the intercept is not a finite number".into());
+        }
+        match (self.kind, &self.trees) {
+            (ModelKind::Gbm, None) => return Err("a gbm model without `trees`".into()),
+            (ModelKind::Gbm, Some(t)) if t.columns_needed() > self.width() => {
+                return Err(format!(
+                    "the trees split on column {} but the features encode only {}",
+                    t.columns_needed(),
+                    self.width()
+                ))
+            }
+            (ModelKind::Logistic, Some(_)) => {
+                return Err("a logistic model with `trees` (is `kind` missing?)".into())
+            }
+            _ => {}
         }
         for f in &self.features {
             if f.columns.is_empty() {
@@ -182,7 +229,10 @@ impl Model {
     /// Log-odds for a lead.
     pub fn logit(&self, features: &Features) -> f64 {
         let x = self.encode(features);
-        self.intercept + self.columns().zip(x).map(|(c, v)| c.coef * v).sum::<f64>()
+        match &self.trees {
+            Some(t) => t.logit(&x),
+            None => self.intercept + self.columns().zip(x).map(|(c, v)| c.coef * v).sum::<f64>(),
+        }
     }
 
     /// Probability of the outcome for a lead.
@@ -190,8 +240,28 @@ impl Model {
         sigmoid(self.logit(features))
     }
 
-    /// Each feature's contribution to the lead's log-odds (they sum to logit − intercept).
+    /// Each feature's contribution to the lead's log-odds (they sum to logit − intercept;
+    /// for `gbm` these are exact TreeSHAP values, a feature's columns added together).
     pub fn contributions(&self, features: &Features) -> Vec<Contribution> {
+        if let Some(t) = &self.trees {
+            let per_column = t.contributions(&self.encode(features));
+            let mut at = 0;
+            return self
+                .features
+                .iter()
+                .map(|f| {
+                    let n = f.columns.len();
+                    let logit = per_column.get(at..at + n).map_or(0.0, |s| s.iter().sum());
+                    at += n;
+                    let value = features.get(&f.name);
+                    Contribution {
+                        feature: f.name.clone(),
+                        value: value.map_or(Value::Null, RawValue::to_json),
+                        logit,
+                    }
+                })
+                .collect();
+        }
         self.features
             .iter()
             .map(|f| {
@@ -233,6 +303,55 @@ impl Model {
             }
         }
         out
+    }
+
+    /// What `leadgate model show` prints: kind, creation time, source, digest, metrics and
+    /// features (with their encoding and column count).
+    pub fn summary(&self) -> String {
+        use std::fmt::Write as _;
+        let mut t = String::new();
+        let _ = writeln!(t, "kind         {}", self.kind.as_str());
+        let _ = writeln!(t, "format       {} version {}", self.format, self.version);
+        let _ = writeln!(t, "created      {}", self.trained_at);
+        let _ = writeln!(
+            t,
+            "trained on   {} (outcome `{}`)",
+            self.source, self.outcome
+        );
+        let _ = writeln!(
+            t,
+            "data digest  {}",
+            self.data_digest
+                .as_deref()
+                .unwrap_or("(none: written before model files carried one)")
+        );
+        if let Some(trees) = &self.trees {
+            let _ = writeln!(t, "trees        {}", trees.len());
+        } else {
+            let _ = writeln!(t, "l2 penalty   {}", self.l2);
+        }
+        let _ = writeln!(t, "metrics");
+        match &self.metrics {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, v) in m {
+                    let _ = writeln!(t, "  {k:<14} {v}");
+                }
+            }
+            _ => {
+                let _ = writeln!(t, "  (none recorded)");
+            }
+        }
+        let _ = writeln!(t, "features     {}", self.features.len());
+        for f in &self.features {
+            let enc = match &f.encoding {
+                Encoding::Numeric { log: true, .. } => "numeric, log",
+                Encoding::Numeric { .. } => "numeric",
+                Encoding::Category => "category",
+                Encoding::Set => "set",
+            };
+            let _ = writeln!(t, "  {:<28} {enc}, {} columns", f.name, f.columns.len());
+        }
+        t
     }
 
     /// A per-feature summary for readers: name → coefficient map.

@@ -1,5 +1,9 @@
 //! `leadgate train`: fit the predictive model on past leads with a known outcome.
 //!
+//! `--model logistic` is the regression below; `--model gbm` boosts trees ([`super::gbm`])
+//! on the same columns; `--model auto` fits both on the same stratified split and keeps the
+//! better holdout ROC AUC (a tie keeps the simpler logistic).
+//!
 //! L2-regularized logistic regression, solved by Newton's method (IRLS) on a dense matrix.
 //! Written here rather than taken from linfa-logistic: with categoricals one-hot encoded and
 //! rare levels pooled the problem is small (hundreds of columns at most), Newton converges in
@@ -19,10 +23,13 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use sha2::{Digest, Sha256};
+
 use super::features::{self, parse_outcome, Features, RawValue};
+use super::gbm::{GbmOptions, Trees};
 use super::model::{
-    encode_raw, format_number, sigmoid, transform, Column, Encoding, Feature, Model, MISSING_LEVEL,
-    MODEL_FORMAT, MODEL_VERSION, OTHER_LEVEL,
+    encode_raw, format_number, sigmoid, transform, Column, Encoding, Feature, Model, ModelKind,
+    MISSING_LEVEL, MODEL_FORMAT, MODEL_VERSION, OTHER_LEVEL,
 };
 use crate::intake::{self, BadRow};
 use crate::lead::RawLead;
@@ -93,8 +100,19 @@ pub enum NumericPrep {
     Raw,
 }
 
+/// `--model`: which learner to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModelChoice {
+    /// Both, keeping the better holdout ROC AUC; a tie keeps logistic.
+    #[default]
+    Auto,
+    Logistic,
+    Gbm,
+}
+
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
+    pub model: ModelChoice,
     pub outcome: String,
     pub exclude: Vec<String>,
     pub holdout: f64,
@@ -111,6 +129,7 @@ pub struct TrainOptions {
 impl Default for TrainOptions {
     fn default() -> Self {
         Self {
+            model: ModelChoice::Auto,
             outcome: "converted".into(),
             exclude: Vec::new(),
             holdout: DEFAULT_HOLDOUT,
@@ -259,6 +278,11 @@ fn excluded(feature: &str, exclude: &[String]) -> bool {
 /// Holdout metrics and the fitted model's top factors.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    pub kind: ModelKind,
+    /// With `--model auto`: each kind's holdout ROC AUC.
+    pub candidates: Vec<(ModelKind, f64)>,
+    /// Trees kept by early stopping (gbm).
+    pub trees: usize,
     pub rows: usize,
     pub train_rows: usize,
     pub holdout_rows: usize,
@@ -287,11 +311,63 @@ pub struct Decile {
     pub observed: f64,
 }
 
-/// Fits the model on `examples` and evaluates it on the holdout.
+/// Fits the model `opts.model` asks for on `examples` and evaluates it on the holdout.
 pub fn fit(
     examples: &[Example],
     source: &str,
     opts: &TrainOptions,
+) -> Result<(Model, Report), TrainError> {
+    match opts.model {
+        ModelChoice::Logistic => fit_kind(examples, source, opts, ModelKind::Logistic),
+        ModelChoice::Gbm => fit_kind(examples, source, opts, ModelKind::Gbm),
+        ModelChoice::Auto => {
+            let logistic = fit_kind(examples, source, opts, ModelKind::Logistic)?;
+            let gbm = fit_kind(examples, source, opts, ModelKind::Gbm)?;
+            let candidates = vec![
+                (ModelKind::Logistic, logistic.1.auc),
+                (ModelKind::Gbm, gbm.1.auc),
+            ];
+            let (mut model, mut report) = if gbm.1.auc > logistic.1.auc {
+                gbm
+            } else {
+                logistic
+            };
+            report.candidates = candidates.clone();
+            if let Value::Object(m) = &mut model.metrics {
+                m.insert(
+                    "chosen_by".into(),
+                    json!({
+                        "rule": "--model auto: higher holdout ROC AUC, ties to logistic",
+                        "auc": candidates.iter().map(|(k, a)| (k.as_str().to_string(), json!(a))).collect::<serde_json::Map<_, _>>(),
+                    }),
+                );
+            }
+            Ok((model, report))
+        }
+    }
+}
+
+/// SHA-256 of the rows a model learns from: each row's features (name, JSON value) and
+/// outcome, in file order, so the same data gives the same digest.
+pub fn data_digest(examples: &[Example]) -> String {
+    let mut h = Sha256::new();
+    for e in examples {
+        for (name, value) in &e.features {
+            h.update(name.as_bytes());
+            h.update([0x1f]);
+            h.update(value.to_json().to_string().as_bytes());
+            h.update([0x1e]);
+        }
+        h.update(if e.converted { b"1\n" } else { b"0\n" });
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn fit_kind(
+    examples: &[Example],
+    source: &str,
+    opts: &TrainOptions,
+    kind: ModelKind,
 ) -> Result<(Model, Report), TrainError> {
     if let Some(l2) = opts.l2 {
         if !(l2 >= 0.0 && l2.is_finite()) {
@@ -345,34 +421,57 @@ pub fn fit(
         .iter()
         .map(|e| f64::from(u8::from(e.converted)))
         .collect();
-    let (l2, cv) = match opts.l2 {
-        Some(l2) => (l2, Vec::new()),
-        None => choose_l2(&xs, &y, opts.seed)?,
-    };
-    let (beta, iterations) = newton(&xs, &y, l2)?;
-
-    let mut k = 1;
-    for f in &mut specs {
-        for c in &mut f.columns {
-            c.coef = beta[k];
-            k += 1;
-        }
-    }
     let mut model = Model {
         format: MODEL_FORMAT.into(),
         version: MODEL_VERSION,
+        kind,
         trained_at: Utc::now().to_rfc3339(),
         source: source.into(),
         outcome: opts.outcome.clone(),
-        l2,
-        intercept: beta[0],
+        l2: 0.0,
+        intercept: 0.0,
         features: specs,
         metrics: Value::Null,
+        data_digest: Some(data_digest(examples)),
+        trees: None,
     };
+    let (l2, cv, iterations, trees) = match kind {
+        ModelKind::Logistic => {
+            let (l2, cv) = match opts.l2 {
+                Some(l2) => (l2, Vec::new()),
+                None => choose_l2(&xs, &y, opts.seed)?,
+            };
+            let (beta, iterations) = newton(&xs, &y, l2)?;
+            let mut k = 1;
+            for f in &mut model.features {
+                for c in &mut f.columns {
+                    c.coef = beta[k];
+                    k += 1;
+                }
+            }
+            model.intercept = beta[0];
+            (l2, cv, iterations, 0)
+        }
+        ModelKind::Gbm => {
+            let weight = vec![1.0; y.len()];
+            let gbm = GbmOptions {
+                seed: opts.seed,
+                ..GbmOptions::default()
+            };
+            let (trees, n) = Trees::fit(&xs, &y, &weight, &gbm).map_err(TrainError::Numeric)?;
+            model.intercept = trees.expected();
+            model.trees = Some(trees);
+            (0.0, Vec::new(), n, n)
+        }
+    };
+    model.l2 = l2;
 
     let p: Vec<f64> = test.iter().map(|e| model.predict(&e.features)).collect();
     let yt: Vec<bool> = test.iter().map(|e| e.converted).collect();
-    let mut coefs = model.coefficients();
+    let mut coefs = match kind {
+        ModelKind::Logistic => model.coefficients(),
+        ModelKind::Gbm => mean_contributions(&model, &test),
+    };
     coefs.sort_by(|a, b| b.1.total_cmp(&a.1));
     let top_positive: Vec<(String, f64)> = coefs
         .iter()
@@ -388,6 +487,9 @@ pub fn fit(
         .cloned()
         .collect();
     let report = Report {
+        kind,
+        candidates: Vec::new(),
+        trees,
         rows: examples.len(),
         train_rows: train.len(),
         holdout_rows: test.len(),
@@ -409,6 +511,8 @@ pub fn fit(
         dropped,
     };
     model.metrics = json!({
+        "kind": kind.as_str(),
+        "trees": trees,
         "holdout_rows": report.holdout_rows,
         "train_rows": report.train_rows,
         "auc": report.auc,
@@ -421,6 +525,19 @@ pub fn fit(
         "holdout": if opts.split_column.is_some() { json!("split column") } else { json!(opts.holdout) },
     });
     Ok((model, report))
+}
+
+/// Each feature's mean TreeSHAP contribution over the holdout, signed: which features push
+/// leads up or down on average (a tree model has no single coefficient per column).
+fn mean_contributions(model: &Model, rows: &[&Example]) -> Vec<(String, f64)> {
+    let mut sum: BTreeMap<String, f64> = BTreeMap::new();
+    for e in rows {
+        for c in model.contributions(&e.features) {
+            *sum.entry(c.feature).or_default() += c.logit.abs();
+        }
+    }
+    let n = rows.len().max(1) as f64;
+    sum.into_iter().map(|(k, v)| (k, v / n)).collect()
 }
 
 /// Picks λ from [`L2_GRID`] by stratified k-fold cross-validation on the training rows:
@@ -496,10 +613,10 @@ pub fn split(examples: &[Example], opts: &TrainOptions) -> Vec<bool> {
 
 /// SplitMix64: a tiny, well-known generator — enough for a reproducible shuffle without a
 /// `rand` dependency.
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -868,16 +985,33 @@ pub fn render(report: &Report, out: &Path) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "Trained on {} leads ({} train, {} holdout), {:.1}% converted; converged in {} Newton steps",
+        "Trained a {} model on {} leads ({} train, {} holdout), {:.1}% converted",
+        report.kind.as_str(),
         report.rows,
         report.train_rows,
         report.holdout_rows,
         100.0 * report.base_rate,
-        report.iterations
     );
-    if report.cv.is_empty() {
-        let _ = writeln!(t, "L2 penalty λ = {} (set with --l2)", report.l2);
+    for (kind, auc) in &report.candidates {
+        let _ = writeln!(
+            t,
+            "  --model auto: {} holdout ROC AUC {auc:.4}",
+            kind.as_str()
+        );
+    }
+    if report.kind == ModelKind::Gbm {
+        let _ = writeln!(
+            t,
+            "{} trees (early stopping on a validation share of the training rows)",
+            report.trees
+        );
     } else {
+        let _ = writeln!(t, "Converged in {} Newton steps", report.iterations);
+    }
+    let logistic = report.kind == ModelKind::Logistic;
+    if logistic && report.cv.is_empty() {
+        let _ = writeln!(t, "L2 penalty λ = {} (set with --l2)", report.l2);
+    } else if logistic {
         let tried: Vec<String> = report
             .cv
             .iter()
@@ -909,16 +1043,26 @@ pub fn render(report: &Report, out: &Path) -> String {
             100.0 * d.observed
         );
     }
-    let _ = writeln!(
-        t,
-        "\nTop positive factors (log-odds per standard deviation)"
-    );
-    for (name, c) in &report.top_positive {
-        let _ = writeln!(t, "  {c:>+7.3}  {name}");
-    }
-    let _ = writeln!(t, "\nTop negative factors");
-    for (name, c) in &report.top_negative {
-        let _ = writeln!(t, "  {c:>+7.3}  {name}");
+    if report.kind == ModelKind::Gbm {
+        let _ = writeln!(
+            t,
+            "\nMost influential features (mean |log-odds| contribution on the holdout)"
+        );
+        for (name, c) in &report.top_positive {
+            let _ = writeln!(t, "  {c:>7.3}  {name}");
+        }
+    } else {
+        let _ = writeln!(
+            t,
+            "\nTop positive factors (log-odds per standard deviation)"
+        );
+        for (name, c) in &report.top_positive {
+            let _ = writeln!(t, "  {c:>+7.3}  {name}");
+        }
+        let _ = writeln!(t, "\nTop negative factors");
+        for (name, c) in &report.top_negative {
+            let _ = writeln!(t, "  {c:>+7.3}  {name}");
+        }
     }
     if !report.dropped.is_empty() {
         let _ = writeln!(t, "\nLeft out");
