@@ -11,7 +11,9 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use leadgate::webhook::{HubspotWebhookConfig, Intake, WebhookError, WebhookRequest, WebhooksConfig};
+use leadgate::webhook::{
+    HubspotWebhookConfig, Intake, WebhookError, WebhookRequest, WebhooksConfig,
+};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
 
@@ -46,7 +48,11 @@ fuzz_target!(|data: &[u8]| {
     let minutes_off = i64::from(mode & 0x07);
     let timestamp = (NOW_MS - minutes_off * 60_000 - 1).to_string();
     let forged = mode & 0x80 != 0;
-    let secret = if forged { "another-secret-0123456789" } else { SECRET };
+    let secret = if forged {
+        "another-secret-0123456789"
+    } else {
+        SECRET
+    };
     let signature = if mode & 0x40 != 0 {
         String::from_utf8_lossy(body).into_owned()
     } else {

@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 
 use base64::Engine;
-use leadgate::webhook::{Intake, PipedriveWebhookConfig, WebhookError, WebhookRequest, WebhooksConfig};
+use leadgate::webhook::{
+    Intake, PipedriveWebhookConfig, WebhookError, WebhookRequest, WebhooksConfig,
+};
 use libfuzzer_sys::fuzz_target;
 
 const USER: &str = "pipedrive";
@@ -68,7 +70,9 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Err(WebhookError::Unauthorized(_)) => {}
-        Err(WebhookError::BadPayload(_)) => assert!(credentials_ok, "read the body before the credentials"),
+        Err(WebhookError::BadPayload(_)) => {
+            assert!(credentials_ok, "read the body before the credentials")
+        }
         Err(e) => panic!("unexpected refusal: {e}"),
     }
 });

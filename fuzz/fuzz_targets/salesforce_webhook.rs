@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 
-use leadgate::webhook::{Intake, SalesforceWebhookConfig, WebhookError, WebhookRequest, WebhooksConfig};
+use leadgate::webhook::{
+    Intake, SalesforceWebhookConfig, WebhookError, WebhookRequest, WebhooksConfig,
+};
 use libfuzzer_sys::fuzz_target;
 
 const ORG: &str = "00D000000000001AAA";
@@ -27,9 +29,18 @@ fuzz_target!(|data: &[u8]| {
         ..Default::default()
     };
     let (url, token_ok) = match mode % 4 {
-        0 | 1 => (format!("https://gw.example.com/v1/webhooks/salesforce?token={TOKEN}"), true),
-        2 => ("https://gw.example.com/v1/webhooks/salesforce?token=guess".to_string(), false),
-        _ => ("https://gw.example.com/v1/webhooks/salesforce".to_string(), false),
+        0 | 1 => (
+            format!("https://gw.example.com/v1/webhooks/salesforce?token={TOKEN}"),
+            true,
+        ),
+        2 => (
+            "https://gw.example.com/v1/webhooks/salesforce?token=guess".to_string(),
+            false,
+        ),
+        _ => (
+            "https://gw.example.com/v1/webhooks/salesforce".to_string(),
+            false,
+        ),
     };
     let headers = HashMap::new();
     let request = WebhookRequest {
@@ -48,7 +59,10 @@ fuzz_target!(|data: &[u8]| {
             for event in &verified.events {
                 match &event.intake {
                     Intake::Lead(raw) => {
-                        assert_eq!(raw.0.get("crm").and_then(|v| v.as_str()), Some("salesforce"));
+                        assert_eq!(
+                            raw.0.get("crm").and_then(|v| v.as_str()),
+                            Some("salesforce")
+                        );
                         assert!(raw.0.contains_key("external_id"));
                         assert!(raw.0.contains_key("email") || raw.0.contains_key("website"));
                     }
