@@ -30,12 +30,13 @@ async fn burst(
 async fn a_burst_keeps_idempotency_and_identity_as_if_one_at_a_time() {
     let (_dir, db) = temp_db();
     let store = open_store(&db).await;
-    // 60 arrivals: every third repeats key "retry" (a client retrying), the others are
-    // fresh people, except that "twice@acme.io" arrives twice without a key.
+    // 60 arrivals: every third repeats key "retry" with the same lead (a client retrying;
+    // the same key with another lead is a conflict, tests/server.rs), the others are fresh
+    // people, except that "twice@acme.io" arrives twice without a key.
     let mut arrivals = Vec::new();
     for i in 0..60 {
         let (key, email) = match i % 3 {
-            0 => (Some("retry".to_string()), format!("retry{i}@acme.io")),
+            0 => (Some("retry".to_string()), "retry@acme.io".to_string()),
             1 if i < 5 => (None, "twice@acme.io".to_string()),
             _ => (Some(format!("k{i}")), format!("p{i}@acme.io")),
         };
