@@ -31,6 +31,7 @@ async fn state(db: &Path, tokens: Vec<String>) -> Arc<AppState> {
         queued: Notify::new(),
         ready: AtomicBool::new(true),
         api_tokens: tokens,
+        pii_tokens: vec![],
         body_limit: 4096,
         webhooks: Default::default(),
         records: None,

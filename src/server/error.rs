@@ -18,6 +18,10 @@ pub enum ErrorCode {
     MethodNotAllowed,
     NotReady,
     Suppressed,
+    /// A query parameter the list and stats routes do not accept (the console, issue 24).
+    InvalidQuery,
+    /// The request lost a race with another person's (a claimed or resolved review item).
+    Conflict,
     Internal,
 }
 
@@ -33,6 +37,8 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::NotReady => "not_ready",
             ErrorCode::Suppressed => "suppressed",
+            ErrorCode::InvalidQuery => "invalid_query",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::Internal => "internal",
         }
     }
@@ -48,6 +54,8 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Suppressed => StatusCode::CONFLICT,
+            ErrorCode::InvalidQuery => StatusCode::BAD_REQUEST,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
