@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{open_store, temp_db, wait_for_status, Daemon};
+use support::{temp_db, wait_for_status, Daemon};
 
 const ADMIN: &str = "admin-token";
 const VIEWER: &str = "viewer-token";
@@ -71,9 +71,19 @@ async fn wait_for_decisions(client: &reqwest::Client, d: &Daemon, id: &str, n: u
 #[tokio::test]
 async fn the_console_api_lists_works_the_review_queue_overrides_and_refuses_bad_input() {
     let (_dir, db) = temp_db();
+    scenario(&format!("sqlite://{}", db.display())).await;
+}
+
+#[cfg(feature = "postgres-tests")]
+#[tokio::test]
+async fn the_console_api_does_the_same_on_postgresql() {
+    scenario(&support::fresh_postgres_db().await).await;
+}
+
+async fn scenario(url: &str) {
     let tokens = format!("{ADMIN},{VIEWER}");
-    let d = Daemon::start(
-        &db,
+    let d = Daemon::start_with_store(
+        url,
         2,
         &[
             ("LEADGATE__SERVER__API_TOKENS", &tokens),
@@ -264,7 +274,7 @@ async fn the_console_api_lists_works_the_review_queue_overrides_and_refuses_bad_
         (400, json!("owner")),
         "{body}"
     );
-    let store = open_store(&db).await;
+    let store = leadgate::store::Store::open(url).await.unwrap();
     let before = store.decision_count().await.unwrap();
     assert_eq!(before, 3, "refused resolutions decided nothing");
 

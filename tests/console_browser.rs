@@ -206,8 +206,17 @@ async fn an_admin_signs_in_filters_opens_a_lead_resolves_a_review_item_and_pause
     fill(&c, "#f-q", "uni-example").await;
     click(&c, "#apply-filters").await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !c.current_url().await.unwrap().as_str().contains("q=uni-example") {
-        assert!(Instant::now() < deadline, "the filter form never loaded its page");
+    while !c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("q=uni-example")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the filter form never loaded its page"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let rows = c.find_all(Locator::Css("tr.lead-row")).await.unwrap();

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 /// Colours for series, in order (grade A first).
 const PALETTE: [&str; 8] = [
-    "#1b7f3b", "#3f6fd8", "#d89b2b", "#c0392b", "#7d3cb5", "#2c8c99", "#8a8a8a", "#b5651d",
+    "#c0392b", "#d89b2b", "#3f6fd8", "#6b7487", "#7d3cb5", "#2c8c99", "#1b7f3b", "#b5651d",
 ];
 
 const WIDTH: f64 = 720.0;
@@ -22,7 +22,9 @@ fn escape(s: &str) -> String {
 }
 
 /// Stacked bars: one bar per bucket (x), stacked by series; `rows` are (bucket, series, n).
-pub fn stacked(title: &str, rows: &[(String, String, i64)]) -> String {
+/// Series named in `order` come first, in that order (grades hottest first), and take the
+/// palette's colours in order.
+pub fn stacked(title: &str, rows: &[(String, String, i64)], order: &[String]) -> String {
     let mut buckets: BTreeMap<&str, BTreeMap<&str, i64>> = BTreeMap::new();
     let mut series: Vec<&str> = Vec::new();
     for (b, s, n) in rows {
@@ -31,7 +33,7 @@ pub fn stacked(title: &str, rows: &[(String, String, i64)]) -> String {
             series.push(s);
         }
     }
-    series.sort_unstable();
+    series.sort_by_key(|s| (order.iter().position(|o| o == s).unwrap_or(usize::MAX), *s));
     let top = buckets
         .values()
         .map(|m| m.values().sum::<i64>())
@@ -39,6 +41,9 @@ pub fn stacked(title: &str, rows: &[(String, String, i64)]) -> String {
         .unwrap_or(0)
         .max(1) as f64;
     let mut svg = header(title);
+    if buckets.is_empty() {
+        empty(&mut svg);
+    }
     let slot = (WIDTH - 2.0 * PAD) / buckets.len().max(1) as f64;
     for (i, (bucket, counts)) in buckets.iter().enumerate() {
         let x = PAD + i as f64 * slot + slot * 0.15;
@@ -75,6 +80,9 @@ pub fn stacked(title: &str, rows: &[(String, String, i64)]) -> String {
 /// One bar per label, heights as a share (0..=1), labelled with the percentage.
 pub fn shares(title: &str, bars: &[(String, f64, String)]) -> String {
     let mut svg = header(title);
+    if bars.is_empty() {
+        empty(&mut svg);
+    }
     let slot = (WIDTH - 2.0 * PAD) / bars.len().max(1) as f64;
     for (i, (label, share, note)) in bars.iter().enumerate() {
         let share = share.clamp(0.0, 1.0);
@@ -109,6 +117,15 @@ fn header(title: &str) -> String {
     )
 }
 
+fn empty(svg: &mut String) {
+    let _ = write!(
+        svg,
+        r##"<text x="{}" y="{}" font-size="12" fill="#6b7487" text-anchor="middle">nothing recorded in this period yet</text>"##,
+        WIDTH / 2.0,
+        HEIGHT / 2.0
+    );
+}
+
 fn legend(svg: &mut String, series: &[&str]) {
     for (k, s) in series.iter().enumerate() {
         let x = WIDTH - PAD - 90.0;
@@ -136,7 +153,7 @@ mod tests {
             ("2026-12-01".to_string(), "B".to_string(), 1),
             ("2026-12-02".to_string(), "<x>".to_string(), 2),
         ];
-        let svg = stacked("Leads", &rows);
+        let svg = stacked("Leads", &rows, &[]);
         assert_eq!(
             svg.matches("<rect x=").count(),
             3 + 3,

@@ -604,9 +604,9 @@ pub async fn charts_page(
         .collect();
     let ctx = json!({
         "since": time_text(since).get(..10).unwrap_or_default(),
-        "grades_svg": charts::stacked("Leads per day by grade", &s.by_grade),
+        "grades_svg": charts::stacked("Leads per day by grade", &s.by_grade, &state.pipeline.scorer.grade_names()),
         "conversion_svg": charts::shares("Conversion by score band", &conversion),
-        "providers_svg": charts::shares("Provider hit rate", &hit_rate),
+        "providers_svg": charts::shares("Provider hit rate (share of calls that found data)", &hit_rate),
     });
     page(&v, "charts.html", "charts", "Charts", &params, ctx)
 }
