@@ -208,6 +208,13 @@ impl Store {
         }
     }
 
+    pub async fn lead_id_by_email(&self, email: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.lead_id_by_email(email).await,
+            Store::Postgres(s) => s.lead_id_by_email(email).await,
+        }
+    }
+
     /// The lead's override in force, if any.
     pub async fn active_override(
         &self,

@@ -345,6 +345,16 @@ impl Store {
             .ok_or_else(|| ConsoleRefusal::NoOverride(lead_id.to_string())))
     }
 
+    /// The id of the lead with this email (for `leadgate explain`, which shows its override).
+    pub async fn lead_id_by_email(&self, email: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM leads WHERE identity_key = 'email:' || $1 UNION ALL SELECT id FROM leads WHERE email = $1 LIMIT 1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Every override of the lead, oldest first.
     pub async fn overrides(&self, lead_id: &str) -> Result<Vec<OverrideRecord>, StoreError> {
         Ok(sqlx::query(&format!(
