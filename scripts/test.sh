@@ -21,12 +21,14 @@ fi
 
 TEST_TIMEOUT="${LEADGATE_TEST_TIMEOUT:-4800}"
 
+# shellcheck source=scripts/lib/services.sh
+source scripts/lib/services.sh
+install_browser
+
 if [[ "${LEADGATE_TEST_NO_SERVICES:-}" == "1" ]]; then
   exec timeout --kill-after=30 "$TEST_TIMEOUT" cargo test --locked "$@"
 fi
 
-# shellcheck source=scripts/lib/services.sh
-source scripts/lib/services.sh
 start_test_services
 
 # Not exec: the EXIT trap must stop the servers afterwards.

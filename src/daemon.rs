@@ -147,6 +147,7 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         queued: Notify::new(),
         ready: AtomicBool::new(false),
         api_tokens: settings.config.server.api_tokens.clone(),
+        pii_tokens: settings.config.server.pii_tokens.clone(),
         body_limit: settings.config.server.body_limit,
         webhooks: settings.config.webhooks.clone(),
         records: crm

@@ -18,10 +18,12 @@
 //! - [`crm`]       — deliver: CRM write-back, owner, nurture enrollment via the outbox; record fetch; polling
 //! - [`server`]    — axum routes, bearer auth, the error table, metrics
 //! - [`worker`]    — claim → pipeline → record; [`shutdown`] drains; [`daemon`] wires `serve`
+//! - [`console`]   — the RevOps console at `/`: review resolutions, overrides, sessions, pages
 //! - [`batch`], [`simulate`], [`explain`] — the `run`, `simulate` and `explain` commands
 
 pub mod batch;
 pub mod connector;
+pub mod console;
 pub mod crm;
 pub mod daemon;
 pub mod enrich;

@@ -395,7 +395,15 @@ async fn explain(settings: &Settings, lead: &str, json: bool) -> Result<(), Fail
     }
     let now = chrono::Utc::now();
     let rotation = LocalAssignments::from_snapshot(store.assignment_snapshot(now).await?);
-    let decision = pipeline.decide(normalized, &rotation, now).await?;
+    let mut decision = pipeline.decide(normalized, &rotation, now).await?;
+    // A stored lead's human override wins, as it does for the worker (issue 24).
+    if let Some(email) = decision.lead.email.clone() {
+        if let Some(id) = store.lead_id_by_email(&email).await? {
+            if let Some(o) = store.active_override(&id).await? {
+                leadgate::console::overrides::apply(&mut decision, &o);
+            }
+        }
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&decision)?);
     } else {

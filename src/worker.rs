@@ -146,6 +146,14 @@ async fn decide(state: &AppState, held: &Held) {
             return deliver_and_record(state, held, &lead, decision).await;
         }
     }
+    // A resolved review item (issue 24) is queued already decided; without `[delivery]`
+    // nothing above resumed it, so it is recorded as decided here.
+    if state.delivery.is_none() {
+        if let Some(decision) = crate::console::review::preset_decision(&state.store, job).await {
+            let lead = decision.lead.clone();
+            return deliver_and_record(state, held, &lead, decision).await;
+        }
+    }
     let raw = match crate::webhook::fetch_target(&raw) {
         None => raw,
         Some((connector, object, id)) => match &state.records {
@@ -193,6 +201,19 @@ async fn decide(state: &AppState, held: &Held) {
             // The lease brings the job back; nothing is lost.
             tracing::error!(error = %e, "pipeline could not finish; the job will be retried");
             return;
+        }
+    };
+    // A human override in force wins over the automatic decision (issue 24).
+    let decision = match state.store.active_override(&job.lead_id).await {
+        Ok(None) => decision,
+        Ok(Some(o)) => {
+            let mut d = decision;
+            crate::console::overrides::apply(&mut d, &o);
+            d
+        }
+        Err(e) => {
+            // The lease brings the job back: delivering without the check could undo a person's override.
+            return tracing::error!(error = %e, "cannot read the lead's overrides; the job will be retried");
         }
     };
     deliver_and_record(state, held, &lead, decision).await

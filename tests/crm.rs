@@ -113,6 +113,7 @@ impl World {
             queued: Notify::new(),
             ready: AtomicBool::new(true),
             api_tokens: vec![],
+            pii_tokens: vec![],
             body_limit: 65536,
             webhooks: Default::default(),
             records: None,

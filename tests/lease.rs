@@ -121,6 +121,7 @@ async fn world(url: &str, fetch_delay: Duration) -> World {
         queued: Notify::new(),
         ready: AtomicBool::new(true),
         api_tokens: vec![],
+        pii_tokens: vec![],
         body_limit: 65536,
         webhooks: Default::default(),
         records: Some(records.clone() as Arc<dyn RecordSource>),

@@ -12,7 +12,7 @@ async fn erasing_a_person_removes_every_trace_and_suppresses_later_arrivals() {
     let (_dir, db) = temp_db();
     let env = [
         ("LEADGATE__WEBHOOKS__PIPEDRIVE__USERNAME", "pd"),
-        ("LEADGATE__WEBHOOKS__PIPEDRIVE__PASSWORD", "pw"),
+        ("LEADGATE__WEBHOOKS__PIPEDRIVE__PASSWORD", "pipedrive-webhook-secret"),
     ];
     let d = Daemon::start(&db, 2, &env);
     let client = reqwest::Client::new();
@@ -96,7 +96,7 @@ async fn erasing_a_person_removes_every_trace_and_suppresses_later_arrivals() {
                       "data": {"id": 9, "emails": [{"value": "ada.erase@acme.io", "primary": true}]}});
     let auth = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("pd:pw")
+        base64::engine::general_purpose::STANDARD.encode("pd:pipedrive-webhook-secret")
     );
     let res = client
         .post(d.url("/v1/webhooks/pipedrive"))

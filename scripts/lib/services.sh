@@ -47,6 +47,20 @@ stop_test_services() {
   exit "$rc"
 }
 
+# The console's browser test (tests/console_browser.rs) drives Debian's chromium through
+# chromium-driver; it fails, never skips, without them.
+install_browser() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  if (( ${#missing[@]} > 0 )); then
+    echo "installing ${missing[*]} (Debian packages) ..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    as_root timeout "$APT_TIMEOUT" apt-get update -q
+    as_root timeout "$APT_TIMEOUT" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
 start_test_services() {
   # --- 1. Install Debian's postgresql and redis-server when missing ---------------------
   local missing=()

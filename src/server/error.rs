@@ -26,6 +26,10 @@ pub enum ErrorCode {
     TooManyRequests,
     /// A 4xx that axum answered itself (a path or query that does not parse).
     BadRequest,
+    /// A query parameter the list and stats routes do not accept (the console, issue 24).
+    InvalidQuery,
+    /// The request lost a race with another person's (a claimed or resolved review item).
+    Conflict,
     Internal,
 }
 
@@ -46,6 +50,8 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::NotReady => "not_ready",
             ErrorCode::Suppressed => "suppressed",
+            ErrorCode::InvalidQuery => "invalid_query",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::Internal => "internal",
         }
     }
@@ -66,6 +72,8 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Suppressed => StatusCode::CONFLICT,
+            ErrorCode::InvalidQuery => StatusCode::BAD_REQUEST,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

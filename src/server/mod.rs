@@ -2,8 +2,10 @@
 //! the decisions are the pipeline's and the durability is the store's.
 
 mod connectors;
+mod console;
 pub mod edge;
 mod error;
+mod leads;
 mod metrics;
 mod outcomes;
 mod routes;
@@ -38,6 +40,8 @@ pub struct AppState {
     /// False while starting and once draining; `/readyz` answers 503 then.
     pub ready: AtomicBool,
     pub api_tokens: Vec<String>,
+    /// The tokens that may see full email addresses (`[server] pii_tokens`).
+    pub pii_tokens: Vec<String>,
     pub body_limit: usize,
     /// Which CRMs may call the webhook routes, with their secrets.
     pub webhooks: crate::webhook::WebhooksConfig,
@@ -114,7 +118,9 @@ pub fn app(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route(
             "/v1/leads",
-            post(routes::post_lead).delete(routes::erase_person),
+            post(routes::post_lead)
+                .delete(routes::erase_person)
+                .get(leads::list),
         )
         .route("/v1/connectors", get(connectors::list))
         .route("/v1/leads/{id}", get(routes::get_lead))
@@ -130,7 +136,16 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/v1/pools/{pool}/members/{owner}/resume",
             post(routing::resume),
         )
-        .route("/v1/outcomes", post(outcomes::post_outcome));
+        .route("/v1/outcomes", post(outcomes::post_outcome))
+        // The console's API (issue 24).
+        .route("/v1/review", get(leads::review_queue))
+        .route("/v1/review/{id}/claim", post(leads::claim))
+        .route("/v1/review/{id}/resolve", post(leads::resolve))
+        .route(
+            "/v1/leads/{id}/override",
+            post(leads::post_override).delete(leads::delete_override),
+        )
+        .route("/v1/stats", get(leads::stats));
     // Without tokens (loopback only, see `serve`) a foreign Host or Origin is the sign of a
     // browser page reaching in (DNS rebinding, a cross-site form): refused.
     let api = if state.api_tokens.is_empty() {
@@ -149,8 +164,44 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.edge.body_read_timeout,
         ))
         .map_request(|r: axum::http::Request<_>| r.map(axum::body::Body::new));
+    // The console's pages (issue 24): their own session and CSRF check, not the bearer token.
+    let console_pages = Router::new()
+        .route("/", get(console::leads_page))
+        .route("/console/assets/console.css", get(console::css))
+        .route(
+            "/console/login",
+            get(console::login_page).post(console::login),
+        )
+        .route("/console/logout", post(console::logout))
+        .route("/leads/{id}", get(console::lead_page))
+        .route("/leads/{id}/override", post(console::post_override))
+        .route("/leads/{id}/override/clear", post(console::clear_override))
+        .route("/review", get(console::review_page))
+        .route("/review/{id}/claim", post(console::claim))
+        .route("/review/{id}/resolve", post(console::resolve))
+        .route("/pools", get(console::pools_page))
+        .route("/pools/{pool}/members/{owner}/pause", post(console::pause))
+        .route(
+            "/pools/{pool}/members/{owner}/resume",
+            post(console::resume),
+        )
+        .route("/providers", get(console::providers_page))
+        .route("/charts", get(console::charts_page))
+        .layer(axum::Extension(std::sync::Arc::new(
+            crate::console::session::Sessions::default(),
+        )));
+    // Without tokens the pages are loopback-only as the API is, with the same guard.
+    let console_pages = if state.api_tokens.is_empty() {
+        console_pages.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            edge::require_local_origin,
+        ))
+    } else {
+        console_pages
+    };
     Router::new()
         .merge(api)
+        .merge(console_pages)
         // Webhooks verify their vendor's signature instead of the bearer token; a flood from
         // one address is cut off before any of that.
         .route(

@@ -49,7 +49,7 @@ pub async fn require_token(
 }
 
 /// Compares tokens without leaking where they differ through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -203,6 +203,14 @@ pub async fn get_lead(
     }
     body["arrivals"] = json!(view.arrivals);
     body["history"] = json!(view.history);
+    // Human overrides (issue 24): the one in force wins over later automatic decisions.
+    let overrides = state
+        .store
+        .overrides(&view.id)
+        .await
+        .map_err(ApiError::internal)?;
+    body["override"] = json!(overrides.iter().rev().find(|o| o.cleared_at.is_none()));
+    body["overrides"] = json!(overrides);
     Ok(Json(body))
 }
 

@@ -149,6 +149,10 @@ pub struct ServerConfig {
     /// Bearer tokens accepted on `/v1` routes; none means loopback-only.
     #[serde(default)]
     pub api_tokens: Vec<String>,
+    /// Which of `api_tokens` may see full email addresses (the console and `GET /v1/leads`,
+    /// `GET /v1/review`); every other token sees them masked (`a***@acme.io`).
+    #[serde(default)]
+    pub pii_tokens: Vec<String>,
     /// Queue workers in this process; 0 makes an intake-only replica.
     #[serde(default = "default_workers")]
     pub workers: usize,
@@ -218,6 +222,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             body_limit: DEFAULT_BODY_LIMIT,
             api_tokens: Vec::new(),
+            pii_tokens: Vec::new(),
             workers: DEFAULT_WORKERS,
             lease: default_lease(),
             http_threads: 0,
@@ -493,6 +498,7 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("server.api_tokens")
+                    .with_list_parse_key("server.pii_tokens")
                     .with_list_parse_key("enrichment.waterfall")
                     .with_list_parse_key("enrichment.stop_when")
                     .try_parsing(true)

@@ -6,6 +6,7 @@
 //! The store holds no business rules: it persists what the pipeline decided and hands out
 //! jobs; callers decide what a job means.
 
+pub mod console;
 mod dispatch;
 mod picks;
 mod postgres;

@@ -22,6 +22,8 @@ pub const LEAD_TABLES: &[&str] = &[
     "route_touches",
     "route_events",
     "outbox",
+    "overrides",
+    "review_items",
     "jobs",
 ];
 
