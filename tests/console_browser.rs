@@ -96,31 +96,31 @@ async fn shoot(c: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
 }
 
+/// The element, once the page that has it is loaded: a click that navigates returns before
+/// the next page is there.
+async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match c.find(Locator::Css(css)).await {
+            Ok(e) => return e,
+            Err(e) if Instant::now() > deadline => panic!("{css}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
+    find(c, css).await.text().await.unwrap()
 }
 
 async fn fill(c: &Client, css: &str, value: &str) {
-    let e = c
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    let e = find(c, css).await;
     e.clear().await.unwrap();
     e.send_keys(value).await.unwrap();
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
+    find(c, css).await.click().await.unwrap();
 }
 
 async fn post_lead(http: &reqwest::Client, d: &Daemon, lead: Value) -> String {

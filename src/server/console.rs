@@ -43,7 +43,7 @@ fn visitor(
     state: &AppState,
     sessions: &Sessions,
     headers: &HeaderMap,
-) -> Result<Visitor, Response> {
+) -> Result<Visitor, Box<Response>> {
     let token_login = !state.api_tokens.is_empty();
     if let Some((_, session)) = cookie_session(sessions, headers) {
         return Ok(Visitor {
@@ -53,7 +53,7 @@ fn visitor(
         });
     }
     if token_login {
-        return Err(Redirect::to("/console/login").into_response());
+        return Err(Box::new(Redirect::to("/console/login").into_response()));
     }
     // Loopback only (see `serve`): the session exists for its CSRF token.
     let (id, session) = sessions.open(true);
@@ -70,9 +70,9 @@ fn poster(
     sessions: &Sessions,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
-) -> Result<Session, Response> {
+) -> Result<Session, Box<Response>> {
     let Some((_, session)) = cookie_session(sessions, headers) else {
-        return Err(if state.api_tokens.is_empty() {
+        return Err(Box::new(if state.api_tokens.is_empty() {
             (
                 StatusCode::FORBIDDEN,
                 "the console session expired; reload the page",
@@ -80,15 +80,17 @@ fn poster(
                 .into_response()
         } else {
             Redirect::to("/console/login").into_response()
-        });
+        }));
     };
     let sent = form.get("csrf").map(String::as_str).unwrap_or_default();
     if !crate::server::routes::constant_time_eq(sent.as_bytes(), session.csrf.as_bytes()) {
-        return Err((
-            StatusCode::FORBIDDEN,
-            "the form's CSRF token does not match this session; reload the page and try again",
-        )
-            .into_response());
+        return Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                "the form's CSRF token does not match this session; reload the page and try again",
+            )
+                .into_response(),
+        ));
     }
     Ok(session)
 }
@@ -202,7 +204,7 @@ pub async fn logout(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = poster(&state, &sessions, &headers, &form) {
-        return r;
+        return *r;
     }
     if let Some((id, _)) = cookie_session(&sessions, &headers) {
         sessions.close(&id);
@@ -222,7 +224,7 @@ pub async fn leads_page(
 ) -> Response {
     let v = match visitor(&state, &sessions, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let list_params: Vec<(String, String)> = params
         .iter()
@@ -283,7 +285,7 @@ pub async fn lead_page(
 ) -> Response {
     let v = match visitor(&state, &sessions, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let view = match state.store.lead(&id).await {
         Ok(Some(view)) => view,
@@ -350,7 +352,7 @@ pub async fn post_override(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = poster(&state, &sessions, &headers, &form) {
-        return r;
+        return *r;
     }
     let b = leads::OverrideBody {
         grade: field(&form, "grade"),
@@ -372,7 +374,7 @@ pub async fn clear_override(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = poster(&state, &sessions, &headers, &form) {
-        return r;
+        return *r;
     }
     let outcome = leads::clear_override(&state, &id, field(&form, "by"))
         .await
@@ -388,7 +390,7 @@ pub async fn review_page(
 ) -> Response {
     let v = match visitor(&state, &sessions, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let items = match state.store.review_queue(500).await {
         Ok(items) => items,
@@ -416,7 +418,7 @@ pub async fn claim(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = poster(&state, &sessions, &headers, &form) {
-        return r;
+        return *r;
     }
     let outcome = leads::claim_item(&state, &id, field(&form, "by"))
         .await
@@ -432,7 +434,7 @@ pub async fn resolve(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = poster(&state, &sessions, &headers, &form) {
-        return r;
+        return *r;
     }
     let action = field(&form, "action");
     let target = field(&form, "target");
@@ -461,7 +463,7 @@ pub async fn pools_page(
 ) -> Response {
     let v = match visitor(&state, &sessions, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match super::routing::pools(State(state.clone())).await {
         Ok(axum::Json(body)) => page(
@@ -484,7 +486,7 @@ pub async fn pause(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = poster(&state, &sessions, &headers, &form) {
-        return r;
+        return *r;
     }
     let body = axum::body::Bytes::from(json!({"reason": "paused from the console"}).to_string());
     let mut json_headers = HeaderMap::new();
@@ -511,7 +513,7 @@ pub async fn resume(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = poster(&state, &sessions, &headers, &form) {
-        return r;
+        return *r;
     }
     let outcome = super::routing::resume(State(state.clone()), Path((pool.clone(), owner.clone())))
         .await
@@ -527,7 +529,7 @@ pub async fn providers_page(
 ) -> Response {
     let v = match visitor(&state, &sessions, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let reports = state.pipeline.connectors.report(&state.pipeline.waterfall);
     let providers: Vec<Value> = reports
@@ -559,7 +561,7 @@ pub async fn charts_page(
 ) -> Response {
     let v = match visitor(&state, &sessions, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let stats_params: Vec<(String, String)> = params
         .iter()
