@@ -12,7 +12,10 @@ async fn erasing_a_person_removes_every_trace_and_suppresses_later_arrivals() {
     let (_dir, db) = temp_db();
     let env = [
         ("LEADGATE__WEBHOOKS__PIPEDRIVE__USERNAME", "pd"),
-        ("LEADGATE__WEBHOOKS__PIPEDRIVE__PASSWORD", "pipedrive-webhook-secret"),
+        (
+            "LEADGATE__WEBHOOKS__PIPEDRIVE__PASSWORD",
+            "pipedrive-webhook-secret",
+        ),
     ];
     let d = Daemon::start(&db, 2, &env);
     let client = reqwest::Client::new();
