@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::{temp_db, wait_for_status, Daemon};
 
-const ADMIN: &str = "admin-token";
-const VIEWER: &str = "viewer-token";
+const ADMIN: &str = "admin-token-for-the-console";
+const VIEWER: &str = "viewer-token-for-the-console";
 
 fn auth(token: &str) -> String {
     format!("Bearer {token}")

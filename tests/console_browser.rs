@@ -109,6 +109,22 @@ async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
     }
 }
 
+/// A click that submits a form returns before the next page has loaded: wait for its path.
+async fn wait_for_path(c: &Client, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = c.current_url().await.unwrap();
+        if now.path() == path {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still at {now} instead of {path}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn text(c: &Client, css: &str) -> String {
     find(c, css).await.text().await.unwrap()
 }
@@ -191,7 +207,7 @@ async fn an_admin_signs_in_filters_opens_a_lead_resolves_a_review_item_and_pause
     assert!(text(&c, "#error").await.contains("not one of"));
     fill(&c, "#token", TOKEN).await;
     click(&c, "#sign-in").await;
-    assert_eq!(c.current_url().await.unwrap().path(), "/");
+    wait_for_path(&c, "/").await;
     let rows = c.find_all(Locator::Css("tr.lead-row")).await.unwrap();
     assert_eq!(rows.len(), 4, "every decided lead is listed");
     shoot(&c, "leads").await;
