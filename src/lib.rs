@@ -5,21 +5,25 @@
 //! - [`lead`]      — the types that flow: RawLead → Lead → EnrichedLead → ScoredLead → Decision
 //! - [`intake`]    — leads from CSV / JSONL files, with line numbers
 //! - [`normalize`] — email, domain (public suffix list), free / disposable flags
-//! - [`enrich`]    — the provider trait, the waterfall, field merge with provenance
+//! - [`enrich`]    — the provider trait, the waterfall, field merge with provenance, erasure watch
 //! - [`connector`] — the engine that runs `connectors/*.toml`: manifests, registry, HTTP
 //! - [`resilience`] — cache, rate limits, retries, circuit breaker, credit budget, parking
 //! - [`rules`]     — CEL conditions compiled once, the per-lead context
 //! - [`score`]     — rule points, event decay, caps, grades, factors; named scores (fit,
-//!   engagement, product lines, combinations), account rollup, the predictive model + trainer
+//!   engagement, product lines, combinations), account rollup, the predictive models
+//!   (logistic, gradient-boosted trees) + trainer
 //! - [`route`]     — ordered rules, pools and strategies, calendars, territories, account matching, SLA
 //! - [`pipeline`]  — normalize → enrich → score → route, one span per stage
-//! - [`store`]     — SQLite: durable queue, leads, decisions, rotation
+//! - [`store`]     — SQLite and PostgreSQL: durable queue, leads, decisions, rotation, outbox,
+//!   suppressions, console queries; the SQLite worker owner lock and account roll-ups
 //! - [`webhook`]   — HubSpot / Salesforce / Pipedrive webhook verification and parsing
 //! - [`crm`]       — deliver: CRM write-back, owner, nurture enrollment via the outbox; record fetch; polling
-//! - [`server`]    — axum routes, bearer auth, the error table, metrics
+//! - [`server`]    — axum routes, bearer auth, edge guards (timeouts, caps, Host/Origin), the
+//!   console's pages and API, the error table, metrics, a runtime per core
 //! - [`worker`]    — claim → pipeline → record; [`shutdown`] drains; [`daemon`] wires `serve`
 //! - [`console`]   — the RevOps console at `/`: review resolutions, overrides, sessions, pages
-//! - [`batch`], [`simulate`], [`explain`] — the `run`, `simulate` and `explain` commands
+//! - [`batch`], [`simulate`], [`explain`] — the `run`, `simulate` and `explain` commands;
+//!   [`json`] writes decisions
 
 pub mod batch;
 pub mod connector;
