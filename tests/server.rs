@@ -21,6 +21,14 @@ use tokio::sync::Notify;
 use tower::ServiceExt;
 
 async fn state(db: &Path, tokens: Vec<String>) -> Arc<AppState> {
+    state_with_edge(db, tokens, Default::default()).await
+}
+
+async fn state_with_edge(
+    db: &Path,
+    tokens: Vec<String>,
+    edge: leadgate::server::Edge,
+) -> Arc<AppState> {
     let settings = Settings::load(Path::new("config/leadgate.toml")).unwrap();
     Arc::new(AppState {
         dry_run_state: Default::default(),
@@ -36,7 +44,7 @@ async fn state(db: &Path, tokens: Vec<String>) -> Arc<AppState> {
         webhooks: Default::default(),
         records: None,
         delivery: None,
-        edge: Default::default(),
+        edge,
     })
 }
 
@@ -486,26 +494,15 @@ async fn an_api_lead_cannot_queue_a_crm_fetch_job() {
 #[tokio::test]
 async fn a_body_slower_than_the_read_timeout_is_408() {
     let (_dir, db) = temp_db();
-    let settings = Settings::load(Path::new("config/leadgate.toml")).unwrap();
-    let s = Arc::new(AppState {
-        dry_run_state: Default::default(),
-        pipeline: Pipeline::build(&settings).unwrap(),
-        store: Store::open(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap(),
-        queued: Notify::new(),
-        ready: AtomicBool::new(true),
-        api_tokens: vec![],
-        pii_tokens: vec![],
-        body_limit: 4096,
-        webhooks: Default::default(),
-        records: None,
-        delivery: None,
-        edge: leadgate::server::Edge {
+    let s = state_with_edge(
+        &db,
+        vec![],
+        leadgate::server::Edge {
             body_read_timeout: Duration::from_millis(100),
             ..Default::default()
         },
-    });
+    )
+    .await;
     use futures::StreamExt;
     // Half a lead, then nothing.
     let stalled = futures::stream::once(async {
@@ -562,24 +559,8 @@ async fn refusals_are_counted_by_route_template_and_code_and_webhook_names_are_n
 #[tokio::test]
 async fn a_webhook_flood_from_one_address_is_limited() {
     let (_dir, db) = temp_db();
-    let settings = Settings::load(Path::new("config/leadgate.toml")).unwrap();
-    let s = Arc::new(AppState {
-        dry_run_state: Default::default(),
-        pipeline: Pipeline::build(&settings).unwrap(),
-        store: Store::open(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap(),
-        queued: Notify::new(),
-        ready: AtomicBool::new(true),
-        api_tokens: vec![],
-        pii_tokens: vec![],
-        body_limit: 4096,
-        webhooks: Default::default(),
-        records: None,
-        delivery: None,
-        // One a second, three back to back.
-        edge: leadgate::server::Edge::new(None, 1, 3),
-    });
+    // One a second, three back to back.
+    let s = state_with_edge(&db, vec![], leadgate::server::Edge::new(None, 1, 3)).await;
     let mut statuses = Vec::new();
     for _ in 0..6 {
         statuses.push(call(&s, "POST", "/v1/webhooks/nope", "[]", &[]).await.0);
