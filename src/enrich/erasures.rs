@@ -40,6 +40,7 @@ pub async fn watch(cache: SharedCache, store: Store, mut stop: watch::Receiver<b
             (_, None) => continue,
             (Some(before), Some(after)) if before == after => continue,
             (Some(_), Some(_)) => {
+                store.suppressions_moved();
                 let held = cache.len();
                 cache.clear_local();
                 metrics::counter!("leadgate_erasure_cache_drops_total").increment(1);

@@ -231,7 +231,7 @@ pub async fn evaluate(
     if let Some(email) = &lead.email {
         if state
             .store
-            .is_suppressed(email)
+            .is_suppressed_recently(email)
             .await
             .map_err(ApiError::internal)?
         {

@@ -143,6 +143,7 @@ impl Store {
     /// Erases everything about a person and suppresses the address (GDPR / CCPA).
     pub async fn erase_person(&self, email: &str) -> Result<super::privacy::Erased, StoreError> {
         let erased = on_backend!(self, s => s.erase_person(email).await);
+        on_backend!(self, s => s.suppression_list.invalidate());
         super::account_changed(None);
         erased
     }
@@ -150,6 +151,40 @@ impl Store {
     /// Whether this address asked to be erased.
     pub async fn is_suppressed(&self, email: &str) -> Result<bool, StoreError> {
         on_backend!(self, s => s.is_suppressed(email).await)
+    }
+
+    /// Whether this address asked to be erased, from this process's copy of the list: for
+    /// paths that store nothing (dry runs). An erasure by another process shows within
+    /// [`super::suppression_list::FRESH_FOR`]; one by this process at once.
+    pub async fn is_suppressed_recently(&self, email: &str) -> Result<bool, StoreError> {
+        use super::suppression_list::Lookup;
+        let (key, list) = on_backend!(self, s => (s.suppression_key().await?, &s.suppression_list));
+        let digests = key.digests(email);
+        if let Lookup::Fresh(found) = list.lookup(&digests) {
+            return Ok(found);
+        }
+        let _reloading = list.reload_guard().await;
+        if let Lookup::Fresh(found) = list.lookup(&digests) {
+            return Ok(found);
+        }
+        let generation = self.erasure_generation().await?;
+        if list.generation() == Some(generation) {
+            list.confirm();
+        } else {
+            let all = on_backend!(self, s => s.suppression_digests().await)?;
+            list.replace(generation, all);
+        }
+        match list.lookup(&digests) {
+            Lookup::Fresh(found) => Ok(found),
+            // Just loaded or confirmed: only a clock jump makes it stale; ask the store.
+            Lookup::Stale => self.is_suppressed(email).await,
+        }
+    }
+
+    /// Another process erased someone (the erasure watcher saw the generation move): drop
+    /// this process's copy of the suppression list now rather than when it goes stale.
+    pub fn suppressions_moved(&self) {
+        on_backend!(self, s => s.suppression_list.invalidate());
     }
 
     /// How many erasures the store has recorded, by any process: a move means another

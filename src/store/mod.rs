@@ -13,6 +13,7 @@ mod postgres;
 pub mod privacy;
 pub mod reuse;
 mod sqlite;
+pub mod suppression_list;
 mod versions;
 
 pub use dispatch::{JobAssignments, Store};

@@ -58,6 +58,8 @@ pub struct PgStore {
     pool: PgPool,
     /// The suppression list's secret, read (or made) on first use (`privacy`).
     suppression_key: std::sync::Arc<tokio::sync::OnceCell<crate::store::privacy::SuppressionKey>>,
+    /// This process's copy of the suppression list, for dry runs (`suppression_list`).
+    pub(crate) suppression_list: std::sync::Arc<crate::store::suppression_list::SuppressionList>,
 }
 
 fn now_ms() -> i64 {
@@ -108,6 +110,7 @@ impl PgStore {
         let store = Self {
             pool,
             suppression_key: Default::default(),
+            suppression_list: Default::default(),
         };
         // Made by the first replica to start; the others read the same one.
         store.suppression_key().await?;

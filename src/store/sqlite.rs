@@ -63,6 +63,8 @@ pub struct SqliteStore {
     group_commit: group_commit::GroupCommit,
     /// The suppression list's secret, read (or made) on first use (`privacy`).
     suppression_key: std::sync::Arc<tokio::sync::OnceCell<crate::store::privacy::SuppressionKey>>,
+    /// This process's copy of the suppression list, for dry runs (`suppression_list`).
+    pub(crate) suppression_list: std::sync::Arc<crate::store::suppression_list::SuppressionList>,
     /// The file's path (`None` in memory): the workers' lock file lives beside it.
     path: Option<std::path::PathBuf>,
 }
@@ -139,6 +141,7 @@ impl Store {
             pool,
             group_commit: group_commit::GroupCommit::new(writer),
             suppression_key: Default::default(),
+            suppression_list: Default::default(),
             path: (path != ":memory:").then(|| std::path::PathBuf::from(path)),
         };
         // Made at the first start, so every process on the file finds the same one.

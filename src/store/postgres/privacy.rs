@@ -71,6 +71,15 @@ impl Store {
         Ok(found.is_some())
     }
 
+    /// Every suppression digest, keyed and legacy: each replica's copy is loaded from these.
+    pub async fn suppression_digests(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT email_hmac FROM suppressions_keyed UNION ALL SELECT email_sha256 FROM suppressions",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// How many erasures this database has recorded, by any replica.
     pub async fn erasure_generation(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT generation FROM erasures WHERE id = 1")

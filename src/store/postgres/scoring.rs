@@ -42,6 +42,7 @@ impl PgStore {
         Ok(Self {
             pool,
             suppression_key: Default::default(),
+            suppression_list: Default::default(),
         })
     }
 

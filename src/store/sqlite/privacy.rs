@@ -89,6 +89,15 @@ impl Store {
         Ok(found.is_some())
     }
 
+    /// Every suppression digest, keyed and legacy: this process's copy is loaded from these.
+    pub async fn suppression_digests(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT email_hmac FROM suppressions_keyed UNION ALL SELECT email_sha256 FROM suppressions",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// How many erasures this store has recorded, by any process: another process's
     /// erasure shows as a move.
     pub async fn erasure_generation(&self) -> Result<u64, StoreError> {

@@ -84,6 +84,7 @@ impl Store {
             pool,
             group_commit: super::group_commit::GroupCommit::new(writer),
             suppression_key: Default::default(),
+            suppression_list: Default::default(),
             path: (path != ":memory:").then(|| std::path::PathBuf::from(path)),
         })
     }
