@@ -330,8 +330,23 @@ async fn hubspot_sequence_enrollment_records_the_enrollment_id() {
         .await;
     let seq = "[[delivery.sequence]]\nname = \"mid-funnel\"\nid = \"987654\"\nuser_id = \"9586504\"\nsender_email = \"rep@yourco.com\"\n";
     let w = world(&format!("{}{seq}", hubspot(&crm.uri(), ""))).await;
-    let (_, delivered) = w.deliver(json!({"email": "lin@nurture.io"})).await;
+    let (job, delivered) = w.deliver(json!({"email": "lin@nurture.io"})).await;
     let d = delivered.unwrap();
+    // The lead page's "CRM writes" read the outbox: the write and the enrollment, both ok.
+    let writes = w.store.crm_writes(&job.lead_id).await.unwrap();
+    let ops: Vec<(&str, &str)> = writes
+        .iter()
+        .map(|x| (x.op.as_str(), x.status.as_str()))
+        .collect();
+    assert!(ops.contains(&("write", "ok")), "{writes:?}");
+    assert!(ops.contains(&("enroll", "ok")), "{writes:?}");
+    assert!(
+        writes.iter().all(|x| x.op != "decide"),
+        "the decide row carries the decision, not a write: {writes:?}"
+    );
+    assert!(writes
+        .iter()
+        .any(|x| x.result_id.as_deref() == Some("4101") || x.record_id.as_deref() == Some("512")));
     let enroll = d
         .delivery
         .iter()

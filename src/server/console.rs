@@ -305,6 +305,17 @@ pub async fn lead_page(
         Ok(o) => o,
         Err(e) => return ApiError::internal(e).into_response(),
     };
+    let writes: Vec<Value> = match state.store.crm_writes(&view.id).await {
+        Ok(w) => w
+            .iter()
+            .map(|w| {
+                let mut j = json!(w);
+                j["updated_at"] = json!(time_text(w.updated_at));
+                j
+            })
+            .collect(),
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
     let active = overrides.iter().any(|o| o.cleared_at.is_none());
     let overrides: Vec<Value> = overrides
         .iter()
@@ -325,7 +336,7 @@ pub async fn lead_page(
     });
     let ctx = json!({
         "id": view.id, "email": shown_email(view.email.as_deref(), v.session.pii), "status": view.status,
-        "d": view.decision, "history": view.history, "overrides": overrides, "active_override": active,
+        "d": view.decision, "history": view.history, "overrides": overrides, "active_override": active, "writes": writes,
         "adjustment": adjustment, "grades": state.pipeline.scorer.grade_names(),
     });
     page(&v, "lead.html", "leads", "Lead", &params, ctx)

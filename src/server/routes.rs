@@ -211,6 +211,13 @@ pub async fn get_lead(
         .map_err(ApiError::internal)?;
     body["override"] = json!(overrides.iter().rev().find(|o| o.cleared_at.is_none()));
     body["overrides"] = json!(overrides);
+    // Every CRM side effect from the outbox, with its attempts (the decision's `delivery`
+    // says what this decision did; this says what happened to the record since).
+    body["crm_writes"] = json!(state
+        .store
+        .crm_writes(&view.id)
+        .await
+        .map_err(ApiError::internal)?);
     Ok(Json(body))
 }
 

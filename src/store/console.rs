@@ -72,6 +72,27 @@ pub struct OverrideRecord {
     pub cleared_by: Option<String>,
 }
 
+/// One CRM side effect of a lead, from the outbox: what the lead page lists under "CRM
+/// writes" (every attempt, including SLA reassignments and review resolutions).
+#[derive(Debug, Clone, Serialize)]
+pub struct CrmWrite {
+    pub connector: String,
+    /// write | enroll | find | owner ... (the outbox's `op`; the `decide` rows are not listed).
+    pub op: String,
+    /// pending | ok | failed
+    pub status: String,
+    pub record_id: Option<String>,
+    pub result_id: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The outbox columns a [`CrmWrite`] is read from.
+pub(crate) const CRM_WRITE_COLUMNS: &str =
+    "connector, op, status, record_id, result_id, error, attempts, created_at, updated_at";
+
 /// A new override, validated by the caller.
 #[derive(Debug, Clone)]
 pub struct NewOverride {
@@ -205,6 +226,14 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.overrides(lead_id).await,
             Store::Postgres(s) => s.overrides(lead_id).await,
+        }
+    }
+
+    /// The lead's CRM side effects from the outbox, oldest first.
+    pub async fn crm_writes(&self, lead_id: &str) -> Result<Vec<CrmWrite>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.crm_writes(lead_id).await,
+            Store::Postgres(s) => s.crm_writes(lead_id).await,
         }
     }
 

@@ -7,8 +7,8 @@ use sqlx::Row;
 
 use super::{now_ms, PgStore as Store};
 use crate::store::console::{
-    ConsoleRefusal, LeadFilter, LeadRow, NewOverride, OverrideLabel, OverrideRecord, Resolution,
-    ReviewItem, Stats, SCORE_BAND,
+    ConsoleRefusal, CrmWrite, LeadFilter, LeadRow, NewOverride, OverrideLabel, OverrideRecord,
+    Resolution, ReviewItem, Stats, CRM_WRITE_COLUMNS, SCORE_BAND,
 };
 use crate::store::StoreError;
 
@@ -353,6 +353,30 @@ impl Store {
         .bind(email)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// The lead's CRM side effects from the outbox, oldest first (not the `decide` rows,
+    /// which carry the decision being delivered).
+    pub async fn crm_writes(&self, lead_id: &str) -> Result<Vec<CrmWrite>, StoreError> {
+        Ok(sqlx::query(&format!(
+            "SELECT {CRM_WRITE_COLUMNS} FROM outbox WHERE lead_id = $1 AND op <> 'decide' ORDER BY created_at, effect_key"
+        ))
+        .bind(lead_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| CrmWrite {
+            connector: r.get("connector"),
+            op: r.get("op"),
+            status: r.get("status"),
+            record_id: r.get("record_id"),
+            result_id: r.get("result_id"),
+            error: r.get("error"),
+            attempts: r.get("attempts"),
+            created_at: r.get("created_at"),
+            updated_at: r.get("updated_at"),
+        })
+        .collect())
     }
 
     /// Every override of the lead, oldest first.
