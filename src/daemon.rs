@@ -11,6 +11,7 @@ use tokio::sync::{watch, Notify};
 use crate::pipeline::Pipeline;
 use crate::server::threads::HttpThreads;
 use crate::server::{app, AppState};
+use crate::services::Services;
 use crate::settings::{ConfigErrors, Settings};
 use crate::store::{Store, StoreError};
 
@@ -140,20 +141,23 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         reason: e.to_string(),
     })?;
 
-    let state = Arc::new(AppState {
-        dry_run_state: Default::default(),
+    let services = Arc::new(Services {
         pipeline,
         store,
         queued: Notify::new(),
         ready: AtomicBool::new(false),
-        api_tokens: settings.config.server.api_tokens.clone(),
-        pii_tokens: settings.config.server.pii_tokens.clone(),
-        body_limit: settings.config.server.body_limit,
-        webhooks: settings.config.webhooks.clone(),
         records: crm
             .clone()
             .map(|c| c as Arc<dyn crate::webhook::RecordSource>),
         delivery: crm.clone(),
+    });
+    let state = Arc::new(AppState {
+        services: services.clone(),
+        dry_run_state: Default::default(),
+        api_tokens: settings.config.server.api_tokens.clone(),
+        pii_tokens: settings.config.server.pii_tokens.clone(),
+        body_limit: settings.config.server.body_limit,
+        webhooks: settings.config.webhooks.clone(),
         edge: crate::server::Edge {
             body_read_timeout: settings.body_read_timeout,
             ..crate::server::Edge::new(
@@ -166,11 +170,11 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     crate::server::prometheus();
     // Today's credits so far (an earlier run of this daemon, other replicas): budgets go on
     // from there, not from zero.
-    crate::enrich::usage::sync_daemon(&state).await;
+    crate::enrich::usage::sync_daemon(&services).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = tokio::task::JoinSet::new();
-    workers.spawn(crate::enrich::usage::run(state.clone(), stop_rx.clone()));
+    workers.spawn(crate::enrich::usage::run(services.clone(), stop_rx.clone()));
     // Another process's erasure drops this one's cached answers.
     if let Some(cache) = state.pipeline.cache.clone() {
         workers.spawn(crate::enrich::erasures::watch(
@@ -182,7 +186,7 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     // Zero workers is an intake-only replica: it accepts and queues, others process.
     for _ in 0..workers_n {
         workers.spawn(crate::worker::run(
-            state.clone(),
+            services.clone(),
             settings.lease,
             stop_rx.clone(),
         ));
@@ -190,13 +194,13 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     // Reassigns or escalates leads whose owner let the SLA pass (route::sla); a processing
     // replica's job, not an intake-only one's.
     if workers_n > 0 {
-        workers.spawn(crate::route::sla::run(state.clone(), stop_rx.clone()));
+        workers.spawn(crate::route::sla::run(services.clone(), stop_rx.clone()));
     }
     // Polling intake (`[intake.poll.ID]`): a processing replica's job, like the SLA sweep.
     if let (Some(crm), true) = (&crm, workers_n > 0) {
         for spec in crm.polls.clone() {
             workers.spawn(crate::crm::poll::run(
-                state.clone(),
+                services.clone(),
                 crm.clone(),
                 spec,
                 stop_rx.clone(),
@@ -248,7 +252,7 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     {
         tracing::warn!("drain timed out; unfinished jobs stay queued for the next start");
     }
-    crate::enrich::usage::sync_daemon(&state).await;
+    crate::enrich::usage::sync_daemon(&services).await;
     http.release().await;
     // The workers are done: another process may own them from here.
     drop(owned);

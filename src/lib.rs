@@ -20,6 +20,7 @@
 //! - [`crm`]       — deliver: CRM write-back, owner, nurture enrollment via the outbox; record fetch; polling
 //! - [`server`]    — axum routes, bearer auth, edge guards (timeouts, caps, Host/Origin), the
 //!   console's pages and API, the error table, metrics, a runtime per core
+//! - [`services`]  — what the stages share at run time (pipeline, store, CRM), outside the edge
 //! - [`worker`]    — claim → pipeline → record; [`shutdown`] drains; [`daemon`] wires `serve`
 //! - [`console`]   — the RevOps console at `/`: review resolutions, overrides, sessions, pages
 //! - [`batch`], [`simulate`], [`explain`] — the `run`, `simulate` and `explain` commands;
@@ -42,6 +43,7 @@ pub mod route;
 pub mod rules;
 pub mod score;
 pub mod server;
+pub mod services;
 pub mod settings;
 pub mod shutdown;
 pub mod simulate;

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::lead::RawLead;
-use crate::server::AppState;
+use crate::services::Services;
 use crate::store::{Job, StoreError};
 
 /// How long an idle worker sleeps before looking again, when nothing woke it.
@@ -47,7 +47,7 @@ impl Held {
     }
 
     /// Renews the lease now; remembers a loss for every later check.
-    async fn renew(&self, state: &AppState) -> Result<(), StoreError> {
+    async fn renew(&self, state: &Services) -> Result<(), StoreError> {
         if self.lost.load(Ordering::SeqCst) {
             return Err(self.lease_lost());
         }
@@ -72,7 +72,7 @@ impl Held {
     /// dropped with it. A renewal that fails for another reason (the store is unreachable)
     /// is logged and tried again at the next beat: the job is given up only when the store
     /// says another worker holds it.
-    async fn heartbeat(&self, state: &AppState) {
+    async fn heartbeat(&self, state: &Services) {
         let every = (self.lease / RENEWALS_PER_LEASE).max(Duration::from_millis(10));
         let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -94,7 +94,7 @@ impl Held {
 }
 
 /// Runs until `shutdown` turns true; finishes the job in hand first.
-pub async fn run(state: Arc<AppState>, lease: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(state: Arc<Services>, lease: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
         if *shutdown.borrow() {
             return;
@@ -116,7 +116,7 @@ pub async fn run(state: Arc<AppState>, lease: Duration, mut shutdown: watch::Rec
     }
 }
 
-async fn process(state: &AppState, job: Job, lease: Duration) {
+async fn process(state: &Services, job: Job, lease: Duration) {
     let span = tracing::info_span!("job", id = %job.id, attempt = job.attempts);
     let held = Held::new(job, lease);
     async {
@@ -132,7 +132,7 @@ async fn process(state: &AppState, job: Job, lease: Duration) {
     .await
 }
 
-async fn decide(state: &AppState, held: &Held) {
+async fn decide(state: &Services, held: &Held) {
     let job = &held.job;
     let raw: RawLead = match serde_json::from_str(&job.payload) {
         Ok(r) => r,
@@ -223,7 +223,7 @@ async fn decide(state: &AppState, held: &Held) {
 /// the job. A CRM refusal that will not heal fails the lead with the CRM's message; a
 /// transient one leaves the job for its lease to bring back.
 async fn deliver_and_record(
-    state: &AppState,
+    state: &Services,
     held: &Held,
     lead: &crate::lead::Lead,
     decision: crate::lead::Decision,
@@ -274,7 +274,7 @@ async fn deliver_and_record(
     }
 }
 
-async fn fail(state: &AppState, job: &Job, reason: &str) {
+async fn fail(state: &Services, job: &Job, reason: &str) {
     metrics::counter!("leadgate_leads_processed_total", "status" => "failed").increment(1);
     tracing::warn!(reason, "lead failed");
     match state.store.fail(job, reason).await {

@@ -6,7 +6,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,13 +13,12 @@ use leadgate::crm::poll::poll_once;
 use leadgate::crm::{Crm, DeliveryError};
 use leadgate::lead::{Decision, LeadStatus, RawLead};
 use leadgate::pipeline::Pipeline;
-use leadgate::server::AppState;
+use leadgate::services::Services;
 use leadgate::settings::Settings;
 use leadgate::store::{Job, Store};
 use leadgate::webhook::RecordSource;
 use serde_json::{json, Value};
 use support::{temp_db, wait_for_status, Daemon};
-use tokio::sync::Notify;
 use wiremock::matchers::{body_partial_json, header, method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -105,20 +103,10 @@ impl World {
         (job, delivered)
     }
 
-    fn state(&self) -> AppState {
-        AppState {
-            dry_run_state: Default::default(),
-            pipeline: Pipeline::build(&self.settings).unwrap(),
-            store: self.store.clone(),
-            queued: Notify::new(),
-            ready: AtomicBool::new(true),
-            api_tokens: vec![],
-            pii_tokens: vec![],
-            body_limit: 65536,
-            webhooks: Default::default(),
-            records: None,
+    fn state(&self) -> Services {
+        Services {
             delivery: Some(self.crm.clone()),
-            edge: Default::default(),
+            ..Services::new(Pipeline::build(&self.settings).unwrap(), self.store.clone())
         }
     }
 }

@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 use leadgate::crm::Crm;
 use leadgate::lead::{LeadStatus, RawLead};
 use leadgate::pipeline::Pipeline;
-use leadgate::server::AppState;
+use leadgate::services::Services;
 use leadgate::settings::Settings;
 use leadgate::store::{Job, Store, StoreError};
 use leadgate::webhook::{fetch_payload, FetchError, RecordSource};
 use serde_json::json;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -101,7 +101,7 @@ struct World {
     crm: MockServer,
     store: Store,
     records: Arc<SlowRecords>,
-    state: Arc<AppState>,
+    state: Arc<Services>,
     stop: watch::Sender<bool>,
 }
 
@@ -114,19 +114,13 @@ async fn world(url: &str, fetch_delay: Duration) -> World {
         calls: AtomicUsize::new(0),
         returned: AtomicBool::new(false),
     });
-    let state = Arc::new(AppState {
-        dry_run_state: Default::default(),
-        pipeline: Pipeline::build(&settings).unwrap_or_else(|e| panic!("{e}")),
-        store: store.clone(),
-        queued: Notify::new(),
-        ready: AtomicBool::new(true),
-        api_tokens: vec![],
-        pii_tokens: vec![],
-        body_limit: 65536,
-        webhooks: Default::default(),
+    let state = Arc::new(Services {
         records: Some(records.clone() as Arc<dyn RecordSource>),
         delivery: Crm::build(&settings).unwrap_or_else(|e| panic!("{e}")),
-        edge: Default::default(),
+        ..Services::new(
+            Pipeline::build(&settings).unwrap_or_else(|e| panic!("{e}")),
+            store.clone(),
+        )
     });
     assert!(state.delivery.is_some(), "delivery is configured");
     let (stop, _) = watch::channel(false);

@@ -4,7 +4,6 @@
 mod support;
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,11 +12,11 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use leadgate::pipeline::Pipeline;
 use leadgate::server::{app, AppState};
+use leadgate::services::Services;
 use leadgate::settings::Settings;
 use leadgate::store::Store;
 use serde_json::{json, Value};
 use support::{temp_db, wait_for_status, Daemon};
-use tokio::sync::Notify;
 use tower::ServiceExt;
 
 async fn state(db: &Path, tokens: Vec<String>) -> Arc<AppState> {
@@ -30,20 +29,22 @@ async fn state_with_edge(
     edge: leadgate::server::Edge,
 ) -> Arc<AppState> {
     let settings = Settings::load(Path::new("config/leadgate.toml")).unwrap();
-    Arc::new(AppState {
-        dry_run_state: Default::default(),
-        pipeline: Pipeline::build(&settings).unwrap(),
-        store: Store::open(&format!("sqlite://{}", db.display()))
+    let services = Services::new(
+        Pipeline::build(&settings).unwrap(),
+        Store::open(&format!("sqlite://{}", db.display()))
             .await
             .unwrap(),
-        queued: Notify::new(),
-        ready: AtomicBool::new(true),
+    );
+    services
+        .ready
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    Arc::new(AppState {
+        services: Arc::new(services),
+        dry_run_state: Default::default(),
         api_tokens: tokens,
         pii_tokens: vec![],
         body_limit: 4096,
         webhooks: Default::default(),
-        records: None,
-        delivery: None,
         edge,
     })
 }

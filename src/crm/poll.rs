@@ -19,7 +19,7 @@ use super::body::{text_vars, TypedVars};
 use super::fetch::record_lead;
 use super::{Crm, PollSpec};
 use crate::connector::ConnectorError;
-use crate::server::AppState;
+use crate::services::Services;
 use crate::store::StoreError;
 
 /// What one poll did.
@@ -46,7 +46,7 @@ pub enum PollError {
 
 /// Polls until `shutdown` turns true.
 pub async fn run(
-    state: Arc<AppState>,
+    state: Arc<Services>,
     crm: Arc<Crm>,
     spec: PollSpec,
     mut shutdown: watch::Receiver<bool>,
@@ -73,7 +73,7 @@ pub async fn run(
 
 /// One poll: fetch the changes since the cursor, queue them, advance the cursor.
 pub async fn poll_once(
-    state: &AppState,
+    state: &Services,
     crm: &Crm,
     spec: &PollSpec,
     now: DateTime<Utc>,

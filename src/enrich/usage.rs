@@ -65,7 +65,7 @@ pub async fn sync_or_warn(waterfall: &Waterfall, store: &Store) {
 }
 
 /// The daemon's sync: the enrichment providers' budgets and its CRM connectors'.
-pub async fn sync_daemon(state: &crate::server::AppState) {
+pub async fn sync_daemon(state: &crate::services::Services) {
     let mut budgets = state.pipeline.waterfall.budgets();
     if let Some(crm) = &state.delivery {
         budgets.extend(crm.budgets());
@@ -81,7 +81,10 @@ fn warn_on(result: Result<(), StoreError>) {
 
 /// The daemon's loop: a sync every [`SYNC_EVERY`] until `stop` turns true (the daemon syncs
 /// once more after its workers have drained).
-pub async fn run(state: std::sync::Arc<crate::server::AppState>, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    state: std::sync::Arc<crate::services::Services>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(SYNC_EVERY) => {}

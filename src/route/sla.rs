@@ -294,7 +294,7 @@ async fn breach(
 }
 
 /// The sweep loop of `leadgate serve`: every `check_every` until `stop` turns true.
-pub async fn run(state: Arc<crate::server::AppState>, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: Arc<crate::services::Services>, mut stop: watch::Receiver<bool>) {
     let every = state.pipeline.router.sla_policy().check_every;
     loop {
         tokio::select! {

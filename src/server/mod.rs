@@ -13,48 +13,45 @@ mod routing;
 pub mod threads;
 mod webhooks;
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::sync::Notify;
 
 pub use edge::Edge;
 pub use error::{ApiError, ErrorCode};
 pub use metrics::prometheus;
 
-use crate::pipeline::Pipeline;
 use crate::route::AssignmentSnapshot;
+use crate::services::Services;
 use crate::store::reuse::{Reuse, Reused};
 use crate::store::Store;
 
-/// What every handler and worker shares.
+/// What the handlers share: the daemon's services (reached through `Deref`, so a handler
+/// writes `state.store`) and what only the HTTP edge needs.
 pub struct AppState {
-    pub pipeline: Pipeline,
-    pub store: Store,
-    /// Wakes idle workers when a lead is queued.
-    pub queued: Notify,
-    /// False while starting and once draining; `/readyz` answers 503 then.
-    pub ready: AtomicBool,
+    pub services: Arc<Services>,
     pub api_tokens: Vec<String>,
     /// The tokens that may see full email addresses (`[server] pii_tokens`).
     pub pii_tokens: Vec<String>,
     pub body_limit: usize,
     /// Which CRMs may call the webhook routes, with their secrets.
     pub webhooks: crate::webhook::WebhooksConfig,
-    /// Fetches the CRM record a webhook named by id; none until a CRM connector is set.
-    pub records: Option<Arc<dyn crate::webhook::RecordSource>>,
-    /// Delivers decisions to the CRM (write-back, owner, enrollment); none unless
-    /// `[delivery]` names a target or sequences. Only the queue's workers deliver.
-    pub delivery: Option<Arc<crate::crm::Crm>>,
     /// The routing state dry runs (`POST /v1/evaluate`) start from, re-read at most once a
     /// second.
     pub dry_run_state: DryRunState,
     /// The edge's guards: listen port for the Host check, the webhook limit, timeouts.
     pub edge: Edge,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 /// How long a dry run may reuse the routing state it read: a preview does not need the
