@@ -1,7 +1,7 @@
 //! JSON written on the hot paths: an evaluate answer (a 4–5 KB decision) and an accepted
 //! lead's two stored copies. sonic-rs writes the same bytes as serde_json (the tests below
-//! hold it to that) in about three quarters of the time; serializing the decision was 16%
-//! of an evaluate's CPU. Everything else, and all parsing, stays on serde_json.
+//! hold it to that) faster, and serializing the decision is a large share of an evaluate's
+//! CPU (docs/performance.md). Everything else, and all parsing, stays on serde_json.
 
 use serde::Serialize;
 

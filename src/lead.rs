@@ -106,8 +106,8 @@ pub struct Event {
 /// fraction for whole seconds, else 3, 6 or 9 digits), with `Z` or `+00:00`.
 ///
 /// Years 0–9999 are written digit by digit into a fixed buffer: chrono's `Display` writes one
-/// character at a time, and formatting event and enrichment times was 5% of scoring a lead
-/// and of an evaluate answer. Leap seconds and other years are left to chrono.
+/// character at a time, and formatting event and enrichment times showed in the profiles of
+/// scoring and of an evaluate answer. Leap seconds and other years are left to chrono.
 pub fn rfc3339(at: &DateTime<Utc>, z: bool) -> String {
     use chrono::{Datelike, SecondsFormat, Timelike};
     let year = at.year();

@@ -40,10 +40,9 @@ pub struct Pipeline {
 /// and how long after that a kept copy still answers while one background read replaces it.
 /// Together they bound what a write by another process (a replica, `leadgate run`) can
 /// hide from a preview: about ten seconds for an account seen at least once a minute.
-/// Reading the roll-up per lead — a `json_extract` over every stored decision of the
-/// domain — was a seventh of `POST /v1/evaluate`; re-reading every account each second
-/// (the first TTL, 1 s) still cost 0.41 → 0.49 of the trivial handler's rate and put the
-/// store's latency into evaluate's p99 (24–52 → 4–6 ms at half load, benches/e2e.rs).
+/// Reading the roll-up per lead was a large share of `POST /v1/evaluate`, and re-reading
+/// every account each second still put the store's latency into evaluate's p99
+/// (docs/performance.md, seventh round).
 const PREVIEW_ROLLUP_FRESH: std::time::Duration = std::time::Duration::from_secs(10);
 const PREVIEW_ROLLUP_KEEP: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -69,7 +68,7 @@ struct RollupCache {
     keep: std::time::Duration,
     /// Background reads under way. Copies read together (a warm-up, a restart) expire
     /// together: unbounded, a thousand accounts' refreshes filled the store's pool at once
-    /// and the reads that had to wait (new accounts) reached 40–100 ms.
+    /// and the reads that had to wait (new accounts) queued behind them.
     refreshes: Arc<tokio::sync::Semaphore>,
 }
 

@@ -2,9 +2,9 @@
 //! `in`, `&&` / `||` / `!`, string tests, `size()`, `exists()` / `all()` — straight over the
 //! lead's JSON, without building CEL values.
 //!
-//! Why it exists: cel's interpreter spends about 0.6 µs per rule (boxed values, a qualified
-//! name lookup per field); a lead is scored against a hundred rules and then routed, and the
-//! score stage's budget is 20 µs. The cel program stays the reference: an expression with any
+//! Why it exists: cel's interpreter builds boxed values and looks each qualified name up per
+//! field; a lead is scored against a hundred rules and then routed, and the score stage has
+//! a budget a lead (docs/performance.md, benches/scoring.rs). The cel program stays the reference: an expression with any
 //! other shape is not compiled here, and whenever this evaluator cannot be sure of cel's
 //! answer (a type mismatch, an error other than a missing field, a non-boolean result) it
 //! says so and the caller runs the cel program. A differential test (below) checks the two

@@ -4,10 +4,8 @@
 //! then lives on its thread: a request is read, decided and answered without crossing to
 //! another thread. On the work-stealing runtime the two workers kept passing requests and
 //! wake-ups between them, and on a 2-core VM every such hand-off costs more than the work it
-//! moves: alternated in the same minutes, evaluate did 36,000–37,000 requests/s here against
-//! 30,700–33,200 (34 against 36 µs of CPU a request), and intake 29,000–32,500 leads/s against
-//! 27,500–31,400 (docs/performance.md, twelfth round). The queue workers, the SLA sweep and
-//! polling stay on the main runtime.
+//! moves (measured alternately in the same minutes: docs/performance.md, twelfth round: "a runtime per
+//! core"). The queue workers, the SLA sweep and polling stay on the main runtime.
 //!
 //! Hand-written rather than `SO_REUSEPORT` sockets, one per thread: with those a second
 //! daemon started on the same port would silently share its traffic instead of failing with

@@ -43,8 +43,7 @@ pub struct Erased {
 /// The plain SHA-256 of the trimmed, lowercased address: how suppressions were written
 /// before migration 0012, still checked for those rows.
 pub fn legacy_email_key(email: &str) -> String {
-    // The digest's own hex writer: the `hex` crate's encoder collects 64 `char`s one by one, about 2k
-    // instructions an accepted lead.
+    // The digest's own hex writer: the `hex` crate's encoder collects 64 `char`s one by one.
     format!(
         "{:x}",
         Sha256::digest(email.trim().to_lowercase().as_bytes())

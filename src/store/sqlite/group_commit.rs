@@ -6,8 +6,8 @@
 //!
 //! The writer has a connection of its own (rusqlite), not one of sqlx's: through sqlx each
 //! statement was a hop to sqlx's SQLite thread and back, and the writer waited to be polled
-//! again behind 64 busy connections between statements (1.85 ms a batch, of which the fsync
-//! was 0.2 ms). It is a task on the runtime that writes a whole batch in one poll, straight
+//! again behind busy connections between statements, so a batch took several times its
+//! fsync. It is a task on the runtime that writes a whole batch in one poll, straight
 //! through, and it waits for SQLite's write lock asleep, never inside SQLite.
 
 use std::path::PathBuf;
