@@ -558,7 +558,7 @@ pub struct Route {
 pub struct Delivery {
     pub connector: String,
     pub op: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// The CRM record written or enrolled (`512`, `00Q…`).
@@ -568,6 +568,18 @@ pub struct Delivery {
     /// sequenceState, cadence membership).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrollment_id: Option<String>,
+}
+
+/// How one CRM side effect of a decision ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// The CRM accepted it (or had it already, found by its natural key).
+    Ok,
+    /// The CRM refused it or could not be reached within the retries; the lead is `failed`.
+    Failed,
+    /// Not attempted, with the reason in `detail` (e.g. nothing to enroll into).
+    Skipped,
 }
 
 /// Lifecycle of one arrival of a lead.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use leadgate::crm::poll::poll_once;
 use leadgate::crm::{Crm, DeliveryError};
-use leadgate::lead::{Decision, LeadStatus, RawLead};
+use leadgate::lead::{Decision, DeliveryStatus, LeadStatus, RawLead};
 use leadgate::pipeline::Pipeline;
 use leadgate::services::Services;
 use leadgate::settings::Settings;
@@ -187,7 +187,7 @@ async fn hubspot_fill_empty_keeps_what_a_person_typed_and_sets_the_owner() {
     let d = delivered.unwrap();
     assert_eq!(d.status, LeadStatus::Done);
     assert_eq!(d.delivery.len(), 1, "{:?}", d.delivery);
-    assert_eq!(d.delivery[0].status, "ok");
+    assert_eq!(d.delivery[0].status, DeliveryStatus::Ok);
     assert_eq!(d.delivery[0].record_id.as_deref(), Some("512"));
 
     let patches = requests(&crm, "PATCH", "/crm/v3/objects/contacts/512").await;
@@ -273,7 +273,7 @@ async fn hubspot_409_existing_id_updates_the_existing_contact() {
         )
         .await;
     let d = delivered.unwrap();
-    assert_eq!(d.delivery[0].status, "ok");
+    assert_eq!(d.delivery[0].status, DeliveryStatus::Ok);
     assert_eq!(d.delivery[0].record_id.as_deref(), Some("37765128953"));
     assert!(
         d.delivery[0].op.contains("after 409"),
@@ -340,7 +340,7 @@ async fn hubspot_sequence_enrollment_records_the_enrollment_id() {
         .iter()
         .find(|x| x.op == "enroll")
         .expect("an enrollment");
-    assert_eq!(enroll.status, "ok");
+    assert_eq!(enroll.status, DeliveryStatus::Ok);
     assert_eq!(enroll.enrollment_id.as_deref(), Some("4101"));
     // An enrolled lead keeps its owner: none was set.
     let patch = &requests(&crm, "PATCH", "/crm/v3/objects/contacts/512").await[0];
@@ -411,7 +411,11 @@ async fn redelivery_after_a_crash_between_the_crm_call_and_the_outbox_write_crea
     let (job, delivered) = w.deliver(json!({"email": "lin@nurture.io"})).await;
     let first = delivered.unwrap();
     assert_eq!(
-        first.delivery.iter().filter(|d| d.status == "ok").count(),
+        first
+            .delivery
+            .iter()
+            .filter(|d| d.status == DeliveryStatus::Ok)
+            .count(),
         2,
         "{:?}",
         first.delivery
@@ -525,7 +529,12 @@ async fn redelivery_after_a_crash_finds_the_record_holding_its_values_and_writes
         .await;
     let resumed = w.crm.resume(&w.store, &job).await.expect("kept decision");
     let second = w.crm.deliver(&w.store, &job, resumed).await.unwrap();
-    assert_eq!(second.delivery[0].status, "ok", "{:?}", second.delivery);
+    assert_eq!(
+        second.delivery[0].status,
+        DeliveryStatus::Ok,
+        "{:?}",
+        second.delivery
+    );
     assert_eq!(second.delivery[0].record_id.as_deref(), Some("902"));
     let searches = requests(&crm, "POST", "/crm/v3/objects/contacts/search").await;
     assert!(

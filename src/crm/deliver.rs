@@ -31,7 +31,7 @@ use super::config::{SequenceConfig, WriteMode, WritePolicy};
 use super::outbox::{Effect, EffectStatus, Finished, OutboxEntry};
 use super::{Crm, DeliveryError};
 use crate::connector::{ConnectorError, ErrorKind};
-use crate::lead::{Decision, Delivery, LeadStatus, RouteAction};
+use crate::lead::{Decision, Delivery, DeliveryStatus, LeadStatus, RouteAction};
 use crate::store::{Job, Store};
 
 /// HubSpot's 409 CONFLICT carries the existing record's id only inside its message.
@@ -95,7 +95,10 @@ impl Crm {
             }
             push(&mut decision, d);
         }
-        let failed = decision.delivery.iter().any(|d| d.status == "failed");
+        let failed = decision
+            .delivery
+            .iter()
+            .any(|d| d.status == DeliveryStatus::Failed);
         match (failed, enroll) {
             (false, Some(sequence)) => {
                 let d = self
@@ -115,7 +118,7 @@ impl Crm {
                     Delivery {
                         connector,
                         op: "enroll".into(),
-                        status: "skipped".into(),
+                        status: DeliveryStatus::Skipped,
                         detail: Some(
                             "no [[delivery.sequence]] is configured: enrollments are not delivered"
                                 .into(),
@@ -127,7 +130,11 @@ impl Crm {
             }
             _ => {}
         }
-        if decision.delivery.iter().any(|d| d.status == "failed") {
+        if decision
+            .delivery
+            .iter()
+            .any(|d| d.status == DeliveryStatus::Failed)
+        {
             decision.status = LeadStatus::Failed;
         }
         store
@@ -304,7 +311,7 @@ impl Crm {
             return Ok(Delivery {
                 connector: via,
                 op: "enroll".into(),
-                status: "failed".into(),
+                status: DeliveryStatus::Failed,
                 detail: Some(format!("routing enrolls in `{sequence}`, but no [[delivery.sequence]] has name = \"{sequence}\"; add it with the sequence's id")),
                 record_id: None,
                 enrollment_id: None,
@@ -554,7 +561,7 @@ fn finished(entry: &OutboxEntry, connector: &str, op: &str) -> Option<Delivery> 
         EffectStatus::Ok => Some(Delivery {
             connector: connector.to_string(),
             op: recorded_op,
-            status: "ok".into(),
+            status: DeliveryStatus::Ok,
             detail: entry
                 .answer
                 .as_ref()
@@ -567,7 +574,7 @@ fn finished(entry: &OutboxEntry, connector: &str, op: &str) -> Option<Delivery> 
         EffectStatus::Failed => Some(Delivery {
             connector: connector.to_string(),
             op: recorded_op,
-            status: "failed".into(),
+            status: DeliveryStatus::Failed,
             detail: entry.error.clone(),
             record_id: entry.record_id.clone(),
             enrollment_id: None,
@@ -603,7 +610,7 @@ async fn settle(
             Ok(Delivery {
                 connector: connector.to_string(),
                 op: step.op,
-                status: "ok".into(),
+                status: DeliveryStatus::Ok,
                 detail: step.detail,
                 record_id: step.record_id,
                 enrollment_id: step.result_id,
@@ -647,7 +654,7 @@ async fn settle(
             Ok(Delivery {
                 connector: connector.to_string(),
                 op: op.to_string(),
-                status: "failed".into(),
+                status: DeliveryStatus::Failed,
                 detail: Some(message),
                 record_id: None,
                 enrollment_id: None,

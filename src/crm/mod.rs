@@ -308,7 +308,7 @@ pub fn failure_reason(decision: &Decision) -> Option<String> {
     decision
         .delivery
         .iter()
-        .find(|d| d.status == "failed")
+        .find(|d| d.status == crate::lead::DeliveryStatus::Failed)
         .map(|d| {
             d.detail
                 .clone()
