@@ -128,6 +128,10 @@ enum Command {
         /// better holdout ROC AUC kept (a tie keeps logistic).
         #[arg(long, default_value = "auto", value_parser = ["auto", "logistic", "gbm"])]
         model: String,
+        /// Stratified k-fold cross-validation on the training rows: picks λ and the model
+        /// kind, and fits the calibration on the out-of-fold predictions.
+        #[arg(long, default_value_t = leadgate::score::train::DEFAULT_FOLDS)]
+        folds: usize,
     },
     /// Inspect a model file.
     Model {
@@ -239,6 +243,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             numeric,
             split_column,
             model,
+            folds,
         } => {
             let l2 = match l2.as_str() {
                 "auto" => None,
@@ -264,6 +269,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                     leadgate::score::train::NumericPrep::Auto
                 },
                 split_column,
+                folds,
             };
             train(&settings, &file, &out, &opts).await
         }

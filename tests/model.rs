@@ -62,7 +62,7 @@ fn gbm_contributions_add_up_to_the_logit() {
     let mut spread = 0.0f64;
     for e in xor_leads(300, 99) {
         let c = model.contributions(&e.features);
-        let sum = model.intercept + c.iter().map(|c| c.logit).sum::<f64>();
+        let sum = model.baseline() + c.iter().map(|c| c.logit).sum::<f64>();
         let z = model.logit(&e.features);
         assert!((sum - z).abs() < 1e-12, "{sum} vs {z}");
         let direct = model
@@ -70,8 +70,12 @@ fn gbm_contributions_add_up_to_the_logit() {
             .as_ref()
             .unwrap()
             .predict_direct(&model.encode(&e.features));
-        assert!((direct - z).abs() < 1e-6, "TreeSHAP {z} vs forust {direct}");
-        spread = spread.max((z - model.intercept).abs());
+        let raw = model.raw_logit(&e.features);
+        assert!(
+            (direct - raw).abs() < 1e-6,
+            "TreeSHAP {raw} vs forust {direct}"
+        );
+        spread = spread.max((z - model.baseline()).abs());
     }
     assert!(spread > 0.5, "contributions should move leads: {spread}");
 }
@@ -109,4 +113,107 @@ fn a_version_1_model_file_still_loads_as_logistic() {
     assert_eq!(model.kind, ModelKind::Logistic);
     assert!(model.trees.is_none() && model.data_digest.is_none());
     assert!(model.summary().contains("kind         logistic"));
+}
+
+/// A linear signal in two numbers and a category; strong enough that a heavily penalised
+/// regression is far too timid (every probability pulled toward the base rate).
+fn linear_leads(n: usize, seed: u64) -> Vec<Example> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..n)
+        .map(|_| {
+            let a = rng.f64() * 4.0 - 2.0;
+            let b = rng.f64() * 4.0 - 2.0;
+            let plan = ["basic", "pro", "team"][rng.usize(..3)];
+            let z = -2.0 + 1.8 * a - 1.2 * b + if plan == "pro" { 1.0 } else { 0.0 };
+            let mut f = Features::new();
+            f.insert("attributes.a".into(), RawValue::Num(a));
+            f.insert("attributes.b".into(), RawValue::Num(b));
+            f.insert("attributes.plan".into(), RawValue::Text(plan.into()));
+            Example {
+                features: f,
+                converted: rng.f64() < 1.0 / (1.0 + (-z).exp()),
+                holdout: None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn calibration_repairs_a_miscalibrated_model_and_keeps_factors_exact() {
+    let leads = linear_leads(3000, 21);
+    let shrunk = TrainOptions {
+        l2: Some(3000.0),
+        ..opts(ModelChoice::Logistic)
+    };
+    let (model, report) = train::fit(&leads, "linear", &shrunk).unwrap();
+    let platt = model.calibration.clone().expect("a calibration is fitted");
+    assert!(platt.slope > 1.5, "a timid model is stretched: {platt:?}");
+    assert_eq!(platt.folds, 5);
+    let before = &report.uncalibrated;
+    assert!(
+        report.log_loss < before.log_loss - 0.01,
+        "log loss {} → {}",
+        before.log_loss,
+        report.log_loss
+    );
+    assert!(
+        report.brier < before.brier - 0.002,
+        "Brier {} → {}",
+        before.brier,
+        report.brier
+    );
+    // Monotone: the ranking is untouched.
+    assert!((report.auc - before.auc).abs() < 1e-12);
+    assert!(report.pr_auc > 0.0 && report.pr_auc <= 1.0);
+    assert_eq!(report.calibration.len(), 10);
+    let rendered = train::render(&report, Path::new("m.json"));
+    assert!(
+        rendered.contains("before     after calibration") && rendered.contains("PR AUC"),
+        "{rendered}"
+    );
+    for e in linear_leads(200, 5) {
+        let c = model.contributions(&e.features);
+        let sum = model.baseline() + c.iter().map(|c| c.logit).sum::<f64>();
+        let z = model.logit(&e.features);
+        assert!((sum - z).abs() < 1e-9, "{sum} vs {z}");
+        let raw = model.raw_logit(&e.features);
+        assert!((platt.apply(raw) - z).abs() < 1e-9);
+    }
+    // The calibration travels in the file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.json");
+    model.save(&path).unwrap();
+    let loaded = Model::load(&path).unwrap();
+    assert_eq!(loaded.calibration, model.calibration);
+    assert!(loaded.summary().contains("calibration  Platt"));
+}
+
+#[test]
+fn auto_chooses_by_cross_validation_and_records_it() {
+    let leads = linear_leads(1500, 8);
+    let (model, report) = train::fit(&leads, "linear", &opts(ModelChoice::Auto)).unwrap();
+    let (logistic, gbm) = (report.candidates[0].1, report.candidates[1].1);
+    let want = if gbm > logistic {
+        ModelKind::Gbm
+    } else {
+        ModelKind::Logistic
+    };
+    assert_eq!(model.kind, want, "logistic {logistic} vs gbm {gbm}");
+    assert_eq!(model.metrics["folds"], 5);
+    assert!(model.metrics["chosen_by"]["rule"]
+        .as_str()
+        .unwrap()
+        .contains("k-fold"));
+    let three = TrainOptions {
+        folds: 3,
+        ..opts(ModelChoice::Logistic)
+    };
+    let (m3, _) = train::fit(&leads, "linear", &three).unwrap();
+    assert_eq!(m3.calibration.unwrap().folds, 3);
+    let bad = TrainOptions {
+        folds: 1,
+        ..opts(ModelChoice::Logistic)
+    };
+    let err = train::fit(&leads, "linear", &bad).unwrap_err().to_string();
+    assert!(err.contains("--folds"), "{err}");
 }
