@@ -282,6 +282,9 @@ fn check(settings: &Settings) -> Result<(), Failure> {
     // together, so every problem shows in one pass.
     let pipeline = Pipeline::build(settings);
     let crm = leadgate::crm::Crm::build(settings);
+    if let Ok(p) = &pipeline {
+        model_features_producible(p, settings)?;
+    }
     match (pipeline, crm) {
         (Ok(p), Ok(crm)) => {
             println!(
@@ -316,6 +319,30 @@ fn check(settings: &Settings) -> Result<(), Failure> {
                 issues.len()
             )))
         }
+    }
+}
+
+/// `check`: every feature the configured model needs must be one the config can produce.
+fn model_features_producible(p: &Pipeline, settings: &Settings) -> Result<(), Failure> {
+    let Some(model) = p.scorer.model() else {
+        return Ok(());
+    };
+    let missing = leadgate::score::producible::unproducible(model, &p.waterfall.provider_ids());
+    for m in &missing {
+        eprintln!(
+            "{}: [model] needs feature `{}`, which this configuration cannot produce: {}",
+            settings.config.scoring.display(),
+            m.feature,
+            m.reason
+        );
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(user(anyhow::anyhow!(
+            "{} model feature(s) the configuration cannot produce; retrain (`leadgate train`) or configure their source",
+            missing.len()
+        )))
     }
 }
 

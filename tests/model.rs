@@ -1,6 +1,8 @@
 //! The predictive model's kinds: gbm against logistic on a non-linear target, exact
 //! contributions, reproducibility, model files old and new.
 
+mod support;
+
 use std::path::Path;
 
 use leadgate::score::features::{Features, RawValue};
@@ -216,4 +218,55 @@ fn auto_chooses_by_cross_validation_and_records_it() {
     };
     let err = train::fit(&leads, "linear", &bad).unwrap_err().to_string();
     assert!(err.contains("--folds"), "{err}");
+}
+
+#[test]
+fn check_names_a_model_feature_the_config_cannot_produce() {
+    let (dir, cfg) = support::config_copy();
+    let leads = linear_leads(600, 4);
+    let (mut model, _) = train::fit(&leads, "linear", &opts(ModelChoice::Logistic)).unwrap();
+    let scoring = dir.path().join("config/scoring.toml");
+    let mut rules = std::fs::read_to_string(&scoring).unwrap();
+    rules.push_str("\n[model]\npath = \"model.json\"\nweight = 0.5\n");
+    std::fs::write(&scoring, rules).unwrap();
+    let model_path = dir.path().join("config/model.json");
+    let check = || {
+        std::process::Command::new(support::BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("check")
+            .output()
+            .unwrap()
+    };
+    // As trained (attributes only) the shipped config produces every feature.
+    model.save(&model_path).unwrap();
+    let ok = check();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // A model that needs a CRM field leadgate never extracts, and an enriched field.
+    model.features[0].name = "crm.stage".into();
+    model.features[1].name = "company.revenue".into();
+    model.save(&model_path).unwrap();
+    let res = check();
+    let stderr = String::from_utf8_lossy(&res.stderr).to_string();
+    assert_eq!(res.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("feature `crm.stage`"), "{stderr}");
+    assert!(!stderr.contains("`company.revenue`"), "{stderr}");
+    // With no enrichment provider, company.revenue cannot be filled either.
+    let main = std::fs::read_to_string(&cfg).unwrap();
+    let emptied = main.replacen(
+        "waterfall = [\"local_file\", \"clearbit\", \"peopledatalabs\", \"apollo\", \"hunter\"]",
+        "waterfall = []",
+        1,
+    );
+    assert_ne!(main, emptied);
+    std::fs::write(&cfg, emptied).unwrap();
+    let stderr = String::from_utf8_lossy(&check().stderr).to_string();
+    assert!(
+        stderr.contains("feature `company.revenue`") && stderr.contains("waterfall"),
+        "{stderr}"
+    );
 }

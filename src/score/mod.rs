@@ -18,6 +18,7 @@ pub mod gbm;
 mod grades;
 pub mod metrics;
 pub mod model;
+pub mod producible;
 pub mod train;
 
 use std::cmp::Reverse;
