@@ -94,8 +94,16 @@ enum Command {
     },
     /// Fit the predictive model on past leads with a known outcome.
     Train {
-        /// A CSV or JSONL file of past leads.
-        file: PathBuf,
+        /// A CSV or JSONL file of past leads (or `--from-store`).
+        #[arg(required_unless_present = "from_store")]
+        file: Option<PathBuf>,
+        /// Train on the store's decided leads with outcomes posted to /v1/outcomes (and
+        /// human overrides to the top/bottom grade, weight 2) instead of a file.
+        #[arg(long, conflicts_with = "file")]
+        from_store: bool,
+        /// With --from-store: `time` (earlier leads train, later ones judge) or `random`.
+        #[arg(long, default_value = "time", value_parser = ["time", "random"], requires = "from_store")]
+        split: String,
         /// The outcome column (yes/no, true/false, 1/0).
         #[arg(long, default_value = "converted")]
         outcome: String,
@@ -233,6 +241,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Train {
             file,
+            from_store,
+            split,
             outcome,
             out,
             exclude,
@@ -271,7 +281,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 split_column,
                 folds,
             };
-            train(&settings, &file, &out, &opts).await
+            match file {
+                Some(file) if !from_store => train(&settings, &file, &out, &opts).await,
+                _ => train_from_store(&settings, &split, &out, opts).await,
+            }
         }
         Command::Model { .. } => unreachable!("handled before the config is loaded"),
     }
@@ -543,6 +556,80 @@ async fn train(
     }
     let (model, report) =
         train::fit(&loaded.examples, &file.display().to_string(), opts).map_err(user)?;
+    model.save(out).map_err(user)?;
+    print!("{}", train::render(&report, out));
+    Ok(())
+}
+
+/// `train --from-store`: the store's labelled leads, split by time or at random.
+async fn train_from_store(
+    settings: &Settings,
+    split: &str,
+    out: &Path,
+    mut opts: leadgate::score::train::TrainOptions,
+) -> Result<(), Failure> {
+    use leadgate::score::store_training::{self, StoreSplit};
+    use leadgate::score::train;
+    if opts.outcome != "converted" {
+        return Err(user(anyhow::anyhow!(
+            "--outcome {}: the store records one outcome, `converted` (POST /v1/outcomes)",
+            opts.outcome
+        )));
+    }
+    let (pipeline, store) = open(settings).await?;
+    let how = if split == "random" {
+        StoreSplit::Random
+    } else {
+        StoreSplit::Time
+    };
+    let loaded = store_training::load(
+        &store,
+        &pipeline.scorer.grade_names(),
+        &opts.exclude,
+        opts.holdout,
+        how,
+        opts.seed,
+    )
+    .await
+    .map_err(user)?;
+    if loaded.skipped > 0 {
+        eprintln!(
+            "skipped {} lead(s) with an outcome but no stored decision to learn from",
+            loaded.skipped
+        );
+    }
+    // The holdout flags are set by lead; fit follows them.
+    opts.split_column = Some(format!("--split {split}"));
+    // The backend only: a PostgreSQL URL may carry a password, and model files get shared.
+    let source = if leadgate::store::is_postgres_url(&settings.storage_url()) {
+        "store (postgres)"
+    } else {
+        "store (sqlite)"
+    };
+    let (mut model, mut report) = train::fit(&loaded.examples, source, &opts).map_err(user)?;
+    report.split = match (how, loaded.cut) {
+        (StoreSplit::Time, Some(cut)) => format!(
+            "by time: trained on leads decided before {}, judged on those from then on ({} outcomes, {} overrides × {})",
+            cut.to_rfc3339(),
+            loaded.outcomes,
+            loaded.overrides,
+            store_training::OVERRIDE_WEIGHT
+        ),
+        _ => format!(
+            "random by lead ({} outcomes, {} overrides × {})",
+            loaded.outcomes,
+            loaded.overrides,
+            store_training::OVERRIDE_WEIGHT
+        ),
+    };
+    if let serde_json::Value::Object(m) = &mut model.metrics {
+        m.insert("split".into(), serde_json::json!(report.split));
+        m.insert("outcomes".into(), serde_json::json!(loaded.outcomes));
+        m.insert("overrides".into(), serde_json::json!(loaded.overrides));
+        if let Some(cut) = loaded.cut {
+            m.insert("cut".into(), serde_json::json!(cut.to_rfc3339()));
+        }
+    }
     model.save(out).map_err(user)?;
     print!("{}", train::render(&report, out));
     Ok(())

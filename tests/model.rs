@@ -270,3 +270,197 @@ fn check_names_a_model_feature_the_config_cannot_produce() {
         "{stderr}"
     );
 }
+
+/// Decides the sample leads into a fresh SQLite store with `leadgate run`, then posts
+/// outcomes for all but a few through the store API and overrides one undecided-outcome
+/// lead to the top grade. Returns the config, the store URL and the lead ids by decision.
+async fn store_with_outcomes() -> (tempfile::TempDir, std::path::PathBuf, String, usize) {
+    use leadgate::store::{NewOutcome, Store};
+    let (dir, cfg) = support::config_copy();
+    let url = format!("sqlite://{}", dir.path().join("lg.db").display());
+    let sample = Path::new("config/sample-leads.csv").canonicalize().unwrap();
+    let out = dir.path().join("decisions.jsonl");
+    let res = std::process::Command::new(support::BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args([
+            "run",
+            sample.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("LEADGATE__STORAGE__URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let decisions: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(decisions.len() > 100, "{}", decisions.len());
+    let store = Store::open(&url).await.unwrap();
+    let mut ids: Vec<(String, i64)> = decisions
+        .iter()
+        .filter_map(|d| Some((d["id"].as_str()?.to_string(), d["score"].as_i64()?)))
+        .collect();
+    ids.sort();
+    ids.dedup_by(|a, b| a.0 == b.0);
+    let (last, rest) = ids.split_last().unwrap();
+    let mut rng = fastrand::Rng::with_seed(5);
+    let mut posted = 0;
+    for (id, score) in rest {
+        // Higher-scored leads convert more often: something to learn.
+        let converted = rng.f64() < (*score as f64 / 100.0).clamp(0.05, 0.9);
+        store
+            .record_outcome(
+                id,
+                &NewOutcome {
+                    converted,
+                    at: chrono::Utc::now(),
+                    value: None,
+                    source: Some("test".into()),
+                },
+            )
+            .await
+            .unwrap();
+        posted += 1;
+    }
+    let top =
+        leadgate::pipeline::Pipeline::build(&leadgate::settings::Settings::load(&cfg).unwrap())
+            .unwrap()
+            .scorer
+            .grade_names()[0]
+            .clone();
+    store
+        .add_override(
+            &last.0,
+            &leadgate::store::console::NewOverride {
+                grade: Some(top),
+                route: None,
+                reason: "met them at the conference".into(),
+                by: "rep@example.com".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    (dir, cfg, url, posted)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn train_from_a_sqlite_store_with_outcomes_and_an_override() {
+    use leadgate::score::store_training::{self, StoreSplit, OVERRIDE_WEIGHT};
+    let (dir, cfg, url, posted) = store_with_outcomes().await;
+    let model_path = dir.path().join("from-store.json");
+    let res = std::process::Command::new(support::BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args([
+            "train",
+            "--from-store",
+            "--outcome",
+            "converted",
+            "--split",
+            "time",
+        ])
+        .args(["--model", "logistic", "--out", model_path.to_str().unwrap()])
+        .env("LEADGATE__STORAGE__URL", &url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&res.stdout).to_string();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(
+        stdout.contains("by time: trained on leads decided before"),
+        "{stdout}"
+    );
+    let model = Model::load(&model_path).unwrap();
+    assert_eq!(model.source, "store (sqlite)");
+    assert_eq!(model.metrics["outcomes"], posted);
+    assert_eq!(model.metrics["overrides"], 1);
+    let rows = model.metrics["train_rows"].as_u64().unwrap()
+        + model.metrics["holdout_rows"].as_u64().unwrap();
+    assert_eq!(rows as usize, posted + OVERRIDE_WEIGHT);
+
+    // The same rows read through the library: the file's digest is theirs, and the time
+    // split trains on the earlier decisions only.
+    let store = leadgate::store::Store::open(&url).await.unwrap();
+    let grades =
+        leadgate::pipeline::Pipeline::build(&leadgate::settings::Settings::load(&cfg).unwrap())
+            .unwrap()
+            .scorer
+            .grade_names();
+    let loaded = store_training::load(&store, &grades, &[], 0.25, StoreSplit::Time, 42)
+        .await
+        .unwrap();
+    assert_eq!(
+        model.data_digest.as_deref(),
+        Some(train::data_digest(&loaded.examples).as_str())
+    );
+    let cut = loaded.cut.unwrap();
+    for (e, r) in loaded.examples.iter().zip(&loaded.rows) {
+        if e.holdout == Some(true) {
+            assert!(r.decided_at >= cut);
+        } else {
+            assert!(r.decided_at <= cut);
+        }
+    }
+    let latest_train = loaded
+        .rows
+        .iter()
+        .zip(&loaded.examples)
+        .filter(|(_, e)| e.holdout == Some(false))
+        .map(|(r, _)| r.decided_at)
+        .max()
+        .unwrap();
+    let earliest_holdout = loaded
+        .rows
+        .iter()
+        .zip(&loaded.examples)
+        .filter(|(_, e)| e.holdout == Some(true))
+        .map(|(r, _)| r.decided_at)
+        .min()
+        .unwrap();
+    assert!(latest_train <= earliest_holdout);
+    let overrides: Vec<_> = loaded
+        .rows
+        .iter()
+        .filter(|r| r.label == "override")
+        .collect();
+    assert_eq!(overrides.len(), OVERRIDE_WEIGHT);
+    assert!(overrides.iter().all(|r| r.converted));
+    // An outcome wins over an override on the same lead.
+    let outcome_lead = loaded
+        .rows
+        .iter()
+        .find(|r| r.label == "outcome")
+        .unwrap()
+        .lead_id
+        .clone();
+    store
+        .add_override(
+            &outcome_lead,
+            &leadgate::store::console::NewOverride {
+                grade: Some(grades[0].clone()),
+                route: None,
+                reason: "sure of it".into(),
+                by: "rep@example.com".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let again = store_training::load(&store, &grades, &[], 0.25, StoreSplit::Random, 42)
+        .await
+        .unwrap();
+    assert_eq!(again.overrides, 1);
+    assert_eq!(again.examples.len(), loaded.examples.len());
+}

@@ -19,6 +19,7 @@ mod grades;
 pub mod metrics;
 pub mod model;
 pub mod producible;
+pub mod store_training;
 pub mod train;
 
 use std::cmp::Reverse;

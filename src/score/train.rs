@@ -275,7 +275,7 @@ fn take(raw: &mut RawLead, key: &str) -> Option<Value> {
 
 /// `--exclude budget` leaves out `attributes.budget`; `--exclude company.industry` exactly
 /// that field; `--exclude industry` every feature ending in `.industry`.
-fn excluded(feature: &str, exclude: &[String]) -> bool {
+pub(crate) fn excluded(feature: &str, exclude: &[String]) -> bool {
     exclude.iter().any(|e| {
         let e = e.trim().to_lowercase();
         !e.is_empty() && (feature == e || feature.ends_with(&format!(".{e}")))
