@@ -274,10 +274,12 @@ fn check_names_a_model_feature_the_config_cannot_produce() {
 /// Decides the sample leads into a fresh SQLite store with `leadgate run`, then posts
 /// outcomes for all but a few through the store API and overrides one undecided-outcome
 /// lead to the top grade. Returns the config, the store URL and the lead ids by decision.
-async fn store_with_outcomes() -> (tempfile::TempDir, std::path::PathBuf, String, usize) {
+async fn store_with_outcomes(
+    url: Option<String>,
+) -> (tempfile::TempDir, std::path::PathBuf, String, usize) {
     use leadgate::store::{NewOutcome, Store};
     let (dir, cfg) = support::config_copy();
-    let url = format!("sqlite://{}", dir.path().join("lg.db").display());
+    let url = url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("lg.db").display()));
     let sample = Path::new("config/sample-leads.csv").canonicalize().unwrap();
     let out = dir.path().join("decisions.jsonl");
     let res = std::process::Command::new(support::BIN)
@@ -354,8 +356,19 @@ async fn store_with_outcomes() -> (tempfile::TempDir, std::path::PathBuf, String
 
 #[tokio::test(flavor = "multi_thread")]
 async fn train_from_a_sqlite_store_with_outcomes_and_an_override() {
+    train_from_store_with_outcomes_and_an_override(None, "store (sqlite)").await;
+}
+
+#[cfg(feature = "postgres-tests")]
+#[tokio::test(flavor = "multi_thread")]
+async fn train_from_a_postgres_store_with_outcomes_and_an_override() {
+    let url = support::fresh_postgres_db().await;
+    train_from_store_with_outcomes_and_an_override(Some(url), "store (postgres)").await;
+}
+
+async fn train_from_store_with_outcomes_and_an_override(url: Option<String>, source: &str) {
     use leadgate::score::store_training::{self, StoreSplit, OVERRIDE_WEIGHT};
-    let (dir, cfg, url, posted) = store_with_outcomes().await;
+    let (dir, cfg, url, posted) = store_with_outcomes(url).await;
     let model_path = dir.path().join("from-store.json");
     let res = std::process::Command::new(support::BIN)
         .arg("--config")
@@ -383,7 +396,7 @@ async fn train_from_a_sqlite_store_with_outcomes_and_an_override() {
         "{stdout}"
     );
     let model = Model::load(&model_path).unwrap();
-    assert_eq!(model.source, "store (sqlite)");
+    assert_eq!(model.source, source);
     assert_eq!(model.metrics["outcomes"], posted);
     assert_eq!(model.metrics["overrides"], 1);
     let rows = model.metrics["train_rows"].as_u64().unwrap()
