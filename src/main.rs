@@ -91,6 +91,13 @@ enum Command {
         /// Another routing.toml: how many of the file's leads would change route, from → to.
         #[arg(long, value_name = "OTHER_ROUTING.toml", requires = "file")]
         compare: Option<PathBuf>,
+        /// With --from-store: compare the recent window's leads with the model's training
+        /// leads (PSI per feature and for the score; conversion by band per week).
+        #[arg(long, requires = "from_store")]
+        drift: bool,
+        /// The recent window for --drift (`7d`, `30d`, `12h`).
+        #[arg(long, default_value = "7d", requires = "drift")]
+        window: String,
     },
     /// Fit the predictive model on past leads with a known outcome.
     Train {
@@ -232,7 +239,12 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             outcome,
             band,
             compare,
+            drift,
+            window,
         } => {
+            if drift {
+                return drift_report(&settings, &window).await;
+            }
             simulate(&settings, file.as_deref(), from_store, &outcome, band).await?;
             match (compare, file) {
                 (Some(other), Some(file)) => compare_routing(&settings, &file, &other).await,
@@ -558,6 +570,36 @@ async fn train(
         train::fit(&loaded.examples, &file.display().to_string(), opts).map_err(user)?;
     model.save(out).map_err(user)?;
     print!("{}", train::render(&report, out));
+    Ok(())
+}
+
+/// `simulate --from-store --drift`: recent decisions against the model's training leads.
+async fn drift_report(settings: &Settings, window: &str) -> Result<(), Failure> {
+    use leadgate::score::drift;
+    let span = humantime::parse_duration(window).map_err(|e| {
+        user(anyhow::anyhow!(
+            "--window `{window}`: {e} (e.g. 7d, 30d, 12h)"
+        ))
+    })?;
+    let (pipeline, store) = open(settings).await?;
+    let Some(model) = pipeline.scorer.model() else {
+        return Err(user(anyhow::anyhow!(
+            "--drift needs a model: set [model] path in {}",
+            settings.config.scoring.display()
+        )));
+    };
+    let Some(baseline) = &model.training_distribution else {
+        return Err(user(anyhow::anyhow!(
+            "the model was trained before model files recorded their training distribution; retrain it (`leadgate train`) to compare against"
+        )));
+    };
+    let since = chrono::Utc::now()
+        - chrono::Duration::from_std(span).map_err(|e| user(anyhow::anyhow!("--window: {e}")))?;
+    let recent = leadgate::score::store_training::recent(&store, since)
+        .await
+        .map_err(user)?;
+    let report = drift::compare(model, baseline, &recent);
+    print!("{}", drift::render(&report, baseline, window));
     Ok(())
 }
 

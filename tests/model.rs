@@ -477,3 +477,100 @@ async fn train_from_store_with_outcomes_and_an_override(url: Option<String>, sou
     assert_eq!(again.overrides, 1);
     assert_eq!(again.examples.len(), loaded.examples.len());
 }
+
+#[test]
+fn drift_flags_the_feature_that_moved_and_the_score() {
+    use leadgate::score::drift::{self, Recent};
+    let leads = linear_leads(2000, 30);
+    let (model, _) = train::fit(&leads, "linear", &opts(ModelChoice::Logistic)).unwrap();
+    let baseline = model.training_distribution.clone().unwrap();
+    assert_eq!(baseline.score.len(), drift::SCORE_BANDS);
+    assert!((baseline.score.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    let now = chrono::Utc::now();
+    let same: Vec<Recent> = linear_leads(1500, 31)
+        .into_iter()
+        .map(|e| Recent {
+            features: e.features,
+            at: now,
+            converted: Some(e.converted),
+        })
+        .collect();
+    let d = drift::compare(&model, &baseline, &same);
+    assert!(d.score_psi < drift::WATCH, "{d:?}");
+    assert!(d.features.iter().all(|(_, p)| *p < drift::WATCH), "{d:?}");
+    // Shift `a` up: it moves, `b` does not, and the score follows `a`.
+    let shifted: Vec<Recent> = linear_leads(1500, 32)
+        .into_iter()
+        .map(|mut e| {
+            if let Some(RawValue::Num(a)) = e.features.get_mut("attributes.a") {
+                *a = (*a + 1.5).min(2.0);
+            }
+            Recent {
+                features: e.features,
+                at: now,
+                converted: None,
+            }
+        })
+        .collect();
+    let d = drift::compare(&model, &baseline, &shifted);
+    let psi = |name: &str| d.features.iter().find(|f| f.0 == name).unwrap().1;
+    assert!(psi("attributes.a") > drift::MOVED, "{d:?}");
+    assert!(psi("attributes.b") < drift::WATCH, "{d:?}");
+    assert!(d.score_psi > drift::MOVED, "{d:?}");
+    assert_eq!(d.features[0].0, "attributes.a");
+    let shown = drift::render(&d, &baseline, "7d");
+    assert!(shown.contains("moved   attributes.a"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simulate_drift_on_a_store_reports_psi_and_conversion_by_band() {
+    let (dir, cfg, url, _) = store_with_outcomes(None).await;
+    let model_path = dir.path().join("config/model.json");
+    let run = |args: &[&str]| {
+        std::process::Command::new(support::BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .env("LEADGATE__STORAGE__URL", &url)
+            .output()
+            .unwrap()
+    };
+    let res = run(&[
+        "train",
+        "--from-store",
+        "--model",
+        "logistic",
+        "--out",
+        model_path.to_str().unwrap(),
+    ]);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let scoring = dir.path().join("config/scoring.toml");
+    let mut rules = std::fs::read_to_string(&scoring).unwrap();
+    rules.push_str("\n[model]\npath = \"model.json\"\nweight = 0.5\n");
+    std::fs::write(&scoring, rules).unwrap();
+    let res = run(&["simulate", "--from-store", "--drift", "--window", "7d"]);
+    let stdout = String::from_utf8_lossy(&res.stdout).to_string();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let model = Model::load(&model_path).unwrap();
+    assert!(stdout.contains("leads decided in the last 7d"), "{stdout}");
+    assert!(stdout.contains("model score"), "{stdout}");
+    for f in &model.features {
+        assert!(stdout.contains(&f.name), "{} missing from {stdout}", f.name);
+    }
+    assert!(
+        stdout.contains("Conversion by score band") && stdout.contains("training"),
+        "{stdout}"
+    );
+    // A window before any decision is refused politely, not a panic.
+    let bad = run(&["simulate", "--from-store", "--drift", "--window", "soon"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--window"));
+}

@@ -13,6 +13,7 @@
 mod account;
 pub mod calibrate;
 mod config;
+pub mod drift;
 pub mod features;
 pub mod gbm;
 mod grades;

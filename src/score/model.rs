@@ -89,6 +89,9 @@ pub struct Model {
     /// calibration (their raw probability is used as is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Platt>,
+    /// The training leads' feature and score distribution, for the drift report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_distribution: Option<super::drift::Baseline>,
 }
 
 /// One source feature and the columns it is encoded into.

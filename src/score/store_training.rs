@@ -220,3 +220,23 @@ fn mark_holdout(
         }
     }
 }
+
+/// The leads decided since `since` (latest decision each), as the drift report reads them.
+pub async fn recent(
+    store: &Store,
+    since: DateTime<Utc>,
+) -> Result<Vec<super::drift::Recent>, StoreError> {
+    Ok(store
+        .decided_since(since)
+        .await?
+        .into_iter()
+        .filter_map(|(record, converted)| {
+            let (lead, at) = decided(&record)?;
+            Some(super::drift::Recent {
+                features: features::extract(&lead),
+                at,
+                converted,
+            })
+        })
+        .collect())
+}

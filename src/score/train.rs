@@ -453,6 +453,7 @@ fn fit_kind(
         data_digest: Some(data_digest(examples)),
         trees: None,
         calibration: None,
+        training_distribution: None,
     };
     let folds = opts.folds;
     let train_pos = train.iter().filter(|e| e.converted).count();
@@ -508,6 +509,8 @@ fn fit_kind(
     };
     model.l2 = l2;
     model.calibration = platt.clone();
+    let rows: Vec<(&Features, bool)> = train.iter().map(|e| (&e.features, e.converted)).collect();
+    model.training_distribution = Some(super::drift::Baseline::of(&model, &rows));
 
     let yt: Vec<bool> = test.iter().map(|e| e.converted).collect();
     let raw: Vec<f64> = test
