@@ -574,3 +574,40 @@ async fn simulate_drift_on_a_store_reports_psi_and_conversion_by_band() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--window"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_export_the_score_distribution_as_a_histogram() {
+    let (_dir, db) = support::temp_db();
+    let daemon = support::Daemon::start(&db, 2, &[]);
+    let client = reqwest::Client::new();
+    for i in 0..3 {
+        let res = client
+            .post(daemon.url("/v1/leads"))
+            .json(&serde_json::json!({"email": format!("buyer{i}@acme.io"), "title": "VP Sales", "company": "Acme"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let text = loop {
+        let text = daemon.metrics().await;
+        if text.contains("leadgate_lead_score_count{score=\"primary\"} 3") {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    for le in ["10", "50", "100", "+Inf"] {
+        assert!(
+            text.contains(&format!(
+                "leadgate_lead_score_bucket{{score=\"primary\",le=\"{le}\"}}"
+            )),
+            "le={le} missing: {text}"
+        );
+    }
+    assert!(
+        text.contains("leadgate_lead_score_bucket{score=\"primary\",le=\"+Inf\"} 3"),
+        "{text}"
+    );
+}
