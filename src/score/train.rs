@@ -503,7 +503,7 @@ fn fit_kind(
         }
         Fitted::Gbm(trees, n) => {
             model.intercept = trees.expected();
-            model.trees = Some(trees);
+            model.trees = Some(*trees);
             (n, n)
         }
     };
@@ -590,7 +590,7 @@ enum Fitted {
     /// [intercept, w...] and Newton steps.
     Logistic(Vec<f64>, usize),
     /// The trees and how many early stopping kept.
-    Gbm(Trees, usize),
+    Gbm(Box<Trees>, usize),
 }
 
 impl Fitted {
@@ -613,7 +613,7 @@ impl Fitted {
                     ..GbmOptions::default()
                 };
                 let (trees, n) = Trees::fit(xs, y, &weight, &gbm).map_err(TrainError::Numeric)?;
-                Fitted::Gbm(trees, n)
+                Fitted::Gbm(Box::new(trees), n)
             }
         })
     }
