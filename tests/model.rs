@@ -476,6 +476,19 @@ async fn train_from_store_with_outcomes_and_an_override(url: Option<String>, sou
         .unwrap();
     assert_eq!(again.overrides, 1);
     assert_eq!(again.examples.len(), loaded.examples.len());
+    // The drift report's read: every decided lead in the window, with its outcome if posted.
+    let recent = store_training::recent(&store, chrono::Utc::now() - chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), posted + 1);
+    assert_eq!(
+        recent.iter().filter(|r| r.converted.is_some()).count(),
+        posted
+    );
+    let none = store_training::recent(&store, chrono::Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
 }
 
 #[test]
