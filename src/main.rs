@@ -91,11 +91,26 @@ enum Command {
         /// Another routing.toml: how many of the file's leads would change route, from → to.
         #[arg(long, value_name = "OTHER_ROUTING.toml", requires = "file")]
         compare: Option<PathBuf>,
+        /// With --from-store: compare the recent window's leads with the model's training
+        /// leads (PSI per feature and for the score; conversion by band per week).
+        #[arg(long, requires = "from_store")]
+        drift: bool,
+        /// The recent window for --drift (`7d`, `30d`, `12h`).
+        #[arg(long, default_value = "7d", requires = "drift")]
+        window: String,
     },
     /// Fit the predictive model on past leads with a known outcome.
     Train {
-        /// A CSV or JSONL file of past leads.
-        file: PathBuf,
+        /// A CSV or JSONL file of past leads (or `--from-store`).
+        #[arg(required_unless_present = "from_store")]
+        file: Option<PathBuf>,
+        /// Train on the store's decided leads with outcomes posted to /v1/outcomes (and
+        /// human overrides to the top/bottom grade, weight 2) instead of a file.
+        #[arg(long, conflicts_with = "file")]
+        from_store: bool,
+        /// With --from-store: `time` (earlier leads train, later ones judge) or `random`.
+        #[arg(long, default_value = "time", value_parser = ["time", "random"], requires = "from_store")]
+        split: String,
         /// The outcome column (yes/no, true/false, 1/0).
         #[arg(long, default_value = "converted")]
         outcome: String,
@@ -128,6 +143,10 @@ enum Command {
         /// better holdout ROC AUC kept (a tie keeps logistic).
         #[arg(long, default_value = "auto", value_parser = ["auto", "logistic", "gbm"])]
         model: String,
+        /// Stratified k-fold cross-validation on the training rows: picks λ and the model
+        /// kind, and fits the calibration on the out-of-fold predictions.
+        #[arg(long, default_value_t = leadgate::score::train::DEFAULT_FOLDS)]
+        folds: usize,
     },
     /// Inspect a model file.
     Model {
@@ -220,7 +239,12 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             outcome,
             band,
             compare,
+            drift,
+            window,
         } => {
+            if drift {
+                return drift_report(&settings, &window).await;
+            }
             simulate(&settings, file.as_deref(), from_store, &outcome, band).await?;
             match (compare, file) {
                 (Some(other), Some(file)) => compare_routing(&settings, &file, &other).await,
@@ -229,6 +253,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Train {
             file,
+            from_store,
+            split,
             outcome,
             out,
             exclude,
@@ -239,6 +265,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             numeric,
             split_column,
             model,
+            folds,
         } => {
             let l2 = match l2.as_str() {
                 "auto" => None,
@@ -264,8 +291,12 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                     leadgate::score::train::NumericPrep::Auto
                 },
                 split_column,
+                folds,
             };
-            train(&settings, &file, &out, &opts).await
+            match file {
+                Some(file) if !from_store => train(&settings, &file, &out, &opts).await,
+                _ => train_from_store(&settings, &split, &out, opts).await,
+            }
         }
         Command::Model { .. } => unreachable!("handled before the config is loaded"),
     }
@@ -276,6 +307,9 @@ fn check(settings: &Settings) -> Result<(), Failure> {
     // together, so every problem shows in one pass.
     let pipeline = Pipeline::build(settings);
     let crm = leadgate::crm::Crm::build(settings);
+    if let Ok(p) = &pipeline {
+        model_features_producible(p, settings)?;
+    }
     match (pipeline, crm) {
         (Ok(p), Ok(crm)) => {
             println!(
@@ -310,6 +344,30 @@ fn check(settings: &Settings) -> Result<(), Failure> {
                 issues.len()
             )))
         }
+    }
+}
+
+/// `check`: every feature the configured model needs must be one the config can produce.
+fn model_features_producible(p: &Pipeline, settings: &Settings) -> Result<(), Failure> {
+    let Some(model) = p.scorer.model() else {
+        return Ok(());
+    };
+    let missing = leadgate::score::producible::unproducible(model, &p.waterfall.provider_ids());
+    for m in &missing {
+        eprintln!(
+            "{}: [model] needs feature `{}`, which this configuration cannot produce: {}",
+            settings.config.scoring.display(),
+            m.feature,
+            m.reason
+        );
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(user(anyhow::anyhow!(
+            "{} model feature(s) the configuration cannot produce; retrain (`leadgate train`) or configure their source",
+            missing.len()
+        )))
     }
 }
 
@@ -510,6 +568,110 @@ async fn train(
     }
     let (model, report) =
         train::fit(&loaded.examples, &file.display().to_string(), opts).map_err(user)?;
+    model.save(out).map_err(user)?;
+    print!("{}", train::render(&report, out));
+    Ok(())
+}
+
+/// `simulate --from-store --drift`: recent decisions against the model's training leads.
+async fn drift_report(settings: &Settings, window: &str) -> Result<(), Failure> {
+    use leadgate::score::drift;
+    let span = humantime::parse_duration(window).map_err(|e| {
+        user(anyhow::anyhow!(
+            "--window `{window}`: {e} (e.g. 7d, 30d, 12h)"
+        ))
+    })?;
+    let (pipeline, store) = open(settings).await?;
+    let Some(model) = pipeline.scorer.model() else {
+        return Err(user(anyhow::anyhow!(
+            "--drift needs a model: set [model] path in {}",
+            settings.config.scoring.display()
+        )));
+    };
+    let Some(baseline) = &model.training_distribution else {
+        return Err(user(anyhow::anyhow!(
+            "the model was trained before model files recorded their training distribution; retrain it (`leadgate train`) to compare against"
+        )));
+    };
+    let since = chrono::Utc::now()
+        - chrono::Duration::from_std(span).map_err(|e| user(anyhow::anyhow!("--window: {e}")))?;
+    let recent = leadgate::score::store_training::recent(&store, since)
+        .await
+        .map_err(user)?;
+    let report = drift::compare(model, baseline, &recent);
+    print!("{}", drift::render(&report, baseline, window));
+    Ok(())
+}
+
+/// `train --from-store`: the store's labelled leads, split by time or at random.
+async fn train_from_store(
+    settings: &Settings,
+    split: &str,
+    out: &Path,
+    mut opts: leadgate::score::train::TrainOptions,
+) -> Result<(), Failure> {
+    use leadgate::score::store_training::{self, StoreSplit};
+    use leadgate::score::train;
+    if opts.outcome != "converted" {
+        return Err(user(anyhow::anyhow!(
+            "--outcome {}: the store records one outcome, `converted` (POST /v1/outcomes)",
+            opts.outcome
+        )));
+    }
+    let (pipeline, store) = open(settings).await?;
+    let how = if split == "random" {
+        StoreSplit::Random
+    } else {
+        StoreSplit::Time
+    };
+    let loaded = store_training::load(
+        &store,
+        &pipeline.scorer.grade_names(),
+        &opts.exclude,
+        opts.holdout,
+        how,
+        opts.seed,
+    )
+    .await
+    .map_err(user)?;
+    if loaded.skipped > 0 {
+        eprintln!(
+            "skipped {} lead(s) with an outcome but no stored decision to learn from",
+            loaded.skipped
+        );
+    }
+    // The holdout flags are set by lead; fit follows them.
+    opts.split_column = Some(format!("--split {split}"));
+    // The backend only: a PostgreSQL URL may carry a password, and model files get shared.
+    let source = if leadgate::store::is_postgres_url(&settings.storage_url()) {
+        "store (postgres)"
+    } else {
+        "store (sqlite)"
+    };
+    let (mut model, mut report) = train::fit(&loaded.examples, source, &opts).map_err(user)?;
+    report.split = match (how, loaded.cut) {
+        (StoreSplit::Time, Some(cut)) => format!(
+            "by time: trained on leads decided before {}, judged on those from then on ({} outcomes, {} overrides × {})",
+            cut.to_rfc3339(),
+            loaded.outcomes,
+            loaded.overrides,
+            store_training::OVERRIDE_WEIGHT
+        ),
+        _ => format!(
+            "random by lead ({} outcomes, {} overrides × {})",
+            loaded.outcomes,
+            loaded.overrides,
+            store_training::OVERRIDE_WEIGHT
+        ),
+    };
+    if let serde_json::Value::Object(m) = &mut model.metrics {
+        m.insert("split".into(), serde_json::json!(report.split));
+        m.insert("outcomes".into(), serde_json::json!(loaded.outcomes));
+        m.insert("overrides".into(), serde_json::json!(loaded.overrides));
+        if let Some(cut) = loaded.cut {
+            m.insert("cut".into(), serde_json::json!(cut.to_rfc3339()));
+        }
+    }
     model.save(out).map_err(user)?;
     print!("{}", train::render(&report, out));
     Ok(())

@@ -11,11 +11,16 @@
 //! Scoring reads the enriched lead and nothing else; it never changes it.
 
 mod account;
+pub mod calibrate;
 mod config;
+pub mod drift;
 pub mod features;
 pub mod gbm;
 mod grades;
+pub mod metrics;
 pub mod model;
+pub mod producible;
+pub mod store_training;
 pub mod train;
 
 use std::cmp::Reverse;
@@ -1152,7 +1157,7 @@ fn model_parts(
 ) -> Vec<Part> {
     let m = &b.model;
     let mut contributions = m.contributions(features);
-    let z0 = m.intercept;
+    let z0 = m.baseline();
     let z = z0 + contributions.iter().map(|c| c.logit).sum::<f64>();
     let (p, p0) = (model::sigmoid(z), model::sigmoid(z0));
     let slope = if (z - z0).abs() > 1e-9 {

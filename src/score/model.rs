@@ -12,6 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::calibrate::Platt;
 use super::features::{Features, RawValue};
 use super::gbm::Trees;
 
@@ -84,6 +85,13 @@ pub struct Model {
     /// The boosted trees of a `gbm` model (over the standardized columns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trees: Option<Trees>,
+    /// Platt scaling fitted on out-of-fold predictions; absent in files written before
+    /// calibration (their raw probability is used as is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Platt>,
+    /// The training leads' feature and score distribution, for the drift report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_distribution: Option<super::drift::Baseline>,
 }
 
 /// One source feature and the columns it is encoded into.
@@ -179,6 +187,9 @@ impl Model {
         if !self.intercept.is_finite() {
             return Err("the intercept is not a finite number".into());
         }
+        if let Some(c) = &self.calibration {
+            c.validate()?;
+        }
         match (self.kind, &self.trees) {
             (ModelKind::Gbm, None) => return Err("a gbm model without `trees`".into()),
             (ModelKind::Gbm, Some(t)) if t.columns_needed() > self.width() => {
@@ -226,8 +237,28 @@ impl Model {
         x
     }
 
-    /// Log-odds for a lead.
+    /// Calibrated log-odds for a lead (what the score is made of).
     pub fn logit(&self, features: &Features) -> f64 {
+        self.calibrate(self.raw_logit(features))
+    }
+
+    /// The calibrated log-odds an explanation starts from: the intercept, calibrated.
+    pub fn baseline(&self) -> f64 {
+        self.calibrate(self.intercept)
+    }
+
+    /// Applies the model's calibration (if any) to raw log-odds.
+    pub fn calibrate(&self, z: f64) -> f64 {
+        self.calibration.as_ref().map_or(z, |c| c.apply(z))
+    }
+
+    /// Probability before calibration (the training report compares both).
+    pub fn predict_raw(&self, features: &Features) -> f64 {
+        sigmoid(self.raw_logit(features))
+    }
+
+    /// Log-odds before calibration, straight from the regression or the trees.
+    pub fn raw_logit(&self, features: &Features) -> f64 {
         let x = self.encode(features);
         match &self.trees {
             Some(t) => t.logit(&x),
@@ -240,9 +271,21 @@ impl Model {
         sigmoid(self.logit(features))
     }
 
-    /// Each feature's contribution to the lead's log-odds (they sum to logit − intercept;
-    /// for `gbm` these are exact TreeSHAP values, a feature's columns added together).
+    /// Each feature's contribution to the lead's calibrated log-odds (they sum to
+    /// logit − baseline; for `gbm` exact TreeSHAP values, a feature's columns added
+    /// together). Platt scaling is linear, so calibration multiplies each by its slope.
     pub fn contributions(&self, features: &Features) -> Vec<Contribution> {
+        let mut c = self.raw_contributions(features);
+        if let Some(p) = &self.calibration {
+            for c in &mut c {
+                c.logit *= p.slope;
+            }
+        }
+        c
+    }
+
+    /// Contributions to the raw (uncalibrated) log-odds: they sum to raw_logit − intercept.
+    pub fn raw_contributions(&self, features: &Features) -> Vec<Contribution> {
         if let Some(t) = &self.trees {
             let per_column = t.contributions(&self.encode(features));
             let mut at = 0;
@@ -325,6 +368,18 @@ impl Model {
                 .as_deref()
                 .unwrap_or("(none: written before model files carried one)")
         );
+        match &self.calibration {
+            Some(c) => {
+                let _ = writeln!(
+                    t,
+                    "calibration  Platt: σ({:.4} · log-odds {:+.4}), fitted on {} out-of-fold predictions ({} folds)",
+                    c.slope, c.offset, c.rows, c.folds
+                );
+            }
+            None => {
+                let _ = writeln!(t, "calibration  none");
+            }
+        }
         if let Some(trees) = &self.trees {
             let _ = writeln!(t, "trees        {}", trees.len());
         } else {

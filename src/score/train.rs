@@ -1,8 +1,10 @@
 //! `leadgate train`: fit the predictive model on past leads with a known outcome.
 //!
 //! `--model logistic` is the regression below; `--model gbm` boosts trees ([`super::gbm`])
-//! on the same columns; `--model auto` fits both on the same stratified split and keeps the
-//! better holdout ROC AUC (a tie keeps the simpler logistic).
+//! on the same columns; `--model auto` cross-validates both on the same stratified k folds
+//! of the training rows and keeps the better out-of-fold ROC AUC (a tie keeps the simpler
+//! logistic). The same out-of-fold predictions fit the Platt calibration
+//! ([`super::calibrate`]); the holdout judges the result before and after it.
 //!
 //! L2-regularized logistic regression, solved by Newton's method (IRLS) on a dense matrix.
 //! Written here rather than taken from linfa-logistic: with categoricals one-hot encoded and
@@ -25,8 +27,10 @@ use serde_json::{json, Value};
 
 use sha2::{Digest, Sha256};
 
+use super::calibrate::Platt;
 use super::features::{self, parse_outcome, Features, RawValue};
 use super::gbm::{GbmOptions, Trees};
+use super::metrics::Evaluation;
 use super::model::{
     encode_raw, format_number, sigmoid, transform, Column, Encoding, Feature, Model, ModelKind,
     MISSING_LEVEL, MODEL_FORMAT, MODEL_VERSION, OTHER_LEVEL,
@@ -41,8 +45,8 @@ pub const DEFAULT_L2: f64 = 1.0;
 /// The penalties `--l2 auto` (the default) tries, by cross-validated log loss on the
 /// training split: from almost none to strong enough to tame a few hundred sparse columns.
 pub const L2_GRID: &[f64] = &[0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0];
-/// Folds of that cross-validation.
-const CV_FOLDS: usize = 5;
+/// Folds of the stratified cross-validation (`--folds`): λ, `--model auto` and calibration.
+pub const DEFAULT_FOLDS: usize = 5;
 /// A quarter of the leads held out: enough positives for a stable AUC on a few hundred rows.
 pub const DEFAULT_HOLDOUT: f64 = 0.25;
 /// The fixed seed: the same file gives the same split and the same model.
@@ -124,6 +128,8 @@ pub struct TrainOptions {
     /// A column saying which rows are `train` and which `test`/`holdout`, instead of the
     /// random stratified split (time-based splits, or matching another tool's split).
     pub split_column: Option<String>,
+    /// Stratified k-fold cross-validation folds on the training rows.
+    pub folds: usize,
 }
 
 impl Default for TrainOptions {
@@ -138,6 +144,7 @@ impl Default for TrainOptions {
             min_level_count: DEFAULT_MIN_LEVEL_COUNT,
             numeric: NumericPrep::Auto,
             split_column: None,
+            folds: DEFAULT_FOLDS,
         }
     }
 }
@@ -268,7 +275,7 @@ fn take(raw: &mut RawLead, key: &str) -> Option<Value> {
 
 /// `--exclude budget` leaves out `attributes.budget`; `--exclude company.industry` exactly
 /// that field; `--exclude industry` every feature ending in `.industry`.
-fn excluded(feature: &str, exclude: &[String]) -> bool {
+pub(crate) fn excluded(feature: &str, exclude: &[String]) -> bool {
     exclude.iter().any(|e| {
         let e = e.trim().to_lowercase();
         !e.is_empty() && (feature == e || feature.ends_with(&format!(".{e}")))
@@ -279,15 +286,22 @@ fn excluded(feature: &str, exclude: &[String]) -> bool {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub kind: ModelKind,
-    /// With `--model auto`: each kind's holdout ROC AUC.
+    /// With `--model auto`: each kind's cross-validated (out-of-fold) ROC AUC.
     pub candidates: Vec<(ModelKind, f64)>,
+    pub folds: usize,
+    /// ROC AUC of the out-of-fold predictions on the training rows.
+    pub cv_auc: f64,
+    /// How the rows were split (empty: the stratified random holdout).
+    pub split: String,
     /// Trees kept by early stopping (gbm).
     pub trees: usize,
     pub rows: usize,
     pub train_rows: usize,
     pub holdout_rows: usize,
     pub base_rate: f64,
+    /// Holdout figures after calibration.
     pub auc: f64,
+    pub pr_auc: f64,
     pub log_loss: f64,
     pub brier: f64,
     pub iterations: usize,
@@ -295,7 +309,11 @@ pub struct Report {
     /// held-out log loss.
     pub l2: f64,
     pub cv: Vec<(f64, f64)>,
+    /// Reliability by decile after calibration.
     pub calibration: Vec<Decile>,
+    pub platt: Option<Platt>,
+    /// The same holdout before calibration.
+    pub uncalibrated: Evaluation,
     pub top_positive: Vec<(String, f64)>,
     pub top_negative: Vec<(String, f64)>,
     /// Features left out and why (identifiers, constant columns).
@@ -324,10 +342,10 @@ pub fn fit(
             let logistic = fit_kind(examples, source, opts, ModelKind::Logistic)?;
             let gbm = fit_kind(examples, source, opts, ModelKind::Gbm)?;
             let candidates = vec![
-                (ModelKind::Logistic, logistic.1.auc),
-                (ModelKind::Gbm, gbm.1.auc),
+                (ModelKind::Logistic, logistic.1.cv_auc),
+                (ModelKind::Gbm, gbm.1.cv_auc),
             ];
-            let (mut model, mut report) = if gbm.1.auc > logistic.1.auc {
+            let (mut model, mut report) = if gbm.1.cv_auc > logistic.1.cv_auc {
                 gbm
             } else {
                 logistic
@@ -337,7 +355,7 @@ pub fn fit(
                 m.insert(
                     "chosen_by".into(),
                     json!({
-                        "rule": "--model auto: higher holdout ROC AUC, ties to logistic",
+                        "rule": "--model auto: higher out-of-fold ROC AUC under the same stratified k-fold cross-validation, ties to logistic",
                         "auc": candidates.iter().map(|(k, a)| (k.as_str().to_string(), json!(a))).collect::<serde_json::Map<_, _>>(),
                     }),
                 );
@@ -434,14 +452,45 @@ fn fit_kind(
         metrics: Value::Null,
         data_digest: Some(data_digest(examples)),
         trees: None,
+        calibration: None,
+        training_distribution: None,
     };
-    let (l2, cv, iterations, trees) = match kind {
-        ModelKind::Logistic => {
-            let (l2, cv) = match opts.l2 {
-                Some(l2) => (l2, Vec::new()),
-                None => choose_l2(&xs, &y, opts.seed)?,
-            };
-            let (beta, iterations) = newton(&xs, &y, l2)?;
+    let folds = opts.folds;
+    let train_pos = train.iter().filter(|e| e.converted).count();
+    let train_neg = train.len() - train_pos;
+    if folds < 2 || train_pos < folds || train_neg < folds {
+        return Err(TrainError::Option {
+            option: "folds",
+            reason: format!(
+                "{folds} folds over {train_pos} converted and {train_neg} unconverted training leads: use at least 2 folds and no more than the smaller of the two"
+            ),
+        });
+    }
+    let (l2, cv) = match (kind, opts.l2) {
+        (ModelKind::Gbm, _) => (0.0, Vec::new()),
+        (ModelKind::Logistic, Some(l2)) => (l2, Vec::new()),
+        (ModelKind::Logistic, None) => choose_l2(&xs, &y, folds, opts.seed)?,
+    };
+    // Out-of-fold log-odds: each training row predicted by a model that did not see it.
+    // They judge the kind (`--model auto`) and fit the calibration.
+    let fold = stratified_folds(&y, folds, opts.seed ^ 0xCA1B);
+    let mut oof = vec![0.0; y.len()];
+    for f in 0..folds {
+        let (xt, yt): (Vec<Vec<f64>>, Vec<f64>) = (0..y.len())
+            .filter(|i| fold[*i] != f)
+            .map(|i| (xs[i].clone(), y[i]))
+            .unzip();
+        let fitted = Fitted::fit(kind, &xt, &yt, l2, opts.seed)?;
+        for i in (0..y.len()).filter(|i| fold[*i] == f) {
+            oof[i] = fitted.margin(&xs[i]);
+        }
+    }
+    let yb: Vec<bool> = y.iter().map(|v| *v == 1.0).collect();
+    let cv_auc = auc(&oof, &yb);
+    let platt = Platt::fit(&oof, &yb, folds);
+
+    let (iterations, trees) = match Fitted::fit(kind, &xs, &y, l2, opts.seed)? {
+        Fitted::Logistic(beta, iterations) => {
             let mut k = 1;
             for f in &mut model.features {
                 for c in &mut f.columns {
@@ -450,24 +499,27 @@ fn fit_kind(
                 }
             }
             model.intercept = beta[0];
-            (l2, cv, iterations, 0)
+            (iterations, 0)
         }
-        ModelKind::Gbm => {
-            let weight = vec![1.0; y.len()];
-            let gbm = GbmOptions {
-                seed: opts.seed,
-                ..GbmOptions::default()
-            };
-            let (trees, n) = Trees::fit(&xs, &y, &weight, &gbm).map_err(TrainError::Numeric)?;
+        Fitted::Gbm(trees, n) => {
             model.intercept = trees.expected();
-            model.trees = Some(trees);
-            (0.0, Vec::new(), n, n)
+            model.trees = Some(*trees);
+            (n, n)
         }
     };
     model.l2 = l2;
+    model.calibration = platt.clone();
+    let rows: Vec<(&Features, bool)> = train.iter().map(|e| (&e.features, e.converted)).collect();
+    model.training_distribution = Some(super::drift::Baseline::of(&model, &rows));
 
-    let p: Vec<f64> = test.iter().map(|e| model.predict(&e.features)).collect();
     let yt: Vec<bool> = test.iter().map(|e| e.converted).collect();
+    let raw: Vec<f64> = test
+        .iter()
+        .map(|e| model.predict_raw(&e.features))
+        .collect();
+    let p: Vec<f64> = test.iter().map(|e| model.predict(&e.features)).collect();
+    let uncalibrated = Evaluation::of(&raw, &yt);
+    let calibrated = Evaluation::of(&p, &yt);
     let mut coefs = match kind {
         ModelKind::Logistic => model.coefficients(),
         ModelKind::Gbm => mean_contributions(&model, &test),
@@ -489,42 +541,108 @@ fn fit_kind(
     let report = Report {
         kind,
         candidates: Vec::new(),
+        folds,
+        cv_auc,
         trees,
         rows: examples.len(),
         train_rows: train.len(),
         holdout_rows: test.len(),
         base_rate: positives as f64 / examples.len() as f64,
-        auc: auc(&p, &yt),
-        log_loss: log_loss(&p, &yt),
-        brier: p
-            .iter()
-            .zip(&yt)
-            .map(|(p, y)| (p - f64::from(u8::from(*y))).powi(2))
-            .sum::<f64>()
-            / p.len() as f64,
+        auc: calibrated.auc,
+        pr_auc: calibrated.pr_auc,
+        log_loss: calibrated.log_loss,
+        brier: calibrated.brier,
         iterations,
         l2,
         cv,
-        calibration: calibration(&p, &yt, 10),
+        calibration: calibrated.deciles.clone(),
+        platt,
+        uncalibrated: uncalibrated.clone(),
         top_positive,
         top_negative,
         dropped,
+        split: String::new(),
     };
+    let summary = |e: &Evaluation| json!({"auc": e.auc, "pr_auc": e.pr_auc, "log_loss": e.log_loss, "brier": e.brier});
     model.metrics = json!({
         "kind": kind.as_str(),
         "trees": trees,
         "holdout_rows": report.holdout_rows,
         "train_rows": report.train_rows,
         "auc": report.auc,
+        "pr_auc": report.pr_auc,
         "log_loss": report.log_loss,
         "brier": report.brier,
+        "uncalibrated": summary(&uncalibrated),
+        "cv_auc": cv_auc,
+        "folds": folds,
         "base_rate": report.base_rate,
         "seed": opts.seed,
         "l2": l2,
-        "l2_chosen_by": if opts.l2.is_some() { "--l2" } else { "5-fold cross-validation" },
+        "l2_chosen_by": if kind == ModelKind::Gbm { "n/a" } else if opts.l2.is_some() { "--l2" } else { "stratified k-fold cross-validation" },
         "holdout": if opts.split_column.is_some() { json!("split column") } else { json!(opts.holdout) },
     });
     Ok((model, report))
+}
+
+/// One fit of either kind on standardized rows.
+enum Fitted {
+    /// [intercept, w...] and Newton steps.
+    Logistic(Vec<f64>, usize),
+    /// The trees and how many early stopping kept.
+    Gbm(Box<Trees>, usize),
+}
+
+impl Fitted {
+    fn fit(
+        kind: ModelKind,
+        xs: &[Vec<f64>],
+        y: &[f64],
+        l2: f64,
+        seed: u64,
+    ) -> Result<Self, TrainError> {
+        Ok(match kind {
+            ModelKind::Logistic => {
+                let (beta, n) = newton(xs, y, l2)?;
+                Fitted::Logistic(beta, n)
+            }
+            ModelKind::Gbm => {
+                let weight = vec![1.0; y.len()];
+                let gbm = GbmOptions {
+                    seed,
+                    ..GbmOptions::default()
+                };
+                let (trees, n) = Trees::fit(xs, y, &weight, &gbm).map_err(TrainError::Numeric)?;
+                Fitted::Gbm(Box::new(trees), n)
+            }
+        })
+    }
+
+    /// Raw log-odds of a standardized row.
+    fn margin(&self, x: &[f64]) -> f64 {
+        match self {
+            Fitted::Logistic(b, _) => b[0] + x.iter().zip(&b[1..]).map(|(a, w)| a * w).sum::<f64>(),
+            Fitted::Gbm(t, _) => t.logit(x),
+        }
+    }
+}
+
+/// Assigns each row a fold in 0..k, each class shuffled with the seed and dealt round
+/// robin, so every fold keeps the base rate.
+fn stratified_folds(y: &[f64], k: usize, seed: u64) -> Vec<usize> {
+    let mut fold = vec![0usize; y.len()];
+    let mut rng = SplitMix64(seed);
+    for class in [1.0, 0.0] {
+        let mut idx: Vec<usize> = (0..y.len()).filter(|i| y[*i] == class).collect();
+        for i in (1..idx.len()).rev() {
+            let j = (rng.next() % (i as u64 + 1)) as usize;
+            idx.swap(i, j);
+        }
+        for (n, i) in idx.into_iter().enumerate() {
+            fold[i] = n % k;
+        }
+    }
+    fold
 }
 
 /// Each feature's mean TreeSHAP contribution over the holdout, signed: which features push
@@ -542,24 +660,18 @@ fn mean_contributions(model: &Model, rows: &[&Example]) -> Vec<(String, f64)> {
 
 /// Picks λ from [`L2_GRID`] by stratified k-fold cross-validation on the training rows:
 /// the smallest mean held-out log loss wins. Returns it and every candidate's loss.
-fn choose_l2(x: &[Vec<f64>], y: &[f64], seed: u64) -> Result<(f64, Vec<(f64, f64)>), TrainError> {
-    let mut fold = vec![0usize; y.len()];
-    let mut rng = SplitMix64(seed ^ 0x5EED);
-    for class in [1.0, 0.0] {
-        let mut idx: Vec<usize> = (0..y.len()).filter(|i| y[*i] == class).collect();
-        for i in (1..idx.len()).rev() {
-            let j = (rng.next() % (i as u64 + 1)) as usize;
-            idx.swap(i, j);
-        }
-        for (k, i) in idx.into_iter().enumerate() {
-            fold[i] = k % CV_FOLDS;
-        }
-    }
+fn choose_l2(
+    x: &[Vec<f64>],
+    y: &[f64],
+    folds: usize,
+    seed: u64,
+) -> Result<(f64, Vec<(f64, f64)>), TrainError> {
+    let fold = stratified_folds(y, folds, seed ^ 0x5EED);
     let mut results = Vec::new();
     for &l2 in L2_GRID {
         let mut loss = 0.0;
         let mut n = 0usize;
-        for f in 0..CV_FOLDS {
+        for f in 0..folds {
             let (xt, yt): (Vec<Vec<f64>>, Vec<f64>) = (0..y.len())
                 .filter(|i| fold[*i] != f)
                 .map(|i| (x[i].clone(), y[i]))
@@ -992,11 +1104,15 @@ pub fn render(report: &Report, out: &Path) -> String {
         report.holdout_rows,
         100.0 * report.base_rate,
     );
+    if !report.split.is_empty() {
+        let _ = writeln!(t, "Split: {}", report.split);
+    }
     for (kind, auc) in &report.candidates {
         let _ = writeln!(
             t,
-            "  --model auto: {} holdout ROC AUC {auc:.4}",
-            kind.as_str()
+            "  --model auto: {} {}-fold cross-validated ROC AUC {auc:.4}",
+            kind.as_str(),
+            report.folds
         );
     }
     if report.kind == ModelKind::Gbm {
@@ -1019,28 +1135,64 @@ pub fn render(report: &Report, out: &Path) -> String {
             .collect();
         let _ = writeln!(
             t,
-            "L2 penalty λ = {} chosen by 5-fold cross-validation (log loss by λ — {})",
+            "L2 penalty λ = {} chosen by {}-fold cross-validation (log loss by λ — {})",
             report.l2,
+            report.folds,
             tried.join(", ")
         );
     }
-    let _ = writeln!(t, "\nHoldout");
-    let _ = writeln!(t, "  ROC AUC   {:.4}", report.auc);
-    let _ = writeln!(t, "  log loss  {:.4}", report.log_loss);
-    let _ = writeln!(t, "  Brier     {:.4}", report.brier);
+    match &report.platt {
+        Some(c) => {
+            let _ = writeln!(
+                t,
+                "Calibration: Platt, σ({:.4} · log-odds {:+.4}), fitted on {} out-of-fold predictions",
+                c.slope, c.offset, c.rows
+            );
+        }
+        None => {
+            let _ = writeln!(
+                t,
+                "Calibration: none (the out-of-fold predictions do not rank upward)"
+            );
+        }
+    }
+    let u = &report.uncalibrated;
+    let _ = writeln!(t, "\nHoldout            before     after calibration");
+    let _ = writeln!(t, "  ROC AUC         {:.4}    {:.4}", u.auc, report.auc);
     let _ = writeln!(
         t,
-        "\nCalibration by decile (holdout, lowest predicted first)"
+        "  PR AUC          {:.4}    {:.4}",
+        u.pr_auc, report.pr_auc
     );
-    let _ = writeln!(t, "  decile  leads  predicted  observed");
-    for d in &report.calibration {
+    let _ = writeln!(
+        t,
+        "  log loss        {:.4}    {:.4}",
+        u.log_loss, report.log_loss
+    );
+    let _ = writeln!(t, "  Brier           {:.4}    {:.4}", u.brier, report.brier);
+    let _ = writeln!(
+        t,
+        "  ({}-fold cross-validated ROC AUC on the training rows: {:.4})",
+        report.folds, report.cv_auc
+    );
+    let _ = writeln!(
+        t,
+        "\nReliability by decile (holdout, lowest predicted first)"
+    );
+    let _ = writeln!(
+        t,
+        "  decile  leads  observed  predicted before  predicted after"
+    );
+    for (i, d) in report.calibration.iter().enumerate() {
+        let before = u.deciles.get(i).map_or(f64::NAN, |b| b.predicted);
         let _ = writeln!(
             t,
-            "  {:>6}  {:>5}  {:>8.1}%  {:>7.1}%",
+            "  {:>6}  {:>5}  {:>7.1}%  {:>15.1}%  {:>14.1}%",
             d.decile,
             d.leads,
-            100.0 * d.predicted,
-            100.0 * d.observed
+            100.0 * d.observed,
+            100.0 * before,
+            100.0 * d.predicted
         );
     }
     if report.kind == ModelKind::Gbm {

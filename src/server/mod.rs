@@ -6,7 +6,7 @@ mod console;
 pub mod edge;
 mod error;
 mod leads;
-mod metrics;
+pub(crate) mod metrics;
 mod outcomes;
 mod routes;
 mod routing;

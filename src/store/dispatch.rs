@@ -251,6 +251,15 @@ impl Store {
         on_backend!(self, s => s.outcome_leads().await)
     }
 
+    /// The latest decision of each lead decided since `since`, with its outcome if posted
+    /// (the model's drift report).
+    pub async fn decided_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(serde_json::Value, Option<bool>)>, StoreError> {
+        on_backend!(self, s => s.decided_since(since).await)
+    }
+
     pub async fn account_rows(
         &self,
         domain: &str,

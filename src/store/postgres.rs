@@ -37,6 +37,7 @@ mod outbox;
 mod privacy;
 mod routing;
 mod scoring;
+mod training;
 mod usage;
 
 /// Connections per replica: its workers (8 by default) plus HTTP intake, well under

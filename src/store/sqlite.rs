@@ -27,6 +27,7 @@ mod routing;
 mod scoring;
 #[cfg(test)]
 mod tests;
+mod training;
 mod usage;
 pub use owner::{WorkerLock, WorkersHeld};
 pub use routing::{AssignmentRecord, RouteEvent, TouchRecorded};
