@@ -1,0 +1,399 @@
+//! CRM depth (issue #29): lead-to-account matching against the CRM's own accounts — HubSpot
+//! companies, Salesforce Accounts, Pipedrive organizations — with wiremock servers
+//! (127.0.0.1 only) answering as the vendors do (reference/connector-wire-formats.md §1.8,
+//! §2.7, §3.4): the match and how it was made in the decision record, negative answers
+//! cached, one lookup in flight per domain, the fuzzy name fallback, a failing CRM falling
+//! through to the accounts file.
+
+mod support;
+
+use std::sync::Arc;
+
+use leadgate::crm::account_match::attach;
+use leadgate::crm::Crm;
+use leadgate::lead::RawLead;
+use leadgate::pipeline::Pipeline;
+use leadgate::settings::Settings;
+use leadgate::store::Store;
+use serde_json::{json, Value};
+use support::temp_db;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const ROUTING: &str = r#"
+[[rule]]
+id = "known-account"
+when = "has(account.id)"
+assign = { owner = "41629779" }
+
+[fallback]
+review = { reason = "no account" }
+
+[account_match]
+"#;
+
+struct World {
+    _dir: tempfile::TempDir,
+    _db: tempfile::TempDir,
+    pipeline: Arc<Pipeline>,
+    store: Store,
+}
+
+/// `match_keys` go under `[account_match]`; `extra` into leadgate.toml.
+async fn world(match_keys: &str, extra: &str, accounts_csv: Option<&str>) -> World {
+    let routing = format!("{ROUTING}{match_keys}\n");
+    let (dir, file) = support::shipped_config(&routing, extra);
+    if let Some(csv) = accounts_csv {
+        std::fs::write(dir.path().join("accounts.csv"), csv).unwrap();
+    }
+    let (db_dir, db) = temp_db();
+    let settings = Settings::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let mut pipeline = Pipeline::build(&settings).unwrap_or_else(|e| panic!("{e}"));
+    let crm = Crm::build(&settings).unwrap_or_else(|e| panic!("{e}"));
+    attach(&mut pipeline.router, crm.as_deref()).unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    World {
+        _dir: dir,
+        _db: db_dir,
+        pipeline: Arc::new(pipeline),
+        store,
+    }
+}
+
+impl World {
+    async fn account(&self, lead: Value) -> Value {
+        let raw = RawLead(lead.as_object().unwrap().clone());
+        let lead = self.pipeline.normalize(&raw).unwrap();
+        self.pipeline.router.match_account(&lead).await
+    }
+
+    /// The account as the decision record keeps it.
+    async fn recorded_account(&self, lead: Value) -> Value {
+        let raw = RawLead(lead.as_object().unwrap().clone());
+        let lead = self.pipeline.normalize(&raw).unwrap();
+        let d = self
+            .pipeline
+            .decide(lead, &self.store, chrono::Utc::now())
+            .await
+            .unwrap();
+        d.route.account.unwrap_or(Value::Null)
+    }
+}
+
+fn hubspot(url: &str) -> String {
+    format!(
+        r#"[providers.hubspot]
+api_key = "pat-test-token"
+base_url = "{url}"
+rate_limit_per_second = 500
+burst = 100
+"#
+    )
+}
+
+fn search_terms(requests: &[Request], p: &str) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| r.url.path() == p)
+        .map(|r| {
+            let b: Value = serde_json::from_slice(&r.body).unwrap();
+            b["filterGroups"][0]["filters"][0]["value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+const COMPANIES: &str = "/crm/v3/objects/companies/search";
+
+/// HubSpot's company search: `acme.com` primary with `acme.io` as an additional domain.
+fn hubspot_companies(req: &Request) -> ResponseTemplate {
+    let body: Value = serde_json::from_slice(&req.body).unwrap();
+    let primary = &body["filterGroups"][0]["filters"][0];
+    let alias = &body["filterGroups"][1]["filters"][0];
+    let term = primary["value"].as_str().unwrap_or_default();
+    let acme = json!({"id": "9001", "properties": {"domain": "acme.com", "name": "Acme Corp",
+        "hubspot_owner_id": "555", "hs_additional_domains": "acme.io;acme-labs.com",
+        "hs_ideal_customer_profile": "tier_1", "hs_object_id": "9001"},
+        "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z", "archived": false});
+    let hit = primary["propertyName"] == "domain"
+        && alias["propertyName"] == "hs_additional_domains"
+        && alias["operator"] == "CONTAINS_TOKEN"
+        && ["acme.com", "acme.io", "acme-labs.com"].contains(&term);
+    let results = if hit { vec![acme] } else { vec![] };
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"total": results.len(), "results": results}))
+        .insert_header("X-HubSpot-RateLimit-Remaining", "99")
+        .insert_header("X-HubSpot-RateLimit-Max", "100")
+}
+
+#[tokio::test]
+async fn hubspot_companies_match_by_domain_alias_and_subdomain_in_the_decision_record() {
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(COMPANIES))
+        .respond_with(hubspot_companies)
+        .mount(&crm)
+        .await;
+    let w = world(
+        "source = \"crm\"\ncrm = \"hubspot\"\ncache_ttl = \"10m\"",
+        &hubspot(&crm.uri()),
+        None,
+    )
+    .await;
+
+    let exact = w
+        .recorded_account(json!({"email": "ada@acme.com", "company": "Acme"}))
+        .await;
+    assert_eq!(exact["id"], "9001");
+    assert_eq!(exact["owner"], "555");
+    assert_eq!(exact["tier"], "tier_1");
+    assert_eq!(exact["match"]["how"], "exact_domain");
+    assert_eq!(exact["match"]["source"], "hubspot");
+
+    let alias = w.account(json!({"email": "bo@acme.io"})).await;
+    assert_eq!(alias["id"], "9001");
+    assert_eq!(alias["match"]["how"], "alias");
+    assert_eq!(alias["match"]["host"], "acme.io");
+
+    let sub = w
+        .account(json!({"email": "cy@eu.acme.com", "website": "https://eu.acme.com/"}))
+        .await;
+    assert_eq!(sub["id"], "9001");
+    assert_eq!(sub["match"]["how"], "subdomain");
+    // The most specific host is asked first; acme.com itself came from the cache.
+    let terms = search_terms(&crm.received_requests().await.unwrap(), COMPANIES);
+    assert!(terms.contains(&"eu.acme.com".to_string()), "{terms:?}");
+    assert_eq!(
+        terms.iter().filter(|t| *t == "acme.com").count(),
+        1,
+        "{terms:?}"
+    );
+
+    let none = w.account(json!({"email": "dee@zenith.org"})).await;
+    assert_eq!(none, json!({}));
+}
+
+#[tokio::test]
+async fn hubspot_lookups_are_cached_negative_too_and_coalesced_per_domain() {
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(COMPANIES))
+        .respond_with(|r: &Request| {
+            hubspot_companies(r).set_delay(std::time::Duration::from_millis(150))
+        })
+        .mount(&crm)
+        .await;
+    let w = world(
+        "source = \"crm\"\ncache_ttl = \"10m\"",
+        &format!("{}[delivery]\ntarget = \"hubspot\"\n", hubspot(&crm.uri())),
+        None,
+    )
+    .await;
+
+    // Twenty leads from one company at once: one search in flight for the domain.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let p = w.pipeline.clone();
+        tasks.push(tokio::spawn(async move {
+            let raw = RawLead(
+                json!({"email": format!("p{i}@acme.com")})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            );
+            let lead = p.normalize(&raw).unwrap();
+            p.router.match_account(&lead).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap()["id"], "9001");
+    }
+    // A domain the CRM does not know, twice: asked once.
+    for _ in 0..2 {
+        assert_eq!(w.account(json!({"email": "x@zenith.org"})).await, json!({}));
+    }
+    let terms = search_terms(&crm.received_requests().await.unwrap(), COMPANIES);
+    assert_eq!(
+        terms.iter().filter(|t| *t == "acme.com").count(),
+        1,
+        "{terms:?}"
+    );
+    assert_eq!(
+        terms.iter().filter(|t| *t == "zenith.org").count(),
+        1,
+        "{terms:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_crm_falls_through_to_the_accounts_file_in_source_order() {
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(COMPANIES))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"status": "error",
+            "message": "Authentication credentials not found.", "category": "INVALID_AUTHENTICATION"})))
+        .mount(&crm)
+        .await;
+    let w = world(
+        "source = [\"crm\", \"file\"]\ncrm = \"hubspot\"\nfile = \"accounts.csv\"",
+        &hubspot(&crm.uri()),
+        Some("account_id,domain,name,owner,tier\nacc-1,acme.com,Acme,owner-file,tier_2\n"),
+    )
+    .await;
+    let a = w.account(json!({"email": "ada@acme.com"})).await;
+    assert_eq!(a["id"], "acc-1");
+    assert_eq!(a["match"]["source"], "accounts.csv");
+    assert_eq!(a["match"]["how"], "exact_domain");
+    assert!(
+        !crm.received_requests().await.unwrap().is_empty(),
+        "the CRM was asked first"
+    );
+}
+
+fn salesforce(url: &str) -> String {
+    format!(
+        r#"[providers.salesforce]
+api_key = "3MVG9-client-id"
+api_secret = "client-secret"
+refresh_token = "5Aep-refresh"
+token_url = "{url}/services/oauth2/token"
+base_url = "{url}"
+rate_limit_per_second = 500
+burst = 100
+"#
+    )
+}
+
+fn soql_records(records: Vec<Value>) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"totalSize": records.len(), "done": true, "records": records}))
+        .insert_header("Sforce-Limit-Info", "api-usage=18/100000")
+}
+
+fn sf_account(id: &str, name: &str, website: &str) -> Value {
+    json!({"attributes": {"type": "Account", "url": format!("/services/data/v62.0/sobjects/Account/{id}")},
+        "Id": id, "Name": name, "OwnerId": "0055e000001OWNR", "Website": website})
+}
+
+#[tokio::test]
+async fn salesforce_accounts_by_a_configured_domain_field_and_by_fuzzy_name() {
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/oauth2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "00D!token",
+            "instance_url": "https://acme.my.salesforce.com", "token_type": "Bearer", "issued_at": "1700000000000"})))
+        .mount(&crm)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/services/data/v62.0/query"))
+        .respond_with(|r: &Request| {
+            let q = r
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "q")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            if q.contains("WHERE Domain__c LIKE '%acme.com%'") {
+                // LIKE also finds a look-alike; the real account comes second.
+                soql_records(vec![
+                    sf_account("001NOT", "Not Acme", "https://www.notacme.com"),
+                    sf_account("001ACME", "Acme", "http://www.acme.com/"),
+                ])
+            } else if q.contains("WHERE Name LIKE '%kestrel%'") {
+                soql_records(vec![
+                    sf_account("001KP", "Kestrel Pharma", "kestrelpharma.com"),
+                    sf_account("001KD", "Kestrel Data Corp", "kestrel.io"),
+                ])
+            } else if q.contains("FROM Account WHERE") {
+                soql_records(vec![])
+            } else {
+                ResponseTemplate::new(400).set_body_json(
+                    json!([{"message": "unexpected", "errorCode": "MALFORMED_QUERY"}]),
+                )
+            }
+        })
+        .mount(&crm)
+        .await;
+    let w = world(
+        "source = \"crm\"\ncrm = \"salesforce\"\ndomain_field = \"Domain__c\"\nfuzzy_threshold = 0.9",
+        &salesforce(&crm.uri()),
+        None,
+    )
+    .await;
+
+    let a = w.recorded_account(json!({"email": "ada@acme.com"})).await;
+    assert_eq!(a["id"], "001ACME");
+    assert_eq!(a["owner"], "0055e000001OWNR");
+    assert_eq!(a["match"]["how"], "exact_domain");
+
+    let f = w
+        .recorded_account(json!({"email": "bo@kestrel-mail.net", "company": "Kestrel Data, Inc."}))
+        .await;
+    assert_eq!(f["id"], "001KD", "{f}");
+    assert_eq!(f["match"]["how"], "fuzzy_name");
+    assert!(f["match"]["confidence"].as_f64().unwrap() >= 0.9);
+
+    // Below the threshold: no account rather than a guess.
+    let g = w
+        .account(json!({"email": "cy@kestrel-mail.net", "company": "Kestrel Aerospace"}))
+        .await;
+    assert_eq!(g, json!({}));
+}
+
+#[tokio::test]
+async fn pipedrive_organizations_by_a_domain_custom_field() {
+    let crm = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/organizations/search"))
+        .respond_with(|r: &Request| {
+            let q: std::collections::HashMap<String, String> =
+                r.url.query_pairs().into_owned().collect();
+            let hit = q.get("term").map(String::as_str) == Some("acme.com")
+                && q.get("fields").map(String::as_str) == Some("custom_fields")
+                && q.get("exact_match").map(String::as_str) == Some("true");
+            let items = if hit {
+                vec![json!({"result_score": 1.0, "item": {"id": 42, "name": "Acme", "owner": {"id": 7},
+                    "address": null, "visible_to": 3, "custom_fields": ["acme.com"]}})]
+            } else {
+                vec![]
+            };
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"success": true, "data": {"items": items}, "additional_data": {"next_cursor": null}}))
+                .insert_header("x-ratelimit-remaining", "19")
+                .insert_header("x-ratelimit-reset", "2")
+        })
+        .mount(&crm)
+        .await;
+    let extra = format!(
+        "[providers.pipedrive]\napi_key = \"pd-token\"\nbase_url = \"{}\"\n",
+        crm.uri()
+    );
+    let w = world("source = \"crm\"\ncrm = \"pipedrive\"", &extra, None).await;
+    let a = w.recorded_account(json!({"email": "ada@acme.com"})).await;
+    assert_eq!(a["id"], "42");
+    assert_eq!(a["owner"], "7");
+    assert_eq!(a["match"]["how"], "exact_domain");
+    assert_eq!(a["match"]["source"], "pipedrive");
+    assert_eq!(w.account(json!({"email": "x@zenith.org"})).await, json!({}));
+}
+
+#[test]
+fn account_match_keys_are_checked_with_the_key_and_rule() {
+    let routing = format!("{ROUTING}source = [\"crm\", \"ldap\"]\nfuzzy_threshold = 1.5\ndomain_field = \"Website'--\"\n");
+    let (_dir, file) = support::shipped_config(&routing, "");
+    let settings = Settings::load(&file).unwrap();
+    let Err(err) = Pipeline::build(&settings) else {
+        panic!("the bad keys were accepted")
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("account_match.source") && err.contains("`ldap`"),
+        "{err}"
+    );
+    assert!(err.contains("account_match.fuzzy_threshold"), "{err}");
+    assert!(err.contains("account_match.domain_field"), "{err}");
+}
