@@ -397,3 +397,194 @@ fn account_match_keys_are_checked_with_the_key_and_rule() {
     assert!(err.contains("account_match.fuzzy_threshold"), "{err}");
     assert!(err.contains("account_match.domain_field"), "{err}");
 }
+
+// ---- polling: Pipedrive and Salesforce ---------------------------------------------------------
+
+struct PollWorld {
+    _dir: tempfile::TempDir,
+    _db: tempfile::TempDir,
+    db: std::path::PathBuf,
+    settings: Settings,
+    store: Store,
+    crm: Arc<Crm>,
+}
+
+async fn poll_world(extra: &str) -> PollWorld {
+    let (dir, file) = support::shipped_config(
+        "[[rule]]\nid = \"all\"\nwhen = \"true\"\nassign = { owner = \"7\" }\n[fallback]\nreview = { reason = \"x\" }\n",
+        extra,
+    );
+    let (db_dir, db) = temp_db();
+    let settings = Settings::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let crm = Crm::build(&settings)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap();
+    PollWorld {
+        _dir: dir,
+        _db: db_dir,
+        db,
+        settings,
+        store,
+        crm,
+    }
+}
+
+impl PollWorld {
+    fn state(&self, store: Store) -> leadgate::server::AppState {
+        leadgate::server::AppState {
+            dry_run_state: Default::default(),
+            pipeline: Pipeline::build(&self.settings).unwrap(),
+            store,
+            queued: tokio::sync::Notify::new(),
+            ready: std::sync::atomic::AtomicBool::new(true),
+            api_tokens: vec![],
+            pii_tokens: vec![],
+            body_limit: 65536,
+            webhooks: Default::default(),
+            records: None,
+            delivery: Some(self.crm.clone()),
+            edge: Default::default(),
+        }
+    }
+}
+
+fn pd_person(id: u64, email: &str, updated: &str) -> Value {
+    json!({"id": id, "name": "Ada Lovelace", "first_name": "Ada", "last_name": "Lovelace",
+        "owner_id": 7, "org_id": null, "org_name": "Kestrel Data",
+        "emails": [{"value": email, "primary": true, "label": "work"}],
+        "phones": [], "add_time": "2026-04-01T09:00:00Z", "update_time": updated, "visible_to": 3})
+}
+
+#[tokio::test]
+async fn pipedrive_polling_moves_its_cursor_and_repeats_nothing_across_a_restart() {
+    use leadgate::crm::poll::poll_once;
+    let crm = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/persons"))
+        .respond_with(|r: &Request| {
+            let q: std::collections::HashMap<String, String> =
+                r.url.query_pairs().into_owned().collect();
+            let since = q.get("updated_since").cloned().unwrap_or_default();
+            assert_eq!(q.get("sort_by").map(String::as_str), Some("update_time"));
+            let all = [
+                pd_person(101, "ada@kestrel-data.io", "2026-05-01T10:00:00Z"),
+                pd_person(102, "bo@kestrel-data.io", "2026-05-01T10:05:00Z"),
+            ];
+            // RFC 3339 in UTC compares as text.
+            let data: Vec<Value> = all
+                .into_iter()
+                .filter(|p| p["update_time"].as_str().unwrap() >= since.as_str())
+                .collect();
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"success": true, "data": data, "additional_data": {"next_cursor": null}}))
+                .insert_header("x-ratelimit-remaining", "19")
+                .insert_header("x-ratelimit-reset", "2")
+        })
+        .mount(&crm)
+        .await;
+    let cfg = format!("[providers.pipedrive]\napi_key = \"pd-token\"\nbase_url = \"{}\"\n[intake.poll.pipedrive]\ninterval = \"1s\"\nstart = \"2026-05-01T09:00:00Z\"\n", crm.uri());
+    let w = poll_world(&cfg).await;
+    let spec = w.crm.polls[0].clone();
+    let first = poll_once(&w.state(w.store.clone()), &w.crm, &spec, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.seen, first.queued, first.duplicates),
+        (2, 2, 0),
+        "{first:?}"
+    );
+    let cursor = w.store.poll_cursor("pipedrive").await.unwrap().unwrap();
+    assert!(cursor.starts_with("2026-05-01T10:05:00"), "{cursor}");
+
+    // A restart on the same store: the record at the cursor comes again and is a duplicate.
+    let store = Store::open(&format!("sqlite://{}", w.db.display()))
+        .await
+        .unwrap();
+    let crm2 = Crm::build(&w.settings).unwrap().unwrap();
+    let second = poll_once(&w.state(store), &crm2, &crm2.polls[0], chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.seen, second.queued, second.duplicates),
+        (1, 0, 1),
+        "{second:?}"
+    );
+    let asked: Vec<String> = crm
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "updated_since")
+                .map(|(_, v)| v.into_owned())
+        })
+        .collect();
+    assert_eq!(asked, ["2026-05-01T09:00:00Z", "2026-05-01T10:05:00Z"]);
+}
+
+#[tokio::test]
+async fn salesforce_polling_reads_soql_records_from_the_cursor() {
+    use leadgate::crm::poll::poll_once;
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/oauth2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "00D!token",
+            "instance_url": "https://acme.my.salesforce.com", "token_type": "Bearer", "issued_at": "1700000000000"})))
+        .mount(&crm)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/services/data/v62.0/query"))
+        .respond_with(|r: &Request| {
+            let q = r
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "q")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            let lead = |id: &str, email: &str, at: &str| json!({"attributes": {"type": "Lead",
+                "url": format!("/services/data/v62.0/sobjects/Lead/{id}")}, "Id": id, "Email": email,
+                "FirstName": "Ada", "LastName": "Lovelace", "Company": "Kestrel Data", "Title": null,
+                "Phone": null, "Website": null, "Country": "US", "LastModifiedDate": at});
+            let records = if q.contains("FROM Lead WHERE LastModifiedDate >= 2026-05-01T09:00:00Z ORDER BY LastModifiedDate ASC") {
+                vec![
+                    lead("00Q1", "ada@kestrel-data.io", "2026-05-01T10:00:00.000+0000"),
+                    lead("00Q2", "bo@kestrel-data.io", "2026-05-01T10:05:00.000+0000"),
+                ]
+            } else if q.contains("LastModifiedDate >= 2026-05-01T10:05:00Z") {
+                vec![lead("00Q2", "bo@kestrel-data.io", "2026-05-01T10:05:00.000+0000")]
+            } else {
+                return ResponseTemplate::new(400).set_body_json(json!([{"message": format!("unexpected {q}"), "errorCode": "MALFORMED_QUERY"}]));
+            };
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"totalSize": records.len(), "done": true, "records": records}))
+                .insert_header("Sforce-Limit-Info", "api-usage=20/100000")
+        })
+        .mount(&crm)
+        .await;
+    let cfg = format!(
+        "{}[intake.poll.salesforce]\ninterval = \"1s\"\nstart = \"2026-05-01T09:00:00Z\"\n",
+        salesforce(&crm.uri())
+    );
+    let w = poll_world(&cfg).await;
+    let spec = w.crm.polls[0].clone();
+    let state = w.state(w.store.clone());
+    let first = poll_once(&state, &w.crm, &spec, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((first.seen, first.queued), (2, 2), "{first:?}");
+    let again = poll_once(&state, &w.crm, &spec, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.seen, again.queued, again.duplicates),
+        (1, 0, 1),
+        "{again:?}"
+    );
+    let depth = w.store.queue_depth().await.unwrap();
+    assert_eq!(depth.get("queued").copied(), Some(2), "{depth:?}");
+}
