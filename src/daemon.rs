@@ -109,6 +109,10 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         }])
     })?;
     let store = Store::open(&settings.storage_url()).await?;
+    // Rotated OAuth refresh tokens: start from the newest kept one, keep the next.
+    if let Some(crm) = &crm {
+        crate::crm::tokens::keep_rotated_tokens(crm, &store).await?;
+    }
     // On SQLite one process owns the workers of a file; another serves intake only and
     // never requeues the owner's jobs in progress (issue #28).
     let configured_workers = settings.config.server.workers;

@@ -588,3 +588,80 @@ async fn salesforce_polling_reads_soql_records_from_the_cursor() {
     let depth = w.store.queue_depth().await.unwrap();
     assert_eq!(depth.get("queued").copied(), Some(2), "{depth:?}");
 }
+
+// ---- rotated refresh tokens ------------------------------------------------------------------
+
+/// An `application/x-www-form-urlencoded` body's fields.
+fn form(body: &[u8]) -> std::collections::HashMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    reqwest::Url::parse(&format!("http://form.invalid/?{text}"))
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_kept_in_the_store_and_used_next_also_after_a_restart() {
+    let crm = MockServer::start().await;
+    // Outreach rotates: each refresh token works once and the answer names the next.
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(|r: &Request| {
+            let form = form(&r.body);
+            let next = match form.get("refresh_token").map(String::as_str) {
+                Some("or-refresh-0") => "or-refresh-1",
+                Some("or-refresh-1") => "or-refresh-2",
+                Some("or-refresh-2") => "or-refresh-3",
+                _ => return ResponseTemplate::new(400).set_body_json(
+                    json!({"error": "invalid_grant", "error_description": "refresh token revoked"}),
+                ),
+            };
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": format!("access-{next}"),
+                "token_type": "bearer", "expires_in": 7200, "refresh_token": next}))
+        })
+        .mount(&crm)
+        .await;
+    let cfg = format!(
+        "[providers.outreach]\napi_key = \"or-client\"\napi_secret = \"or-secret\"\nrefresh_token = \"or-refresh-0\"\ntoken_url = \"{url}/oauth/token\"\nbase_url = \"{url}\"\n[[delivery.sequence]]\nname = \"mid-funnel\"\nconnector = \"outreach\"\nid = \"456\"\nmailbox_id = \"7\"\n",
+        url = crm.uri()
+    );
+    let w = poll_world(&cfg).await;
+    leadgate::crm::tokens::keep_rotated_tokens(&w.crm, &w.store)
+        .await
+        .unwrap();
+    let source = w.crm.connector("outreach").unwrap().oauth().unwrap();
+    let first = source.token().await.unwrap();
+    assert_eq!(first.access_token, "access-or-refresh-1");
+    // A 401 forces a refresh: the rotated token is the one sent.
+    let second = source.refused(first.generation).await.unwrap();
+    assert_eq!(second.access_token, "access-or-refresh-2");
+
+    // A new process on the same store starts from the newest kept token, not the config's
+    // (which the endpoint has revoked).
+    let store = Store::open(&format!("sqlite://{}", w.db.display()))
+        .await
+        .unwrap();
+    let crm2 = Crm::build(&w.settings).unwrap().unwrap();
+    leadgate::crm::tokens::keep_rotated_tokens(&crm2, &store)
+        .await
+        .unwrap();
+    let third = crm2
+        .connector("outreach")
+        .unwrap()
+        .oauth()
+        .unwrap()
+        .token()
+        .await
+        .unwrap();
+    assert_eq!(third.access_token, "access-or-refresh-3");
+    let sent: Vec<String> = crm
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| form(&r.body).remove("refresh_token"))
+        .collect();
+    assert_eq!(sent, ["or-refresh-0", "or-refresh-1", "or-refresh-2"]);
+}

@@ -26,6 +26,7 @@ pub mod deliver;
 pub mod fetch;
 pub mod outbox;
 pub mod poll;
+pub mod tokens;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
