@@ -665,3 +665,43 @@ async fn a_rotated_refresh_token_is_kept_in_the_store_and_used_next_also_after_a
         .collect();
     assert_eq!(sent, ["or-refresh-0", "or-refresh-1", "or-refresh-2"]);
 }
+
+/// The same on PostgreSQL: migration 0018 and the upsert of the newest token per chain.
+#[cfg(feature = "postgres-tests")]
+#[tokio::test]
+async fn rotated_refresh_tokens_are_kept_per_chain_on_postgres() {
+    let store = Store::open(&support::fresh_postgres_db().await)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .rotated_refresh_token("outreach", "chain-a")
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .keep_refresh_token("outreach", "chain-a", "t1")
+        .await
+        .unwrap();
+    store
+        .keep_refresh_token("outreach", "chain-a", "t2")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .rotated_refresh_token("outreach", "chain-a")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("t2")
+    );
+    // A newly configured token starts another chain: the old one is not used for it.
+    assert_eq!(
+        store
+            .rotated_refresh_token("outreach", "chain-b")
+            .await
+            .unwrap(),
+        None
+    );
+}
