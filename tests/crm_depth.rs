@@ -705,3 +705,85 @@ async fn rotated_refresh_tokens_are_kept_per_chain_on_postgres() {
         None
     );
 }
+
+// ---- HubSpot OAuth public app ----------------------------------------------------------------
+
+#[tokio::test]
+async fn a_hubspot_public_app_connects_with_an_authorization_code_then_refreshes() {
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/v1/token"))
+        .respond_with(|r: &Request| {
+            let f = form(&r.body);
+            let ok = f.get("client_id").map(String::as_str) == Some("hs-client")
+                && f.get("client_secret").map(String::as_str) == Some("hs-secret");
+            match (ok, f.get("grant_type").map(String::as_str)) {
+                (true, Some("authorization_code"))
+                    if f.get("code").map(String::as_str) == Some("code-1")
+                        && f.get("redirect_uri").map(String::as_str) == Some("https://ops.example.com/cb") =>
+                {
+                    ResponseTemplate::new(200).set_body_json(json!({"token_type": "bearer",
+                        "refresh_token": "hs-refresh-1", "access_token": "hs-access-1", "expires_in": 1800}))
+                }
+                (true, Some("refresh_token")) if f.get("refresh_token").map(String::as_str) == Some("hs-refresh-1") => {
+                    ResponseTemplate::new(200).set_body_json(json!({"token_type": "bearer",
+                        "refresh_token": "hs-refresh-1", "access_token": "hs-access-2", "expires_in": 1800}))
+                }
+                _ => ResponseTemplate::new(400).set_body_json(json!({"status": "BAD_AUTH_CODE",
+                    "message": "missing or unknown auth code"})),
+            }
+        })
+        .mount(&crm)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(COMPANIES))
+        .and(wiremock::matchers::header(
+            "authorization",
+            "Bearer hs-access-2",
+        ))
+        .respond_with(hubspot_companies)
+        .mount(&crm)
+        .await;
+    let cfg = format!(
+        "[providers.hubspot]\napi_key = \"hs-client\"\napi_secret = \"hs-secret\"\ntoken_url = \"{url}/oauth/v1/token\"\nbase_url = \"{url}\"\n",
+        url = crm.uri()
+    );
+    let w = poll_world(&cfg).await;
+    // A wrong code is refused with what to do.
+    let err = leadgate::crm::tokens::connect(
+        &w.crm,
+        &w.store,
+        "hubspot",
+        "stale",
+        "https://ops.example.com/cb",
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("authorization code") && err.contains("HTTP 400"),
+        "{err}"
+    );
+    leadgate::crm::tokens::connect(
+        &w.crm,
+        &w.store,
+        "hubspot",
+        "code-1",
+        "https://ops.example.com/cb",
+    )
+    .await
+    .unwrap();
+
+    // `serve` later: a new process finds the refresh token in the store and refreshes with it.
+    let store = Store::open(&format!("sqlite://{}", w.db.display()))
+        .await
+        .unwrap();
+    let crm2 = Crm::build(&w.settings).unwrap().unwrap();
+    leadgate::crm::tokens::keep_rotated_tokens(&crm2, &store)
+        .await
+        .unwrap();
+    let hubspot = crm2.connector("hubspot").unwrap();
+    let vars = std::collections::BTreeMap::from([("term", json!("acme.com"))]);
+    let reply = hubspot.call("find_account", &vars).await.unwrap();
+    assert!(reply.found, "{reply:?}");
+}

@@ -176,6 +176,106 @@ impl TokenSource {
         *self.rotated.lock().unwrap_or_else(|p| p.into_inner()) = Some(refresh_token);
     }
 
+    /// The OAuth authorization-code grant (a public app's install): trades `code` for a
+    /// token pair and returns the refresh token, which the caller keeps; the access token
+    /// is used until it expires.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<String, ConnectorError> {
+        let id = &self.connector;
+        let (client_id, client_secret) = match &self.grant {
+            Grant::RefreshToken {
+                client_id,
+                client_secret,
+                ..
+            } => (client_id.as_str(), client_secret.as_deref()),
+            Grant::ClientCredentials {
+                client_id,
+                client_secret,
+            } => (client_id.as_str(), Some(client_secret.as_str())),
+        };
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            ("code", code),
+        ];
+        if let Some(s) = client_secret {
+            form.push(("client_secret", s));
+        }
+        let response = self
+            .client
+            .post(self.token_url.clone())
+            .timeout(TOKEN_TIMEOUT)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| {
+                ConnectorError::new(
+                    ErrorKind::Connect,
+                    None,
+                    format!(
+                        "cannot reach the {id} token endpoint {}: {}",
+                        self.token_url,
+                        e.without_url()
+                    ),
+                )
+            })?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            let said = serde_json::from_slice::<TokenRefusal>(&body)
+                .ok()
+                .and_then(|r| r.error_description.or(r.error))
+                .unwrap_or_default();
+            return Err(ConnectorError::new(
+                ErrorKind::AuthFailed,
+                Some(status),
+                format!("{id} refused the authorization code (HTTP {status}) {said}; codes are single-use and short-lived: install the app again for a new one, with the same redirect URI"),
+            ));
+        }
+        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
+            ConnectorError::new(
+                ErrorKind::BadResponse,
+                Some(status),
+                format!("the {id} token endpoint answered without an access_token: {e}"),
+            )
+        })?;
+        let refresh = answer
+            .refresh_token
+            .clone()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ConnectorError::new(
+                    ErrorKind::BadResponse,
+                    Some(status),
+                    format!("the {id} token endpoint answered the code without a refresh_token"),
+                )
+            })?;
+        let lifetime = answer
+            .expires_in
+            .as_ref()
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .map(Duration::from_secs)
+            .unwrap_or(self.lifetime);
+        self.use_refresh_token(refresh.clone());
+        let mut current = self.current.lock().await;
+        let generation = current.as_ref().map_or(0, |t| t.generation) + 1;
+        *current = Some(Token {
+            access_token: answer.access_token,
+            instance_url: answer.instance_url,
+            expires_at: Instant::now() + lifetime,
+            generation,
+        });
+        Ok(refresh)
+    }
+
     /// Where rotated refresh tokens are kept; set once.
     pub fn keep_rotations_with(&self, keeper: RotationKeeper) {
         let _ = self.keeper.set(keeper);

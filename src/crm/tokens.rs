@@ -37,3 +37,37 @@ pub async fn keep_rotated_tokens(crm: &Crm, store: &Store) -> Result<(), StoreEr
     }
     Ok(())
 }
+
+/// Why `leadgate crm connect` did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connector `{0}` is not configured: set [providers.{0}] api_key (client id), api_secret (client secret) and token_url")]
+    NotConfigured(String),
+    #[error("connector `{0}` has no OAuth token_url: set [providers.{0}] token_url (HubSpot: https://api.hubapi.com/oauth/v1/token)")]
+    NoOAuth(String),
+    #[error("{0}")]
+    Refused(#[from] crate::connector::ConnectorError),
+    #[error("cannot keep the refresh token: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// `leadgate crm connect ID --code CODE --redirect-uri URI`: trades a public app's
+/// authorization code for a refresh token and keeps it in the store, where `serve` finds it.
+pub async fn connect(
+    crm: &Crm,
+    store: &Store,
+    id: &str,
+    code: &str,
+    redirect_uri: &str,
+) -> Result<(), ConnectError> {
+    let connector = crm
+        .connector(id)
+        .ok_or_else(|| ConnectError::NotConfigured(id.to_string()))?;
+    let source = connector
+        .oauth()
+        .ok_or_else(|| ConnectError::NoOAuth(id.to_string()))?;
+    let refresh = source.exchange_code(code, redirect_uri).await?;
+    let chain = source.configured_fingerprint().unwrap_or_default();
+    store.keep_refresh_token(id, &chain, &refresh).await?;
+    Ok(())
+}
