@@ -319,7 +319,10 @@ fn check(settings: &Settings) -> Result<(), Failure> {
     let pipeline = Pipeline::build(settings);
     let crm = leadgate::crm::Crm::build(settings);
     match (pipeline, crm) {
-        (Ok(p), Ok(crm)) => {
+        (Ok(mut p), Ok(crm)) => {
+            // `[account_match] source = "crm"` needs a searchable CRM connector.
+            leadgate::crm::account_match::attach(&mut p.router, crm.as_deref())
+                .map_err(|e| user(anyhow::anyhow!("{}: {e}", settings.file.display())))?;
             println!(
                 "ok: {} — {} scoring rules, {} routing rules, providers: {}; delivery: {}",
                 settings.file.display(),
