@@ -97,10 +97,23 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     if !has_token && !addr.ip().is_loopback() {
         return Err(ServeError::Exposed(addr_text));
     }
-    let pipeline = Pipeline::build(&settings)?;
+    let mut pipeline = Pipeline::build(&settings)?;
     // CRM connectors with credentials: delivery, record fetches for webhooks, polling.
     let crm = crate::crm::Crm::build(&settings)?;
+    // `[account_match] source = "crm"`: routing searches the CRM's own accounts.
+    crate::crm::account_match::attach(&mut pipeline.router, crm.as_deref()).map_err(|e| {
+        ConfigErrors(vec![crate::settings::ConfigIssue {
+            file: settings.file_name(),
+            line: None,
+            key: "account_match".into(),
+            reason: e.to_string(),
+        }])
+    })?;
     let store = Store::open(&settings.storage_url()).await?;
+    // Rotated OAuth refresh tokens: start from the newest kept one, keep the next.
+    if let Some(crm) = &crm {
+        crate::crm::tokens::keep_rotated_tokens(crm, &store).await?;
+    }
     // On SQLite one process owns the workers of a file; another serves intake only and
     // never requeues the owner's jobs in progress (issue #28).
     let configured_workers = settings.config.server.workers;

@@ -153,6 +153,26 @@ enum Command {
         #[command(subcommand)]
         action: ModelAction,
     },
+    /// CRM connections: `crm connect hubspot --code ... --redirect-uri ...` (OAuth public app).
+    Crm {
+        #[command(subcommand)]
+        action: CrmAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CrmAction {
+    /// Trade an OAuth authorization code (from the app's install redirect) for a refresh
+    /// token, kept in the store for `serve`.
+    Connect {
+        /// The connector (`hubspot`).
+        connector: String,
+        #[arg(long)]
+        code: String,
+        /// The redirect URI the app's install link used (must match exactly).
+        #[arg(long)]
+        redirect_uri: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -299,6 +319,28 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Model { .. } => unreachable!("handled before the config is loaded"),
+        Command::Crm {
+            action:
+                CrmAction::Connect {
+                    connector,
+                    code,
+                    redirect_uri,
+                },
+        } => {
+            let crm = leadgate::crm::Crm::build(&settings)
+                .map_err(user)?
+                .ok_or_else(|| {
+                    user(anyhow::anyhow!(
+                        "no CRM connector is configured: set [providers.{connector}]"
+                    ))
+                })?;
+            let store = leadgate::store::Store::open(&settings.storage_url()).await?;
+            leadgate::crm::tokens::connect(&crm, &store, &connector, &code, &redirect_uri)
+                .await
+                .map_err(user)?;
+            println!("ok: {connector} connected; the refresh token is kept in the store for `leadgate serve`");
+            Ok(())
+        }
     }
 }
 
@@ -311,7 +353,10 @@ fn check(settings: &Settings) -> Result<(), Failure> {
         model_features_producible(p, settings)?;
     }
     match (pipeline, crm) {
-        (Ok(p), Ok(crm)) => {
+        (Ok(mut p), Ok(crm)) => {
+            // `[account_match] source = "crm"` needs a searchable CRM connector.
+            leadgate::crm::account_match::attach(&mut p.router, crm.as_deref())
+                .map_err(|e| user(anyhow::anyhow!("{}: {e}", settings.file.display())))?;
             println!(
                 "ok: {} — {} scoring rules, {} routing rules, providers: {}; delivery: {}",
                 settings.file.display(),

@@ -349,6 +349,84 @@ async fn hubspot_sequence_enrollment_records_the_enrollment_id() {
         .is_none());
 }
 
+#[tokio::test]
+async fn outreach_enrollment_creates_the_prospect_and_a_sequence_state_once() {
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "or-access",
+            "token_type": "bearer", "expires_in": 7200, "refresh_token": "or-refresh", "scope": "prospects.all sequenceStates.all"})))
+        .mount(&crm)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/prospects"))
+        .and(query_param("filter[emails]", "lin@nurture.io"))
+        .and(header("authorization", "Bearer or-access"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": [], "meta": {"count": 0}})),
+        )
+        .mount(&crm)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/prospects"))
+        .and(body_partial_json(
+            json!({"data": {"type": "prospect", "attributes": {"emails": ["lin@nurture.io"]}}}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"data": {"type": "prospect", "id": 123,
+            "attributes": {"emails": ["lin@nurture.io"]}}})),
+        )
+        .expect(1)
+        .mount(&crm)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/sequenceStates"))
+        .and(query_param("filter[prospect][id]", "123"))
+        .and(query_param("filter[sequence][id]", "456"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+        .mount(&crm)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/sequenceStates"))
+        .and(header("content-type", "application/vnd.api+json"))
+        .and(body_partial_json(
+            json!({"data": {"type": "sequenceState", "relationships": {
+            "prospect": {"data": {"type": "prospect", "id": 123}},
+            "sequence": {"data": {"type": "sequence", "id": 456}},
+            "mailbox": {"data": {"type": "mailbox", "id": 7}}}}}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"data": {"type": "sequenceState", "id": 9001,
+            "attributes": {"state": "active"}}})),
+        )
+        .expect(1)
+        .mount(&crm)
+        .await;
+    let cfg = format!(
+        "[providers.outreach]\napi_key = \"or-client\"\napi_secret = \"or-secret\"\nrefresh_token = \"or-refresh-0\"\ntoken_url = \"{url}/oauth/token\"\nbase_url = \"{url}\"\n[[delivery.sequence]]\nname = \"mid-funnel\"\nconnector = \"outreach\"\nid = \"456\"\nmailbox_id = \"7\"\n",
+        url = crm.uri()
+    );
+    let w = world(&cfg).await;
+    let (job, delivered) = w
+        .deliver(json!({"email": "lin@nurture.io", "first_name": "Lin"}))
+        .await;
+    let d = delivered.unwrap();
+    let enroll = d
+        .delivery
+        .iter()
+        .find(|x| x.op == "enroll")
+        .expect("an enrollment");
+    assert_eq!(enroll.status, "ok", "{enroll:?}");
+    assert_eq!(enroll.connector, "outreach");
+    assert_eq!(enroll.enrollment_id.as_deref(), Some("9001"));
+    // Delivered again (a retried job): the outbox answers, Outreach is not asked to enroll twice.
+    let again = w.crm.deliver(&w.store, &job, d.clone()).await.unwrap();
+    let second = again.delivery.iter().find(|x| x.op == "enroll").unwrap();
+    assert_eq!(second.enrollment_id.as_deref(), Some("9001"));
+}
+
 // ---- the outbox -----------------------------------------------------------------------------
 
 #[tokio::test]

@@ -14,6 +14,7 @@
 //! or secrets in errors (only the vendor's `error` / `error_description`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -91,7 +92,14 @@ struct TokenAnswer {
     instance_url: Option<String>,
     #[serde(default)]
     expires_in: Option<serde_json::Value>,
+    /// A rotated refresh token (HubSpot, Outreach): the old one may stop working.
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
+
+/// Keeps a rotated refresh token durably (the store); called with the new token.
+pub type RotationKeeper =
+    Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
 #[derive(Deserialize)]
 struct TokenRefusal {
@@ -110,6 +118,9 @@ pub struct TokenSource {
     client: reqwest::Client,
     current: Mutex<Option<Token>>,
     refreshes: AtomicU64,
+    /// The refresh token to use instead of the configured one, once rotated.
+    rotated: std::sync::Mutex<Option<String>>,
+    keeper: std::sync::OnceLock<RotationKeeper>,
 }
 
 impl std::fmt::Debug for TokenSource {
@@ -138,7 +149,136 @@ impl TokenSource {
             client,
             current: Mutex::new(None),
             refreshes: AtomicU64::new(0),
+            rotated: std::sync::Mutex::new(None),
+            keeper: std::sync::OnceLock::new(),
         }
+    }
+
+    pub fn connector(&self) -> &str {
+        &self.connector
+    }
+
+    /// SHA-256 (hex) of the configured refresh token: names the rotation chain it started,
+    /// so a newly configured token is not shadowed by an old chain. `None` without one.
+    pub fn configured_fingerprint(&self) -> Option<String> {
+        use sha2::Digest;
+        match &self.grant {
+            Grant::RefreshToken { refresh_token, .. } => {
+                let digest = sha2::Sha256::digest(refresh_token.as_bytes());
+                Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+            }
+            Grant::ClientCredentials { .. } => None,
+        }
+    }
+
+    /// Uses `refresh_token` (one kept from an earlier rotation) for the next refresh.
+    pub fn use_refresh_token(&self, refresh_token: String) {
+        *self.rotated.lock().unwrap_or_else(|p| p.into_inner()) = Some(refresh_token);
+    }
+
+    /// The OAuth authorization-code grant (a public app's install): trades `code` for a
+    /// token pair and returns the refresh token, which the caller keeps; the access token
+    /// is used until it expires.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<String, ConnectorError> {
+        let id = &self.connector;
+        let (client_id, client_secret) = match &self.grant {
+            Grant::RefreshToken {
+                client_id,
+                client_secret,
+                ..
+            } => (client_id.as_str(), client_secret.as_deref()),
+            Grant::ClientCredentials {
+                client_id,
+                client_secret,
+            } => (client_id.as_str(), Some(client_secret.as_str())),
+        };
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            ("code", code),
+        ];
+        if let Some(s) = client_secret {
+            form.push(("client_secret", s));
+        }
+        let response = self
+            .client
+            .post(self.token_url.clone())
+            .timeout(TOKEN_TIMEOUT)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| {
+                ConnectorError::new(
+                    ErrorKind::Connect,
+                    None,
+                    format!(
+                        "cannot reach the {id} token endpoint {}: {}",
+                        self.token_url,
+                        e.without_url()
+                    ),
+                )
+            })?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            let said = serde_json::from_slice::<TokenRefusal>(&body)
+                .ok()
+                .and_then(|r| r.error_description.or(r.error))
+                .unwrap_or_default();
+            return Err(ConnectorError::new(
+                ErrorKind::AuthFailed,
+                Some(status),
+                format!("{id} refused the authorization code (HTTP {status}) {said}; codes are single-use and short-lived: install the app again for a new one, with the same redirect URI"),
+            ));
+        }
+        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
+            ConnectorError::new(
+                ErrorKind::BadResponse,
+                Some(status),
+                format!("the {id} token endpoint answered without an access_token: {e}"),
+            )
+        })?;
+        let refresh = answer
+            .refresh_token
+            .clone()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ConnectorError::new(
+                    ErrorKind::BadResponse,
+                    Some(status),
+                    format!("the {id} token endpoint answered the code without a refresh_token"),
+                )
+            })?;
+        let lifetime = answer
+            .expires_in
+            .as_ref()
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .map(Duration::from_secs)
+            .unwrap_or(self.lifetime);
+        self.use_refresh_token(refresh.clone());
+        let mut current = self.current.lock().await;
+        let generation = current.as_ref().map_or(0, |t| t.generation) + 1;
+        *current = Some(Token {
+            access_token: answer.access_token,
+            instance_url: answer.instance_url,
+            expires_at: Instant::now() + lifetime,
+            generation,
+        });
+        Ok(refresh)
+    }
+
+    /// Where rotated refresh tokens are kept; set once.
+    pub fn keep_rotations_with(&self, keeper: RotationKeeper) {
+        let _ = self.keeper.set(keeper);
     }
 
     /// How many times a token was fetched (reports, tests).
@@ -186,6 +326,12 @@ impl TokenSource {
         let id = &self.connector;
         self.refreshes.fetch_add(1, Ordering::SeqCst);
         let mut form: Vec<(&str, &str)> = vec![("grant_type", self.grant.name())];
+        let rotated = self
+            .rotated
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut used_refresh: Option<&str> = None;
         match &self.grant {
             Grant::RefreshToken {
                 client_id,
@@ -196,7 +342,9 @@ impl TokenSource {
                 if let Some(s) = client_secret {
                     form.push(("client_secret", s));
                 }
-                form.push(("refresh_token", refresh_token));
+                let token = rotated.as_deref().unwrap_or(refresh_token);
+                used_refresh = Some(token);
+                form.push(("refresh_token", token));
             }
             Grant::ClientCredentials {
                 client_id,
@@ -275,6 +423,15 @@ impl TokenSource {
             })
             .map(Duration::from_secs)
             .unwrap_or(self.lifetime);
+        if let (Some(new), Some(used)) = (answer.refresh_token.as_deref(), used_refresh) {
+            if !new.is_empty() && new != used {
+                self.use_refresh_token(new.to_string());
+                if let Some(keep) = self.keeper.get() {
+                    keep(new.to_string()).await;
+                }
+                tracing::info!(connector = %id, "the token endpoint rotated the refresh token; keeping the new one");
+            }
+        }
         tracing::info!(connector = %id, grant = self.grant.name(), "fetched an OAuth access token");
         Ok(Token {
             access_token: answer.access_token,

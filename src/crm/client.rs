@@ -204,6 +204,35 @@ impl CrmConnector {
                     _ => None,
                 }
             }
+            // A HubSpot public app: the manifest's bearer token comes from OAuth when
+            // `token_url` is set (the refresh token from config, or kept by
+            // `leadgate crm connect` in the store).
+            _ if ps.token_url.is_some() => {
+                let url_text = ps.token_url.as_deref().unwrap_or_default();
+                match reqwest::Url::parse(url_text) {
+                    Ok(u) => Some(TokenSource::new(
+                        id,
+                        u,
+                        Grant::RefreshToken {
+                            client_id: creds.key().unwrap_or_default().to_string(),
+                            client_secret: creds
+                                .api_secret
+                                .clone()
+                                .filter(|s| !s.trim().is_empty()),
+                            refresh_token: ps.refresh_token.clone().unwrap_or_default(),
+                        },
+                        None,
+                        client.clone(),
+                    )),
+                    Err(e) => {
+                        issues.push(issue(
+                            "token_url",
+                            format!("`{url_text}` is not a URL: {e}"),
+                        ));
+                        None
+                    }
+                }
+            }
             _ => None,
         };
         let Some(base_url) = base_url else {

@@ -11,12 +11,14 @@
 //! - [`outbox`]  — the records of side effects the store keeps
 //! - [`fetch`]   — [`crate::webhook::RecordSource`]: the record a webhook named
 //! - [`poll`]    — polling a CRM for changed leads, with a cursor in the store
+//! - [`account_match`] — lead-to-account matching against the CRM's own accounts
 //!
 //! Must not: decide anything about the lead (the pipeline has), or run for `leadgate run`,
 //! `POST /v1/evaluate` or `--dry-run` — only the queue's workers deliver. With no
 //! `[delivery] target`, no sequences and no polling, nothing here is built and leadgate stays
 //! offline.
 
+pub mod account_match;
 pub mod body;
 pub mod client;
 pub mod config;
@@ -24,6 +26,7 @@ pub mod deliver;
 pub mod fetch;
 pub mod outbox;
 pub mod poll;
+pub mod tokens;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

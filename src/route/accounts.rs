@@ -41,6 +41,15 @@ pub trait AccountMatcher: Send + Sync {
     /// Names the source in explanations (`accounts.csv`, `hubspot`).
     fn source(&self) -> &str;
     fn find<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Option<Value>, AccountError>>;
+    /// Accounts whose name may be `name` (normalized by [`normalize_company_name`]), for the
+    /// fuzzy fallback; the caller scores them. None by default.
+    fn find_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Value>, AccountError>> {
+        let _ = name;
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
 }
 
 /// The accounts of a local CSV, keyed by normalized host.
@@ -124,6 +133,26 @@ impl AccountMatcher for AccountBook {
     fn find<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Option<Value>, AccountError>> {
         Box::pin(std::future::ready(Ok(self.by_domain.get(host).cloned())))
     }
+
+    fn find_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Value>, AccountError>> {
+        // A scan: the file is small next to a CRM, and this runs only when no domain matched.
+        let mut seen = std::collections::HashSet::new();
+        let found = self
+            .by_domain
+            .values()
+            .filter(|a| {
+                a.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| name_similarity(name, &normalize_company_name(n)) > 0.0)
+            })
+            .filter(|a| seen.insert(a.get("id").map(Value::to_string)))
+            .cloned()
+            .collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
 }
 
 /// Remembers another matcher's answers (found and not found) for a while; errors are not
@@ -131,6 +160,7 @@ impl AccountMatcher for AccountBook {
 pub struct CachedMatcher {
     inner: Arc<dyn AccountMatcher>,
     cache: moka::future::Cache<String, Option<Value>>,
+    by_name: moka::future::Cache<String, Vec<Value>>,
 }
 
 impl CachedMatcher {
@@ -138,6 +168,10 @@ impl CachedMatcher {
         Self {
             inner,
             cache: moka::future::Cache::builder()
+                .max_capacity(ACCOUNT_CACHE_CAPACITY)
+                .time_to_live(ttl)
+                .build(),
+            by_name: moka::future::Cache::builder()
                 .max_capacity(ACCOUNT_CACHE_CAPACITY)
                 .time_to_live(ttl)
                 .build(),
@@ -160,6 +194,297 @@ impl AccountMatcher for CachedMatcher {
                 .map_err(|e: Arc<AccountError>| (*e).clone())
         })
     }
+
+    fn find_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Value>, AccountError>> {
+        Box::pin(async move {
+            let inner = self.inner.clone();
+            let key = name.to_string();
+            self.by_name
+                .try_get_with(key.clone(), async move { inner.find_by_name(&key).await })
+                .await
+                .map_err(|e: Arc<AccountError>| (*e).clone())
+        })
+    }
+}
+
+/// Where `[account_match] source` looks accounts up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountSource {
+    /// The CRM's own accounts (HubSpot companies, Salesforce Accounts, Pipedrive
+    /// organizations), through the CRM connector.
+    Crm,
+    /// The local accounts CSV (`[account_match] file`).
+    File,
+}
+
+impl AccountSource {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "crm" => Some(Self::Crm),
+            "file" => Some(Self::File),
+            _ => None,
+        }
+    }
+}
+
+/// How a lead matched its account, as the decision record says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchHow {
+    /// One of the lead's own hosts is the account's primary domain.
+    ExactDomain,
+    /// A parent of the lead's host (`eu.acme.com` → `acme.com`).
+    Subdomain,
+    /// One of the account's other domains (HubSpot additional domains, a second domain in
+    /// the accounts file).
+    Alias,
+    /// No domain matched; the company names are alike (with a confidence).
+    FuzzyName,
+}
+
+/// The ordered account sources and the optional name fallback.
+#[derive(Clone)]
+pub struct AccountMatching {
+    pub sources: Vec<Arc<dyn AccountMatcher>>,
+    /// Lowest name similarity (0–1) the fuzzy fallback accepts; `None` turns it off.
+    pub fuzzy_threshold: Option<f64>,
+}
+
+impl AccountMatching {
+    /// The account a lead belongs to, annotated with `match` (source, how, host or
+    /// confidence), or an empty object. Every source is asked by domain (in order, most
+    /// specific host first) before any is asked by name. A failing source is logged and
+    /// skipped: the lead is still routed.
+    pub async fn match_lead(&self, lead: &Lead) -> Value {
+        let hosts = tagged_hosts(lead);
+        for source in &self.sources {
+            for (host, direct) in &hosts {
+                match source.find(host).await {
+                    Ok(Some(account)) => {
+                        let how = if !direct {
+                            MatchHow::Subdomain
+                        } else if primary_domain(&account).is_some_and(|d| d != *host) {
+                            MatchHow::Alias
+                        } else {
+                            MatchHow::ExactDomain
+                        };
+                        let note = json!({"source": source.source(), "how": how, "host": host});
+                        return annotate(account, host, note);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, email = %lead.masked_email(), "account lookup failed; trying the next account source");
+                        break;
+                    }
+                }
+            }
+        }
+        let (Some(threshold), Some(company)) = (self.fuzzy_threshold, lead.company.as_deref())
+        else {
+            return json!({});
+        };
+        let wanted = normalize_company_name(company);
+        if wanted.is_empty() {
+            return json!({});
+        }
+        for source in &self.sources {
+            let candidates = match source.find_by_name(&wanted).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, email = %lead.masked_email(), "account name search failed; trying the next account source");
+                    continue;
+                }
+            };
+            let best = candidates
+                .into_iter()
+                .filter_map(|a| {
+                    let name = normalize_company_name(a.get("name")?.as_str()?);
+                    Some((name_similarity(&wanted, &name), a))
+                })
+                .filter(|(score, _)| *score >= threshold)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((score, account)) = best {
+                let confidence = (score * 1000.0).round() / 1000.0;
+                let note = json!({"source": source.source(), "how": MatchHow::FuzzyName, "confidence": confidence});
+                let host = primary_domain(&account).unwrap_or_default();
+                return annotate(account, &host, note);
+            }
+        }
+        json!({})
+    }
+}
+
+fn annotate(mut account: Value, host: &str, note: Value) -> Value {
+    if let Some(o) = account.as_object_mut() {
+        if !host.is_empty() {
+            o.entry("domain").or_insert_with(|| json!(host));
+        }
+        o.insert("match".into(), note);
+    }
+    account
+}
+
+fn primary_domain(account: &Value) -> Option<String> {
+    account
+        .get("domain")
+        .and_then(Value::as_str)
+        .and_then(normalize_host)
+}
+
+/// Checks `[account_match] source`, `fuzzy_threshold` and `domain_field`; returns the
+/// sources in order and the threshold, or each problem as (key, reason).
+#[allow(clippy::type_complexity)]
+pub fn check_match_config(
+    m: &super::config::AccountMatchConfig,
+) -> Result<(Vec<AccountSource>, Option<f64>), Vec<(&'static str, String)>> {
+    let mut problems = Vec::new();
+    let mut sources = Vec::new();
+    if let Some(list) = &m.source {
+        let names = list.names();
+        if names.is_empty() {
+            problems.push((
+                "account_match.source",
+                "lists no source; use \"crm\", \"file\" or [\"crm\", \"file\"]".to_string(),
+            ));
+        }
+        for name in names {
+            match AccountSource::parse(name) {
+                Some(s) if sources.contains(&s) => {
+                    problems.push(("account_match.source", format!("`{name}` is listed twice")))
+                }
+                Some(s) => sources.push(s),
+                None => problems.push((
+                    "account_match.source",
+                    format!("`{name}` is not an account source; use \"crm\" or \"file\""),
+                )),
+            }
+        }
+        if sources.contains(&AccountSource::File) && m.file.is_none() {
+            problems.push((
+                "account_match.source",
+                "`file` needs [account_match] file = \"accounts.csv\"".to_string(),
+            ));
+        }
+    } else if m.file.is_some() {
+        sources.push(AccountSource::File);
+    }
+    if let Some(t) = m.fuzzy_threshold {
+        if !(t > 0.0 && t <= 1.0) {
+            problems.push((
+                "account_match.fuzzy_threshold",
+                format!(
+                    "{t} is not a similarity between 0 (exclusive) and 1; 0.9 is a careful start"
+                ),
+            ));
+        }
+    }
+    if let Some(f) = &m.domain_field {
+        if !is_soql_field(f) {
+            problems.push((
+                "account_match.domain_field",
+                format!("`{f}` is not a Salesforce field name (letters, digits and _, like `Website` or `Domain__c`)"),
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok((sources, m.fuzzy_threshold))
+    } else {
+        Err(problems)
+    }
+}
+
+/// A Salesforce field API name: it goes into SOQL unquoted, so nothing else may pass.
+pub fn is_soql_field(f: &str) -> bool {
+    let mut chars = f.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && f.len() <= 80
+}
+
+/// Legal-form words dropped before names are compared (`Acme, Inc.` is `acme`).
+const LEGAL_SUFFIXES: &[&str] = &[
+    "inc",
+    "incorporated",
+    "llc",
+    "llp",
+    "ltd",
+    "limited",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "plc",
+    "gmbh",
+    "ag",
+    "sa",
+    "sas",
+    "sarl",
+    "srl",
+    "spa",
+    "bv",
+    "nv",
+    "oy",
+    "ab",
+    "as",
+    "pty",
+    "kk",
+    "group",
+];
+
+/// A company name for comparison: lowercase, punctuation to spaces, legal suffixes
+/// dropped from the end (`"ACME Holdings, Inc."` → `"acme holdings"`).
+pub fn normalize_company_name(name: &str) -> String {
+    let cleaned: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    let mut words: Vec<&str> = cleaned.split_whitespace().collect();
+    while words.len() > 1 && words.last().is_some_and(|w| LEGAL_SUFFIXES.contains(w)) {
+        words.pop();
+    }
+    words.join(" ")
+}
+
+/// How alike two normalized names are, 0–1 (Jaro–Winkler: forgiving of a missing word at
+/// the end, strict about a different start).
+pub fn name_similarity(a: &str, b: &str) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    strsim::jaro_winkler(a, b)
+}
+
+/// [`candidate_hosts`], each with whether it is one of the lead's own hosts (true) or a
+/// parent reached by walking up (false).
+///
+/// The lead's `domain` counts as its own only without a website or email: normalizing
+/// derives it from them as the registrable domain, so `eu.acme.com` would always look exact.
+pub fn tagged_hosts(lead: &Lead) -> Vec<(String, bool)> {
+    let seen = [
+        lead.website.as_deref(),
+        lead.email
+            .as_deref()
+            .and_then(|e| e.rsplit_once('@').map(|(_, d)| d)),
+    ];
+    let mut direct: Vec<String> = seen
+        .into_iter()
+        .flatten()
+        .filter_map(normalize_host)
+        .collect();
+    if direct.is_empty() {
+        direct.extend(lead.domain.as_deref().and_then(normalize_host));
+    }
+    candidate_hosts(lead)
+        .into_iter()
+        .map(|h| {
+            let own = direct.contains(&h);
+            (h, own)
+        })
+        .collect()
 }
 
 /// The hosts to look a lead up by, most specific first, without repeats.
@@ -231,6 +556,19 @@ pub fn normalize_host(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn company_names_compare_without_legal_form_punctuation_or_case() {
+        assert_eq!(
+            normalize_company_name("ACME Holdings, Inc."),
+            "acme holdings"
+        );
+        assert_eq!(normalize_company_name("Acme GmbH & Co"), "acme");
+        assert_eq!(normalize_company_name("Inc"), "inc");
+        assert!(name_similarity("acme holdings", "acme holding") > 0.95);
+        assert!(name_similarity("acme", "zenith") < 0.6);
+        assert_eq!(name_similarity("", "acme"), 0.0);
+    }
 
     #[test]
     fn websites_in_any_form_normalize_to_one_host() {

@@ -202,6 +202,38 @@ pub struct AccountMatchConfig {
     /// How long an account lookup is remembered (`"10m"`), for CRM account searches.
     #[serde(default)]
     pub cache_ttl: Option<String>,
+    /// Where accounts are looked up, in order: `"crm"`, `"file"`, or both
+    /// (`["crm", "file"]`). Default: `file` (the accounts CSV).
+    #[serde(default)]
+    pub source: Option<AccountSources>,
+    /// The CRM connector searched with `source = "crm"` (default: `[delivery] target`).
+    #[serde(default)]
+    pub crm: Option<String>,
+    /// Salesforce: the Account field holding the website or domain (`Website`, or a
+    /// custom indexed `Domain__c`).
+    #[serde(default)]
+    pub domain_field: Option<String>,
+    /// Fall back to the lead's company name when no domain matched: the lowest similarity
+    /// (0–1) of the normalized names that counts as a match. Off without it.
+    #[serde(default)]
+    pub fuzzy_threshold: Option<f64>,
+}
+
+/// `source = "crm"` or `source = ["crm", "file"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum AccountSources {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl AccountSources {
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            AccountSources::One(s) => vec![s.as_str()],
+            AccountSources::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -23,11 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub use accounts::{
-    candidate_hosts, normalize_host, AccountBook, AccountError, AccountMatcher, CachedMatcher,
-    DEFAULT_ACCOUNT_CACHE_TTL,
+    candidate_hosts, normalize_host, AccountBook, AccountError, AccountMatcher, AccountMatching,
+    AccountSource, CachedMatcher, MatchHow, DEFAULT_ACCOUNT_CACHE_TTL,
 };
 pub use assignments::{
     AssignmentDelta, AssignmentSnapshot, Assignments, LocalAssignments, LocalRotation, Rotation,
@@ -98,8 +98,38 @@ pub struct Router {
     territories: Vec<Territory>,
     fallback: Action,
     accounts: Arc<AccountBook>,
-    matcher: Arc<dyn AccountMatcher>,
+    matching: AccountMatching,
+    /// `[account_match]` as checked: what a CRM account source is built from.
+    match_settings: AccountMatchSettings,
     sla: sla::SlaPolicy,
+}
+
+/// `[account_match]` beyond the file, checked at load; the CRM side is plugged in with
+/// [`Router::set_account_sources`] once the CRM connectors are built.
+#[derive(Debug, Clone, Default)]
+pub struct AccountMatchSettings {
+    pub sources: Vec<AccountSource>,
+    pub crm: Option<String>,
+    pub domain_field: Option<String>,
+    pub fuzzy_threshold: Option<f64>,
+    pub cache_ttl: Option<Duration>,
+}
+
+impl AccountMatchSettings {
+    pub fn wants_crm(&self) -> bool {
+        self.sources.contains(&AccountSource::Crm)
+    }
+}
+
+impl std::fmt::Debug for AccountMatching {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.sources.iter().map(|s| s.source()).collect();
+        write!(
+            f,
+            "AccountMatching({names:?}, fuzzy {:?})",
+            self.fuzzy_threshold
+        )
+    }
 }
 
 impl std::fmt::Debug for dyn AccountMatcher {
@@ -262,14 +292,34 @@ impl Router {
                 })
             }
         };
+        let mut match_settings = AccountMatchSettings::default();
         if let Some(ttl) = match_config.and_then(|a| a.cache_ttl.as_ref()) {
-            if let Err(e) = humantime::parse_duration(ttl) {
-                issues.push(file.issue(
+            match humantime::parse_duration(ttl) {
+                Ok(d) => match_settings.cache_ttl = Some(d),
+                Err(e) => issues.push(file.issue(
                     None,
                     "account_match.cache_ttl",
                     format!("`{ttl}` is not a duration: {e}"),
-                ));
+                )),
             }
+        }
+        if let Some(m) = match_config {
+            match accounts::check_match_config(m) {
+                Ok((sources, fuzzy)) => {
+                    match_settings.sources = sources;
+                    match_settings.fuzzy_threshold = fuzzy;
+                }
+                Err(problems) => {
+                    for (key, reason) in problems {
+                        issues.push(file.issue(None, key, reason));
+                    }
+                }
+            }
+            match_settings.crm = m.crm.clone();
+            match_settings.domain_field = m.domain_field.clone();
+        }
+        if match_settings.sources.is_empty() {
+            match_settings.sources = vec![AccountSource::File];
         }
         if !issues.is_empty() {
             return Err(ConfigErrors(issues));
@@ -284,7 +334,11 @@ impl Router {
                 queue: None,
                 reason: "no fallback".into(),
             }),
-            matcher: accounts.clone(),
+            matching: AccountMatching {
+                sources: vec![accounts.clone()],
+                fuzzy_threshold: match_settings.fuzzy_threshold,
+            },
+            match_settings,
             accounts,
             sla,
         })
@@ -297,7 +351,22 @@ impl Router {
 
     /// Plugs in another account source (a CRM connector's account search), cached for `ttl`.
     pub fn set_account_matcher(&mut self, matcher: Arc<dyn AccountMatcher>, ttl: Duration) {
-        self.matcher = Arc::new(CachedMatcher::new(matcher, ttl));
+        self.matching.sources = vec![Arc::new(CachedMatcher::new(matcher, ttl))];
+    }
+
+    /// The local accounts file as an account source.
+    pub fn account_book(&self) -> Arc<dyn AccountMatcher> {
+        self.accounts.clone()
+    }
+
+    /// `[account_match]` as checked at load.
+    pub fn account_match_settings(&self) -> &AccountMatchSettings {
+        &self.match_settings
+    }
+
+    /// Replaces the account sources with `sources`, asked in order (`[account_match] source`).
+    pub fn set_account_sources(&mut self, sources: Vec<Arc<dyn AccountMatcher>>) {
+        self.matching.sources = sources;
     }
 
     pub fn rule_ids(&self) -> Vec<String> {
@@ -323,26 +392,12 @@ impl Router {
         &self.sla
     }
 
-    /// The account a lead belongs to (an empty object when none): the most
-    /// specific host first. A failing account source is logged and treated as no match —
-    /// the lead is still routed, and the reason says so.
+    /// The account a lead belongs to (an empty object when none): every source in
+    /// `[account_match] source` order, the most specific host first, then the optional
+    /// fuzzy name fallback. A failing account source is logged and skipped — the lead is
+    /// still routed. The account carries `match` (source, how, host or confidence).
     pub async fn match_account(&self, lead: &Lead) -> Value {
-        for host in candidate_hosts(lead) {
-            match self.matcher.find(&host).await {
-                Ok(Some(mut account)) => {
-                    if let Some(o) = account.as_object_mut() {
-                        o.entry("domain").or_insert_with(|| json!(host));
-                    }
-                    return account;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, email = %lead.masked_email(), "account lookup failed; routing without an account");
-                    return json!({});
-                }
-            }
-        }
-        json!({})
+        self.matching.match_lead(lead).await
     }
 
     /// The territories a lead is in, in file order.
@@ -627,7 +682,7 @@ fn account_summary(ctx: &RuleContext) -> Option<Value> {
     let id = ctx.lookup("account.id")?;
     let mut s = serde_json::Map::new();
     s.insert("id".into(), id.clone());
-    for k in ["name", "domain", "owner", "owner_name"] {
+    for k in ["name", "domain", "owner", "owner_name", "tier", "match"] {
         if let Some(v) = ctx.lookup(&format!("account.{k}")) {
             s.insert(k.into(), v.clone());
         }

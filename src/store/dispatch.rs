@@ -390,6 +390,26 @@ impl Store {
     }
 }
 
+/// OAuth refresh tokens a token endpoint rotated (`crate::crm::tokens`).
+impl Store {
+    pub async fn rotated_refresh_token(
+        &self,
+        connector: &str,
+        issued_from: &str,
+    ) -> Result<Option<String>, StoreError> {
+        on_backend!(self, s => s.rotated_refresh_token(connector, issued_from).await)
+    }
+
+    pub async fn keep_refresh_token(
+        &self,
+        connector: &str,
+        issued_from: &str,
+        refresh_token: &str,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.keep_refresh_token(connector, issued_from, refresh_token).await)
+    }
+}
+
 impl Rotation for Store {
     fn next_slot<'a>(&'a self, pool: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
         on_backend!(self, s => s.next_slot(pool))

@@ -32,6 +32,11 @@ pub const VARIABLES: &[&str] = &[
     "since_iso",
     "properties",
     "property_names",
+    // CRM account search (crate::crm::account_match): the searched domain or name, the same
+    // escaped for a SOQL string literal, and the Salesforce field searched.
+    "term",
+    "soql_term",
+    "account_field",
 ];
 
 /// Characters escaped in a path segment: everything but unreserved characters (RFC 3986),
