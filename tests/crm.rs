@@ -418,7 +418,7 @@ async fn outreach_enrollment_creates_the_prospect_and_a_sequence_state_once() {
         .iter()
         .find(|x| x.op == "enroll")
         .expect("an enrollment");
-    assert_eq!(enroll.status, "ok", "{enroll:?}");
+    assert_eq!(enroll.status, DeliveryStatus::Ok, "{enroll:?}");
     assert_eq!(enroll.connector, "outreach");
     assert_eq!(enroll.enrollment_id.as_deref(), Some("9001"));
     // Delivered again (a retried job): the outbox answers, Outreach is not asked to enroll twice.
