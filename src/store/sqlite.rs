@@ -18,6 +18,7 @@ use crate::lead::{Decision, Lead, LeadStatus, RawLead};
 use crate::route::Rotation;
 
 mod console;
+mod events;
 mod group_commit;
 mod outbox;
 mod owner;
