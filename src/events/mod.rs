@@ -45,7 +45,10 @@ pub fn event_key(event: &Event) -> String {
 /// `POST /v1/events` is taken out by the caller first.
 pub fn parse_body(body: &Value) -> Result<Vec<Event>, BadEvent> {
     let Value::Object(map) = body else {
-        return Err(bad("body", "must be a JSON object: one event, or {\"events\": [...]}"));
+        return Err(bad(
+            "body",
+            "must be a JSON object: one event, or {\"events\": [...]}",
+        ));
     };
     match map.get("events") {
         Some(Value::Array(items)) => {
@@ -55,7 +58,10 @@ pub fn parse_body(body: &Value) -> Result<Vec<Event>, BadEvent> {
             if items.len() > MAX_BATCH {
                 return Err(bad(
                     "events",
-                    &format!("has {} events; send at most {MAX_BATCH} per request", items.len()),
+                    &format!(
+                        "has {} events; send at most {MAX_BATCH} per request",
+                        items.len()
+                    ),
                 ));
             }
             items
@@ -102,7 +108,8 @@ fn parse_one(v: &Value, at: &str) -> Result<Event, BadEvent> {
         Some(_) => return Err(bad(&path("at"), "must be an RFC 3339 time string")),
         None => return Err(bad(&path("at"), "is missing")),
     }
-    serde_json::from_value::<Event>(v.clone()).map_err(|e| bad(if at.is_empty() { "event" } else { at }, &e.to_string()))
+    serde_json::from_value::<Event>(v.clone())
+        .map_err(|e| bad(if at.is_empty() { "event" } else { at }, &e.to_string()))
 }
 
 fn bad(field: &str, message: &str) -> BadEvent {
@@ -156,24 +163,36 @@ mod tests {
 
     #[test]
     fn one_event_without_a_type_is_refused() {
-        let err = parse_body(&json!({"email": "a@b.co", "at": "2026-11-23T10:00:00Z"})).unwrap_err();
+        let err =
+            parse_body(&json!({"email": "a@b.co", "at": "2026-11-23T10:00:00Z"})).unwrap_err();
         assert_eq!(err.field, "type");
     }
 
     #[test]
     fn the_same_event_keys_the_same_and_an_id_wins() {
-        let a = parse_body(&json!({"type": "page_view", "at": "2026-11-23T10:00:00Z", "path": "/pricing"})).unwrap();
-        let b = parse_body(&json!({"path": "/pricing", "at": "2026-11-23T10:00:00Z", "type": "page_view"})).unwrap();
+        let a = parse_body(
+            &json!({"type": "page_view", "at": "2026-11-23T10:00:00Z", "path": "/pricing"}),
+        )
+        .unwrap();
+        let b = parse_body(
+            &json!({"path": "/pricing", "at": "2026-11-23T10:00:00Z", "type": "page_view"}),
+        )
+        .unwrap();
         assert_eq!(event_key(&a[0]), event_key(&b[0]));
-        let c = parse_body(&json!({"type": "page_view", "at": "2026-11-23T10:00:00Z", "path": "/docs"})).unwrap();
+        let c = parse_body(
+            &json!({"type": "page_view", "at": "2026-11-23T10:00:00Z", "path": "/docs"}),
+        )
+        .unwrap();
         assert_ne!(event_key(&a[0]), event_key(&c[0]));
-        let d = parse_body(&json!({"type": "x", "at": "2026-11-23T10:00:00Z", "id": "ev-1"})).unwrap();
+        let d =
+            parse_body(&json!({"type": "x", "at": "2026-11-23T10:00:00Z", "id": "ev-1"})).unwrap();
         assert_eq!(event_key(&d[0]), "id:ev-1");
     }
 
     #[test]
     fn merge_keeps_each_event_once_oldest_first() {
-        let old = parse_body(&json!({"type": "demo_request", "at": "2026-11-20T10:00:00Z"})).unwrap();
+        let old =
+            parse_body(&json!({"type": "demo_request", "at": "2026-11-20T10:00:00Z"})).unwrap();
         let new = parse_body(&json!({"events": [
             {"type": "page_view", "at": "2026-11-23T10:00:00Z"},
             {"type": "demo_request", "at": "2026-11-20T10:00:00Z"}

@@ -347,7 +347,10 @@ impl Store {
     }
 
     /// Lead `lead_id`'s stored events, oldest first.
-    pub async fn person_events(&self, lead_id: &str) -> Result<Vec<crate::lead::Event>, StoreError> {
+    pub async fn person_events(
+        &self,
+        lead_id: &str,
+    ) -> Result<Vec<crate::lead::Event>, StoreError> {
         on_backend!(self, s => s.person_events(lead_id).await)
     }
 
