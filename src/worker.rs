@@ -192,7 +192,15 @@ async fn decide(state: &AppState, held: &Held) {
         return;
     }
     // Issue 25: the arrival's events join the person's history; scoring reads all of it.
-    let lead = match crate::events::with_history(&state.store, &job.lead_id, lead).await {
+    let lead = match crate::events::with_history(
+        &state.store,
+        &state.pipeline.scorer,
+        &job.lead_id,
+        lead,
+        Utc::now(),
+    )
+    .await
+    {
         Ok(l) => l,
         Err(e) => {
             // The lease brings the job back: scoring without the history would lose points.

@@ -5,6 +5,7 @@
 //! This module holds what both backends and the HTTP routes share: the dedupe key and the
 //! parsing of a body of events. Storing is in `store/{sqlite,postgres}/events.rs`.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::Digest;
 use thiserror::Error;
@@ -134,15 +135,40 @@ pub fn merge(history: Vec<Event>, own: &[Event]) -> Vec<Event> {
 
 /// `lead` with its person's whole history as its events: this arrival's events are kept
 /// first (so a crash after this loses none), then the stored history is read back.
+///
+/// Events older than their type's `retention` (see [`crate::score::Scorer::retention`]) are dropped, not
+/// compacted: by then their decayed points are near zero for any sane half-life, and a
+/// compacted sum could not be re-scored under changed rules.
 pub async fn with_history(
     store: &crate::store::Store,
+    scorer: &crate::score::Scorer,
     lead_id: &str,
     mut lead: crate::lead::Lead,
+    now: DateTime<Utc>,
 ) -> Result<crate::lead::Lead, crate::store::StoreError> {
     store.append_events(lead_id, &lead.events).await?;
     let history = store.person_events(lead_id).await?;
-    lead.events = merge(history, &lead.events);
+    let mut expired = Vec::new();
+    let mut all = merge(history, &lead.events);
+    all.retain(|e| {
+        let keep = !is_expired(scorer, e, now);
+        if !keep {
+            expired.push(event_key(e));
+        }
+        keep
+    });
+    if !expired.is_empty() {
+        store.drop_events(lead_id, &expired).await?;
+    }
+    lead.events = all;
     Ok(lead)
+}
+
+/// Whether `event` is past its type's retention at `now`.
+pub fn is_expired(scorer: &crate::score::Scorer, event: &Event, now: DateTime<Utc>) -> bool {
+    scorer
+        .retention(&event.kind)
+        .is_some_and(|r| chrono::Duration::from_std(r).is_ok_and(|r| event.at + r < now))
 }
 
 #[cfg(test)]
@@ -201,5 +227,55 @@ mod tests {
         let all = merge(old, &new);
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].kind, "demo_request");
+    }
+
+    #[test]
+    fn retention_takes_the_longest_rule_of_a_type_and_expires_older_events() {
+        use crate::rules::RuleFile;
+        let rules = r#"
+[[event]]
+id = "short"
+type = "page_view"
+points = 1
+retention = "10d"
+
+[[event]]
+id = "long"
+type = "page_view"
+points = 1
+retention = "30d"
+
+[[event]]
+id = "forever"
+type = "webinar_attended"
+points = 1
+"#;
+        let scorer =
+            crate::score::Scorer::from_file(&RuleFile::from_text("scoring.toml", rules)).unwrap();
+        assert_eq!(
+            scorer.retention("page_view"),
+            Some(std::time::Duration::from_secs(30 * 86400))
+        );
+        assert_eq!(scorer.retention("webinar_attended"), None);
+        let now: DateTime<Utc> = "2026-12-07T00:00:00Z".parse().unwrap();
+        let old = parse_body(&json!({"events": [
+            {"type": "page_view", "at": "2026-11-01T00:00:00Z"},
+            {"type": "page_view", "at": "2026-11-20T00:00:00Z"},
+            {"type": "webinar_attended", "at": "2020-01-01T00:00:00Z"}
+        ]}))
+        .unwrap();
+        let expired: Vec<bool> = old.iter().map(|e| is_expired(&scorer, e, now)).collect();
+        assert_eq!(expired, [true, false, false]);
+    }
+
+    #[test]
+    fn a_retention_that_is_not_a_duration_is_a_config_error() {
+        let rules = "[[event]]\nid = \"x\"\ntype = \"page_view\"\npoints = 1\nretention = \"half a year\"\n";
+        let err = crate::score::Scorer::from_file(&crate::rules::RuleFile::from_text(
+            "scoring.toml",
+            rules,
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("retention"), "{err}");
     }
 }

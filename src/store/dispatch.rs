@@ -346,6 +346,11 @@ impl Store {
         on_backend!(self, s => s.append_events(lead_id, events).await)
     }
 
+    /// Deletes lead `lead_id`'s events with these dedupe keys.
+    pub async fn drop_events(&self, lead_id: &str, keys: &[String]) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.drop_events(lead_id, keys).await)
+    }
+
     /// Lead `lead_id`'s stored events, oldest first.
     pub async fn person_events(
         &self,
