@@ -180,3 +180,29 @@ async fn posted_events_are_kept_once_refused_with_their_index_and_erased_with_th
         .unwrap();
     assert_eq!(res.status(), 409, "an erased person's events are refused");
 }
+
+/// The PostgreSQL twin keeps, dedupes and drops events as SQLite does.
+#[cfg(feature = "postgres-tests")]
+#[tokio::test]
+async fn postgres_keeps_each_event_once_and_drops_expired_ones() {
+    let store = leadgate::store::Store::open(&support::fresh_postgres_db().await)
+        .await
+        .expect("open the PostgreSQL store");
+    let events: Vec<leadgate::lead::Event> = serde_json::from_value(json!([
+        {"type": "page_view", "path": "/pricing", "at": "2026-12-01T10:00:00Z"},
+        {"type": "webinar_attended", "id": "web-7", "at": "2026-12-02T10:00:00Z"}
+    ]))
+    .unwrap();
+    assert_eq!(store.append_events("lead-pg", &events).await.unwrap(), 2);
+    assert_eq!(store.append_events("lead-pg", &events).await.unwrap(), 0);
+    let kept = store.person_events("lead-pg").await.unwrap();
+    assert_eq!(kept, events, "oldest first, as sent");
+    let key = leadgate::events::event_key(&events[0]);
+    assert_eq!(store.drop_events("lead-pg", &[key]).await.unwrap(), 1);
+    assert_eq!(store.person_events("lead-pg").await.unwrap().len(), 1);
+    assert!(store
+        .person_events("someone-else")
+        .await
+        .unwrap()
+        .is_empty());
+}
