@@ -189,6 +189,46 @@ fn bench(c: &mut Criterion) {
     let score_only = timed(false);
     let with_context = timed(true);
     println!("\nscoring: {score_only:.1} µs per lead (100 rules + 20 event rules, 20 events); {with_context:.1} µs including the rule context (target < 20 µs)");
+
+    // Issue 25: a person whose stored history holds 1,000 events (what the worker scores
+    // after `events::with_history`), context included as the worker builds it.
+    let mut history = enriched.clone();
+    let types = [
+        "page_view",
+        "email_click",
+        "form_submit",
+        "webinar_attended",
+        "trial_activity",
+    ];
+    history.lead.events = (0..1000)
+        .map(|i| {
+            serde_json::from_value(json!({"type": types[i % 5], "at": (now - chrono::Duration::minutes(37 * i as i64)).to_rfc3339(), "path": if i % 2 == 0 { "/pricing" } else { "/blog" }}))
+                .unwrap()
+        })
+        .collect();
+    c.bench_function("context + score 1 person with 1,000 stored events", |b| {
+        b.iter_batched(
+            || history.clone(),
+            |lead| {
+                let ctx = scorer.context(&lead, &account, now);
+                scorer.score_all(lead, &ctx, now)
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let mut spent = std::time::Duration::ZERO;
+    for _ in 0..200 {
+        let lead = history.clone();
+        let started = Instant::now();
+        let ctx = scorer.context(&lead, &account, now);
+        let out = scorer.score_all(lead, &ctx, now);
+        spent += started.elapsed();
+        drop(out);
+    }
+    println!(
+        "scoring a person with 1,000 stored events: {:.1} µs including the rule context (target < 100 µs)",
+        spent.as_secs_f64() * 1e6 / 200.0
+    );
 }
 
 criterion_group!(benches, bench);

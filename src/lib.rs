@@ -8,6 +8,7 @@
 //! - [`enrich`]    — the provider trait, the waterfall, field merge with provenance, erasure watch
 //! - [`connector`] — the engine that runs `connectors/*.toml`: manifests, registry, HTTP
 //! - [`resilience`] — cache, rate limits, retries, circuit breaker, credit budget, parking
+//! - [`events`]    — events as a per-person history: dedupe keys, request bodies (issue 25)
 //! - [`rules`]     — CEL conditions compiled once, the per-lead context
 //! - [`score`]     — rule points, event decay, caps, grades, factors; named scores (fit,
 //!   engagement, product lines, combinations), account rollup, the predictive models
@@ -32,6 +33,7 @@ pub mod console;
 pub mod crm;
 pub mod daemon;
 pub mod enrich;
+pub mod events;
 pub mod explain;
 pub mod intake;
 pub mod json;

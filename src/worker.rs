@@ -191,6 +191,22 @@ async fn decide(state: &Services, held: &Held) {
     if held.is_lost() {
         return;
     }
+    // Issue 25: the arrival's events join the person's history; scoring reads all of it.
+    let lead = match crate::events::with_history(
+        &state.store,
+        &state.pipeline.scorer,
+        &job.lead_id,
+        lead,
+        Utc::now(),
+    )
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            // The lease brings the job back: scoring without the history would lose points.
+            return tracing::error!(error = %e, "cannot read the person's event history; the job will be retried");
+        }
+    };
     let decision = match state
         .pipeline
         .decide(lead.clone(), &state.store.for_job(&job.id), Utc::now())

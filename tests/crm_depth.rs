@@ -433,20 +433,10 @@ async fn poll_world(extra: &str) -> PollWorld {
 }
 
 impl PollWorld {
-    fn state(&self, store: Store) -> leadgate::server::AppState {
-        leadgate::server::AppState {
-            dry_run_state: Default::default(),
-            pipeline: Pipeline::build(&self.settings).unwrap(),
-            store,
-            queued: tokio::sync::Notify::new(),
-            ready: std::sync::atomic::AtomicBool::new(true),
-            api_tokens: vec![],
-            pii_tokens: vec![],
-            body_limit: 65536,
-            webhooks: Default::default(),
-            records: None,
+    fn state(&self, store: Store) -> leadgate::services::Services {
+        leadgate::services::Services {
             delivery: Some(self.crm.clone()),
-            edge: Default::default(),
+            ..leadgate::services::Services::new(Pipeline::build(&self.settings).unwrap(), store)
         }
     }
 }

@@ -106,6 +106,10 @@ pub struct EventRuleConfig {
     /// Most points this rule may give one lead (for a negative rule: most it may take).
     #[serde(default)]
     pub max: Option<f64>,
+    /// How long an event of this type is kept in the person's history (`180d`); older
+    /// events are dropped (issue 25). None keeps them.
+    #[serde(default)]
+    pub retention: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
     /// As for `[[rule]]`.

@@ -90,6 +90,8 @@ pub struct EventRule {
     pub points: f64,
     pub half_life: Option<Duration>,
     pub max: Option<f64>,
+    /// How long the person's history keeps events of this type (issue 25).
+    pub retention: Option<Duration>,
     pub description: Option<Name>,
     /// See `Part::rank`.
     rank: u32,
@@ -381,6 +383,17 @@ impl Scorer {
                     None
                 }
             });
+            let retention = e.retention.as_ref().and_then(|h| match parse_duration(h) {
+                Some(d) => Some(d),
+                None => {
+                    issues.push(file.issue(
+                        span.clone(),
+                        format!("{key} retention"),
+                        format!("`{h}` is not a duration; write e.g. 180d"),
+                    ));
+                    None
+                }
+            });
             if e.max.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
                 issues.push(file.issue(
                     span.clone(),
@@ -396,6 +409,7 @@ impl Scorer {
                 points: e.points,
                 half_life,
                 max: e.max.map(f64::abs),
+                retention,
                 description: e.description.as_deref().map(intern),
                 rank: u32::MAX,
             });
@@ -1023,6 +1037,17 @@ impl Scorer {
             .iter()
             .find(|(t, _)| t == kind)
             .map(|(_, rules)| rules.as_slice())
+    }
+
+    /// How long the person's history keeps events of `kind`: the longest `retention` of
+    /// the event rules of that type. None (keep) when a rule of the type sets none, or no
+    /// rule scores the type (`activity.*` still counts it).
+    pub fn retention(&self, kind: &str) -> Option<Duration> {
+        let rules = self.events_of_type(kind)?;
+        rules
+            .iter()
+            .map(|i| self.events[*i].retention)
+            .try_fold(Duration::ZERO, |longest, r| r.map(|r| longest.max(r)))
     }
 }
 

@@ -5,6 +5,7 @@ mod connectors;
 mod console;
 pub mod edge;
 mod error;
+mod events;
 mod leads;
 pub(crate) mod metrics;
 mod outcomes;
@@ -134,6 +135,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(routing::resume),
         )
         .route("/v1/outcomes", post(outcomes::post_outcome))
+        .route("/v1/events", post(events::post_events))
+        .route("/v1/leads/{id}/events", post(events::post_lead_events))
         // The console's API (issue 24).
         .route("/v1/review", get(leads::review_queue))
         .route("/v1/review/{id}/claim", post(leads::claim))

@@ -135,7 +135,7 @@ pub async fn post_lead(
 }
 
 /// `409 suppressed`: the person asked to be erased.
-fn suppressed() -> ApiError {
+pub(super) fn suppressed() -> ApiError {
     ApiError::new(
         ErrorCode::Suppressed,
         "this person asked to be erased; leadgate keeps and processes nothing about them",

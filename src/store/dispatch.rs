@@ -381,6 +381,28 @@ impl Store {
         on_backend!(self, s => s.outbox_last_write(connector, record_id).await)
     }
 
+    /// Keeps events in lead `lead_id`'s history (issue 25); returns how many were new.
+    pub async fn append_events(
+        &self,
+        lead_id: &str,
+        events: &[crate::lead::Event],
+    ) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.append_events(lead_id, events).await)
+    }
+
+    /// Deletes lead `lead_id`'s events with these dedupe keys.
+    pub async fn drop_events(&self, lead_id: &str, keys: &[String]) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.drop_events(lead_id, keys).await)
+    }
+
+    /// Lead `lead_id`'s stored events, oldest first.
+    pub async fn person_events(
+        &self,
+        lead_id: &str,
+    ) -> Result<Vec<crate::lead::Event>, StoreError> {
+        on_backend!(self, s => s.person_events(lead_id).await)
+    }
+
     pub async fn poll_cursor(&self, connector: &str) -> Result<Option<String>, StoreError> {
         on_backend!(self, s => s.poll_cursor(connector).await)
     }

@@ -34,6 +34,7 @@ use crate::route::Rotation;
 
 mod console;
 mod crm;
+mod events;
 mod outbox;
 mod privacy;
 mod routing;

@@ -24,6 +24,7 @@ pub const LEAD_TABLES: &[&str] = &[
     "outbox",
     "overrides",
     "review_items",
+    "person_events",
     "jobs",
 ];
 

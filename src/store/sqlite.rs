@@ -19,6 +19,7 @@ use crate::route::Rotation;
 
 mod console;
 mod crm;
+mod events;
 mod group_commit;
 mod outbox;
 mod owner;

@@ -1,0 +1,68 @@
+//! Per-person event history on PostgreSQL (migration 0016, issue 25).
+
+use super::{now_ms, PgStore as Store};
+use crate::events::event_key;
+use crate::lead::Event;
+use crate::store::StoreError;
+
+impl Store {
+    /// Keeps `events` in the history of lead `lead_id`; a replayed event (same id, or same
+    /// type, time and keys) is kept once. Returns how many were new.
+    pub async fn append_events(&self, lead_id: &str, events: &[Event]) -> Result<u64, StoreError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut added = 0;
+        let now = now_ms();
+        for e in events {
+            let body = serde_json::to_string(e).map_err(|x| StoreError::Corrupt(x.to_string()))?;
+            added += sqlx::query(
+                "INSERT INTO person_events (lead_id, event_key, kind, at_ms, body, stored_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(lead_id)
+            .bind(event_key(e))
+            .bind(&e.kind)
+            .bind(e.at.timestamp_millis())
+            .bind(body)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Lead `lead_id`'s stored events, oldest first.
+    pub async fn person_events(&self, lead_id: &str) -> Result<Vec<Event>, StoreError> {
+        let bodies: Vec<String> = sqlx::query_scalar(
+            "SELECT body FROM person_events WHERE lead_id = $1 ORDER BY at_ms, event_key",
+        )
+        .bind(lead_id)
+        .fetch_all(&self.pool)
+        .await?;
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).map_err(|x| StoreError::Corrupt(x.to_string())))
+            .collect()
+    }
+
+    /// Deletes lead `lead_id`'s events with these keys (past their retention).
+    pub async fn drop_events(&self, lead_id: &str, keys: &[String]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut dropped = 0;
+        for key in keys {
+            dropped +=
+                sqlx::query("DELETE FROM person_events WHERE lead_id = $1 AND event_key = $2")
+                    .bind(lead_id)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(dropped)
+    }
+}
