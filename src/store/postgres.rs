@@ -33,6 +33,7 @@ use crate::lead::{Decision, Lead, LeadStatus, RawLead};
 use crate::route::Rotation;
 
 mod console;
+mod limits;
 mod outbox;
 mod privacy;
 mod routing;

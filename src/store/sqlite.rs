@@ -19,6 +19,7 @@ use crate::route::Rotation;
 
 mod console;
 mod group_commit;
+mod limits;
 mod outbox;
 mod owner;
 mod privacy;
