@@ -544,7 +544,11 @@ impl CrmConnector {
 impl CrmConnector {
     /// Parks every replica when the CRM reports its allocation used up (see `observe`).
     async fn share_parks(&self, signal: &RateSignal) {
-        for w in signal.windows.iter().filter(|w| w.quota && w.remaining == 0) {
+        for w in signal
+            .windows
+            .iter()
+            .filter(|w| w.quota && w.remaining == 0)
+        {
             let until = Utc::now()
                 + chrono::Duration::from_std(w.reset_in.min(QUOTA_RECHECK))
                     .unwrap_or_else(|_| chrono::Duration::hours(1));

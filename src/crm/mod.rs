@@ -119,9 +119,8 @@ impl Crm {
             };
             match CrmConnector::build(m, ps, &file, &client) {
                 Ok(Some(connector)) => {
-                    let connector = connector.with_shared_limits(
-                        shared_limits.as_ref().map(|l| l.for_connector(&m.id)),
-                    );
+                    let connector = connector
+                        .with_shared_limits(shared_limits.as_ref().map(|l| l.for_connector(&m.id)));
                     connectors.insert(m.id.clone(), Arc::new(connector));
                 }
                 Ok(None) => {

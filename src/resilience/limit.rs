@@ -367,7 +367,11 @@ impl Limiter {
             let until = (self.wall)()
                 + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(1));
             share
-                .hold(super::shared::HoldKind::Pause, until, "the vendor asked to wait")
+                .hold(
+                    super::shared::HoldKind::Pause,
+                    until,
+                    "the vendor asked to wait",
+                )
                 .await;
         }
     }

@@ -276,7 +276,11 @@ impl SharedHandle {
     }
 
     /// The hold of `kind` another replica (or this one) placed, if it is still on at `now`.
-    pub async fn held(&self, kind: HoldKind, now: DateTime<Utc>) -> Option<(DateTime<Utc>, String)> {
+    pub async fn held(
+        &self,
+        kind: HoldKind,
+        now: DateTime<Utc>,
+    ) -> Option<(DateTime<Utc>, String)> {
         let l = &self.limits;
         if l.resting() {
             return None;
@@ -284,7 +288,11 @@ impl SharedHandle {
         let r = match &l.backend {
             Backend::Redis(link) => {
                 let cmd = redis::cmd("HMGET")
-                    .arg(format!("leadgate:limits:{}:hold:{}", self.id, kind.as_str()))
+                    .arg(format!(
+                        "leadgate:limits:{}:hold:{}",
+                        self.id,
+                        kind.as_str()
+                    ))
                     .arg("until")
                     .arg("why")
                     .clone();
