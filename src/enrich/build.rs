@@ -349,6 +349,8 @@ pub fn limits_backend(
     };
     match link.or(own_link.as_ref()) {
         Some(link) => Some(SharedLimits::new(Backend::Redis(link.clone()))),
+        // A pool needs a runtime; a process without one (a config check) shares nothing.
+        None if tokio::runtime::Handle::try_current().is_err() => None,
         None => crate::store::Store::open_lazy(&settings.storage_url())
             .ok()
             .map(|s| SharedLimits::new(Backend::Store(s))),
