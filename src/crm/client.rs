@@ -102,6 +102,20 @@ impl CrmConnector {
     }
 }
 
+impl CrmConnector {
+    /// Shares the daily cap, budget and the CRM's pauses with other replicas
+    /// (`resilience::shared`).
+    pub fn with_shared_limits(
+        mut self,
+        share: Option<crate::resilience::shared::SharedHandle>,
+    ) -> Self {
+        self.limiter = self.limiter.with_shared_limits(share.clone());
+        self.budget = self.budget.with_shared_limits(share.clone());
+        self.park = self.park.with_shared_limits(share);
+        self
+    }
+}
+
 impl std::fmt::Debug for CrmConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CrmConnector")
@@ -338,6 +352,7 @@ impl CrmConnector {
                 ),
             )
         })?;
+        self.park.refresh().await;
         if let Some(p) = self.park.parked() {
             return Err(ConnectorError::new(
                 ErrorKind::QuotaExhausted,
@@ -361,6 +376,12 @@ impl CrmConnector {
         let reservation = self
             .budget
             .reserve(self.manifest.cost_per_call)
+            .map_err(|e| {
+                ConnectorError::new(ErrorKind::QuotaExhausted, None, format!("{id}: {e}"))
+            })?;
+        self.budget
+            .claim_shared(self.manifest.cost_per_call)
+            .await
             .map_err(|e| {
                 ConnectorError::new(ErrorKind::QuotaExhausted, None, format!("{id}: {e}"))
             })?;
@@ -390,6 +411,8 @@ impl CrmConnector {
             }
             let (status, result, signal) = exchange;
             self.observe(&signal);
+            self.limiter.share_pauses(&signal).await;
+            self.share_parks(&signal).await;
             match result {
                 Ok(answer) => Ok((status.unwrap_or(200), answer)),
                 // 204 No Content (a Salesforce PATCH) is a success with nothing to read.
@@ -428,15 +451,21 @@ impl CrmConnector {
             }
             Err(AttemptError::Limited(why)) => {
                 reservation.settle(false);
+                self.budget
+                    .release_shared(self.manifest.cost_per_call)
+                    .await;
                 Err(ConnectorError::new(ErrorKind::RateLimited, None, why))
             }
             Err(AttemptError::Failed(e)) => {
                 reservation.settle(false);
+                self.budget
+                    .release_shared(self.manifest.cost_per_call)
+                    .await;
                 if e.kind == ErrorKind::QuotaExhausted {
                     let until = Utc::now()
                         + chrono::Duration::from_std(QUOTA_RECHECK)
                             .unwrap_or_else(|_| chrono::Duration::hours(1));
-                    self.park.park(until, e.message.clone());
+                    self.park.park_everywhere(until, e.message.clone()).await;
                 }
                 tracing::warn!(connector = %id, op = op_name, error_kind = e.kind.as_str(), status = ?e.status, "CRM call failed");
                 Err(e)
@@ -537,6 +566,27 @@ impl CrmConnector {
                 until,
                 format!("{} reports its API allocation used up", self.id()),
             );
+        }
+    }
+}
+
+impl CrmConnector {
+    /// Parks every replica when the CRM reports its allocation used up (see `observe`).
+    async fn share_parks(&self, signal: &RateSignal) {
+        for w in signal
+            .windows
+            .iter()
+            .filter(|w| w.quota && w.remaining == 0)
+        {
+            let until = Utc::now()
+                + chrono::Duration::from_std(w.reset_in.min(QUOTA_RECHECK))
+                    .unwrap_or_else(|_| chrono::Duration::hours(1));
+            self.park
+                .park_everywhere(
+                    until,
+                    format!("{} reports its API allocation used up", self.id()),
+                )
+                .await;
         }
     }
 }

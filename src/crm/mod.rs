@@ -109,6 +109,8 @@ impl Crm {
         };
 
         let client = crate::connector::http::client();
+        // Daily caps, budgets and pauses shared by replicas (`resilience::shared`).
+        let shared_limits = crate::enrich::build::limits_backend(settings, None);
         let mut connectors = BTreeMap::new();
         let mut unconfigured: BTreeMap<String, String> = BTreeMap::new();
         for m in registry
@@ -120,6 +122,8 @@ impl Crm {
             };
             match CrmConnector::build(m, ps, &file, &client) {
                 Ok(Some(connector)) => {
+                    let connector = connector
+                        .with_shared_limits(shared_limits.as_ref().map(|l| l.for_connector(&m.id)));
                     connectors.insert(m.id.clone(), Arc::new(connector));
                 }
                 Ok(None) => {

@@ -99,6 +99,7 @@ pub fn providers_with_clock(
         .then(|| link.clone())
         .flatten();
     let client = crate::connector::http::client();
+    let limits = limits_backend(settings, link.as_ref());
 
     if let Some(m) = c
         .enrichment
@@ -177,7 +178,17 @@ pub fn providers_with_clock(
                         c.rate_limit.replicas,
                     ))
                 });
-                match http_provider(settings, id, m, ps, &cache, &client, clock.clone(), shared) {
+                let share = limits.as_ref().map(|l| l.for_connector(id));
+                match http_provider(
+                    settings,
+                    id,
+                    m,
+                    ps,
+                    &cache,
+                    &client,
+                    clock.clone(),
+                    (shared, share),
+                ) {
                     Ok(p) => providers.push(p),
                     Err(mut e) => issues.append(&mut e),
                 }
@@ -205,7 +216,10 @@ fn http_provider(
     cache: &SharedCache,
     client: &reqwest::Client,
     clock: WallClock,
-    shared_limit: Option<Arc<crate::resilience::redis::SharedGcra>>,
+    (shared_limit, shared_limits): (
+        Option<Arc<crate::resilience::redis::SharedGcra>>,
+        Option<crate::resilience::shared::SharedHandle>,
+    ),
 ) -> Result<Arc<dyn Provider>, Vec<ConfigIssue>> {
     let file = settings.file_name();
     let mut issues = Vec::new();
@@ -310,7 +324,37 @@ fn http_provider(
         daily_budget: ps.daily_budget,
         clock,
         shared_limit,
+        shared_limits,
     })))
+}
+
+/// Where the replicas share daily caps, budgets and vendor pauses: Redis when configured
+/// (`link`, or one made from `[rate_limit] redis` / `[cache] redis`),
+/// else the store (a lazy pool: it connects on the first call, after the caller opened and
+/// migrated the store; a process without one keeps to its own limits).
+pub fn limits_backend(
+    settings: &Settings,
+    link: Option<&Arc<crate::resilience::redis::RedisLink>>,
+) -> Option<Arc<crate::resilience::shared::SharedLimits>> {
+    use crate::resilience::shared::{Backend, SharedLimits};
+    let c = &settings.config;
+    let own_link = match link {
+        Some(_) => None,
+        None => c
+            .rate_limit
+            .redis
+            .as_ref()
+            .or(c.cache.redis.as_ref())
+            .and_then(|url| crate::resilience::redis::RedisLink::new(url).ok()),
+    };
+    match link.or(own_link.as_ref()) {
+        Some(link) => Some(SharedLimits::new(Backend::Redis(link.clone()))),
+        // A pool needs a runtime; a process without one (a config check) shares nothing.
+        None if tokio::runtime::Handle::try_current().is_err() => None,
+        None => crate::store::Store::open_lazy(&settings.storage_url())
+            .ok()
+            .map(|s| SharedLimits::new(Backend::Store(s))),
+    }
 }
 
 /// The manifest's rate limit with `[providers.ID]` overrides applied.

@@ -82,6 +82,8 @@ pub struct HttpProviderParts {
     pub clock: WallClock,
     /// The provider's quota shared with other replicas (Redis), when configured.
     pub shared_limit: Option<Arc<crate::resilience::redis::SharedGcra>>,
+    /// The daily cap, budget and vendor pauses shared with other replicas (Redis or store).
+    pub shared_limits: Option<crate::resilience::shared::SharedHandle>,
 }
 
 pub struct HttpProvider {
@@ -106,11 +108,13 @@ impl HttpProvider {
             cost: m.cost_per_call,
             cache: parts.cache,
             limiter: Limiter::with_wall_clock(parts.limit, parts.clock.clone())
-                .with_shared(parts.shared_limit),
+                .with_shared(parts.shared_limit)
+                .with_shared_limits(parts.shared_limits.clone()),
             retry: parts.retry,
             breaker: Breaker::new(parts.breaker),
-            budget: Budget::with_clock(parts.daily_budget, parts.clock.clone()),
-            park: Park::with_clock(parts.clock),
+            budget: Budget::with_clock(parts.daily_budget, parts.clock.clone())
+                .with_shared_limits(parts.shared_limits.clone()),
+            park: Park::with_clock(parts.clock).with_shared_limits(parts.shared_limits),
             stats: Stats::new(&id),
             connector: parts.connector,
         }
@@ -210,6 +214,7 @@ impl HttpProvider {
         prepared: &Prepared,
     ) -> Result<(Answer, Freshness), Halt> {
         let id = self.id_str();
+        self.park.refresh().await;
         if let Some(p) = self.park.parked() {
             return Err(Halt::Skip(Skip::new(
                 SkipKind::Budget,
@@ -228,6 +233,10 @@ impl HttpProvider {
             .budget
             .reserve(self.cost)
             .map_err(|e| Halt::Skip(Skip::new(SkipKind::Budget, format!("{id}: {e}"))))?;
+        self.budget
+            .claim_shared(self.cost)
+            .await
+            .map_err(|e| Halt::Skip(Skip::new(SkipKind::Budget, format!("{id}: {e}"))))?;
         let attempt = || async {
             self.limiter
                 .acquire()
@@ -236,7 +245,7 @@ impl HttpProvider {
             let started = Instant::now();
             let exchange = self.connector.send(op, prepared).await;
             self.stats.call(started.elapsed(), exchange.status);
-            self.limiter.observe(&exchange.signal);
+            self.limiter.observe_shared(&exchange.signal).await;
             let now = self.park.now();
             for w in exchange
                 .signal
@@ -247,10 +256,12 @@ impl HttpProvider {
                 let until = now
                     + chrono::Duration::from_std(w.reset_in)
                         .unwrap_or_else(|_| chrono::Duration::days(1));
-                self.park.park(
-                    until,
-                    format!("{id} reports no requests left in its quota window"),
-                );
+                self.park
+                    .park_everywhere(
+                        until,
+                        format!("{id} reports no requests left in its quota window"),
+                    )
+                    .await;
             }
             exchange.result.map_err(AttemptError::Failed)
         };
@@ -263,7 +274,11 @@ impl HttpProvider {
                     Answer::NotFound => BilledOutcome::NotFound,
                     Answer::Pending => BilledOutcome::Pending,
                 };
-                let credits = reservation.settle(self.connector.manifest().is_billed(billed));
+                let billed = self.connector.manifest().is_billed(billed);
+                let credits = reservation.settle(billed);
+                if !billed {
+                    self.budget.release_shared(self.cost).await;
+                }
                 self.stats.credits(credits);
                 match answer {
                     Answer::Found(body) => Ok((Answer::Found(body), Freshness::Positive)),
@@ -273,6 +288,8 @@ impl HttpProvider {
             }
             Err(AttemptError::Limited(e)) => {
                 drop(ticket);
+                drop(reservation);
+                self.budget.release_shared(self.cost).await;
                 Err(Halt::Skip(Skip::new(
                     SkipKind::RateLimited,
                     format!("{id}: {e}"),
@@ -285,9 +302,11 @@ impl HttpProvider {
                     ticket.success();
                 }
                 reservation.settle(false);
+                self.budget.release_shared(self.cost).await;
                 if e.kind == ErrorKind::QuotaExhausted {
                     self.park
-                        .park(next_utc_midnight(self.park.now()), e.message.clone());
+                        .park_everywhere(next_utc_midnight(self.park.now()), e.message.clone())
+                        .await;
                 }
                 tracing::warn!(connector = %id, error_kind = e.kind.as_str(), status = ?e.status, "provider call failed");
                 Err(Halt::Failed(e))

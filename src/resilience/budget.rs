@@ -37,6 +37,8 @@ pub struct Budget {
     daily: Option<f64>,
     state: Mutex<Day>,
     clock: WallClock,
+    /// The day's credits claimed across replicas (Redis or store) before each call.
+    share: Option<super::shared::SharedHandle>,
 }
 
 /// Credits held for one call.
@@ -56,6 +58,46 @@ impl Budget {
             daily,
             state: Mutex::new(Day::default()),
             clock,
+            share: None,
+        }
+    }
+
+    /// Claims each call's credits across replicas too.
+    pub fn with_shared_limits(mut self, share: Option<super::shared::SharedHandle>) -> Self {
+        self.share = share;
+        self
+    }
+
+    /// Claims `cost` from the day's budget shared by every replica (after a local
+    /// [`Budget::reserve`]); without a budget, a share, or a cost there is nothing to claim.
+    /// Unreachable, the local budget decides alone. A claim not billed is released with
+    /// [`Budget::release_shared`].
+    pub async fn claim_shared(&self, cost: f64) -> Result<(), BudgetSpent> {
+        let (Some(share), Some(limit)) = (&self.share, self.daily) else {
+            return Ok(());
+        };
+        if cost <= 0.0 {
+            return Ok(());
+        }
+        match share.claim_credits(self.today(), cost, limit).await {
+            Some(Err(used)) => {
+                let mut s = self.lock();
+                // The replicas together spent it: refuse locally until the day turns.
+                s.used = s.used.max(used);
+                Err(BudgetSpent {
+                    limit,
+                    used,
+                    resets_at: next_utc_midnight((self.clock)()),
+                })
+            }
+            Some(Ok(())) | None => Ok(()),
+        }
+    }
+
+    /// Gives back a shared claim the vendor did not bill (or whose call was not made).
+    pub async fn release_shared(&self, cost: f64) {
+        if let (Some(share), Some(_)) = (&self.share, self.daily) {
+            share.release_credits(self.today(), cost).await;
         }
     }
 

@@ -187,6 +187,8 @@ pub struct Limiter {
     wall: WallClock,
     /// The quota shared with other replicas through Redis, when configured.
     shared: Option<std::sync::Arc<super::redis::SharedGcra>>,
+    /// The daily cap and the vendor's pauses, shared with other replicas (Redis or store).
+    share: Option<super::shared::SharedHandle>,
 }
 
 /// A snapshot for reports.
@@ -218,7 +220,14 @@ impl Limiter {
             state: Mutex::new(State::default()),
             wall,
             shared: None,
+            share: None,
         }
+    }
+
+    /// Counts the daily cap across replicas and shares the vendor's pauses with them.
+    pub fn with_shared_limits(mut self, share: Option<super::shared::SharedHandle>) -> Self {
+        self.share = share;
+        self
     }
 
     /// Also takes every permit from a quota shared with the other replicas.
@@ -242,6 +251,7 @@ impl Limiter {
         let _turn = tokio::time::timeout_at(deadline, self.turn.lock())
             .await
             .map_err(|_| too_long(deadline))?;
+        self.adopt_shared_pause().await;
         loop {
             let now = Instant::now();
             let earliest = {
@@ -289,6 +299,17 @@ impl Limiter {
                 return Err(too_long(deadline));
             }
         }
+        if let (Some(share), Some(cap)) = (&self.share, self.limit.daily) {
+            let today = (self.wall)().date_naive();
+            if share.count_request(today, cap).await == Some(false) {
+                // The replicas together spent the day: refuse here too without asking again.
+                self.lock().used_today = cap;
+                return Err(LimitError::DailyCap {
+                    cap,
+                    resets_at: next_utc_midnight((self.wall)()),
+                });
+            }
+        }
         let mut s = self.lock();
         s.last_permit = Some(Instant::now());
         s.used_today += 1;
@@ -320,6 +341,51 @@ impl Limiter {
                         s.slowdowns += 1;
                     }
                 }
+            }
+        }
+    }
+
+    /// [`Limiter::observe`], and tells the other replicas to pause as long (a `Retry-After`,
+    /// a rate window with nothing left).
+    pub async fn observe_shared(&self, signal: &RateSignal) {
+        self.observe(signal);
+        self.share_pauses(signal).await;
+    }
+
+    /// Tells the other replicas to pause as this one does (a `Retry-After`, a rate window
+    /// with nothing left); `observe` is the local half.
+    pub async fn share_pauses(&self, signal: &RateSignal) {
+        let Some(share) = &self.share else { return };
+        let longest = signal
+            .windows
+            .iter()
+            .filter(|w| !w.quota && w.remaining == 0)
+            .map(|w| w.reset_in)
+            .chain(signal.retry_after)
+            .max();
+        if let Some(wait) = longest {
+            let until = (self.wall)()
+                + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(1));
+            share
+                .hold(
+                    super::shared::HoldKind::Pause,
+                    until,
+                    "the vendor asked to wait",
+                )
+                .await;
+        }
+    }
+
+    /// A pause another replica was asked for becomes this one's.
+    async fn adopt_shared_pause(&self) {
+        let Some(share) = &self.share else { return };
+        let now = (self.wall)();
+        if let Some((until, _)) = share.held(super::shared::HoldKind::Pause, now).await {
+            let left = (until - now).to_std().unwrap_or_default();
+            let until = Instant::now() + left;
+            let mut s = self.lock();
+            if s.paused_until.is_none_or(|p| p < until) {
+                s.paused_until = Some(until);
             }
         }
     }

@@ -10,6 +10,8 @@
 //! - [`breaker`] — a circuit breaker per provider: open after repeated failures, half-open later
 //! - [`budget`]  — a daily credit budget per provider, reserved before a call, charged after
 //! - [`park`]    — a provider whose vendor quota is exhausted rests until the quota resets
+//! - [`shared`]  — daily caps, credit budgets and vendor pauses shared by replicas (Redis or
+//!   the store)
 //! - [`redis`]   — shared by replicas: an L2 cache and a GCRA quota per provider in Redis,
 //!   falling back to the local cache and a local share of the quota when Redis is away
 //!
@@ -25,6 +27,7 @@ pub mod limit;
 pub mod park;
 pub mod redis;
 pub mod retry;
+pub mod shared;
 
 use std::sync::Arc;
 

@@ -20,6 +20,8 @@ pub struct Parked {
 pub struct Park {
     state: Mutex<Option<Parked>>,
     clock: WallClock,
+    /// Parks shared with other replicas (Redis or store).
+    share: Option<super::shared::SharedHandle>,
 }
 
 impl Default for Park {
@@ -33,6 +35,30 @@ impl Park {
         Self {
             state: Mutex::new(None),
             clock,
+            share: None,
+        }
+    }
+
+    /// Shares parks with the other replicas.
+    pub fn with_shared_limits(mut self, share: Option<super::shared::SharedHandle>) -> Self {
+        self.share = share;
+        self
+    }
+
+    /// [`Park::park`] here and in every replica.
+    pub async fn park_everywhere(&self, until: DateTime<Utc>, why: impl Into<String>) {
+        let why = why.into();
+        self.park(until, why.clone());
+        if let Some(share) = &self.share {
+            share.hold(super::shared::HoldKind::Park, until, &why).await;
+        }
+    }
+
+    /// Takes in a park another replica placed (call before [`Park::parked`]).
+    pub async fn refresh(&self) {
+        let Some(share) = &self.share else { return };
+        if let Some((until, why)) = share.held(super::shared::HoldKind::Park, self.now()).await {
+            self.park(until, why);
         }
     }
 

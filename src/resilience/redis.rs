@@ -114,7 +114,7 @@ impl RedisLink {
     }
 
     /// Runs a command; `None` (and the fallback) when Redis does not answer in time.
-    async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
+    pub(crate) async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
         let mut conn = self.connection().await?;
         match tokio::time::timeout(COMMAND_TIMEOUT, cmd.query_async::<T>(&mut conn)).await {
             Ok(Ok(v)) => {

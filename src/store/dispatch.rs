@@ -297,6 +297,60 @@ impl Store {
         on_backend!(self, s => s.provider_credits_on(day).await)
     }
 
+    // Limits shared by replicas without Redis (`resilience::shared`, migration 0020).
+
+    /// Counts one request for `provider` on UTC `day` unless `cap` are counted; `true` when counted.
+    pub async fn claim_provider_request(
+        &self,
+        provider: &str,
+        day: &str,
+        cap: u32,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.claim_provider_request(provider, day, cap).await)
+    }
+
+    /// Claims `credits` of `limit` for `provider` on UTC `day`: `None` when claimed, else the
+    /// credits claimed already.
+    pub async fn claim_provider_credits(
+        &self,
+        provider: &str,
+        day: &str,
+        credits: f64,
+        limit: f64,
+    ) -> Result<Option<f64>, StoreError> {
+        on_backend!(self, s => s.claim_provider_credits(provider, day, credits, limit).await)
+    }
+
+    /// Gives back claimed credits the vendor did not bill.
+    pub async fn release_provider_credits(
+        &self,
+        provider: &str,
+        day: &str,
+        credits: f64,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.release_provider_credits(provider, day, credits).await)
+    }
+
+    /// Holds `provider` (`kind`: pause or park) until `until_ms` (unix ms), keeping a later hold.
+    pub async fn hold_provider(
+        &self,
+        provider: &str,
+        kind: &str,
+        until_ms: i64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.hold_provider(provider, kind, until_ms, reason).await)
+    }
+
+    /// The hold of `kind` on `provider`: (until unix ms, reason); it may be past.
+    pub async fn provider_hold(
+        &self,
+        provider: &str,
+        kind: &str,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        on_backend!(self, s => s.provider_hold(provider, kind).await)
+    }
+
     pub async fn assigned_on(&self, owner: &str, day: &str) -> Result<u32, StoreError> {
         on_backend!(self, s => s.assigned_on(owner, day).await)
     }

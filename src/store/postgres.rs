@@ -35,6 +35,7 @@ use crate::route::Rotation;
 mod console;
 mod crm;
 mod events;
+mod limits;
 mod outbox;
 mod privacy;
 mod routing;

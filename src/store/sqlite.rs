@@ -21,6 +21,7 @@ mod console;
 mod crm;
 mod events;
 mod group_commit;
+mod limits;
 mod outbox;
 mod owner;
 mod privacy;
