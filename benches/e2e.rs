@@ -8,7 +8,8 @@
 //! shipped default) and LEADGATE_BENCH_CRM_LATENCY_MS (20); LEADGATE_BENCH_BIN runs another
 //! leadgate binary (an earlier build) under the same load; LEADGATE_BENCH_STAGES (a comma
 //! list of intake, evaluate, cold, e2e, memory; all by default) runs only some stages, for
-//! profiling one of them; LEADGATE_BENCH_ROUNDS (5) is how many rounds intake and evaluate
+//! profiling one of them; LEADGATE_BENCH_CONFIG (a leadgate.toml) serves intake and evaluate
+//! from another config; LEADGATE_BENCH_ROUNDS (5) is how many rounds intake and evaluate
 //! each run, every round between two runs of the trivial handler, the table reading the
 //! median round. Nothing here is asserted:
 //! benchmarks report, tests judge.
@@ -391,13 +392,17 @@ impl Drop for Proc {
 
 fn leadgate(db: &std::path::Path, workers: usize) -> Proc {
     let mut cmd = std::process::Command::new(bin());
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .env(
-            "LEADGATE__STORAGE__URL",
-            format!("sqlite://{}", db.display()),
-        )
-        .env("LEADGATE__SERVER__WORKERS", workers.to_string())
-        .env("RUST_LOG", "error");
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    // Another config folder (e.g. one whose scoring.toml blends in a gbm model).
+    if let Ok(config) = std::env::var("LEADGATE_BENCH_CONFIG") {
+        cmd.args(["--config", &config]);
+    }
+    cmd.env(
+        "LEADGATE__STORAGE__URL",
+        format!("sqlite://{}", db.display()),
+    )
+    .env("LEADGATE__SERVER__WORKERS", workers.to_string())
+    .env("RUST_LOG", "error");
     Proc::spawn(cmd)
 }
 
