@@ -1584,6 +1584,68 @@ max = 15
     }
 
     #[test]
+    fn a_long_history_scores_as_each_event_evaluated_alone() {
+        // `memo` reads `event` through selects, so its outcomes are reused across events
+        // alike in `path` and `channel`; `whole` indexes `event`, so every event is
+        // evaluated. Both must count and fade exactly the same events.
+        let rules = r#"
+[[event]]
+id = "memo"
+type = "page_view"
+when = "has(event.path) && event.path.startsWith('/pricing') && company.employees > 10"
+points = 3
+half_life = "7d"
+[[event]]
+id = "whole"
+type = "page_view"
+when = "has(event.path) && event['path'].startsWith('/pricing') && company.employees > 10"
+points = 3
+half_life = "7d"
+"#;
+        let scorer = Scorer::from_file(&RuleFile::from_text("scoring.toml", rules)).unwrap();
+        assert_eq!(
+            scorer.events[0].reads.as_deref(),
+            Some(&["path".to_string()][..])
+        );
+        assert_eq!(scorer.events[1].reads, None);
+        let paths = ["/pricing", "/blog", "/pricing/enterprise", "/docs"];
+        let events: Vec<_> = (0..300)
+            .map(|i| {
+                let at = now() - chrono::Duration::minutes(41 * i as i64);
+                let mut e = json!({"type": "page_view", "at": at.to_rfc3339()});
+                // Some events have no path at all: `has` must still decide per event.
+                if i % 7 != 0 {
+                    e["path"] = json!(paths[i % 4]);
+                }
+                e
+            })
+            .collect();
+        let expected = (0..300)
+            .filter(|i| i % 7 != 0 && i % 2 == 0)
+            .map(|i| 3.0 * 0.5f64.powf((41 * 60 * i) as f64 / (7.0 * 86400.0)))
+            .sum::<f64>();
+        let e = enriched(
+            json!({"email": "a@acme.io", "events": events}),
+            json!({"employees": 50}),
+        );
+        let ctx = RuleContext::for_lead(&e, &json!({}), now());
+        let s = scorer.score(e, &ctx, now());
+        let by = |id: &str| s.factors.iter().find(|f| &*f.rule == id).unwrap();
+        let (memo, whole) = (by("memo"), by("whole"));
+        assert_eq!(memo.points, whole.points);
+        assert_eq!(
+            serde_json::to_value(&memo.matched).unwrap(),
+            serde_json::to_value(&whole.matched).unwrap()
+        );
+        assert_eq!(memo.points, (expected * 100.0).round() / 100.0);
+        let shown = serde_json::to_value(&memo.matched).unwrap();
+        assert_eq!(
+            shown["events"],
+            json!((0..300).filter(|i| i % 7 != 0 && i % 2 == 0).count())
+        );
+    }
+
+    #[test]
     fn factors_sort_by_weight_then_id_limits_included() {
         // 140 points: the limit takes 40 away, as much as `alpha` adds, and sorts after it
         // by id; `beta` and `nu` tie at 20 and sort by id; rule order in the file is ignored.
