@@ -1113,3 +1113,115 @@ fn a_mapping_to_an_unknown_decision_value_is_named() {
         "{err}"
     );
 }
+
+/// Issue 25 item 3: the SLA sweep's new owner reaches the HubSpot contact, once per step.
+#[tokio::test]
+async fn an_sla_reassignment_writes_the_new_owner_to_hubspot_once() {
+    const SLA_ROUTING: &str = r#"
+[[rule]]
+id = "all"
+when = "true"
+assign = { pool = "p", sla = "4h" }
+
+[fallback]
+review = { reason = "nobody could take it" }
+
+[sla]
+max_reassignments = 1
+escalate_to = { owner = "mgr" }
+
+[[pool]]
+id = "p"
+members = [{ owner = "a" }, { owner = "b" }]
+"#;
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/search"))
+        .respond_with(search_empty())
+        .mount(&crm)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/batch/upsert"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"status": "COMPLETE",
+            "results": [{"id": "901", "new": true, "properties": {}, "objectWriteTraceId": "x"}]})),
+        )
+        .mount(&crm)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/crm/v3/objects/contacts/901"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "901", "properties": {"hubspot_owner_id": "b"},
+            "createdAt": "2026-11-23T10:00:00Z", "updatedAt": "2026-11-23T14:01:00Z",
+            "archived": false
+        })))
+        .mount(&crm)
+        .await;
+
+    let (dir, file) = support::shipped_config(SLA_ROUTING, &hubspot(&crm.uri(), ""));
+    let (_db_dir, db) = temp_db();
+    let settings = Settings::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let pipeline = Pipeline::build(&settings).unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let delivery = Crm::build(&settings).unwrap().expect("a CRM is configured");
+    let w = World {
+        _dir: dir,
+        _db: _db_dir,
+        db,
+        settings,
+        pipeline,
+        store,
+        crm: delivery,
+    };
+    let (job, delivered) = w.deliver(json!({"email": "grace@kestrel-data.io"})).await;
+    let decision = delivered.unwrap();
+    assert_eq!(decision.route.owner.as_deref(), Some("a"));
+    w.store
+        .complete(&job, &decision.lead, &decision)
+        .await
+        .unwrap();
+
+    let sweep = |at: chrono::DateTime<chrono::Utc>| {
+        let w = &w;
+        async move {
+            leadgate::route::sla::sweep_once_with_crm(
+                &w.pipeline.router,
+                &w.store,
+                &w.store,
+                Some(&w.crm),
+                at,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let breach = chrono::Utc::now() + chrono::Duration::hours(4) + chrono::Duration::minutes(1);
+    assert_eq!(sweep(breach).await.reassigned, 1);
+    let patches = requests(&crm, "PATCH", "/crm/v3/objects/contacts/901").await;
+    assert_eq!(patches.len(), 1, "one breach, one owner write");
+    assert_eq!(
+        json_body(&patches[0])["properties"]["hubspot_owner_id"],
+        "b"
+    );
+
+    // The same moment again: the step is settled, nothing is written twice.
+    assert_eq!(sweep(breach).await.checked, 0);
+    assert_eq!(
+        requests(&crm, "PATCH", "/crm/v3/objects/contacts/901")
+            .await
+            .len(),
+        1
+    );
+    let writes = w.store.crm_writes(&job.lead_id).await.unwrap();
+    let owner: Vec<_> = writes.iter().filter(|w| w.op == "owner").collect();
+    assert_eq!(owner.len(), 1, "{writes:?}");
+    assert_eq!(
+        (owner[0].status.as_str(), owner[0].record_id.as_deref()),
+        ("ok", Some("901"))
+    );
+    let view = w.store.lead(&job.lead_id).await.unwrap().unwrap();
+    assert_eq!(view.history.len(), 2, "routing and the reassignment");
+    assert_eq!(view.decision.unwrap()["route"]["owner"], "b");
+}

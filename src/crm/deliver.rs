@@ -508,12 +508,12 @@ fn push(decision: &mut Decision, d: Delivery) {
 }
 
 /// What one step did, for the outbox and the decision record.
-struct Step {
-    op: String,
-    record_id: Option<String>,
-    result_id: Option<String>,
-    detail: Option<String>,
-    answer: Value,
+pub(super) struct Step {
+    pub(super) op: String,
+    pub(super) record_id: Option<String>,
+    pub(super) result_id: Option<String>,
+    pub(super) detail: Option<String>,
+    pub(super) answer: Value,
 }
 
 impl Step {
@@ -548,7 +548,7 @@ async fn begin(
 }
 
 /// A step the outbox already closed: its recorded answer, nothing called again.
-fn finished(entry: &OutboxEntry, connector: &str, op: &str) -> Option<Delivery> {
+pub(super) fn finished(entry: &OutboxEntry, connector: &str, op: &str) -> Option<Delivery> {
     let recorded_op = entry
         .answer
         .as_ref()
@@ -584,7 +584,7 @@ fn finished(entry: &OutboxEntry, connector: &str, op: &str) -> Option<Delivery> 
 
 /// Closes a step in the outbox: ok, failed for good (the lead fails), or still pending
 /// (the job is retried).
-async fn settle(
+pub(super) async fn settle(
     store: &Store,
     key: &str,
     connector: &str,

@@ -25,6 +25,7 @@ pub mod config;
 pub mod deliver;
 pub mod fetch;
 pub mod outbox;
+pub mod owner;
 pub mod poll;
 pub mod tokens;
 

@@ -174,6 +174,18 @@ pub async fn sweep_once(
     activity: &dyn OwnerActivity,
     now: DateTime<Utc>,
 ) -> Result<SweepReport, StoreError> {
+    sweep_once_with_crm(router, store, activity, None, now).await
+}
+
+/// As [`sweep_once`], and writes each new owner to the lead's CRM record through `crm`
+/// (issue 25 item 3).
+pub async fn sweep_once_with_crm(
+    router: &Router,
+    store: &Store,
+    activity: &dyn OwnerActivity,
+    crm: Option<&crate::crm::Crm>,
+    now: DateTime<Utc>,
+) -> Result<SweepReport, StoreError> {
     let mut report = SweepReport::default();
     for a in store.overdue_assignments(now, SWEEP_BATCH).await? {
         report.checked += 1;
@@ -186,6 +198,11 @@ pub async fn sweep_once(
             breach(router, store, &a, now).await?
         };
         if store.settle_assignment(&a, &outcome, now).await? {
+            // Only the replica that settled the step writes it; the outbox key makes a
+            // replay of the same step a no-op.
+            if let (Some(crm), Some(owner)) = (crm, new_owner(&outcome)) {
+                crm_owner(crm, store, &a, owner).await;
+            }
             match &outcome {
                 SlaOutcome::Met => report.met += 1,
                 SlaOutcome::Reassigned { owner, .. } => {
@@ -204,6 +221,32 @@ pub async fn sweep_once(
         }
     }
     Ok(report)
+}
+
+/// The owner an SLA step hands the lead to, if any (review has none).
+fn new_owner(outcome: &SlaOutcome) -> Option<&str> {
+    match outcome {
+        SlaOutcome::Met => None,
+        SlaOutcome::Reassigned { owner, .. } => Some(owner),
+        SlaOutcome::Escalated { owner, .. } => owner.as_deref(),
+    }
+}
+
+/// Writes the step's new owner to the CRM. A failure is logged, not raised: the lead is
+/// reassigned in leadgate either way, and the outbox row shows the write as pending or
+/// failed in `crm_writes`.
+async fn crm_owner(crm: &crate::crm::Crm, store: &Store, a: &OpenAssignment, owner: &str) {
+    // The assignment row is one SLA step: its id names the step.
+    let step = format!("sla-{}", a.id);
+    match crm.write_owner(store, &a.lead_id, &step, owner).await {
+        Ok(Some(d)) if d.status == crate::lead::DeliveryStatus::Failed => {
+            tracing::warn!(lead = %a.lead_id, connector = %d.connector, detail = d.detail.as_deref().unwrap_or(""), "SLA owner not written to the CRM")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(lead = %a.lead_id, error = %e, "SLA owner not written to the CRM yet")
+        }
+    }
 }
 
 /// The owner did not touch the lead in time: the next member of the pool, or escalation.
@@ -304,10 +347,11 @@ pub async fn run(state: Arc<crate::services::Services>, mut stop: watch::Receive
         if *stop.borrow() {
             return;
         }
-        match sweep_once(
+        match sweep_once_with_crm(
             &state.pipeline.router,
             &state.store,
             &state.store,
+            state.delivery.as_deref(),
             Utc::now(),
         )
         .await

@@ -157,6 +157,29 @@ impl Condition {
         &self.fields
     }
 
+    /// The `event` fields this expression reads (`event.path` → `path`), when it reads
+    /// `event` only through such selects; None when it uses `event` whole (passed to a
+    /// function, compared, iterated). With the lead fixed, the result then depends on these
+    /// fields' values alone, which lets a scorer reuse it across a history's events.
+    pub fn event_reads(&self) -> Option<Vec<String>> {
+        let (mut idents, mut selects) = (0usize, Vec::new());
+        check::visit(self.program.expression(), &mut |e| match &e.expr {
+            cel::common::ast::Expr::Ident(name) if name == "event" => idents += 1,
+            cel::common::ast::Expr::Select(sel) => {
+                if matches!(&sel.operand.expr, cel::common::ast::Expr::Ident(n) if n == "event") {
+                    selects.push(sel.field.clone());
+                }
+            }
+            _ => {}
+        });
+        if idents != selects.len() {
+            return None;
+        }
+        selects.sort();
+        selects.dedup();
+        Some(selects)
+    }
+
     /// True when this condition matches every lead (used to find unreachable rules).
     pub fn is_always_true(&self) -> bool {
         self.always

@@ -95,6 +95,9 @@ pub struct EventRule {
     pub description: Option<Name>,
     /// See `Part::rank`.
     rank: u32,
+    /// The `event` fields `when` reads, when it reads nothing else of the event (see
+    /// `Condition::event_reads`): events alike in them share one evaluation.
+    reads: Option<Vec<String>>,
 }
 
 /// A score, ready to compute.
@@ -401,6 +404,7 @@ impl Scorer {
                     "must be a number ≥ 0 (for a negative rule it bounds what the rule takes away)",
                 ));
             }
+            let reads = when.as_ref().and_then(Condition::event_reads);
             events.push(EventRule {
                 id: intern(&e.id),
                 dimension: intern(&e.dimension),
@@ -412,6 +416,7 @@ impl Scorer {
                 retention,
                 description: e.description.as_deref().map(intern),
                 rank: u32::MAX,
+                reads,
             });
             event_targets.push(e.score.as_ref().map(ScoreRefs::ids));
         }
@@ -924,6 +929,9 @@ impl Scorer {
     }
 }
 
+/// How many distinct outcomes of one event rule's `when` a scoring call remembers.
+const MEMO_OUTCOMES: usize = 16;
+
 /// One event rule's matches so far.
 #[derive(Debug, Clone, Default)]
 struct EventTally {
@@ -951,6 +959,11 @@ impl Scorer {
             .then(|| ctx.lead_events())
             .flatten();
         let mut event_fields = Vec::new();
+        // Per event rule: the outcomes of `when` so far, by the values of the event fields
+        // it reads. The lead is fixed for this call, so an event alike in those fields has
+        // the same outcome; a history is mostly a few kinds of event repeated.
+        let mut outcomes: Vec<Vec<(Vec<Option<Value>>, bool)>> =
+            vec![Vec::new(); self.events.len()];
         for (i, event) in events.iter().enumerate() {
             let mut scope = None;
             let mut resolved = false;
@@ -963,6 +976,24 @@ impl Scorer {
             for &r in of_type {
                 let (rule, tally) = (&self.events[r], &mut tallies[r]);
                 if let Some(when) = &rule.when {
+                    // Only from the context's own list: it holds each event as `when` sees it.
+                    let json = own.and_then(|list| list.get(i));
+                    let memo = rule.reads.as_ref().zip(json);
+                    if let Some((reads, json)) = memo {
+                        let known = outcomes[r].iter().find(|(values, _)| {
+                            values
+                                .iter()
+                                .zip(reads)
+                                .all(|(v, f)| v.as_ref() == json.get(f))
+                        });
+                        if let Some((_, matched)) = known {
+                            if !*matched {
+                                continue;
+                            }
+                            self.tally_event(rule, tally, events, i, age, &mut faded);
+                            continue;
+                        }
+                    }
                     let scope = scope.get_or_insert_with(|| {
                         match own.and_then(|list| Some((ctx.bind_event(list, i)?, &list[i]))) {
                             Some((bound, json)) => {
@@ -976,23 +1007,19 @@ impl Scorer {
                         }
                     });
                     let table = resolved.then_some(event_fields.as_slice());
-                    if !when.eval_bound_fields(scope, fields, table).matched() {
+                    let matched = when.eval_bound_fields(scope, fields, table).matched();
+                    if let Some((reads, json)) = memo {
+                        // Bounded: a field unique per event (an id) would only grow it.
+                        if outcomes[r].len() < MEMO_OUTCOMES {
+                            let values = reads.iter().map(|f| json.get(f).cloned()).collect();
+                            outcomes[r].push((values, matched));
+                        }
+                    }
+                    if !matched {
                         continue;
                     }
                 }
-                tally.count += 1;
-                if tally.latest.is_none_or(|l| events[l].at < event.at) {
-                    tally.latest = Some(i);
-                }
-                let f = match faded {
-                    Some((h, f)) if h == rule.half_life => f,
-                    _ => {
-                        let f = fade(rule.half_life, age);
-                        faded = Some((rule.half_life, f));
-                        f
-                    }
-                };
-                tally.points += rule.points * f;
+                self.tally_event(rule, tally, events, i, age, &mut faded);
             }
         }
         // Event rules of one type mostly match the same events: the values their factors show
@@ -1027,6 +1054,32 @@ impl Scorer {
             })
             .map(Option::unzip)
             .unzip()
+    }
+
+    /// Counts event `i` as a match of `rule`, faded by its age; `faded` keeps the last
+    /// (half-life, fade) since the rules of one type mostly share a half-life.
+    fn tally_event(
+        &self,
+        rule: &EventRule,
+        tally: &mut EventTally,
+        events: &[Event],
+        i: usize,
+        age: f64,
+        faded: &mut Option<(Option<Duration>, f64)>,
+    ) {
+        tally.count += 1;
+        if tally.latest.is_none_or(|l| events[l].at < events[i].at) {
+            tally.latest = Some(i);
+        }
+        let f = match *faded {
+            Some((h, f)) if h == rule.half_life => f,
+            _ => {
+                let f = fade(rule.half_life, age);
+                *faded = Some((rule.half_life, f));
+                f
+            }
+        };
+        tally.points += rule.points * f;
     }
 
     /// The event rules that score events of `kind`, in rule order.
@@ -1528,6 +1581,68 @@ max = 15
         assert_eq!(s.factors[0].points, 15.0);
         assert_eq!(s.score, 15);
         assert_eq!(s.grade, "cold");
+    }
+
+    #[test]
+    fn a_long_history_scores_as_each_event_evaluated_alone() {
+        // `memo` reads `event` through selects, so its outcomes are reused across events
+        // alike in `path` and `channel`; `whole` indexes `event`, so every event is
+        // evaluated. Both must count and fade exactly the same events.
+        let rules = r#"
+[[event]]
+id = "memo"
+type = "page_view"
+when = "has(event.path) && event.path.startsWith('/pricing') && company.employees > 10"
+points = 3
+half_life = "7d"
+[[event]]
+id = "whole"
+type = "page_view"
+when = "has(event.path) && event['path'].startsWith('/pricing') && company.employees > 10"
+points = 3
+half_life = "7d"
+"#;
+        let scorer = Scorer::from_file(&RuleFile::from_text("scoring.toml", rules)).unwrap();
+        assert_eq!(
+            scorer.events[0].reads.as_deref(),
+            Some(&["path".to_string()][..])
+        );
+        assert_eq!(scorer.events[1].reads, None);
+        let paths = ["/pricing", "/blog", "/pricing/enterprise", "/docs"];
+        let events: Vec<_> = (0..300)
+            .map(|i| {
+                let at = now() - chrono::Duration::minutes(41 * i as i64);
+                let mut e = json!({"type": "page_view", "at": at.to_rfc3339()});
+                // Some events have no path at all: `has` must still decide per event.
+                if i % 7 != 0 {
+                    e["path"] = json!(paths[i % 4]);
+                }
+                e
+            })
+            .collect();
+        let expected = (0..300)
+            .filter(|i| i % 7 != 0 && i % 2 == 0)
+            .map(|i| 3.0 * 0.5f64.powf((41 * 60 * i) as f64 / (7.0 * 86400.0)))
+            .sum::<f64>();
+        let e = enriched(
+            json!({"email": "a@acme.io", "events": events}),
+            json!({"employees": 50}),
+        );
+        let ctx = RuleContext::for_lead(&e, &json!({}), now());
+        let s = scorer.score(e, &ctx, now());
+        let by = |id: &str| s.factors.iter().find(|f| &*f.rule == id).unwrap();
+        let (memo, whole) = (by("memo"), by("whole"));
+        assert_eq!(memo.points, whole.points);
+        assert_eq!(
+            serde_json::to_value(&memo.matched).unwrap(),
+            serde_json::to_value(&whole.matched).unwrap()
+        );
+        assert_eq!(memo.points, (expected * 100.0).round() / 100.0);
+        let shown = serde_json::to_value(&memo.matched).unwrap();
+        assert_eq!(
+            shown["events"],
+            json!((0..300).filter(|i| i % 7 != 0 && i % 2 == 0).count())
+        );
     }
 
     #[test]
