@@ -46,7 +46,7 @@ fn generate(rows: usize, seed: u64) -> Vec<Example> {
             let source = pick(&mut rng, SOURCES);
             let country = pick(&mut rng, COUNTRIES);
             let plan = pick(&mut rng, &["free", "team", "enterprise"]);
-            let mut z = -3.4 - 0.5 * (employees.ln() - 4.5).abs().min(2.0)
+            let mut z = -2.9 - 0.5 * (employees.ln() - 4.5).abs().min(2.0)
                 + 0.08 * visits.min(15.0)
                 + if pricing >= 2.0 && industry == "Software" {
                     1.4
