@@ -219,7 +219,7 @@ async fn decide(state: &Services, held: &Held) {
             return;
         }
     };
-    crate::server::metrics::record_scores(&decision);
+    crate::score::exported::record_scores(&decision);
     // A human override in force wins over the automatic decision (issue 24).
     let decision = match state.store.active_override(&job.lead_id).await {
         Ok(None) => decision,

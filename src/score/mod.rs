@@ -14,6 +14,7 @@ mod account;
 pub mod calibrate;
 mod config;
 pub mod drift;
+pub mod exported;
 pub mod features;
 pub mod gbm;
 mod grades;

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::lead::Decision;
+use crate::score::exported::{LEAD_SCORE, SCORE_BUCKETS};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -26,17 +26,4 @@ pub fn prometheus() -> PrometheusHandle {
             handle
         })
         .clone()
-}
-
-/// The histogram of decided leads' scores.
-pub const LEAD_SCORE: &str = "leadgate_lead_score";
-const SCORE_BUCKETS: [f64; 10] = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0];
-
-/// Records a decision's scores in [`LEAD_SCORE`]: the primary score as `score="primary"`,
-/// and the model's own (probability × 100) as `score="model"` when a model is configured.
-pub fn record_scores(d: &Decision) {
-    metrics::histogram!(LEAD_SCORE, "score" => "primary").record(d.score as f64);
-    if let Some(card) = d.scores.get(crate::score::MODEL_SCORE) {
-        metrics::histogram!(LEAD_SCORE, "score" => "model").record(card.score as f64);
-    }
 }

@@ -7,7 +7,7 @@ pub mod edge;
 mod error;
 mod events;
 mod leads;
-pub(crate) mod metrics;
+mod metrics;
 mod outcomes;
 mod routes;
 mod routing;
