@@ -1,4 +1,4 @@
-//! The leads list's keyset cursor: the last row's decision id and a fingerprint of the
+//! The leads list's keyset cursor: the last row's position (decided at, decision id) and a fingerprint of the
 //! filters it was made for, so a cursor replayed with other filters is refused instead of
 //! answering a page of some other query.
 
@@ -20,28 +20,44 @@ pub fn fingerprint(filters: &str) -> String {
     digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn encode(decision_id: i64, fingerprint: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("v1.{decision_id}.{fingerprint}"))
+/// Where a page ended: the list is ordered by decision time, then decision id, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub decided_at: i64,
+    pub decision_id: i64,
 }
 
-/// The decision id the next page starts below.
-pub fn decode(cursor: &str, fingerprint: &str) -> Result<i64, CursorError> {
+pub fn encode(at: Position, fingerprint: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "v2.{}.{}.{fingerprint}",
+        at.decided_at, at.decision_id
+    ))
+}
+
+/// The position the next page starts below.
+pub fn decode(cursor: &str, fingerprint: &str) -> Result<Position, CursorError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor.trim())
         .map_err(|_| CursorError::Garbled)?;
     let text = String::from_utf8(bytes).map_err(|_| CursorError::Garbled)?;
-    let mut parts = text.splitn(3, '.');
-    let (Some("v1"), Some(id), Some(fp)) = (parts.next(), parts.next(), parts.next()) else {
+    let mut parts = text.splitn(4, '.');
+    let (Some("v2"), Some(at), Some(id), Some(fp)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(CursorError::Garbled);
     };
-    let id: i64 = id.parse().map_err(|_| CursorError::Garbled)?;
-    if id <= 0 {
+    let decided_at: i64 = at.parse().map_err(|_| CursorError::Garbled)?;
+    let decision_id: i64 = id.parse().map_err(|_| CursorError::Garbled)?;
+    if decision_id <= 0 || decided_at < 0 {
         return Err(CursorError::Garbled);
     }
     if fp != fingerprint {
         return Err(CursorError::OtherQuery);
     }
-    Ok(id)
+    Ok(Position {
+        decided_at,
+        decision_id,
+    })
 }
 
 #[cfg(test)]
@@ -51,15 +67,19 @@ mod tests {
     #[test]
     fn a_cursor_round_trips_and_is_refused_for_other_filters_or_when_garbled() {
         let fp = fingerprint("grade=A");
-        let c = encode(42, &fp);
-        assert_eq!(decode(&c, &fp), Ok(42));
+        let at = Position {
+            decided_at: 1_700_000_000_000,
+            decision_id: 42,
+        };
+        let c = encode(at, &fp);
+        assert_eq!(decode(&c, &fp), Ok(at));
         assert_eq!(
             decode(&c, &fingerprint("grade=B")),
             Err(CursorError::OtherQuery)
         );
         assert_eq!(decode("not a cursor!", &fp), Err(CursorError::Garbled));
         assert_eq!(
-            decode(&URL_SAFE_NO_PAD.encode("v1.-3.x"), &fp),
+            decode(&URL_SAFE_NO_PAD.encode("v2.5.-3.x"), &fp),
             Err(CursorError::Garbled)
         );
     }

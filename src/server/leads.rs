@@ -139,7 +139,8 @@ pub(super) fn lead_filter(
     fingerprint_of.sort();
     let fp = cursor::fingerprint(&fingerprint_of.join("&"));
     if let Some(c) = cursor_text {
-        f.before_id = Some(cursor::decode(&c, &fp).map_err(|e| bad("cursor", e.to_string()))?);
+        let at = cursor::decode(&c, &fp).map_err(|e| bad("cursor", e.to_string()))?;
+        f.before = Some((at.decided_at, at.decision_id));
     }
     Ok(f)
 }
@@ -159,8 +160,13 @@ pub(super) fn next_cursor(
         .map(|(k, v)| format!("{k}={}", v.trim()))
         .collect();
     of.sort();
-    rows.last()
-        .map(|r| cursor::encode(r.decision_id, &cursor::fingerprint(&of.join("&"))))
+    rows.last().map(|r| {
+        let at = cursor::Position {
+            decided_at: r.decided_at,
+            decision_id: r.decision_id,
+        };
+        cursor::encode(at, &cursor::fingerprint(&of.join("&")))
+    })
 }
 
 /// Whether this request's bearer token may see full emails. Without tokens the API is on

@@ -16,15 +16,15 @@ pub struct LeadFilter {
     pub q: Option<String>,
     /// Decided at or after, unix ms.
     pub since: Option<i64>,
-    /// Decisions older than this id (the keyset cursor), newest first.
-    pub before_id: Option<i64>,
+    /// Decisions before this (decided at, decision id) position: the keyset cursor.
+    pub before: Option<(i64, i64)>,
     pub limit: u32,
 }
 
 /// One row of the leads list: a lead's latest decision.
 #[derive(Debug, Clone, Serialize)]
 pub struct LeadRow {
-    /// The decision's id: what the keyset cursor encodes.
+    /// The decision's id: with `decided_at`, what the keyset cursor encodes.
     #[serde(skip)]
     pub decision_id: i64,
     pub id: String,

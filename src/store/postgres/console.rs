@@ -97,12 +97,16 @@ impl Store {
             let p = next(&mut args, Arg::Int(since));
             sql.push_str(&format!(" AND d.decided_at >= {p}"));
         }
-        if let Some(before) = f.before_id {
-            let p = next(&mut args, Arg::Int(before));
-            sql.push_str(&format!(" AND d.id < {p}"));
+        if let Some((at, id)) = f.before {
+            let a = next(&mut args, Arg::Int(at));
+            let i = next(&mut args, Arg::Int(id));
+            sql.push_str(&format!(
+                " AND (d.decided_at < {a} OR (d.decided_at = {a} AND d.id < {i}))"
+            ));
         }
         let p = next(&mut args, Arg::Int(i64::from(f.limit)));
-        sql.push_str(&format!(" ORDER BY d.id DESC LIMIT {p}"));
+        // Decision time first: workers insert in the order they finish, not the order they decided.
+        sql.push_str(&format!(" ORDER BY d.decided_at DESC, d.id DESC LIMIT {p}"));
         let mut query = sqlx::query(&sql);
         for a in args {
             query = match a {

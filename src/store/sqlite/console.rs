@@ -89,11 +89,12 @@ impl Store {
             sql.push_str(" AND d.decided_at >= ?");
             args.push(Arg::Int(since));
         }
-        if let Some(before) = f.before_id {
-            sql.push_str(" AND d.id < ?");
-            args.push(Arg::Int(before));
+        if let Some((at, id)) = f.before {
+            sql.push_str(" AND (d.decided_at < ? OR (d.decided_at = ? AND d.id < ?))");
+            args.extend([Arg::Int(at), Arg::Int(at), Arg::Int(id)]);
         }
-        sql.push_str(" ORDER BY d.id DESC LIMIT ?");
+        // Decision time first: workers insert in the order they finish, not the order they decided.
+        sql.push_str(" ORDER BY d.decided_at DESC, d.id DESC LIMIT ?");
         args.push(Arg::Int(i64::from(f.limit)));
         let mut query = sqlx::query(&sql);
         for a in args {
