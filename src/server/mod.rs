@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, bearer auth, the error table, metrics. Handlers parse and answer;
 //! the decisions are the pipeline's and the durability is the store's.
 
+mod admission;
 mod connectors;
 mod console;
 pub mod edge;

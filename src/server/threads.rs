@@ -11,9 +11,7 @@
 //! daemon started on the same port would silently share its traffic instead of failing with
 //! "address in use", and the kernel's hash can give one thread most of a client's connections.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -21,7 +19,9 @@ use axum::Router;
 use hyper::server::conn::http1::Builder;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::admission::{Admission, Admitted};
 
 /// New connections waiting for their thread; the acceptor waits (and the kernel's backlog
 /// holds the rest) when a thread is this far behind.
@@ -116,7 +116,7 @@ impl HttpThreads {
                     })?,
             );
         }
-        let admission = Admission::new(limits);
+        let admission = Admission::new(limits.max_connections, limits.max_connections_per_client);
         tokio::spawn(accept(listener, handoffs, admission, stop.subscribe()));
         Ok(Self {
             stop,
@@ -188,102 +188,36 @@ async fn serve_thread(
         };
         // Answers are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
+        // A connection answering a request may not be evicted to make room (admission.rs).
+        let (starts, ends) = (admitted.connection.clone(), admitted.connection.clone());
         let service = tower::ServiceBuilder::new()
             .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                starts.start_request();
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
+            })
+            .map_response(move |res| {
+                ends.end_request();
+                res
             })
             .service(app.clone());
         let service = hyper_util::service::TowerToHyperService::new(service);
         let watched = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
-            // A timed-out or reset connection is the client's business, not an error here.
-            if let Err(e) = watched.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            tokio::select! {
+                ended = watched => {
+                    // A timed-out or reset connection is the client's business, not an error here.
+                    if let Err(e) = ended {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                // Dropping the connection closes its socket: its place is another peer's now.
+                () = admitted.connection.evicted() => {}
             }
             drop(admitted);
         });
     }
     graceful.shutdown().await;
-}
-
-/// The caps on open connections, in all and per peer address.
-#[derive(Clone)]
-struct Admission {
-    all: Arc<Semaphore>,
-    per_client: usize,
-    by_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-/// A connection's place under the caps, given back when it closes.
-struct Admitted {
-    _all: OwnedSemaphorePermit,
-    client: IpAddr,
-    by_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        let mut by_client = lock(&self.by_client);
-        if let Some(n) = by_client.get_mut(&self.client) {
-            *n -= 1;
-            if *n == 0 {
-                by_client.remove(&self.client);
-            }
-        }
-        metrics::gauge!("leadgate_http_connections").decrement(1.0);
-    }
-}
-
-/// Which cap refused a connection: a fixed set, so a metric label.
-#[derive(Debug, Clone, Copy)]
-enum Full {
-    Server,
-    Client,
-}
-
-impl Full {
-    fn as_str(self) -> &'static str {
-        match self {
-            Full::Server => "server_full",
-            Full::Client => "client_full",
-        }
-    }
-}
-
-impl Admission {
-    fn new(limits: EdgeLimits) -> Self {
-        Self {
-            all: Arc::new(Semaphore::new(limits.max_connections.max(1))),
-            per_client: limits.max_connections_per_client,
-            by_client: Arc::default(),
-        }
-    }
-
-    fn admit(&self, client: IpAddr) -> Result<Admitted, Full> {
-        let all = self
-            .all
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Full::Server)?;
-        let mut by_client = lock(&self.by_client);
-        let n = by_client.entry(client).or_insert(0);
-        if self.per_client > 0 && *n >= self.per_client {
-            return Err(Full::Client);
-        }
-        *n += 1;
-        metrics::gauge!("leadgate_http_connections").increment(1.0);
-        Ok(Admitted {
-            _all: all,
-            client,
-            by_client: self.by_client.clone(),
-        })
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Every change under this lock is one counter step: a poisoned value is still whole.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Accepts connections and hands them to the HTTP threads in turn, until told to stop.
@@ -427,6 +361,51 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let served = reqwest::get(format!("http://{addr}/")).await.unwrap();
         assert_eq!(served.status(), 200);
+        http.finish().await.unwrap();
+        http.release().await;
+    }
+
+    /// A connection to `addr` from the loopback address `from` (127.0.0.0/8 is all local).
+    async fn connect_from(from: [u8; 4], addr: SocketAddr) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((from, 0))).unwrap();
+        socket.connect(addr).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_idle_flood_at_the_cap_gives_way_to_a_client_with_fewer_connections() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = EdgeLimits {
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: 8,
+            max_connections_per_client: 0,
+        };
+        let mut http = HttpThreads::start_with(listener, 1, app(), limits).unwrap();
+        let mut flood = Vec::new();
+        for _ in 0..8 {
+            flood.push(connect_from([127, 0, 0, 2], addr).await);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The flooding address itself is refused: it already holds the most.
+        let mut more = connect_from([127, 0, 0, 2], addr).await;
+        assert!(read_all(&mut more).await.starts_with("HTTP/1.1 503"));
+        // Another client is served, in the place of one idle flood connection.
+        let served = reqwest::get(format!("http://{addr}/")).await.unwrap();
+        assert_eq!(served.status(), 200);
+        let mut closed = 0;
+        for s in &mut flood {
+            let mut buf = [0u8; 1];
+            if let Ok(Ok(0)) = tokio::time::timeout(
+                Duration::from_millis(50),
+                tokio::io::AsyncReadExt::read(s, &mut buf),
+            )
+            .await
+            {
+                closed += 1;
+            }
+        }
+        assert_eq!(closed, 1, "exactly one idle flood connection gave way");
         http.finish().await.unwrap();
         http.release().await;
     }
