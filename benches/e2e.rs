@@ -7,11 +7,14 @@
 //! LEADGATE_BENCH_E2E_LEADS (the smaller of LEADS and 5000), LEADGATE_BENCH_WORKERS (8, the
 //! shipped default) and LEADGATE_BENCH_CRM_LATENCY_MS (20); LEADGATE_BENCH_BIN runs another
 //! leadgate binary (an earlier build) under the same load; LEADGATE_BENCH_STAGES (a comma
-//! list of intake, evaluate, cold, e2e, memory; all by default) runs only some stages, for
+//! list of intake, evaluate, cold, e2e, hostile, memory; all by default) runs only some stages, for
 //! profiling one of them; LEADGATE_BENCH_CONFIG (a leadgate.toml) serves intake and evaluate
 //! from another config; LEADGATE_BENCH_ROUNDS (5) is how many rounds intake and evaluate
 //! each run, every round between two runs of the trivial handler, the table reading the
-//! median round. Nothing here is asserted:
+//! median round; for `hostile`, LEADGATE_BENCH_PER_ADDRESS (1000 connections held from each
+//! of 20 loopback addresses), LEADGATE_BENCH_REOPEN_MS (1000: how soon an attacker opens a
+//! closed connection again) and LEADGATE_BENCH_FLOOD_RATE (1000 bad-webhook requests/s).
+//! Nothing here is asserted:
 //! benchmarks report, tests judge.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,6 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
+
+#[path = "e2e/hostile.rs"]
+mod hostile;
 use serde_json::json;
 
 /// The leadgate binary under test: this build's, or LEADGATE_BENCH_BIN (another build's, to
@@ -334,7 +340,12 @@ struct Proc {
 }
 
 impl Proc {
-    fn spawn(mut cmd: std::process::Command) -> Proc {
+    fn spawn(cmd: std::process::Command) -> Proc {
+        Self::spawn_until(cmd, "leadgate listening on ")
+    }
+
+    /// Spawns `cmd` and waits for its line starting with `prefix`; `base` is the rest of it.
+    fn spawn_until(mut cmd: std::process::Command, prefix: &str) -> Proc {
         use std::io::{BufRead, BufReader};
         let mut child = cmd
             .stdout(std::process::Stdio::piped())
@@ -344,7 +355,7 @@ impl Proc {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let base = loop {
             let line = lines.next().expect("process exited").unwrap();
-            if let Some(u) = line.strip_prefix("leadgate listening on ") {
+            if let Some(u) = line.strip_prefix(prefix) {
                 break u.trim().to_string();
             }
         };
@@ -724,6 +735,24 @@ fn stage(stage: &str) -> bool {
 }
 
 fn main() {
+    if std::env::var("LEADGATE_BENCH_ROLE").as_deref() == Ok("holder") {
+        let target = std::env::var("LEADGATE_BENCH_TARGET")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let first = env_usize("LEADGATE_BENCH_FIRST", 2) as u8;
+        let per_address = env_usize("LEADGATE_BENCH_PER_ADDRESS", 1_000);
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(hostile::hold(
+                target,
+                first,
+                10,
+                per_address,
+                Duration::from_millis(env_usize("LEADGATE_BENCH_REOPEN_MS", 1_000) as u64),
+            ));
+        return;
+    }
     if std::env::var("LEADGATE_BENCH_ROLE").as_deref() == Ok("trivial") {
         tokio::runtime::Runtime::new()
             .unwrap()
@@ -1087,6 +1116,149 @@ fn main() {
             &format!("  same, paced at {paced_rate:.0}/s (ms)"),
             format!("{:.1} / {:.1}", pct(&paced_lat, 0.5), pct(&paced_lat, 0.99)),
             format!("{crm_ms} ms: the CRM search before the write"),
+            "",
+        );
+        drop(p);
+    }
+    if stage("hostile") {
+        // 6. The edge under siege (issue 28): two processes hold 20,000 idle or half-sent
+        // connections (1,000 from each of 20 loopback addresses, each under the per-address
+        // cap, together over the server's connection cap) and a paced flood posts to webhook
+        // connectors that do not exist; intake and /healthz are measured before and during.
+        let p = leadgate(&dir.path().join("hostile.db"), 0);
+        let base = p.base.clone();
+        let intake_url = format!("{base}/v1/leads");
+        let probe_for = Duration::from_secs(4);
+        let measure_both = |label: &str| {
+            let probe = rt.spawn(hostile::probe_healthz(
+                base.clone(),
+                Duration::from_millis(10),
+                probe_for,
+            ));
+            let cpu = p.cpu_seconds();
+            let run = rt.block_on(load(&intake_url, n, conc, lead_body.clone()));
+            let cpu_us = (p.cpu_seconds() - cpu) * 1e6 / n as f64;
+            let (healthz, failed) = rt.block_on(probe).unwrap();
+            println!(
+                "|   {label}: intake {:.0}/s ({} err, {cpu_us:.0} µs CPU), /healthz p99 {:.1} ms ({failed} failed)",
+                run.rate(),
+                run.errors,
+                pct(&healthz, 0.99)
+            );
+            (run, pct(&healthz, 0.99), failed)
+        };
+        let per_address = env_usize("LEADGATE_BENCH_PER_ADDRESS", 1_000);
+        let reopen_ms = env_usize("LEADGATE_BENCH_REOPEN_MS", 1_000);
+        let before = ceiling();
+        let (calm, calm_p99, _) = measure_both("unloaded");
+        let addr = base.trim_start_matches("http://").to_string();
+        let holders: Vec<Proc> = [2u8, 12]
+            .iter()
+            .map(|first| {
+                let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+                cmd.env("LEADGATE_BENCH_ROLE", "holder")
+                    .env("LEADGATE_BENCH_TARGET", &addr)
+                    .env("LEADGATE_BENCH_FIRST", first.to_string())
+                    .env("LEADGATE_BENCH_PER_ADDRESS", per_address.to_string())
+                    .env("LEADGATE_BENCH_REOPEN_MS", reopen_ms.to_string());
+                Proc::spawn_until(cmd, "holding ")
+            })
+            .collect();
+        let held: usize = holders
+            .iter()
+            .map(|h| h.base.parse::<usize>().unwrap_or(0))
+            .sum();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flood = Arc::new(hostile::Flood::default());
+        let flood_rate = env_usize("LEADGATE_BENCH_FLOOD_RATE", 1_000) as u32;
+        let flooding = rt.spawn(hostile::flood_bad_webhooks(
+            base.clone(),
+            40,
+            flood_rate,
+            stop.clone(),
+            flood.clone(),
+        ));
+        std::thread::sleep(Duration::from_secs(1));
+        let metrics_page = || {
+            rt.block_on(async {
+                reqwest::get(format!("{base}/metrics"))
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            })
+        };
+        let open_before = hostile::metric(&metrics_page(), "leadgate_http_connections");
+        let (siege, siege_p99, siege_failed) = measure_both("under siege");
+        let page = metrics_page();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = rt.block_on(flooding);
+        drop(holders);
+        // The machine's speed moves within minutes: unloaded intake again, once the siege
+        // is lifted, and the ratio divides by the mean of the two.
+        std::thread::sleep(Duration::from_secs(2));
+        let (calm_after, _, _) = measure_both("unloaded again");
+        let after = ceiling();
+        let calm_rate = (calm.rate() + calm_after.rate()) / 2.0;
+        let ratio = siege.rate() / calm_rate;
+        let met = if ratio >= 0.9 && siege.errors == 0 {
+            "met"
+        } else {
+            "missed"
+        };
+        row(
+            "siege: intake while 20,000 conns are held (leads/s)",
+            format!("{:.0} ({} err)", siege.rate(), siege.errors),
+            format!(
+                "unloaded {:.0}; trivial {:.0}→{:.0}",
+                calm.rate(),
+                before,
+                after
+            ),
+            met,
+        );
+        row(
+            "  ratio to unloaded intake",
+            format!("{ratio:.2}"),
+            "≥ 0.90".into(),
+            met,
+        );
+        row(
+            "  /healthz p99 (ms)",
+            format!("{siege_p99:.1} ({siege_failed} failed)"),
+            format!("unloaded {calm_p99:.1}"),
+            "",
+        );
+        let load = |name: &str| hostile::metric(&page, name);
+        row(
+            "  connections: held open by the attackers / by leadgate",
+            format!("{held} / {open_before:.0} (reopened after {reopen_ms} ms)"),
+            format!(
+                "evicted {:.0}, refused {:.0}",
+                load("leadgate_connections_evicted_total"),
+                load("leadgate_connections_refused_total")
+            ),
+            "",
+        );
+        let f = |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::Relaxed);
+        row(
+            "  bad-webhook flood: sent (404 / 429 / 503 / other)",
+            format!(
+                "{} ({} / {} / {} / {})",
+                f(&flood.sent),
+                f(&flood.not_found),
+                f(&flood.limited),
+                f(&flood.refused),
+                f(&flood.other)
+            ),
+            format!("paced at {flood_rate}/s"),
+            "",
+        );
+        row(
+            "  leadgate peak RSS (MiB)",
+            format!("{:.1}", p.peak_rss_mib()),
+            "—".into(),
             "",
         );
         drop(p);

@@ -5,7 +5,8 @@
 //! sockets shut everyone else out until the header timeout frees them, and then win the race
 //! to refill them. Instead the newcomer takes the place of an *idle* connection (one with no
 //! request in flight: never sent a whole head, or a keep-alive between requests) of the peer
-//! that holds the most, provided that peer holds more than the newcomer. A request being
+//! that holds the most, provided that peer would still hold more than the newcomer after
+//! giving one up (so peers with even shares do not evict each other in turn). A request being
 //! answered is never cut; a peer can lose only connections it is not using; and a client
 //! with few connections gets in however many an idle flood holds.
 
@@ -63,8 +64,8 @@ impl Connection {
 
 #[derive(Default)]
 struct Book {
-    /// Open connections that count against `max_connections` (an evicted one stops counting
-    /// the moment it is chosen, so the newcomer's place is real).
+    /// Open connections that count against `max_connections`; an evicted one leaves the
+    /// book the moment it is chosen, so the newcomer's place is real.
     total: usize,
     peers: HashMap<IpAddr, Vec<Arc<Connection>>>,
     /// Peers by how many connections they hold, to find the heaviest without a scan.
@@ -81,20 +82,33 @@ impl Book {
         }
     }
 
-    /// An idle connection of a peer holding more than `than`, heaviest peers first.
-    fn idle_victim(&self, than: usize) -> Option<Arc<Connection>> {
+    /// Takes `connection` of `peer` out of the counts.
+    fn forget(&mut self, peer: IpAddr, connection: &Arc<Connection>) {
+        self.total = self.total.saturating_sub(1);
+        let Some(held) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let before = held.len();
+        held.retain(|c| !Arc::ptr_eq(c, connection));
+        let after = held.len();
+        if after == 0 {
+            self.peers.remove(&peer);
+        }
+        self.set_load(peer, before, after);
+    }
+
+    /// An idle connection of a peer holding at least two more than `mine`, heaviest first.
+    fn idle_victim(&self, mine: usize) -> Option<(IpAddr, Arc<Connection>)> {
         self.by_load
             .iter()
             .rev()
             .take(HEAVIEST_SEARCHED)
-            .take_while(|(load, _)| *load > than)
+            .take_while(|(load, _)| *load > mine + 1)
             .find_map(|(_, peer)| {
-                self.peers
-                    .get(peer)?
-                    .iter()
-                    .find(|c| !c.busy.load(Ordering::Acquire) && !c.evicted.load(Ordering::Acquire))
+                let held = self.peers.get(peer)?;
+                let idle = held.iter().find(|c| !c.busy.load(Ordering::Acquire))?;
+                Some((*peer, idle.clone()))
             })
-            .cloned()
     }
 }
 
@@ -115,21 +129,12 @@ pub struct Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut book = lock(&self.book);
-        if !self.connection.evicted.load(Ordering::Acquire) {
-            book.total = book.total.saturating_sub(1);
-        }
-        let Some(held) = book.peers.get_mut(&self.peer) else {
-            return;
-        };
-        let before = held.len();
-        held.retain(|c| !Arc::ptr_eq(c, &self.connection));
-        let after = held.len();
-        if after == 0 {
-            book.peers.remove(&self.peer);
-        }
-        book.set_load(self.peer, before, after);
         metrics::gauge!("leadgate_http_connections").decrement(1.0);
+        let mut book = lock(&self.book);
+        // An evicted connection left the book when it was chosen.
+        if !self.connection.evicted.load(Ordering::Acquire) {
+            book.forget(self.peer, &self.connection);
+        }
     }
 }
 
@@ -144,7 +149,7 @@ impl Admission {
     }
 
     /// A place for a new connection from `peer`, evicting another peer's idle connection when
-    /// the server is full and that peer holds more than `peer` does.
+    /// the server is full and that peer holds at least two more than `peer` does.
     pub fn admit(&self, peer: IpAddr) -> Result<Admitted, Full> {
         let mut book = lock(&self.book);
         let mine = book.peers.get(&peer).map_or(0, Vec::len);
@@ -152,11 +157,11 @@ impl Admission {
             return Err(Full::Client);
         }
         if book.total >= self.max {
-            let victim = book.idle_victim(mine).ok_or(Full::Server)?;
+            let (owner, victim) = book.idle_victim(mine).ok_or(Full::Server)?;
             victim.evicted.store(true, Ordering::Release);
             // A stored permit: the connection's task wakes even if it is not waiting yet.
             victim.evict.notify_one();
-            book.total -= 1;
+            book.forget(owner, &victim);
             metrics::counter!("leadgate_connections_evicted_total").increment(1);
         }
         let connection = Arc::new(Connection::default());
@@ -190,6 +195,7 @@ mod tests {
         let a = Admission::new(3, 0);
         let flood: Vec<_> = (0..3).map(|_| a.admit(ip(2)).unwrap()).collect();
         let newcomer = a.admit(ip(1)).expect("a peer with none gets in");
+        assert_eq!(lock(&a.book).peers[&ip(2)].len(), 2);
         let evicted: Vec<_> = flood
             .iter()
             .filter(|c| c.connection.evicted.load(Ordering::Acquire))
@@ -213,20 +219,27 @@ mod tests {
         }
         assert_eq!(a.admit(ip(1)).err(), Some(Full::Server));
         held[1].connection.end_request();
-        assert!(a.admit(ip(1)).is_ok());
+        let _mine = a.admit(ip(1)).unwrap();
         assert!(held[1].connection.evicted.load(Ordering::Acquire));
         assert!(!held[0].connection.evicted.load(Ordering::Acquire));
     }
 
     #[test]
-    fn peers_holding_as_many_as_the_newcomer_keep_their_places() {
-        let a = Admission::new(2, 0);
-        let _one = a.admit(ip(2)).unwrap();
-        let _two = a.admit(ip(3)).unwrap();
-        let _mine = a.admit(ip(1));
-        // ip(1) held none, so it evicted one; ip(1) again (holding one) may not evict a peer
-        // that holds one too.
+    fn peers_with_even_shares_do_not_evict_each_other() {
+        let a = Admission::new(4, 0);
+        let _two: Vec<_> = (0..2).map(|_| a.admit(ip(2)).unwrap()).collect();
+        let _three: Vec<_> = (0..2).map(|_| a.admit(ip(3)).unwrap()).collect();
+        // ip(1) holds none and each peer holds two: one gives way.
+        let _mine = a.admit(ip(1)).unwrap();
+        // ip(1) holds one now, the heaviest two: after giving one up it would hold as many
+        // as ip(1), so it keeps it; and a peer with one left may not take it back either.
         assert_eq!(a.admit(ip(1)).err(), Some(Full::Server));
+        let lighter = if lock(&a.book).peers[&ip(2)].len() == 1 {
+            2
+        } else {
+            3
+        };
+        assert_eq!(a.admit(ip(lighter)).err(), Some(Full::Server));
     }
 
     #[test]
