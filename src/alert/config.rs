@@ -163,13 +163,20 @@ impl AlertSet {
     /// The alerts of `settings`: the file its `alerts` key names, else `alerts.toml` beside
     /// it when there is one; no file means no alerts. Secrets come from the environment.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigErrors> {
-        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::from_settings_with_env(settings, &std::env::vars().collect())
+    }
+
+    /// As [`AlertSet::from_settings`], with the environment given (tests).
+    pub fn from_settings_with_env(
+        settings: &Settings,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigErrors> {
         let mut set = match &settings.config.alerts {
-            Some(p) => Self::load(&settings.resolve(p), &env)?,
+            Some(p) => Self::load(&settings.resolve(p), env)?,
             None => {
                 let p = settings.dir.join(DEFAULT_FILE);
                 if p.exists() {
-                    Self::load(&p, &env)?
+                    Self::load(&p, env)?
                 } else {
                     Self::default()
                 }
