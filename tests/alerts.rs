@@ -732,3 +732,32 @@ fn leadgate_check_reports_alert_errors() {
     );
     assert!(stdout.contains("1 alert(s)"), "{stdout}");
 }
+
+#[tokio::test]
+async fn delivery_failures_past_the_rate_alert_once() {
+    let server = slack().await;
+    let alerts = format!(
+        "{}rate = 3\nwindow = \"10m\"\n",
+        slack_alert("crm-failing", "delivery_failures", &server.uri())
+    );
+    let world = World::start(&alerts, &[], 0).await;
+    for _ in 0..3 {
+        world.services.alerts.delivery_failed("hubspot");
+    }
+    // Three failures are within the rate: nothing yet. The fourth passes it; more within the
+    // dedupe window add nothing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(server.received_requests().await.unwrap().is_empty());
+    for _ in 0..4 {
+        world.services.alerts.delivery_failed("hubspot");
+    }
+    let got = received(&server, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    let text = block_texts(&serde_json::from_slice(&got[0].body).unwrap());
+    assert!(
+        text.contains("More than 3 CRM deliveries failed within 10m"),
+        "{text}"
+    );
+    assert!(text.contains("hubspot"), "{text}");
+}

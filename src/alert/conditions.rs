@@ -173,3 +173,155 @@ fn spent(r: &ConnectorReport) -> Option<String> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrich::ProviderStatus;
+
+    fn report(id: &str, status: ProviderStatus, cost: f64) -> ConnectorReport {
+        ConnectorReport {
+            id: id.into(),
+            name: id.into(),
+            kind: "enrichment".into(),
+            manifest: None,
+            waterfall_position: Some(1),
+            cost_per_call: cost,
+            status: ProviderStatus {
+                id: id.into(),
+                configured: true,
+                ..status
+            },
+        }
+    }
+
+    #[test]
+    fn more_than_rate_failures_within_the_window_hold_and_old_ones_fall_out() {
+        let mut w = FailureWindow::default();
+        let t0 = Instant::now();
+        let window = Duration::from_secs(60);
+        assert!(!w.record(t0, 2, window));
+        assert!(!w.record(t0 + Duration::from_secs(10), 2, window));
+        assert!(w.record(t0 + Duration::from_secs(20), 2, window), "3 > 2");
+        // Two minutes on, the earlier failures are outside the window.
+        assert!(!w.record(t0 + Duration::from_secs(140), 2, window));
+    }
+
+    #[test]
+    fn a_circuit_alerts_when_it_opens_not_while_it_stays_open() {
+        let mut watch = ProviderWatch::default();
+        let open = ProviderStatus {
+            circuit: Some(CircuitState::Open),
+            ..ProviderStatus::default()
+        };
+        let closed = ProviderStatus {
+            circuit: Some(CircuitState::Closed),
+            ..ProviderStatus::default()
+        };
+        assert!(watch
+            .observe(&[report("clearbit", closed.clone(), 1.0)])
+            .is_empty());
+        let t = watch.observe(&[report("clearbit", open.clone(), 1.0)]);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].kind, AlertKind::ProviderCircuitOpen);
+        assert_eq!(t[0].provider, "clearbit");
+        assert!(watch
+            .observe(&[report("clearbit", open.clone(), 1.0)])
+            .is_empty());
+        assert!(watch.observe(&[report("clearbit", closed, 1.0)]).is_empty());
+        assert_eq!(
+            watch.observe(&[report("clearbit", open, 1.0)]).len(),
+            1,
+            "opened again"
+        );
+    }
+
+    #[test]
+    fn a_spent_budget_or_daily_cap_alerts_once() {
+        let mut watch = ProviderWatch::default();
+        let budget = |used: f64| ProviderStatus {
+            daily_budget: Some(10.0),
+            credits_used_today: used,
+            ..ProviderStatus::default()
+        };
+        assert!(watch.observe(&[report("pdl", budget(9.0), 1.0)]).is_empty());
+        let t = watch.observe(&[report("pdl", budget(9.5), 1.0)]);
+        assert_eq!(t.len(), 1, "the next call cannot be paid for");
+        assert_eq!(t[0].kind, AlertKind::ProviderBudgetExhausted);
+        assert!(
+            t[0].detail.contains("daily credit budget"),
+            "{}",
+            t[0].detail
+        );
+        assert!(watch
+            .observe(&[report("pdl", budget(10.0), 1.0)])
+            .is_empty());
+        let capped = ProviderStatus {
+            daily_cap: Some(100),
+            requests_today: 100,
+            ..ProviderStatus::default()
+        };
+        let t = watch.observe(&[report("apollo", capped, 0.0)]);
+        assert_eq!(t.len(), 1);
+        assert!(t[0].detail.contains("100 requests"), "{}", t[0].detail);
+        // Not configured providers are never reported.
+        let mut off = report("hunter", ProviderStatus::default(), 1.0);
+        off.status.configured = false;
+        off.status.circuit = Some(CircuitState::Open);
+        assert!(watch.observe(&[off]).is_empty());
+    }
+
+    #[test]
+    fn hot_means_a_change_into_the_hot_grade() {
+        let set = crate::alert::AlertSet::from_text(
+            "alerts.toml",
+            "[[alert]]\nname = \"a\"\non = \"lead_hot\"\ngrade = \"A\"\nto = \"slack\"\nurl = \"https://hooks.slack.com/x\"\n",
+            &Default::default(),
+        )
+        .unwrap();
+        let rule = &set.rules[0];
+        let change = |prev: Option<&str>, grade: &str| GradeChange {
+            lead_id: "l".into(),
+            previous_grade: prev.map(str::to_string),
+            grade: grade.into(),
+            score: 90,
+            factors: vec![],
+        };
+        assert!(becomes_hot(rule, &change(None, "A")));
+        assert!(becomes_hot(rule, &change(Some("B"), "A")));
+        assert!(!becomes_hot(rule, &change(Some("A"), "A")));
+        assert!(
+            !becomes_hot(rule, &change(None, "hot")),
+            "the configured grade counts"
+        );
+    }
+
+    #[test]
+    fn a_when_reads_score_grade_and_previous_grade_without_a_decision() {
+        let set = crate::alert::AlertSet::from_text(
+            "alerts.toml",
+            "[[alert]]\nname = \"a\"\non = \"lead_hot\"\nwhen = \"score >= 90 && previous.grade == 'warm'\"\nto = \"slack\"\nurl = \"https://hooks.slack.com/x\"\n",
+            &Default::default(),
+        )
+        .unwrap();
+        let rule = &set.rules[0];
+        let change = GradeChange {
+            lead_id: "l".into(),
+            previous_grade: Some("warm".into()),
+            grade: "hot".into(),
+            score: 92,
+            factors: vec![],
+        };
+        assert!(when_holds(rule, Some(&lead_context(&change, None))));
+        let lower = GradeChange {
+            score: 85,
+            ..change.clone()
+        };
+        assert!(!when_holds(rule, Some(&lead_context(&lower, None))));
+        let from_cold = GradeChange {
+            previous_grade: Some("cold".into()),
+            ..change
+        };
+        assert!(!when_holds(rule, Some(&lead_context(&from_cold, None))));
+    }
+}

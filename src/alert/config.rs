@@ -306,17 +306,11 @@ fn check(c: &AlertConfig) -> Result<AlertRule, Vec<(&'static str, String)>> {
         "dedupe_window",
         c.dedupe_window.as_deref().unwrap_or(DEFAULT_DEDUPE_WINDOW),
         &mut problems,
-    )
-    .unwrap_or_default();
-    if c.dedupe_window.is_some()
-        && dedupe_window < MIN_DEDUPE_WINDOW
-        && dedupe_window > Duration::ZERO
-    {
+    );
+    if dedupe_window.is_some_and(|d| d < MIN_DEDUPE_WINDOW) {
         problems.push(("dedupe_window", "must be at least 1s".into()));
     }
-    if dedupe_window.is_zero() && c.dedupe_window.is_some() {
-        problems.push(("dedupe_window", "must be at least 1s".into()));
-    }
+    let dedupe_window = dedupe_window.unwrap_or_default();
     if c.grade.is_some() && c.on != AlertKind::LeadHot {
         problems.push((
             "grade",
@@ -467,5 +461,81 @@ pub fn file_for(settings: &Settings) -> Option<PathBuf> {
             let p = settings.dir.join(DEFAULT_FILE);
             p.exists().then_some(p)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<AlertSet, ConfigErrors> {
+        AlertSet::from_text("alerts.toml", text, &HashMap::new())
+    }
+
+    #[test]
+    fn defaults_apply_and_secrets_fill_in() {
+        let env = HashMap::from([(
+            "HOOK_SECRET".to_string(),
+            "0123456789abcdef0123".to_string(),
+        )]);
+        let set = AlertSet::from_text(
+            "alerts.toml",
+            "[[alert]]\nname = \"hot\"\non = \"lead_hot\"\nto = \"webhook\"\nurl = \"https://alerts.example.com/h\"\nsecret = \"${HOOK_SECRET}\"\n\n\
+             [[alert]]\nname = \"crm\"\non = \"delivery_failures\"\nrate = 5\nwindow = \"10m\"\ndedupe_window = \"30m\"\nto = \"slack\"\nurl = \"http://127.0.0.1:9/x\"\n",
+            &env,
+        )
+        .unwrap();
+        let hot = &set.rules[0];
+        assert_eq!(hot.hot_grade, DEFAULT_HOT_GRADE);
+        assert_eq!(hot.dedupe_window, Duration::from_secs(3600));
+        assert_eq!(hot.attempts, DEFAULT_ATTEMPTS);
+        assert!(
+            matches!(&hot.receiver, Receiver::Webhook { secret, .. } if secret == "0123456789abcdef0123")
+        );
+        let crm = &set.rules[1];
+        assert_eq!(crm.failures, Some((5, Duration::from_secs(600))));
+        assert_eq!(crm.dedupe_window, Duration::from_secs(1800));
+        assert!(set.watches(AlertKind::DeliveryFailures));
+        assert!(!set.watches(AlertKind::SlaBreached));
+    }
+
+    #[test]
+    fn duplicate_names_unknown_keys_and_misplaced_fields_are_named() {
+        let err = load(
+            "[[alert]]\nname = \"a\"\non = \"lead_hot\"\nto = \"slack\"\nurl = \"https://hooks.slack.com/x\"\n\n\
+             [[alert]]\nname = \"a\"\non = \"provider_circuit_open\"\nwhen = \"true\"\ngrade = \"hot\"\nto = \"slack\"\nurl = \"https://hooks.slack.com/x\"\nsecret = \"0123456789abcdef\"\n\n\
+             [[alert]]\nname = \"b\"\non = \"sla_breached\"\nto = \"slack\"\nurl = \"https://hooks.slack.com/x\"\nchannel = \"#sales\"\n\n\
+             [[alert]]\nname = \"c\"\non = \"sla_breached\"\nto = \"slack\"\nurl = \"ftp://hooks.slack.com/x\"\ndedupe_window = \"soon\"\nattempts = 0\n",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = err.0.iter().map(|i| i.key.as_str()).collect();
+        for k in [
+            "alert \"a\" name",
+            "alert \"a\" when",
+            "alert \"a\" grade",
+            "alert \"a\" secret",
+            "alert \"b\" channel",
+            "alert \"c\" url",
+            "alert \"c\" dedupe_window",
+            "alert \"c\" attempts",
+        ] {
+            assert!(keys.contains(&k), "{k} not in {keys:?}");
+        }
+        assert!(err.to_string().contains("channel"), "{err}");
+    }
+
+    #[test]
+    fn a_url_reason_never_quotes_the_url() {
+        let err = load(
+            "[[alert]]\nname = \"a\"\non = \"lead_hot\"\nto = \"slack\"\nurl = \"http://hooks.slack.com/services/T/B/SECRETPART\"\n",
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("SECRETPART"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_names_its_line() {
+        let err = load("[[alert]]\nname = \"a\"\non = \n").unwrap_err();
+        assert_eq!(err.0[0].line, Some(3), "{err}");
     }
 }
