@@ -448,7 +448,7 @@ impl Dispatcher {
             previous_grade: change.previous_grade.clone(),
             score: change.score,
             factors: change.factors.clone(),
-            route: decision.map(|d| route_line(d)),
+            route: decision.map(route_line),
             owner: decision.and_then(|d| d.route.owner.clone()),
             company: decision.and_then(company),
             link: self
