@@ -761,3 +761,49 @@ async fn delivery_failures_past_the_rate_alert_once() {
     );
     assert!(text.contains("hubspot"), "{text}");
 }
+
+#[tokio::test]
+async fn leadgate_serve_sends_alerts_from_its_background_dispatcher() {
+    let server = slack().await;
+    let (dir, db) = support::temp_db();
+    // The shipped scoring grades a bare webmail lead cold: watch that grade.
+    let file = dir.path().join("alerts.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "{}grade = \"cold\"\n",
+            slack_alert("cold-leads", "lead_hot", &server.uri())
+        ),
+    )
+    .unwrap();
+    let daemon = support::Daemon::start(
+        &db,
+        1,
+        &[
+            ("LEADGATE__ALERTS", file.to_str().unwrap()),
+            ("LEADGATE__SERVER__PUBLIC_URL", PUBLIC_URL),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let accepted: Value = client
+        .post(daemon.url("/v1/leads"))
+        .json(&json!({"email": "someone@gmail.com"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = accepted["id"].as_str().unwrap().to_string();
+    let lead = support::wait_for_status(&client, &daemon, &id, &["done", "review"]).await;
+    let got = received(&server, 1).await;
+    let text = block_texts(&serde_json::from_slice(&got[0].body).unwrap());
+    assert!(text.contains(&format!("{PUBLIC_URL}/leads/{id}")), "{text}");
+    assert!(text.contains("*Grade*\ncold"), "{lead}\n{text}");
+    let metrics = daemon.metrics().await;
+    assert!(
+        metrics.contains("leadgate_alerts_sent_total{alert=\"cold-leads\",outcome=\"sent\"} 1"),
+        "{metrics}"
+    );
+    assert!(daemon.terminate(Duration::from_secs(20)));
+}
