@@ -534,6 +534,22 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_loads() {
+        let env = HashMap::from([
+            (
+                "SLACK_WEBHOOK_URL".to_string(),
+                "https://hooks.slack.com/services/T0/B0/X".to_string(),
+            ),
+            (
+                "LEADGATE_ALERT_SECRET".to_string(),
+                "0123456789abcdef0123".to_string(),
+            ),
+        ]);
+        let set = AlertSet::load(Path::new("config/alerts.example.toml"), &env).unwrap();
+        assert_eq!(set.rules.len(), 4);
+    }
+
+    #[test]
     fn a_file_that_is_not_toml_names_its_line() {
         let err = load("[[alert]]\nname = \"a\"\non = \n").unwrap_err();
         assert_eq!(err.0[0].line, Some(3), "{err}");

@@ -88,4 +88,14 @@ mod tests {
         ));
         assert!(!verify(secret, 1_700_000_000, br#"{"a":1}"#, "v1=zz"));
     }
+
+    #[test]
+    fn the_signature_is_the_one_the_documented_python_recipe_computes() {
+        // Computed with the receiver's recipe in docs/notes/alerts.md (Python's hmac).
+        let body = br#"{"alert":"hot-leads","on":"lead_hot"}"#;
+        assert_eq!(
+            signature("whsec-0123456789abcdef", 1_765_112_400, body),
+            "v1=e200bf70cc966803e7c510d6b37b40eee625177877e764cc4ec65da9a684d31e"
+        );
+    }
 }
