@@ -109,6 +109,11 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
             reason: e.to_string(),
         }])
     })?;
+    // `[[alert]]` (issue 25): checked before the store opens, like the rest of the config.
+    let (alerts, alert_queue) = crate::alert::Alerts::new(
+        crate::alert::AlertSet::from_settings(&settings)?,
+        crate::alert::DEFAULT_CHANNEL_CAPACITY,
+    );
     let store = Store::open(&settings.storage_url()).await?;
     // Rotated OAuth refresh tokens: start from the newest kept one, keep the next.
     if let Some(crm) = &crm {
@@ -163,6 +168,7 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
             .clone()
             .map(|c| c as Arc<dyn crate::webhook::RecordSource>),
         delivery: crm.clone(),
+        alerts,
     });
     let state = Arc::new(AppState {
         services: services.clone(),
@@ -193,6 +199,15 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         workers.spawn(crate::enrich::erasures::watch(
             cache,
             state.store.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    // Alerts go out from a background task: a slow receiver never holds a lead up. Every
+    // replica runs one; the store's claims send each alert once.
+    if !alert_queue.set.is_empty() {
+        workers.spawn(crate::alert::dispatcher::run(
+            services.clone(),
+            alert_queue,
             stop_rx.clone(),
         ));
     }

@@ -24,9 +24,12 @@
 //! - [`services`]  — what the stages share at run time (pipeline, store, CRM), outside the edge
 //! - [`worker`]    — claim → pipeline → record; [`shutdown`] drains; [`daemon`] wires `serve`
 //! - [`console`]   — the RevOps console at `/`: review resolutions, overrides, sessions, pages
+//! - [`alert`]     — `[[alert]]`: Slack and signed-webhook messages when a lead turns hot, an SLA
+//!   is breached, a provider fails or runs out, deliveries fail; deduped, retried, never blocking
 //! - [`batch`], [`simulate`], [`explain`] — the `run`, `simulate` and `explain` commands;
 //!   [`json`] writes decisions
 
+pub mod alert;
 pub mod batch;
 pub mod connector;
 pub mod console;

@@ -352,8 +352,10 @@ fn check(settings: &Settings) -> Result<(), Failure> {
     if let Ok(p) = &pipeline {
         model_features_producible(p, settings)?;
     }
+    // `[[alert]]` (issue 25): its issues join the others'.
+    let alerts = leadgate::alert::AlertSet::from_settings(settings);
     match (pipeline, crm) {
-        (Ok(mut p), Ok(crm)) => {
+        (Ok(mut p), Ok(crm)) if alerts.is_ok() => {
             // `[account_match] source = "crm"` needs a searchable CRM connector.
             leadgate::crm::account_match::attach(&mut p.router, crm.as_deref())
                 .map_err(|e| user(anyhow::anyhow!("{}: {e}", settings.file.display())))?;
@@ -371,6 +373,9 @@ fn check(settings: &Settings) -> Result<(), Failure> {
                     .filter(|_| crm.is_some())
                     .unwrap_or("none (decisions are recorded, not written to a CRM)")
             );
+            if let (Ok(set), Some(file)) = (&alerts, leadgate::alert::config::file_for(settings)) {
+                println!("ok: {} — {} alert(s)", file.display(), set.rules.len());
+            }
             Ok(())
         }
         (pipeline, crm) => {
@@ -379,6 +384,9 @@ fn check(settings: &Settings) -> Result<(), Failure> {
                 issues.extend(e.0);
             }
             if let Err(e) = crm {
+                issues.extend(e.0);
+            }
+            if let Err(e) = alerts {
                 issues.extend(e.0);
             }
             for issue in &issues {

@@ -24,6 +24,8 @@ pub struct Services {
     /// Delivers decisions to the CRM (write-back, owner, enrollment); none unless
     /// `[delivery]` names a target or sequences. Only the queue's workers deliver.
     pub delivery: Option<Arc<crate::crm::Crm>>,
+    /// Where stages report what `[[alert]]`s watch (issue 25); a no-op with none configured.
+    pub alerts: crate::alert::Alerts,
 }
 
 impl Services {
@@ -36,6 +38,7 @@ impl Services {
             ready: AtomicBool::new(false),
             records: None,
             delivery: None,
+            alerts: crate::alert::Alerts::none(),
         }
     }
 }

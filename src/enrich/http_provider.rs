@@ -342,6 +342,7 @@ impl Provider for HttpProvider {
             credits_used_today: self.budget.used_today(),
             daily_budget: self.budget.daily(),
             requests_today: u64::from(limiter.used_today),
+            daily_cap: limiter.daily_cap,
             parked_until: parked.as_ref().map(|p| p.until),
             parked_reason: parked.map(|p| p.why),
             paused_ms: limiter.paused_for.map(|d| d.as_millis() as u64),

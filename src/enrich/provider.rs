@@ -156,6 +156,9 @@ pub struct ProviderStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub daily_budget: Option<f64>,
     pub requests_today: u64,
+    /// Requests allowed per UTC day, when capped (alerts watch it run out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub daily_cap: Option<u32>,
     /// The vendor's quota is exhausted: skipped until then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parked_until: Option<DateTime<Utc>>,

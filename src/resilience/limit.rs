@@ -196,6 +196,8 @@ pub struct Limiter {
 pub struct LimiterStatus {
     pub limit: String,
     pub used_today: u32,
+    /// Requests allowed per UTC day, when capped.
+    pub daily_cap: Option<u32>,
     pub paused_for: Option<Duration>,
     pub slowdowns: u64,
 }
@@ -397,6 +399,7 @@ impl Limiter {
         LimiterStatus {
             limit: self.limit.describe(),
             used_today: s.used_today,
+            daily_cap: self.limit.daily,
             paused_for: s.paused_until.filter(|p| *p > now).map(|p| p - now),
             slowdowns: s.slowdowns,
         }

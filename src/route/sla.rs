@@ -186,6 +186,27 @@ pub async fn sweep_once_with_crm(
     crm: Option<&crate::crm::Crm>,
     now: DateTime<Utc>,
 ) -> Result<SweepReport, StoreError> {
+    sweep_once_alerting(
+        router,
+        store,
+        activity,
+        crm,
+        &crate::alert::Alerts::none(),
+        now,
+    )
+    .await
+}
+
+/// As [`sweep_once_with_crm`], and tells `alerts` of each breach this replica settled
+/// (issue 25 item 4).
+pub async fn sweep_once_alerting(
+    router: &Router,
+    store: &Store,
+    activity: &dyn OwnerActivity,
+    crm: Option<&crate::crm::Crm>,
+    alerts: &crate::alert::Alerts,
+    now: DateTime<Utc>,
+) -> Result<SweepReport, StoreError> {
     let mut report = SweepReport::default();
     for a in store.overdue_assignments(now, SWEEP_BATCH).await? {
         report.checked += 1;
@@ -202,6 +223,17 @@ pub async fn sweep_once_with_crm(
             // replay of the same step a no-op.
             if let (Some(crm), Some(owner)) = (crm, new_owner(&outcome)) {
                 crm_owner(crm, store, &a, owner).await;
+            }
+            if let Some(step) = breach_step(&outcome) {
+                alerts.sla_breached(crate::alert::SlaBreach {
+                    lead_id: a.lead_id.clone(),
+                    owner: a.owner.clone(),
+                    rule: a.rule.clone(),
+                    sla: humantime::format_duration(a.sla).to_string(),
+                    due_at: a.due_at,
+                    step,
+                    new_owner: new_owner(&outcome).map(str::to_string),
+                });
             }
             match &outcome {
                 SlaOutcome::Met => report.met += 1,
@@ -221,6 +253,15 @@ pub async fn sweep_once_with_crm(
         }
     }
     Ok(report)
+}
+
+/// `reassigned` or `escalated` for a breach; none when the SLA was met.
+fn breach_step(outcome: &SlaOutcome) -> Option<&'static str> {
+    match outcome {
+        SlaOutcome::Met => None,
+        SlaOutcome::Reassigned { .. } => Some("reassigned"),
+        SlaOutcome::Escalated { .. } => Some("escalated"),
+    }
 }
 
 /// The owner an SLA step hands the lead to, if any (review has none).
@@ -347,11 +388,12 @@ pub async fn run(state: Arc<crate::services::Services>, mut stop: watch::Receive
         if *stop.borrow() {
             return;
         }
-        match sweep_once_with_crm(
+        match sweep_once_alerting(
             &state.pipeline.router,
             &state.store,
             &state.store,
             state.delivery.as_deref(),
+            &state.alerts,
             Utc::now(),
         )
         .await

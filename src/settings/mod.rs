@@ -125,6 +125,10 @@ pub struct LeadgateConfig {
     /// Where the connector manifests live.
     #[serde(default = "default_connectors")]
     pub connectors: PathBuf,
+    /// The `[[alert]]` file (issue 25); unset, `alerts.toml` beside this file is read when
+    /// it exists (`crate::alert::config`).
+    #[serde(default)]
+    pub alerts: Option<PathBuf>,
 }
 
 fn default_scoring() -> PathBuf {
@@ -182,6 +186,10 @@ pub struct ServerConfig {
     /// Webhook requests from one peer address allowed back to back above the rate.
     #[serde(default = "default_webhook_burst")]
     pub webhook_burst: u32,
+    /// Where people reach this server's console (`https://leadgate.example.com`): alerts
+    /// link to a lead's page under it. Unset, alerts carry no link.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 fn default_header_read_timeout() -> String {
@@ -232,6 +240,7 @@ impl Default for ServerConfig {
             max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
             webhook_rate_per_second: DEFAULT_WEBHOOK_RATE,
             webhook_burst: DEFAULT_WEBHOOK_BURST,
+            public_url: None,
         }
     }
 }
@@ -609,6 +618,15 @@ impl Settings {
     pub fn file_name(&self) -> String {
         self.file.display().to_string()
     }
+}
+
+/// Fills `${NAME}` in every string of `value` from `env`, as the settings do; (key, reason)
+/// for each variable not set. For files read beside the settings (`alerts.toml`).
+pub fn interpolate_secrets(
+    value: &mut serde_json::Value,
+    env: &std::collections::HashMap<String, String>,
+) -> Result<(), Vec<(String, String)>> {
+    interpolate::interpolate(value, env)
 }
 
 /// Empty or short API tokens and webhook secrets: each would let a forged request in.

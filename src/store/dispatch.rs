@@ -570,3 +570,26 @@ impl AccountEngagement for Store {
         on_backend!(self, s => AccountEngagement::account_score(s, domain, rollup, now))
     }
 }
+
+/// Alert claims: each alert once per (alert, lead or provider) and dedupe window, across
+/// replicas and restarts (`crate::alert::dispatcher`).
+impl Store {
+    pub async fn claim_alert(
+        &self,
+        alert: &str,
+        key: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.claim_alert(alert, key, now_ms, window_ms).await)
+    }
+
+    pub async fn release_alert(
+        &self,
+        alert: &str,
+        key: &str,
+        sent_ms: i64,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.release_alert(alert, key, sent_ms).await)
+    }
+}
