@@ -125,6 +125,9 @@ pub struct LeadgateConfig {
     /// Where the connector manifests live.
     #[serde(default = "default_connectors")]
     pub connectors: PathBuf,
+    /// `[rescore]`: the sweep that scores stored people again (issue 25).
+    #[serde(default)]
+    pub rescore: crate::rescore::RescoreConfig,
 }
 
 fn default_scoring() -> PathBuf {

@@ -38,6 +38,7 @@ mod events;
 mod limits;
 mod outbox;
 mod privacy;
+mod rescore;
 mod routing;
 mod scoring;
 mod training;
