@@ -10,7 +10,9 @@
 //! stored enriched lead and the whole event history: no enrichment call is made.
 
 mod sweep;
+pub mod trigger;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -100,18 +102,22 @@ pub enum RescoreError {
     Batch,
     #[error("cannot read the scoring rules {path} for their digest: {reason}")]
     Rules { path: String, reason: String },
+    #[error("{0}")]
+    Triggers(crate::settings::ConfigErrors),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
 
 /// The sweep's settings, checked.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct RescorePolicy {
     pub enabled: bool,
     pub every: Duration,
     pub batch: usize,
     /// The digest of the scoring rules in force (see [`rules_digest`]).
     pub rules: String,
+    /// routing.toml's `[[trigger]]`s.
+    pub triggers: Arc<trigger::Triggers>,
 }
 
 impl RescorePolicy {
@@ -138,6 +144,7 @@ impl RescorePolicy {
             every,
             batch,
             rules,
+            triggers: Arc::default(),
         })
     }
 
@@ -151,7 +158,19 @@ impl RescorePolicy {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        Self::build(&settings.config.rescore, scorer, rules_digest(&text))
+        let mut policy = Self::build(&settings.config.rescore, scorer, rules_digest(&text))?;
+        let sequences: Vec<String> = settings
+            .config
+            .delivery
+            .sequence
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let triggers =
+            trigger::Triggers::load(&settings.resolve(&settings.config.routing), &sequences)
+                .map_err(RescoreError::Triggers)?;
+        policy.triggers = Arc::new(triggers);
+        Ok(policy)
     }
 }
 
@@ -185,4 +204,15 @@ pub struct Settle {
     pub due_at: i64,
     /// The decision to record when the score or grade moved.
     pub decision: Option<crate::lead::Decision>,
+    /// A trigger routed the lead again: its new assignment is recorded too (SLA, audit).
+    pub rerouted: bool,
+}
+
+/// A trigger that fired for a person, once per (trigger, lead, decision).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fired {
+    pub trigger: String,
+    pub lead_id: String,
+    /// The outbox key of the firing.
+    pub effect: String,
 }

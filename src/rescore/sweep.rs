@@ -5,8 +5,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use super::{Cause, Claimed, GradeChange, RescoreError, RescorePolicy, Rescored, Settle, NEVER};
-use crate::lead::{Decision, EnrichedLead};
+use super::trigger::{Action, Triggers};
+use super::{
+    Cause, Claimed, Fired, GradeChange, RescoreError, RescorePolicy, Rescored, Settle, NEVER,
+};
+use crate::lead::{Decision, EnrichedLead, ScoredLead};
 use crate::rules::RuleContext;
 use crate::services::Services;
 
@@ -21,6 +24,8 @@ pub struct SweepReport {
     pub changed: usize,
     /// The grades that moved, in the order they were recorded.
     pub grade_changes: Vec<GradeChange>,
+    /// The triggers that fired.
+    pub fired: Vec<Fired>,
 }
 
 /// A person made ready to score: their stored decision and the account they score with.
@@ -56,15 +61,22 @@ pub async fn sweep_once(
         let full = claimed.len() == policy.batch;
         let ready = prepare(services, claimed, now).await;
         report.scored += ready.len();
-        let (settles, changes) = {
+        let (mut settles, changes, firings) = {
             let services = services.clone();
-            let rules = policy.rules.clone();
-            tokio::task::spawn_blocking(move || score_batch(&services, ready, &rules, now, next))
+            let policy = policy.clone();
+            tokio::task::spawn_blocking(move || score_batch(&services, ready, &policy, now, next))
                 .await
                 .map_err(|e| {
                     crate::store::StoreError::Corrupt(format!("re-scoring stopped: {e}"))
                 })?
         };
+        for f in &firings {
+            if f.triggers.iter().any(|t| policy.triggers.0[*t].reroutes()) {
+                if let Some(s) = settles.get_mut(f.settle) {
+                    reroute(services, s, now).await?;
+                }
+            }
+        }
         let recorded = store.rescore_settle(&settles).await?;
         report.changed += recorded.len();
         report.grade_changes.extend(
@@ -72,6 +84,17 @@ pub async fn sweep_once(
                 .into_iter()
                 .filter(|c| recorded.contains(&c.lead_id)),
         );
+        for f in firings {
+            let s = &settles[f.settle];
+            if !recorded.contains(&s.lead_id) {
+                continue;
+            }
+            if let Some(d) = &s.decision {
+                report
+                    .fired
+                    .extend(fire(services, &policy.triggers, &f.triggers, s, d).await);
+            }
+        }
         if !full {
             break;
         }
@@ -108,15 +131,24 @@ async fn prepare(services: &Services, claimed: Vec<Claimed>, now: DateTime<Utc>)
     ready
 }
 
+/// The triggers that fired for the batch's `settle`-th person.
+struct Firing {
+    settle: usize,
+    triggers: Vec<usize>,
+}
+
+/// What scoring one person gave.
+type Scored = (Settle, Option<GradeChange>, Vec<usize>);
+
 /// Scores a batch on every core (scoped threads: the batch is already in memory and the
 /// work is pure CPU), keeping the batch's order.
 fn score_batch(
     services: &Services,
     ready: Vec<Ready>,
-    rules: &str,
+    policy: &RescorePolicy,
     now: DateTime<Utc>,
     next: i64,
-) -> (Vec<Settle>, Vec<GradeChange>) {
+) -> (Vec<Settle>, Vec<GradeChange>, Vec<Firing>) {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -127,14 +159,14 @@ fn score_batch(
     while ready.peek().is_some() {
         chunks.push(ready.by_ref().take(chunk).collect());
     }
-    let results: Vec<Vec<(Settle, Option<GradeChange>)>> = std::thread::scope(|scope| {
+    let results: Vec<Vec<Scored>> = std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|chunk| {
                 scope.spawn(move || {
                     chunk
                         .into_iter()
-                        .map(|r| rescore_one(services, r, rules, now, next))
+                        .map(|r| rescore_one(services, r, policy, now, next))
                         .collect::<Vec<_>>()
                 })
             })
@@ -146,21 +178,47 @@ fn score_batch(
     });
     let mut settles = Vec::new();
     let mut changes = Vec::new();
-    for (settle, change) in results.into_iter().flatten() {
+    let mut firings = Vec::new();
+    for (settle, change, fired) in results.into_iter().flatten() {
+        if !fired.is_empty() {
+            firings.push(Firing {
+                settle: settles.len(),
+                triggers: fired,
+            });
+        }
         settles.push(settle);
         changes.extend(change);
     }
-    (settles, changes)
+    (settles, changes, firings)
+}
+
+/// Sets what routing and triggers read beside the lead: `score`, `grade`, `scores`,
+/// `grades`, as the pipeline sets them before routing.
+fn set_scores(
+    ctx: &mut RuleContext,
+    score: i64,
+    grade: &str,
+    cards: &std::collections::BTreeMap<String, crate::lead::ScoreCard>,
+) {
+    ctx.set_json("score", score.into());
+    ctx.set_json("grade", grade.into());
+    let (mut by_score, mut by_grade) = (serde_json::Map::new(), serde_json::Map::new());
+    for (id, card) in cards {
+        by_score.insert(id.clone(), card.score.into());
+        by_grade.insert(id.clone(), card.grade.as_str().into());
+    }
+    ctx.set_json("scores", by_score.into());
+    ctx.set_json("grades", by_grade.into());
 }
 
 /// Scores one person again from their stored enriched lead and whole event history.
 fn rescore_one(
     services: &Services,
     ready: Ready,
-    rules: &str,
+    policy: &RescorePolicy,
     now: DateTime<Utc>,
     next: i64,
-) -> (Settle, Option<GradeChange>) {
+) -> Scored {
     let Ready {
         claimed,
         decision,
@@ -192,9 +250,10 @@ fn rescore_one(
         decision_id: claimed.decision_id,
         due_at,
         decision: None,
+        rerouted: false,
     };
     if unchanged {
-        return (settle, None);
+        return (settle, None, Vec::new());
     }
     let cause = Cause::from_pending(claimed.pending.as_deref());
     let change = (scored.grade != decision.grade).then(|| GradeChange {
@@ -209,7 +268,24 @@ fn rescore_one(
         cause,
         previous_score: decision.score,
         previous_grade: decision.grade.clone(),
-        rules: rules.to_string(),
+        rules: policy.rules.clone(),
+    };
+    let fired = if policy.triggers.is_empty() {
+        Vec::new()
+    } else {
+        set_scores(&mut ctx, scored.score, &scored.grade, &cards);
+        ctx.set_json(
+            "previous",
+            super::trigger::previous(&decision.grade, decision.score, &decision.route.rule),
+        );
+        policy
+            .triggers
+            .0
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.fires(&ctx))
+            .map(|(i, _)| i)
+            .collect()
     };
     settle.decision = Some(Decision {
         lead: scored.enriched.lead,
@@ -224,7 +300,133 @@ fn rescore_one(
         rescore: Some(rescored),
         ..decision
     });
-    (settle, change)
+    (settle, change, fired)
+}
+
+/// Routes a re-scored lead again (a trigger's `reroute`): its decision takes the new route.
+async fn reroute(
+    services: &Services,
+    settle: &mut Settle,
+    now: DateTime<Utc>,
+) -> Result<(), RescoreError> {
+    let Some(decision) = settle.decision.as_mut() else {
+        return Ok(());
+    };
+    let enriched = EnrichedLead {
+        lead: decision.lead.clone(),
+        enrichment: decision.enrichment.clone(),
+    };
+    let account = services
+        .pipeline
+        .account_at_rest(&enriched.lead, now)
+        .await;
+    let mut ctx = RuleContext::for_lead(&enriched, &account, now);
+    services.pipeline.scorer.prepare(&mut ctx);
+    set_scores(&mut ctx, decision.score, &decision.grade, &decision.scores);
+    let scored = ScoredLead {
+        enriched,
+        score: decision.score,
+        grade: decision.grade.clone(),
+        factors: decision.factors.clone(),
+    };
+    decision.route = services
+        .pipeline
+        .router
+        .route(&scored, &mut ctx, &services.store, now)
+        .await?;
+    decision.status = match decision.route.action {
+        crate::lead::RouteAction::Review => crate::lead::LeadStatus::Review,
+        _ => crate::lead::LeadStatus::Done,
+    };
+    settle.rerouted = true;
+    Ok(())
+}
+
+/// Runs the actions of the triggers that fired for a recorded decision, each firing once:
+/// its outbox row (`rescore:TRIGGER:LEAD:DECISION`) is begun before and closed after, and a
+/// closed one is not run again. A CRM failure is logged, not raised: the score stands in
+/// leadgate either way, and `crm_writes` shows the effect as failed.
+async fn fire(
+    services: &Services,
+    triggers: &Triggers,
+    fired: &[usize],
+    settle: &Settle,
+    decision: &Decision,
+) -> Vec<Fired> {
+    use crate::crm::outbox::{Effect, EffectStatus, Finished};
+    let store = &services.store;
+    let lead = settle.lead_id.as_str();
+    let mut done = Vec::new();
+    for t in fired.iter().map(|i| &triggers.0[*i]) {
+        // The decision it fires on is the one it replaced plus this sweep's: the replaced
+        // one's id names it (one re-scored decision per replaced decision, see settle).
+        let effect = format!("rescore:{}:{lead}:{}", t.name, settle.decision_id);
+        let entry = match store
+            .outbox_begin(&Effect {
+                key: effect.clone(),
+                lead_id: lead.to_string(),
+                job_id: None,
+                connector: "-".into(),
+                op: "trigger".into(),
+                decision: None,
+            })
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(lead, trigger = %t.name, error = %e, "trigger not fired");
+                continue;
+            }
+        };
+        if entry.status == EffectStatus::Ok {
+            continue;
+        }
+        let mut error = None;
+        for action in &t.then {
+            let outcome = match (action, services.delivery.as_deref()) {
+                (_, None) => Ok(()),
+                (Action::Reroute, Some(crm)) => crm
+                    .deliver_at_rest(store, lead, &format!("{effect}:reroute"), decision.clone())
+                    .await
+                    .map(|_| ()),
+                (Action::WriteScore, Some(crm)) => crm
+                    .write_at_rest(store, lead, &format!("{effect}:write_score"), decision)
+                    .await
+                    .map(|_| ()),
+                (Action::Enroll(seq), Some(crm)) => crm
+                    .enroll_at_rest(store, lead, &effect, decision, seq)
+                    .await
+                    .map(|_| ()),
+            };
+            if let Err(e) = outcome {
+                tracing::warn!(lead, trigger = %t.name, error = %e, "trigger action failed");
+                error = Some(e.to_string());
+            }
+        }
+        let status = if error.is_some() {
+            EffectStatus::Failed
+        } else {
+            EffectStatus::Ok
+        };
+        let finished = Finished {
+            status,
+            record_id: None,
+            result_id: None,
+            answer: None,
+            error,
+        };
+        if let Err(e) = store.outbox_finish(&effect, &finished).await {
+            tracing::warn!(lead, trigger = %t.name, error = %e, "trigger firing not closed");
+        }
+        metrics::counter!("leadgate_rescore_triggers_total", "trigger" => t.name.clone())
+            .increment(1);
+        done.push(Fired {
+            trigger: t.name.clone(),
+            lead_id: lead.to_string(),
+            effect,
+        });
+    }
+    done
 }
 
 /// The grade changes a pass would make, writing nothing (`leadgate rescore --dry-run`):
@@ -254,10 +456,10 @@ pub async fn preview(
         }
         let ready = prepare(services, peeked, now).await;
         scored += ready.len();
-        let (_, found) = {
+        let (_, found, _) = {
             let services = services.clone();
-            let rules = policy.rules.clone();
-            tokio::task::spawn_blocking(move || score_batch(&services, ready, &rules, now, NEVER))
+            let policy = policy.clone();
+            tokio::task::spawn_blocking(move || score_batch(&services, ready, &policy, now, NEVER))
                 .await
                 .map_err(|e| {
                     crate::store::StoreError::Corrupt(format!("re-scoring stopped: {e}"))

@@ -153,6 +153,9 @@ impl Store {
                         .await?
                         .flatten();
                 insert_decision(&mut tx, &s.lead_id, None, decision).await?;
+                if s.rerouted {
+                    super::routing::record_assignment(&mut tx, &s.lead_id, decision).await?;
+                }
                 recorded.push(s.lead_id.clone());
                 let (due_at, pending) = match pending {
                     Some(p) => (0, Some(p)),

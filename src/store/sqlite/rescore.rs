@@ -167,6 +167,9 @@ impl Store {
                         .await?
                         .flatten();
                 record_decision(&mut tx, &s.lead_id, None, before.as_ref(), decision).await?;
+                if s.rerouted {
+                    super::routing::record_assignment(&mut tx, &s.lead_id, decision).await?;
+                }
                 recorded.push(s.lead_id.clone());
                 let (due_at, pending) = match pending {
                     Some(p) => (0, Some(p)),
