@@ -74,6 +74,7 @@ impl Crm {
         effect: &str,
         decision: Decision,
     ) -> Result<Decision, DeliveryError> {
-        self.deliver(store, &firing(lead_id, effect), decision).await
+        self.deliver(store, &firing(lead_id, effect), decision)
+            .await
     }
 }

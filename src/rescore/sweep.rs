@@ -316,10 +316,7 @@ async fn reroute(
         lead: decision.lead.clone(),
         enrichment: decision.enrichment.clone(),
     };
-    let account = services
-        .pipeline
-        .account_at_rest(&enriched.lead, now)
-        .await;
+    let account = services.pipeline.account_at_rest(&enriched.lead, now).await;
     let mut ctx = RuleContext::for_lead(&enriched, &account, now);
     services.pipeline.scorer.prepare(&mut ctx);
     set_scores(&mut ctx, decision.score, &decision.grade, &decision.scores);

@@ -107,9 +107,11 @@ impl Triggers {
             for (i, a) in t.then.get_ref().iter().enumerate() {
                 match action(a, sequences) {
                     Ok(a) => then.push(a),
-                    Err(reason) => {
-                        issues.push(file.issue(Some(t.then.span()), key(&format!("then[{i}]")), reason))
-                    }
+                    Err(reason) => issues.push(file.issue(
+                        Some(t.then.span()),
+                        key(&format!("then[{i}]")),
+                        reason,
+                    )),
                 }
             }
             if let Some(when) = when {
@@ -133,9 +135,9 @@ fn action(v: &Value, sequences: &[String]) -> Result<Action, String> {
     match v {
         Value::String(s) if s == "reroute" => Ok(Action::Reroute),
         Value::String(s) if s == "write_score" => Ok(Action::WriteScore),
-        Value::String(s) if s == "enroll" || s == "unenroll" => {
-            Err(format!("`{s}` names a sequence: write {{ {s} = \"SEQUENCE\" }}"))
-        }
+        Value::String(s) if s == "enroll" || s == "unenroll" => Err(format!(
+            "`{s}` names a sequence: write {{ {s} = \"SEQUENCE\" }}"
+        )),
         Value::String(s) => Err(format!("unknown action `{s}` (known: {KNOWN})")),
         Value::Object(m) if m.len() == 1 => {
             let (k, v) = m.iter().next().expect("one key");
@@ -155,7 +157,9 @@ fn action(v: &Value, sequences: &[String]) -> Result<Action, String> {
                 other => Err(format!("unknown action `{other}` (known: {KNOWN})")),
             }
         }
-        _ => Err(format!("an action is a string or a one-key table ({KNOWN})")),
+        _ => Err(format!(
+            "an action is a string or a one-key table ({KNOWN})"
+        )),
     }
 }
 
@@ -184,7 +188,11 @@ mod tests {
         assert_eq!(t.0.len(), 1);
         assert_eq!(
             t.0[0].then,
-            [Action::Reroute, Action::WriteScore, Action::Enroll("nurture".into())]
+            [
+                Action::Reroute,
+                Action::WriteScore,
+                Action::Enroll("nurture".into())
+            ]
         );
     }
 
@@ -195,10 +203,22 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("trigger \"hot\" then[1]") && err.contains("ring_bell"), "{err}");
+        assert!(
+            err.contains("trigger \"hot\" then[1]") && err.contains("ring_bell"),
+            "{err}"
+        );
         assert!(err.contains("trigger \"cold\" when"), "{err}");
-        assert!(err.contains("trigger \"cold\" then[0]") && err.contains("missing"), "{err}");
-        assert!(err.contains("then[1]") && err.contains("unenroll is not supported"), "{err}");
-        assert!(err.contains(":8") || err.contains("line 8"), "lines are named: {err}");
+        assert!(
+            err.contains("trigger \"cold\" then[0]") && err.contains("missing"),
+            "{err}"
+        );
+        assert!(
+            err.contains("then[1]") && err.contains("unenroll is not supported"),
+            "{err}"
+        );
+        assert!(
+            err.contains(":8") || err.contains("line 8"),
+            "lines are named: {err}"
+        );
     }
 }
