@@ -563,10 +563,15 @@ async fn explain(settings: &Settings, lead: &str, json: bool) -> Result<(), Fail
     let rotation = LocalAssignments::from_snapshot(store.assignment_snapshot(now).await?);
     let mut decision = pipeline.decide(normalized, &rotation, now).await?;
     // A stored lead's human override wins, as it does for the worker (issue 24).
+    let mut at_rest = String::new();
     if let Some(email) = decision.lead.email.clone() {
         if let Some(id) = store.lead_id_by_email(&email).await? {
             if let Some(o) = store.active_override(&id).await? {
                 leadgate::console::overrides::apply(&mut decision, &o);
+            }
+            // The stored score's moves at rest (issue 25), beside today's evaluation.
+            if let Some(view) = store.lead(&id).await? {
+                at_rest = leadgate::rescore::history_lines(&view.history);
             }
         }
     }
@@ -574,6 +579,7 @@ async fn explain(settings: &Settings, lead: &str, json: bool) -> Result<(), Fail
         println!("{}", serde_json::to_string_pretty(&decision)?);
     } else {
         print!("{}", leadgate::explain::render(&decision));
+        print!("{at_rest}");
     }
     Ok(())
 }

@@ -431,6 +431,28 @@ async fn a_rules_change_regrades_everyone_once_and_rescore_all_marks_them() {
         assert_eq!(latest["grade"], "cold");
         assert_eq!(latest["rescore"]["cause"], "rules_change");
     }
+    // `explain` lists the stored score's moves at rest under today's evaluation.
+    let out = std::process::Command::new(support::BIN)
+        .args(["explain", "a@kestrel-data.io"])
+        .env("LEADGATE_CONFIG", &w.file)
+        .env(
+            "LEADGATE__STORAGE__URL",
+            format!("sqlite://{}", w.db.display()),
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("moved at rest"), "{text}");
+    assert!(
+        text.contains("rules_change: 45 (cold) → 85 (hot)")
+            && text.contains("rules_change: 85 (hot) → 45 (cold)"),
+        "{text}"
+    );
 }
 
 /// How many decisions the SQLite file holds, read outside the store under test.

@@ -216,3 +216,27 @@ pub struct Fired {
     /// The outbox key of the firing.
     pub effect: String,
 }
+
+/// The stored decisions made at rest, as `leadgate explain` lists them under the
+/// evaluation: when, why, and from what to what. Empty when the score never moved at rest.
+pub fn history_lines(history: &[serde_json::Value]) -> String {
+    use std::fmt::Write;
+    let mut t = String::new();
+    for d in history.iter().filter(|d| d.get("rescore").is_some()) {
+        let r = &d["rescore"];
+        if t.is_empty() {
+            t.push_str("\nStored score moved at rest (re-scoring sweep):\n");
+        }
+        let _ = writeln!(
+            t,
+            "  {}  {}: {} ({}) → {} ({})",
+            d["decided_at"].as_str().unwrap_or("-"),
+            r["cause"].as_str().unwrap_or("-"),
+            r["previous_score"],
+            r["previous_grade"].as_str().unwrap_or("-"),
+            d["score"],
+            d["grade"].as_str().unwrap_or("-"),
+        );
+    }
+    t
+}

@@ -77,6 +77,27 @@ pub async fn sweep_once(
                 }
             }
         }
+        // A human override (console, issue 24) wins over a score at rest, as it does over
+        // an arrival's: an overridden grade does not move, and fires nothing.
+        let mut held = std::collections::HashSet::new();
+        for s in settles.iter_mut() {
+            if let Some(d) = s.decision.as_mut() {
+                if let Some(o) = store.active_override(&s.lead_id).await? {
+                    crate::console::overrides::apply(d, &o);
+                    if o.grade.is_some() {
+                        held.insert(s.lead_id.clone());
+                    }
+                }
+            }
+        }
+        let changes: Vec<GradeChange> = changes
+            .into_iter()
+            .filter(|c| !held.contains(&c.lead_id))
+            .collect();
+        let firings: Vec<Firing> = firings
+            .into_iter()
+            .filter(|f| !held.contains(&settles[f.settle].lead_id))
+            .collect();
         let recorded = store.rescore_settle(&settles).await?;
         report.changed += recorded.len();
         report.grade_changes.extend(
