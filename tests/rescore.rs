@@ -330,7 +330,7 @@ async fn a_new_event_raising_a_person_to_hot_fires_once() {
     let event: Event = serde_json::from_value(demo_request(t0)).unwrap();
     assert_eq!(
         w.store()
-            .append_events(&id, &[event.clone()])
+            .append_events(&id, std::slice::from_ref(&event))
             .await
             .unwrap(),
         1
