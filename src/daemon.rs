@@ -159,6 +159,9 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         reason: e.to_string(),
     })?;
 
+    // `[rescore]` (issue 25): checked before anything starts, like the rest of the config.
+    let rescore = crate::rescore::RescorePolicy::from_settings(&settings, &pipeline.scorer)
+        .map_err(|e| ConfigErrors::one(settings.file_name(), "rescore", e.to_string()))?;
     let services = Arc::new(Services {
         pipeline,
         store,
@@ -223,6 +226,15 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     // replica's job, not an intake-only one's.
     if workers_n > 0 {
         workers.spawn(crate::route::sla::run(services.clone(), stop_rx.clone()));
+    }
+    // Re-scoring at rest (src/rescore): a processing replica's job, like the SLA sweep;
+    // replicas on one PostgreSQL store share it through claims.
+    if workers_n > 0 && rescore.enabled {
+        workers.spawn(crate::rescore::run(
+            services.clone(),
+            rescore,
+            stop_rx.clone(),
+        ));
     }
     // Polling intake (`[intake.poll.ID]`): a processing replica's job, like the SLA sweep.
     if let (Some(crm), true) = (&crm, workers_n > 0) {

@@ -638,6 +638,10 @@ pub struct Decision {
     pub delivery: Vec<Delivery>,
     #[serde(serialize_with = "serialize_time")]
     pub decided_at: DateTime<Utc>,
+    /// Set on a decision the re-scoring sweep made at rest (issue 25): why the score moved
+    /// and from what. None for a decision made on an arrival.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescore: Option<crate::rescore::Rescored>,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! - [`score`]     — rule points, event decay, caps, grades, factors; named scores (fit,
 //!   engagement, product lines, combinations), account rollup, the predictive models
 //!   (logistic, gradient-boosted trees) + trainer
+//! - [`rescore`]   — scores at rest: the sweep that re-scores stored people (decay, events, rules)
 //! - [`route`]     — ordered rules, pools and strategies, calendars, territories, account matching, SLA
 //! - [`pipeline`]  — normalize → enrich → score → route, one span per stage
 //! - [`store`]     — SQLite and PostgreSQL: durable queue, leads, decisions, rotation, outbox,
@@ -43,6 +44,7 @@ pub mod json;
 pub mod lead;
 pub mod normalize;
 pub mod pipeline;
+pub mod rescore;
 pub mod resilience;
 pub mod route;
 pub mod rules;

@@ -99,6 +99,20 @@ enum Command {
         #[arg(long, default_value = "7d", requires = "drift")]
         window: String,
     },
+    /// Score stored people again (issue 25): `--all` marks everyone for the next sweep of
+    /// `leadgate serve` (a rules change), `--now` runs one pass here, `--dry-run` prints the
+    /// grade changes a pass would make and writes nothing.
+    Rescore {
+        /// Everyone, not only who is due (cause `rules_change`).
+        #[arg(long)]
+        all: bool,
+        /// Run one pass now instead of leaving it to the daemon's sweep.
+        #[arg(long, conflicts_with = "dry_run")]
+        now: bool,
+        /// Print the grade changes it would make; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Fit the predictive model on past leads with a known outcome.
     Train {
         /// A CSV or JSONL file of past leads (or `--from-store`).
@@ -253,6 +267,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             }),
         Command::Run { file, out, dry_run } => run(&settings, &file, out.as_deref(), dry_run).await,
         Command::Explain { lead, json } => explain(&settings, &lead, json).await,
+        Command::Rescore { all, now, dry_run } => rescore(&settings, all, now, dry_run).await,
         Command::Simulate {
             file,
             from_store,
@@ -356,6 +371,8 @@ fn check(settings: &Settings) -> Result<(), Failure> {
     let alerts = leadgate::alert::AlertSet::from_settings(settings);
     match (pipeline, crm) {
         (Ok(mut p), Ok(crm)) if alerts.is_ok() => {
+            leadgate::rescore::RescorePolicy::from_settings(settings, &p.scorer)
+                .map_err(|e| user(anyhow::anyhow!("{}: rescore: {e}", settings.file.display())))?;
             // `[account_match] source = "crm"` needs a searchable CRM connector.
             leadgate::crm::account_match::attach(&mut p.router, crm.as_deref())
                 .map_err(|e| user(anyhow::anyhow!("{}: {e}", settings.file.display())))?;
@@ -422,6 +439,52 @@ fn model_features_producible(p: &Pipeline, settings: &Settings) -> Result<(), Fa
             missing.len()
         )))
     }
+}
+
+/// `leadgate rescore` (issue 25; src/rescore).
+async fn rescore(settings: &Settings, all: bool, now: bool, dry_run: bool) -> Result<(), Failure> {
+    use leadgate::rescore;
+    let (pipeline, store) = open(settings).await?;
+    let policy = rescore::RescorePolicy::from_settings(settings, &pipeline.scorer).map_err(user)?;
+    let services = std::sync::Arc::new(leadgate::services::Services::new(pipeline, store));
+    let at = chrono::Utc::now();
+    if dry_run {
+        let (scored, changes) = rescore::preview(&services, &policy, at, all)
+            .await
+            .map_err(user)?;
+        print!("{}", rescore::render(scored, &changes));
+        return Ok(());
+    }
+    if all {
+        let marked = rescore::mark_all(&services.store).await.map_err(user)?;
+        println!("marked {marked} people for re-scoring (cause rules_change)");
+    }
+    if now {
+        let r = rescore::sweep_once(&services, &policy, at)
+            .await
+            .map_err(user)?;
+        println!(
+            "re-scored {} people: {} scores moved, {} grades moved",
+            r.scored,
+            r.changed,
+            r.grade_changes.len()
+        );
+        for c in &r.grade_changes {
+            println!(
+                "  {}  {} ({}) → {} ({})  {}",
+                c.lead_id,
+                c.previous_grade,
+                c.previous_score,
+                c.grade,
+                c.score,
+                c.cause.as_str()
+            );
+        }
+    } else if !all {
+        let due = services.store.rescore_due(at.timestamp_millis()).await?;
+        println!("{due} people are due for re-scoring; the next sweep of `leadgate serve` scores them (or run `leadgate rescore --now`)");
+    }
+    Ok(())
 }
 
 async fn open(settings: &Settings) -> Result<(Pipeline, Store), Failure> {
@@ -508,10 +571,15 @@ async fn explain(settings: &Settings, lead: &str, json: bool) -> Result<(), Fail
     let rotation = LocalAssignments::from_snapshot(store.assignment_snapshot(now).await?);
     let mut decision = pipeline.decide(normalized, &rotation, now).await?;
     // A stored lead's human override wins, as it does for the worker (issue 24).
+    let mut at_rest = String::new();
     if let Some(email) = decision.lead.email.clone() {
         if let Some(id) = store.lead_id_by_email(&email).await? {
             if let Some(o) = store.active_override(&id).await? {
                 leadgate::console::overrides::apply(&mut decision, &o);
+            }
+            // The stored score's moves at rest (issue 25), beside today's evaluation.
+            if let Some(view) = store.lead(&id).await? {
+                at_rest = leadgate::rescore::history_lines(&view.history);
             }
         }
     }
@@ -519,6 +587,7 @@ async fn explain(settings: &Settings, lead: &str, json: bool) -> Result<(), Fail
         println!("{}", serde_json::to_string_pretty(&decision)?);
     } else {
         print!("{}", leadgate::explain::render(&decision));
+        print!("{at_rest}");
     }
     Ok(())
 }

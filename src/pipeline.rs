@@ -362,7 +362,19 @@ impl Pipeline {
             delivery: Vec::new(),
             decided_at: now,
             lead,
+            rescore: None,
         })
+    }
+}
+
+impl Pipeline {
+    /// The account a stored lead is scored with at rest (issue 25, src/rescore): matched and
+    /// rolled up as [`Pipeline::decide`] does, reusing a recent roll-up as a dry run does.
+    pub async fn account_at_rest(&self, lead: &Lead, now: DateTime<Utc>) -> serde_json::Value {
+        let mut account = self.router.match_account(lead).await;
+        self.roll_up_account(&mut account, lead.domain.as_deref(), now, true)
+            .await;
+        account
     }
 }
 

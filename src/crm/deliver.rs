@@ -152,7 +152,7 @@ impl Crm {
         Ok(decision)
     }
 
-    fn connector_for(&self, id: &str) -> Result<Arc<CrmConnector>, DeliveryError> {
+    pub(super) fn connector_for(&self, id: &str) -> Result<Arc<CrmConnector>, DeliveryError> {
         self.connectors
             .get(id)
             .cloned()
@@ -160,7 +160,7 @@ impl Crm {
     }
 
     /// Step 1: the record, its mapped fields and owner.
-    async fn write(
+    pub(super) async fn write(
         &self,
         store: &Store,
         job: &Job,
@@ -297,7 +297,7 @@ impl Crm {
     }
 
     /// Step 2: the enrollment.
-    async fn enroll(
+    pub(super) async fn enroll(
         &self,
         store: &Store,
         job: &Job,

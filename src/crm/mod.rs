@@ -19,6 +19,7 @@
 //! offline.
 
 pub mod account_match;
+mod at_rest;
 pub mod body;
 pub mod client;
 pub mod config;

@@ -175,6 +175,7 @@ mod tests {
             },
             delivery: vec![],
             decided_at: chrono::Utc::now(),
+            rescore: None,
         }
     }
 

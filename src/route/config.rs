@@ -26,6 +26,9 @@ pub struct RoutingConfig {
     /// What happens when an owner does not act on an assignment within its `sla`.
     #[serde(default)]
     pub sla: Option<SlaConfig>,
+    /// `[[trigger]]`: read and checked by the re-scoring sweep (src/rescore/trigger.rs).
+    #[serde(default)]
+    pub trigger: Vec<toml::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

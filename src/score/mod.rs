@@ -11,6 +11,7 @@
 //! Scoring reads the enriched lead and nothing else; it never changes it.
 
 mod account;
+mod at_rest;
 pub mod calibrate;
 mod config;
 pub mod drift;

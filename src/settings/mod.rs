@@ -129,6 +129,9 @@ pub struct LeadgateConfig {
     /// it exists (`crate::alert::config`).
     #[serde(default)]
     pub alerts: Option<PathBuf>,
+    /// `[rescore]`: the sweep that scores stored people again (issue 25).
+    #[serde(default)]
+    pub rescore: crate::rescore::RescoreConfig,
 }
 
 fn default_scoring() -> PathBuf {

@@ -593,3 +593,60 @@ impl Store {
         on_backend!(self, s => s.release_alert(alert, key, sent_ms).await)
     }
 }
+
+/// Re-scoring at rest (issue 25, src/rescore; migration 0021).
+impl Store {
+    /// Claims up to `batch` people due at `now` (unix ms), moving them to `next`: no other
+    /// claim takes them in this pass. Each comes with its latest decision and events.
+    pub async fn rescore_claim(
+        &self,
+        now: i64,
+        next: i64,
+        batch: usize,
+        token: &str,
+    ) -> Result<Vec<crate::rescore::Claimed>, StoreError> {
+        on_backend!(self, s => s.rescore_claim(now, next, batch, token).await)
+    }
+
+    /// Writes a re-scored batch in one transaction; returns the leads whose new decision
+    /// was recorded (a decision recorded meanwhile wins over the sweep's).
+    pub async fn rescore_settle(
+        &self,
+        batch: &[crate::rescore::Settle],
+    ) -> Result<Vec<String>, StoreError> {
+        let recorded = on_backend!(self, s => s.rescore_settle(batch).await)?;
+        for s in batch.iter().filter(|s| recorded.contains(&s.lead_id)) {
+            if let Some(d) = &s.decision {
+                super::account_changed(d.lead.domain.as_deref());
+            }
+        }
+        Ok(recorded)
+    }
+
+    /// Up to `limit` people after `after` (id order), due at `due` or all, with what
+    /// re-scoring needs; claims nothing (`leadgate rescore --dry-run`).
+    pub async fn rescore_peek(
+        &self,
+        after: &str,
+        limit: usize,
+        due: Option<i64>,
+    ) -> Result<Vec<crate::rescore::Claimed>, StoreError> {
+        on_backend!(self, s => s.rescore_peek(after, limit, due).await)
+    }
+
+    /// Makes everyone due now with cause `rules_change`; returns how many.
+    pub async fn rescore_mark_all(&self) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.rescore_mark_all().await)
+    }
+
+    /// Records the rules digest the sweep runs with; a different one recorded before marks
+    /// everyone (returns how many).
+    pub async fn rescore_rules(&self, digest: &str) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.rescore_rules(digest).await)
+    }
+
+    /// How many people are due at `now` (unix ms).
+    pub async fn rescore_due(&self, now: i64) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.rescore_due(now).await)
+    }
+}

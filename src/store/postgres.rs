@@ -40,6 +40,7 @@ mod limits;
 mod outbox;
 mod privacy;
 mod rollup;
+mod rescore;
 mod routing;
 mod scoring;
 mod training;

@@ -26,6 +26,7 @@ mod limits;
 mod outbox;
 mod owner;
 mod privacy;
+mod rescore;
 mod rollup;
 mod routing;
 mod scoring;
