@@ -427,7 +427,11 @@ impl Crm {
     }
 
     /// The mapped fields to write, given what the record holds (`None`: a new record).
-    fn properties(&self, decision: &Decision, current: Option<&Value>) -> Map<String, Value> {
+    pub(super) fn properties(
+        &self,
+        decision: &Decision,
+        current: Option<&Value>,
+    ) -> Map<String, Value> {
         let mut out = Map::new();
         for f in &self.fields {
             let Some(value) = canonical(decision, &f.canonical).filter(|v| !v.is_null()) else {
@@ -448,7 +452,7 @@ impl Crm {
     }
 
     /// The owner leadgate picked, when it assigns one.
-    fn owner(&self, decision: &Decision) -> Option<String> {
+    pub(super) fn owner(&self, decision: &Decision) -> Option<String> {
         let r = &decision.route;
         (self.assign_owner && matches!(r.action, RouteAction::Assign))
             .then(|| r.owner.clone())
@@ -676,7 +680,7 @@ fn summary(reply: &Reply) -> Value {
 }
 
 /// Whether the CRM's value is `ours` (CRMs such as HubSpot keep every value as a string).
-fn same(theirs: &Value, ours: &Value) -> bool {
+pub(super) fn same(theirs: &Value, ours: &Value) -> bool {
     let text = |v: &Value| match v {
         Value::String(s) => s.trim().to_string(),
         other => other.to_string(),

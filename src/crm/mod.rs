@@ -19,6 +19,7 @@
 //! offline.
 
 pub mod account_match;
+pub mod backfill;
 pub mod body;
 pub mod client;
 pub mod config;

@@ -570,3 +570,23 @@ impl AccountEngagement for Store {
         on_backend!(self, s => AccountEngagement::account_score(s, domain, rollup, now))
     }
 }
+
+/// Backfill progress (`crate::crm::backfill`, migration 0019).
+impl Store {
+    pub async fn backfill_start(
+        &self,
+        connector: &str,
+        params: &str,
+    ) -> Result<crate::crm::backfill::state::BackfillRun, StoreError> {
+        on_backend!(self, s => s.backfill_start(connector, params).await)
+    }
+
+    pub async fn backfill_commit(
+        &self,
+        run: &crate::crm::backfill::state::BackfillRun,
+        next: Option<&str>,
+        done: bool,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.backfill_commit(run, next, done).await)
+    }
+}

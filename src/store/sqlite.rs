@@ -17,6 +17,7 @@ use super::{Accepted, Arrival, Job, LeadView, StoreError};
 use crate::lead::{Decision, Lead, LeadStatus, RawLead};
 use crate::route::Rotation;
 
+mod backfill;
 mod console;
 mod crm;
 mod events;
