@@ -204,6 +204,7 @@ pub async fn run(
                 .map(|f| f.property.split('.').next().unwrap_or_default().to_string()),
         )
         .chain(owner_property.clone())
+        .chain(vendor.lead_properties().iter().map(|p| p.to_string()))
         .collect();
     names.sort();
     names.dedup();

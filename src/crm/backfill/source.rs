@@ -47,6 +47,26 @@ impl Vendor {
         }
     }
 
+    /// Properties a listing must ask for besides the mapped ones and the owner, so the
+    /// record maps to a lead (`fetch_contact`'s fields); Salesforce lists them in its SOQL
+    /// and Pipedrive sends every field.
+    pub fn lead_properties(self) -> &'static [&'static str] {
+        match self {
+            Vendor::HubSpot => &[
+                "email",
+                "firstname",
+                "lastname",
+                "company",
+                "jobtitle",
+                "phone",
+                "website",
+                "country",
+                "lastmodifieddate",
+            ],
+            Vendor::Salesforce | Vendor::Pipedrive => &[],
+        }
+    }
+
     /// What a listed record holds now, as the write policies read it.
     pub fn properties(self, record: &Value) -> Value {
         match self {
