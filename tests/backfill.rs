@@ -706,3 +706,169 @@ policy = "overwrite"
     assert_eq!(writes.len(), 150);
     assert!(writes.values().all(|n| *n == 1));
 }
+
+/// The same progress rules on SQLite (tests/store_postgres.rs has the PostgreSQL twin).
+#[tokio::test]
+async fn backfill_progress_resumes_an_unfinished_pass_and_renews_a_finished_one() {
+    let (_dir, db) = temp_db();
+    let store = support::open_store(&db).await;
+    let mut run = store.backfill_start("hubspot", "p1").await.unwrap();
+    assert_eq!(
+        (run.generation, run.cursor.clone(), run.resumed),
+        (1, None, false)
+    );
+    run.pages = 1;
+    run.counts.read = 200;
+    run.counts.failed.insert("VALIDATION_ERROR".into(), 1);
+    store
+        .backfill_commit(&run, Some("2000"), false)
+        .await
+        .unwrap();
+
+    let again = store.backfill_start("hubspot", "p1").await.unwrap();
+    assert!(again.resumed);
+    assert_eq!(again.cursor.as_deref(), Some("2000"));
+    assert_eq!(again.pages, 1);
+    assert_eq!(again.counts, run.counts);
+    assert_eq!(
+        store
+            .backfill_start("hubspot", "p2")
+            .await
+            .unwrap()
+            .generation,
+        1
+    );
+
+    store.backfill_commit(&again, None, true).await.unwrap();
+    let renewed = store.backfill_start("hubspot", "p1").await.unwrap();
+    assert_eq!(
+        (renewed.generation, renewed.cursor, renewed.resumed),
+        (2, None, false)
+    );
+    assert_eq!(renewed.counts.read, 0);
+}
+
+// ---- the daemon's batched delivery ([crm] batch_wait) ---------------------------------------
+
+/// N leads decided together reach HubSpot in ⌈N/100⌉ batch upserts; the one HubSpot refuses
+/// fails alone, every other lead is delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leads_decided_together_are_written_in_batches_and_one_invalid_fails_alone() {
+    use leadgate::lead::{DeliveryStatus, LeadStatus, RawLead};
+    const N: usize = 250;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"total": 0, "results": []})))
+        .mount(&server)
+        .await;
+    let calls: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let writes: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let (cs, ws) = (calls.clone(), writes.clone());
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/batch/upsert"))
+        .respond_with(move |r: &Request| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            let inputs = body["inputs"].as_array().unwrap();
+            cs.lock().unwrap().push(inputs.len());
+            let (mut results, mut errors) = (Vec::new(), Vec::new());
+            for input in inputs {
+                assert_eq!(input["idProperty"], "email");
+                let email = input["id"].as_str().unwrap().to_string();
+                let trace = input["objectWriteTraceId"].clone();
+                if email.starts_with("bad") {
+                    errors.push(json!({"status": "error", "category": "VALIDATION_ERROR",
+                        "message": "Email address bad-7@kestrel-data.io is invalid", "objectWriteTraceId": trace,
+                        "context": {}, "errors": []}));
+                    continue;
+                }
+                assert_eq!(input["properties"]["hubspot_owner_id"], OWNER);
+                let mut w = ws.lock().unwrap();
+                let n = w.len() + 1;
+                *w.entry(email).or_default() += 1;
+                results.push(json!({"id": (1000 + n).to_string(), "new": true, "properties": input["properties"],
+                    "objectWriteTraceId": trace, "archived": false}));
+            }
+            let status = if errors.is_empty() { 200 } else { 207 };
+            let mut answer = json!({"status": "COMPLETE", "results": results});
+            if !errors.is_empty() {
+                answer["numErrors"] = json!(errors.len());
+                answer["errors"] = json!(errors);
+            }
+            ResponseTemplate::new(status).set_body_json(answer)
+        })
+        .mount(&server)
+        .await;
+    let config = hubspot_config(&server.uri()).replace(
+        "[delivery]",
+        "rate_limit_per_second = 2000\nburst = 1000\n[crm]\nbatch_wait = \"3s\"\nbatch_size = 100\n[delivery]",
+    );
+    let w = Arc::new(world(&config).await);
+
+    let mut decided = Vec::new();
+    for i in 0..N {
+        let email = if i == 7 {
+            "bad-7@kestrel-data.io".to_string()
+        } else {
+            format!("p{i}@kestrel-data.io")
+        };
+        let raw = RawLead(
+            json!({"email": email, "first_name": "Ada"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let lead = w.pipeline.normalize(&raw).unwrap();
+        w.store.accept(&lead, &raw, None).await.unwrap();
+        let job = w
+            .store
+            .claim(Duration::from_secs(120))
+            .await
+            .unwrap()
+            .unwrap();
+        // The job claimed is the lead its payload holds (claims go oldest first).
+        let raw: RawLead = serde_json::from_str(&job.payload).unwrap();
+        let lead = w.pipeline.normalize(&raw).unwrap();
+        let decision = w
+            .pipeline
+            .decide(lead, &w.store, chrono::Utc::now())
+            .await
+            .unwrap();
+        decided.push((job, decision));
+    }
+    let tasks: Vec<_> = decided
+        .into_iter()
+        .map(|(job, decision)| {
+            let w = w.clone();
+            tokio::spawn(async move { w.crm.deliver(&w.store, &job, decision).await })
+        })
+        .collect();
+    let mut done = 0;
+    let mut failed = Vec::new();
+    for t in tasks {
+        let d = t.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
+        match d.status {
+            LeadStatus::Failed => failed.push(d),
+            _ => {
+                assert_eq!(d.delivery[0].status, DeliveryStatus::Ok, "{:?}", d.delivery);
+                assert!(d.delivery[0].record_id.is_some());
+                done += 1;
+            }
+        }
+    }
+    assert_eq!(done, N - 1);
+    assert_eq!(failed.len(), 1);
+    let detail = failed[0].delivery[0].detail.clone().unwrap_or_default();
+    assert!(detail.contains("VALIDATION_ERROR"), "{detail}");
+    assert!(
+        !detail.contains("bad-7@kestrel-data.io"),
+        "an email reached the record: {detail}"
+    );
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), N.div_ceil(100), "batch calls: {calls:?}");
+    assert!(calls.iter().all(|n| *n <= 100), "{calls:?}");
+    assert_eq!(calls.iter().sum::<usize>(), N);
+    let writes = writes.lock().unwrap();
+    assert_eq!(writes.len(), N - 1);
+    assert!(writes.values().all(|n| *n == 1));
+}

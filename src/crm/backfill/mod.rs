@@ -309,7 +309,13 @@ pub async fn run(
                 error,
             })?;
         if let Some(t) = page.total {
-            progress.set_total(t);
+            // HubSpot's `total` counts what the keyset query still matches; SOQL's the pass.
+            let before = if vendor == Vendor::HubSpot {
+                run.counts.read
+            } else {
+                0
+            };
+            progress.set_total(before + t);
         }
         let mut counts = Counts::default();
         let mut decided: Vec<Decided> = Vec::new();

@@ -250,3 +250,109 @@ fn mask(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// A record written on its natural key (HubSpot batch upsert by email), for the deliver
+/// stage's batches (`crate::crm::batching`).
+#[derive(Debug, Clone)]
+pub struct Upsert {
+    pub email: String,
+    /// The lead id, sent as `objectWriteTraceId` to tie each result and error to its input.
+    pub trace: String,
+    pub properties: Map<String, Value>,
+    pub owner: Option<String>,
+}
+
+/// HubSpot batch upsert of `batch`: per input, the record id written or the CRM's refusal.
+pub async fn upsert_batch(
+    c: &CrmConnector,
+    owner_property: Option<&str>,
+    batch: &[Upsert],
+) -> Result<Vec<Result<String, Outcome>>, ConnectorError> {
+    let inputs: Vec<Value> = batch
+        .iter()
+        .map(|u| {
+            let mut properties = Map::new();
+            properties.insert("email".into(), Value::from(u.email.clone()));
+            properties.extend(u.properties.clone());
+            if let (Some(o), Some(p)) = (&u.owner, owner_property) {
+                set_path(&mut properties, p, Value::from(o.clone()));
+            }
+            json!({"idProperty": "email", "id": u.email, "objectWriteTraceId": u.trace, "properties": properties})
+        })
+        .collect();
+    let vars = TypedVars::from([("inputs", Value::Array(inputs))]);
+    let reply = match c.call("batch_upsert", &vars).await {
+        Ok(r) => r,
+        Err(e) if heals(&e) => return Err(e),
+        Err(e) => return Ok(refused_all(&e, batch.len()).into_iter().map(Err).collect()),
+    };
+    let mut written: BTreeMap<String, String> = BTreeMap::new();
+    for r in reply
+        .body
+        .get("results")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let id = r.get("id").and_then(id_text);
+        let key = r
+            .get("objectWriteTraceId")
+            .and_then(id_text)
+            .or_else(|| r.pointer("/properties/email").and_then(id_text));
+        if let (Some(id), Some(key)) = (id, key) {
+            written.insert(key.to_lowercase(), id);
+        }
+    }
+    let mut refused: BTreeMap<String, Outcome> = BTreeMap::new();
+    let mut unnamed: Option<Outcome> = None;
+    for e in reply
+        .body
+        .get("errors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let outcome = Outcome::Refused {
+            reason: e
+                .get("category")
+                .and_then(Value::as_str)
+                .unwrap_or("ERROR")
+                .to_string(),
+            message: mask(e.get("message").and_then(Value::as_str).unwrap_or_default()),
+        };
+        let mut keys: Vec<String> = e
+            .pointer("/context/ids")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(id_text)
+            .collect();
+        keys.extend(e.get("objectWriteTraceId").and_then(id_text));
+        if keys.is_empty() {
+            unnamed.get_or_insert(outcome);
+        } else {
+            for k in keys {
+                refused.insert(k.to_lowercase(), outcome.clone());
+            }
+        }
+    }
+    Ok(batch
+        .iter()
+        .map(|u| {
+            let (trace, email) = (u.trace.to_lowercase(), u.email.to_lowercase());
+            if let Some(o) = refused.get(&trace).or_else(|| refused.get(&email)) {
+                return Err(o.clone());
+            }
+            if let Some(id) = written.get(&trace).or_else(|| written.get(&email)) {
+                return Ok(id.clone());
+            }
+            Err(unnamed.clone().unwrap_or_else(|| Outcome::Refused {
+                reason: "NO_RESULT".into(),
+                message: format!(
+                    "HubSpot answered HTTP {} without a result for this contact",
+                    reply.status
+                ),
+            }))
+        })
+        .collect())
+}
