@@ -61,7 +61,7 @@ impl Portal {
     }
 
     /// Takes one request from the rolling window: `Err` is HubSpot's 429.
-    fn admit(&self) -> Result<HeaderMap, Response> {
+    fn admit(&self) -> Result<HeaderMap, Box<Response>> {
         let now = Instant::now();
         let mut w = self.window.lock().unwrap();
         while w.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
@@ -79,7 +79,9 @@ impl Portal {
             let body = json!({"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
                 "errorType": "RATE_LIMIT", "correlationId": "bench", "policyName": "TEN_SECONDLY_ROLLING",
                 "groupName": "publicapi:private_app-api-calls-ten-secondly:1:1"});
-            return Err((StatusCode::TOO_MANY_REQUESTS, h, axum::Json(body)).into_response());
+            return Err(Box::new(
+                (StatusCode::TOO_MANY_REQUESTS, h, axum::Json(body)).into_response(),
+            ));
         }
         w.push_back(now);
         h.insert(
@@ -95,7 +97,7 @@ type S = State<Arc<Portal>>;
 async fn search(State(p): S, axum::Json(body): axum::Json<Value>) -> Response {
     let headers = match p.admit() {
         Ok(h) => h,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     p.searches.fetch_add(1, Ordering::Relaxed);
     let after_id: usize = body["filterGroups"][0]["filters"]
@@ -142,7 +144,7 @@ async fn search(State(p): S, axum::Json(body): axum::Json<Value>) -> Response {
 async fn batch_update(State(p): S, axum::Json(body): axum::Json<Value>) -> Response {
     let headers = match p.admit() {
         Ok(h) => h,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     p.batches.fetch_add(1, Ordering::Relaxed);
     let inputs = body["inputs"].as_array().cloned().unwrap_or_default();
