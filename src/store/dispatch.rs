@@ -590,3 +590,20 @@ impl Store {
         on_backend!(self, s => s.backfill_commit(run, next, done).await)
     }
 }
+
+/// Outbox effects begun and closed together (`crate::crm::backfill`): one transaction each.
+impl Store {
+    pub async fn outbox_begin_all(
+        &self,
+        effects: &[Effect],
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        on_backend!(self, s => s.outbox_begin_all(effects).await)
+    }
+
+    pub async fn outbox_finish_all(
+        &self,
+        finished: &[(String, Finished)],
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.outbox_finish_all(finished).await)
+    }
+}

@@ -476,7 +476,7 @@ pub async fn run(
                 .await
                 .map_err(store_err)?;
         }
-        progress.advance(counts.read, counts.written, counts.failed_total());
+        progress.advance(counts.read, run.counts.written, run.counts.failed_total());
         run.cursor = page.next.clone();
         if done || limit_reached || stopped_early {
             report.finished = done;
@@ -541,19 +541,21 @@ async fn write_page(
     }
     let writes: Vec<&Decided> = decided.iter().filter(|d| d.change.is_some()).collect();
     for chunk in writes.chunks(vendor.batch_size()) {
+        let effects: Vec<Effect> = chunk
+            .iter()
+            .map(|d| Effect {
+                key: d.key.clone(),
+                lead_id: d.decision.id.clone(),
+                job_id: None,
+                connector: id.clone(),
+                op: "write".into(),
+                decision: None,
+            })
+            .collect();
+        // One transaction per batch: begun together, closed together.
+        let entries = store.outbox_begin_all(&effects).await.map_err(store_err)?;
         let mut batch = Vec::with_capacity(chunk.len());
-        for d in chunk {
-            let entry = store
-                .outbox_begin(&Effect {
-                    key: d.key.clone(),
-                    lead_id: d.decision.id.clone(),
-                    job_id: None,
-                    connector: id.clone(),
-                    op: "write".into(),
-                    decision: None,
-                })
-                .await
-                .map_err(store_err)?;
+        for (d, entry) in chunk.iter().zip(&entries) {
             if entry.status != EffectStatus::Pending {
                 continue;
             }
@@ -567,12 +569,12 @@ async fn write_page(
         let outcomes = match write::write_batch(c, vendor, owner_property, &batch).await {
             Ok(o) => o,
             Err(error) => {
-                for ch in &batch {
-                    let key = key_of(chunk, &ch.record_id);
-                    store
-                        .outbox_finish(
-                            &key,
-                            &Finished {
+                let still: Vec<(String, Finished)> = batch
+                    .iter()
+                    .map(|ch| {
+                        (
+                            key_of(chunk, &ch.record_id),
+                            Finished {
                                 status: EffectStatus::Pending,
                                 record_id: None,
                                 result_id: None,
@@ -580,9 +582,9 @@ async fn write_page(
                                 error: Some(error.message.clone()),
                             },
                         )
-                        .await
-                        .map_err(store_err)?;
-                }
+                    })
+                    .collect();
+                store.outbox_finish_all(&still).await.map_err(store_err)?;
                 let first = batch
                     .first()
                     .map(|c| c.record_id.clone())
@@ -599,6 +601,7 @@ async fn write_page(
                 });
             }
         };
+        let mut closed = Vec::with_capacity(batch.len());
         for (ch, outcome) in batch.iter().zip(outcomes) {
             let key = key_of(chunk, &ch.record_id);
             let finish = match &outcome {
@@ -629,11 +632,9 @@ async fn write_page(
                     }
                 }
             };
-            store
-                .outbox_finish(&key, &finish)
-                .await
-                .map_err(store_err)?;
+            closed.push((key, finish));
         }
+        store.outbox_finish_all(&closed).await.map_err(store_err)?;
     }
     Ok(())
 }
