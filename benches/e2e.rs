@@ -5,7 +5,8 @@
 //! Environment knobs: LEADGATE_BENCH_LEADS (default 20000), LEADGATE_BENCH_CONCURRENCY (64),
 //! LEADGATE_BENCH_COMPANIES (1000); for the end-to-end run through CRM delivery,
 //! LEADGATE_BENCH_E2E_LEADS (the smaller of LEADS and 5000), LEADGATE_BENCH_WORKERS (8, the
-//! shipped default) and LEADGATE_BENCH_CRM_LATENCY_MS (20); LEADGATE_BENCH_BIN runs another
+//! shipped default), LEADGATE_BENCH_CRM_LATENCY_MS (20) and LEADGATE_BENCH_CRM_BATCH_WAIT
+//! (`[crm] batch_wait`, e.g. `50ms`; unset: one CRM write per lead); LEADGATE_BENCH_BIN runs another
 //! leadgate binary (an earlier build) under the same load; LEADGATE_BENCH_STAGES (a comma
 //! list of intake, evaluate, cold, e2e, hostile, memory; all by default) runs only some stages, for
 //! profiling one of them; LEADGATE_BENCH_CONFIG (a leadgate.toml) serves intake and evaluate
@@ -595,7 +596,7 @@ base_url = "{crm}"
 rate_limit_per_second = 100000
 burst = 1000
 daily_limit = 100000000
-[delivery]
+{batching}[delivery]
 target = "hubspot"
 [[delivery.field]]
 canonical = "company.industry"
@@ -625,6 +626,10 @@ sender_email = "rep@example.com"
         free = repo("config/free-email-domains.txt"),
         disposable = repo("config/disposable-email-domains.txt"),
         firmographics = repo("config/firmographics.csv"),
+        // LEADGATE_BENCH_CRM_BATCH_WAIT (`50ms`): the deliver stage's batched writes.
+        batching = std::env::var("LEADGATE_BENCH_CRM_BATCH_WAIT")
+            .map(|w| format!("[crm]\nbatch_wait = \"{w}\"\nbatch_size = 100\n"))
+            .unwrap_or_default(),
     );
     let file = dir.join("e2e.toml");
     std::fs::write(&file, config).unwrap();

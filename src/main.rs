@@ -167,6 +167,30 @@ enum Command {
         #[command(subcommand)]
         action: ModelAction,
     },
+    /// Re-process the records a CRM already holds (after a rules change): page through
+    /// them, enrich, score and route each, and write what changed back in batches.
+    /// Resumable: run the same command again after an interruption.
+    Backfill {
+        /// The CRM: hubspot, salesforce or pipedrive (its [providers.ID] credentials).
+        #[arg(long = "crm")]
+        connector: String,
+        /// Only records modified on or after this day (YYYY-MM-DD) or time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// A CEL condition on the record as a lead, before enrichment
+        /// (`lead.country == "US"`, `email.is_free == false`).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Decide and print what would change; write nothing to the CRM or the store.
+        #[arg(long)]
+        dry_run: bool,
+        /// Stop after this many records (a real run finishes the page it is on).
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Without a terminal, print a progress line this often.
+        #[arg(long, default_value = "10s")]
+        progress_every: String,
+    },
     /// CRM connections: `crm connect hubspot --code ... --redirect-uri ...` (OAuth public app).
     Crm {
         #[command(subcommand)]
@@ -334,6 +358,25 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Model { .. } => unreachable!("handled before the config is loaded"),
+        Command::Backfill {
+            connector,
+            since,
+            filter,
+            dry_run,
+            limit,
+            progress_every,
+        } => {
+            backfill(
+                &settings,
+                connector,
+                since.as_deref(),
+                filter,
+                dry_run,
+                limit,
+                &progress_every,
+            )
+            .await
+        }
         Command::Crm {
             action:
                 CrmAction::Connect {
@@ -856,4 +899,58 @@ async fn connectors(settings: &Settings, json: bool) -> Result<(), Failure> {
         print!("{}", leadgate::enrich::report::render(&reports));
     }
     Ok(())
+}
+
+/// `leadgate backfill --crm ID`: see `leadgate::crm::backfill`.
+async fn backfill(
+    settings: &Settings,
+    connector: String,
+    since: Option<&str>,
+    filter: Option<String>,
+    dry_run: bool,
+    limit: Option<u64>,
+    progress_every: &str,
+) -> Result<(), Failure> {
+    let since = match since {
+        None => None,
+        Some(s) => Some(parse_since(s).map_err(user)?),
+    };
+    let progress_every = humantime::parse_duration(progress_every)
+        .map_err(|e| user(anyhow::anyhow!("--progress-every `{progress_every}`: {e}")))?;
+    let crm = leadgate::crm::Crm::build(settings)
+        .map_err(user)?
+        .ok_or_else(|| {
+            user(anyhow::anyhow!(
+                "no CRM is configured: set [providers.{connector}] credentials"
+            ))
+        })?;
+    let (pipeline, store) = open(settings).await?;
+    let opts = leadgate::crm::backfill::BackfillOptions {
+        connector,
+        since,
+        filter,
+        dry_run,
+        limit,
+        progress_every,
+    };
+    let report = leadgate::crm::backfill::run(&pipeline, &store, &crm, &opts)
+        .await
+        .map_err(|e| match e {
+            leadgate::crm::backfill::BackfillError::Store { .. } => Failure::Internal(e.into()),
+            _ => user(e),
+        })?;
+    print!("{}", leadgate::crm::backfill::render(&report));
+    Ok(())
+}
+
+/// `--since`: a day (midnight UTC) or an RFC 3339 time.
+fn parse_since(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| {
+            anyhow::anyhow!("--since `{s}`: give a day (2026-01-31) or an RFC 3339 time ({e})")
+        })
 }

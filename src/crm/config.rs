@@ -127,3 +127,17 @@ fn default_interval() -> String {
 fn default_echo_window() -> String {
     "2m".into()
 }
+
+/// `[crm]`: how the deliver stage uses the CRM's batch endpoints.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrmBatchConfig {
+    /// How long a CRM write waits for others to the same target and operation before it is
+    /// sent (`"50ms"`): writes decided together go out as one batch call (HubSpot batch
+    /// update / upsert, Salesforce sObject collections). Unset: one call per lead.
+    #[serde(default)]
+    pub batch_wait: Option<String>,
+    /// Records per batch call (at most the CRM's own cap: HubSpot 100, Salesforce 200).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+}

@@ -25,6 +25,8 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{json, Map, Value};
 
+use super::backfill::write::{Change, Outcome, Upsert};
+use super::batching::{BatchedWrite, WriteBatcher};
 use super::body::{get_path, set_path, TypedVars};
 use super::client::{CrmConnector, Reply};
 use super::config::{SequenceConfig, WriteMode, WritePolicy};
@@ -165,7 +167,7 @@ impl Crm {
         store: &Store,
         job: &Job,
         decision: &Decision,
-        c: &CrmConnector,
+        c: &Arc<CrmConnector>,
     ) -> Result<Delivery, DeliveryError> {
         let id = c.id().to_string();
         let key = format!("job:{}:{id}:write", job.id);
@@ -224,7 +226,22 @@ impl Crm {
                 Some(r) => {
                     vars.insert("record_id", Value::from(r.clone()));
                     let op = with_owner("update");
-                    c.call(&op, &vars).await.map(|reply| (op, reply))?
+                    match self
+                        .batcher
+                        .as_ref()
+                        .filter(|_| WriteBatcher::batches(c, &op))
+                    {
+                        Some(b) => {
+                            let change = Change {
+                                record_id: r.clone(),
+                                properties: properties.clone(),
+                                owner: owner.clone(),
+                            };
+                            let reply = batched(b, c, BatchedWrite::Update(change)).await?;
+                            (op, reply)
+                        }
+                        None => c.call(&op, &vars).await.map(|reply| (op, reply))?,
+                    }
                 }
                 None => {
                     let upsert = with_owner("upsert");
@@ -236,7 +253,26 @@ impl Crm {
                     } else {
                         with_owner("create")
                     };
-                    let reply = c.call(&op, &vars).await?;
+                    let batcher = self
+                        .batcher
+                        .as_ref()
+                        .filter(|_| use_upsert && WriteBatcher::batches(c, &op));
+                    let email = vars
+                        .get("email")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    let reply = match (batcher, email) {
+                        (Some(b), Some(email)) => {
+                            let upsert = Upsert {
+                                email,
+                                trace: decision.id.clone(),
+                                properties: properties.clone(),
+                                owner: owner.clone(),
+                            };
+                            batched(b, c, BatchedWrite::Upsert(upsert)).await?
+                        }
+                        _ => c.call(&op, &vars).await?,
+                    };
                     if reply.status == 409 {
                         // Created meanwhile (search lags behind writes): update the one that exists.
                         let message = reply
@@ -427,7 +463,11 @@ impl Crm {
     }
 
     /// The mapped fields to write, given what the record holds (`None`: a new record).
-    fn properties(&self, decision: &Decision, current: Option<&Value>) -> Map<String, Value> {
+    pub(super) fn properties(
+        &self,
+        decision: &Decision,
+        current: Option<&Value>,
+    ) -> Map<String, Value> {
         let mut out = Map::new();
         for f in &self.fields {
             let Some(value) = canonical(decision, &f.canonical).filter(|v| !v.is_null()) else {
@@ -448,7 +488,7 @@ impl Crm {
     }
 
     /// The owner leadgate picked, when it assigns one.
-    fn owner(&self, decision: &Decision) -> Option<String> {
+    pub(super) fn owner(&self, decision: &Decision) -> Option<String> {
         let r = &decision.route;
         (self.assign_owner && matches!(r.action, RouteAction::Assign))
             .then(|| r.owner.clone())
@@ -496,6 +536,36 @@ impl Crm {
         v.insert("full_name", Value::from(full));
         v.insert("lead_id", Value::from(decision.id.clone()));
         v
+    }
+}
+
+/// A write sent with others in one batch call (`[crm] batch_wait`), answered as the single
+/// call would have been: the record id, or the CRM's refusal of this record alone.
+async fn batched(
+    b: &Arc<WriteBatcher>,
+    c: &Arc<CrmConnector>,
+    write: BatchedWrite,
+) -> Result<Reply, ConnectorError> {
+    match b.write(c.clone(), write).await? {
+        Ok(record_id) => Ok(Reply {
+            status: 200,
+            found: true,
+            body: Value::Null,
+            fields: std::collections::BTreeMap::from([(
+                "record_id".to_string(),
+                Value::from(record_id),
+            )]),
+        }),
+        Err(Outcome::Refused { reason, message }) => Err(ConnectorError::new(
+            ErrorKind::Invalid,
+            None,
+            format!("{reason}: {message}"),
+        )),
+        Err(Outcome::Written) => Err(ConnectorError::new(
+            ErrorKind::BadResponse,
+            None,
+            "the batch answer had no record id",
+        )),
     }
 }
 
@@ -676,7 +746,7 @@ fn summary(reply: &Reply) -> Value {
 }
 
 /// Whether the CRM's value is `ours` (CRMs such as HubSpot keep every value as a string).
-fn same(theirs: &Value, ours: &Value) -> bool {
+pub(super) fn same(theirs: &Value, ours: &Value) -> bool {
     let text = |v: &Value| match v {
         Value::String(s) => s.trim().to_string(),
         other => other.to_string(),

@@ -20,6 +20,8 @@
 
 pub mod account_match;
 mod at_rest;
+pub mod backfill;
+pub mod batching;
 pub mod body;
 pub mod client;
 pub mod config;
@@ -86,6 +88,8 @@ pub struct Crm {
     pub fields: Vec<FieldMapping>,
     pub sequences: Vec<config::SequenceConfig>,
     pub polls: Vec<PollSpec>,
+    /// `[crm] batch_wait`: writes grouped into the CRM's batch calls (none: one per lead).
+    pub batcher: Option<Arc<batching::WriteBatcher>>,
 }
 
 impl Crm {
@@ -264,6 +268,22 @@ impl Crm {
                 });
             }
         }
+        let batcher = match &c.crm.batch_wait {
+            None => None,
+            Some(w) => parse_duration(&file, "crm.batch_wait", w)
+                .map_err(|e| issues.push(e))
+                .ok()
+                .map(|wait| {
+                    let size = c.crm.batch_size.unwrap_or(100);
+                    if !(1..=200).contains(&size) {
+                        issues.push(issue(
+                            "crm.batch_size".into(),
+                            format!("{size} is not between 1 and 200 (HubSpot takes 100 per batch, Salesforce 200)"),
+                        ));
+                    }
+                    Arc::new(batching::WriteBatcher::new(wait, size))
+                }),
+        };
         let used = d.target.is_some() || !d.sequence.is_empty() || !c.intake.poll.is_empty();
         // A broken manifest matters here only when it is one of the connectors in use
         // (enrichment reports its own).
@@ -296,6 +316,7 @@ impl Crm {
             fields,
             sequences: d.sequence.clone(),
             polls,
+            batcher,
         })))
     }
 

@@ -100,6 +100,20 @@ pub async fn sweep_once(
             .collect();
         let recorded = store.rescore_settle(&settles).await?;
         report.changed += recorded.len();
+        // "A lead becomes hot" alerts hear of grades moved at rest as of arrivals' (issue 25).
+        for c in changes.iter().filter(|c| recorded.contains(&c.lead_id)) {
+            let decision = settles
+                .iter()
+                .find(|s| s.lead_id == c.lead_id)
+                .and_then(|s| s.decision.as_ref());
+            services.alerts.grade_changed(crate::alert::GradeChange {
+                lead_id: c.lead_id.clone(),
+                previous_grade: Some(c.previous_grade.clone()),
+                grade: c.grade.clone(),
+                score: c.score,
+                factors: decision.map(crate::alert::top_factors).unwrap_or_default(),
+            });
+        }
         report.grade_changes.extend(
             changes
                 .into_iter()

@@ -113,6 +113,9 @@ pub struct LeadgateConfig {
     /// Intake beside the API and webhooks: `[intake.poll.ID]` polls a CRM for changes.
     #[serde(default)]
     pub intake: crate::crm::config::IntakeConfig,
+    /// `[crm] batch_wait / batch_size`: CRM writes grouped into batch calls (crate::crm::batching).
+    #[serde(default)]
+    pub crm: crate::crm::config::CrmBatchConfig,
     /// CRMs allowed to call `POST /v1/webhooks/{connector}`, with their secrets.
     #[serde(default)]
     pub webhooks: crate::webhook::WebhooksConfig,

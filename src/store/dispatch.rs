@@ -650,3 +650,40 @@ impl Store {
         on_backend!(self, s => s.rescore_due(now).await)
     }
 }
+
+/// Backfill progress (`crate::crm::backfill`, migration 0019).
+impl Store {
+    pub async fn backfill_start(
+        &self,
+        connector: &str,
+        params: &str,
+    ) -> Result<crate::crm::backfill::state::BackfillRun, StoreError> {
+        on_backend!(self, s => s.backfill_start(connector, params).await)
+    }
+
+    pub async fn backfill_commit(
+        &self,
+        run: &crate::crm::backfill::state::BackfillRun,
+        next: Option<&str>,
+        done: bool,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.backfill_commit(run, next, done).await)
+    }
+}
+
+/// Outbox effects begun and closed together (`crate::crm::backfill`): one transaction each.
+impl Store {
+    pub async fn outbox_begin_all(
+        &self,
+        effects: &[Effect],
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        on_backend!(self, s => s.outbox_begin_all(effects).await)
+    }
+
+    pub async fn outbox_finish_all(
+        &self,
+        finished: &[(String, Finished)],
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.outbox_finish_all(finished).await)
+    }
+}

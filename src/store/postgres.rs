@@ -33,6 +33,7 @@ use crate::lead::{Decision, Lead, LeadStatus, RawLead};
 use crate::route::Rotation;
 
 mod alerts;
+mod backfill;
 mod console;
 mod crm;
 mod events;

@@ -37,6 +37,13 @@ pub const VARIABLES: &[&str] = &[
     "term",
     "soql_term",
     "account_field",
+    // Backfill (crate::crm::backfill): the keyset and page cursors, the batch bodies, and
+    // the checked Salesforce field list.
+    "after_id",
+    "cursor",
+    "inputs",
+    "records",
+    "soql_fields",
 ];
 
 /// Characters escaped in a path segment: everything but unreserved characters (RFC 3986),

@@ -116,3 +116,62 @@ impl Store {
         Ok(())
     }
 }
+
+/// Many effects at once, in one transaction: a backfill begins and closes a batch's writes
+/// together (one commit, one fsync, instead of one per record).
+impl Store {
+    pub async fn outbox_begin_all(
+        &self,
+        effects: &[Effect],
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut out = Vec::with_capacity(effects.len());
+        for e in effects {
+            let row = sqlx::query(&format!(
+                "INSERT INTO outbox (effect_key, lead_id, job_id, connector, op, status, decision, attempts, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, 'pending', ?, 1, ?, ?)
+                 ON CONFLICT(effect_key) DO UPDATE SET attempts = outbox.attempts + 1, updated_at = excluded.updated_at
+                 RETURNING {COLUMNS}"
+            ))
+            .bind(&e.key)
+            .bind(&e.lead_id)
+            .bind(&e.job_id)
+            .bind(&e.connector)
+            .bind(&e.op)
+            .bind(&e.decision)
+            .bind(now)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            out.push(entry(&row));
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn outbox_finish_all(
+        &self,
+        finished: &[(String, Finished)],
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (key, f) in finished {
+            sqlx::query(
+                "UPDATE outbox SET status = ?, record_id = COALESCE(?, record_id), result_id = COALESCE(?, result_id),
+               answer = ?, error = ?, updated_at = ? WHERE effect_key = ?",
+            )
+            .bind(f.status.as_str())
+            .bind(&f.record_id)
+            .bind(&f.result_id)
+            .bind(f.answer.as_ref().map(|a| a.to_string()))
+            .bind(&f.error)
+            .bind(now)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
