@@ -1,8 +1,8 @@
 //! The predictive model (issue #26, item 8): one `gbm` training run on a generated
 //! 45,000 rows × 16 columns set (target: under 60 s, including the k-fold cross-validation
 //! and the calibration `leadgate train --model gbm` does), then prediction with
-//! contributions (TreeSHAP) per lead (target: under 50 µs). Prints the figures; asserts
-//! nothing about time.
+//! contributions (TreeSHAP) per lead (target: under 50 µs), and the explainer beside
+//! forust's own contribution call. Prints the figures; asserts nothing about time.
 //!
 //!     cargo bench --bench model -- --measurement-time 3
 
@@ -109,11 +109,36 @@ fn main() {
     let leads: Vec<Features> = generate(1_000, 7).into_iter().map(|e| e.features).collect();
     let mut c = Criterion::default().configure_from_args();
     let mut at = 0;
+    // What scoring pays per lead: the score and its factors from one pass (Model::explain).
+    c.bench_function("gbm score + contributions, one pass, per lead", |b| {
+        b.iter(|| {
+            let lead = &leads[at % leads.len()];
+            at += 1;
+            black_box(model.explain(lead))
+        })
+    });
     c.bench_function("gbm predict + contributions per lead", |b| {
         b.iter(|| {
             let lead = &leads[at % leads.len()];
             at += 1;
             black_box((model.predict(lead), model.contributions(lead)))
+        })
+    });
+    // The explainer against forust's own contribution call on the same encoded rows.
+    let trees = model.trees.as_ref().expect("a gbm model has trees");
+    let rows: Vec<Vec<f64>> = leads.iter().map(|l| model.encode(l)).collect();
+    c.bench_function("TreeSHAP per row: leadgate's flat explainer", |b| {
+        b.iter(|| {
+            let row = &rows[at % rows.len()];
+            at += 1;
+            black_box(trees.contributions(row))
+        })
+    });
+    c.bench_function("TreeSHAP per row: forust predict_contributions", |b| {
+        b.iter(|| {
+            let row = &rows[at % rows.len()];
+            at += 1;
+            black_box(trees.library_contributions(row))
         })
     });
     c.final_summary();

@@ -284,6 +284,15 @@ impl Model {
         c
     }
 
+    /// The calibrated probability and the contributions it is made of, from one pass over
+    /// the model (what scoring does): σ(baseline + Σ contributions), which is
+    /// [`Model::predict`] up to rounding.
+    pub fn explain(&self, features: &Features) -> (f64, Vec<Contribution>) {
+        let c = self.contributions(features);
+        let z = self.baseline() + c.iter().map(|c| c.logit).sum::<f64>();
+        (sigmoid(z), c)
+    }
+
     /// Contributions to the raw (uncalibrated) log-odds: they sum to raw_logit − intercept.
     pub fn raw_contributions(&self, features: &Features) -> Vec<Contribution> {
         if let Some(t) = &self.trees {
