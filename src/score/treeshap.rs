@@ -6,6 +6,12 @@
 //! explanation cost several times the budget. This walks the same trees in the same
 //! order with the same `f32` arithmetic, so its values equal forust's bit for bit (a test
 //! compares them on many rows), without allocating per node.
+//!
+//! A leaf's path state in Algorithm 2 depends on the row only through which edge on the way
+//! down was the row's own ("hot") one: for a leaf at depth d there are 2^d cases. For shallow
+//! trees (within [`TABLE_BUDGET`]) every case's contributions are worked out at load with the
+//! same operations, and explaining a row is then a walk in forust's order that adds the
+//! looked-up values — the same numbers summed in the same order, at a fraction of the cost.
 
 use forust_ml::gradientbooster::GradientBooster;
 use forust_ml::tree::Tree;
@@ -27,7 +33,24 @@ struct Node {
     /// Training cover (sum of hessians): the share of rows reaching a child is its cover
     /// over its parent's.
     cover: f32,
+    /// A leaf of a tabulated tree: where its cases start in [`Explainer::table`], and how
+    /// many columns (distinct features on its path) each case holds.
+    table: u32,
+    unique: u32,
 }
+
+/// One looked-up contribution: a column and its value at one leaf in one case.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    feature: u32,
+    value: f32,
+}
+
+/// Most table entries one model keeps (8 bytes each: 8 MiB); deeper or more trees than fit
+/// are explained by the recursion instead.
+pub const TABLE_BUDGET: usize = 1 << 20;
+/// Leaves deeper than this are never tabulated (2^depth cases each).
+const TABLE_DEPTH: usize = 10;
 
 /// One element of a unique path (the paper's `m`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,7 +68,9 @@ const NO_FEATURE: u32 = u32::MAX;
 #[derive(Debug, Clone)]
 pub struct Explainer {
     nodes: Vec<Node>,
-    roots: Vec<u32>,
+    /// Each tree's root and whether its leaves are tabulated.
+    roots: Vec<(u32, bool)>,
+    table: Vec<Entry>,
     /// The deepest leaf's depth (root = 0), which bounds the path buffer.
     depth: usize,
     /// forust's missing-value marker (NaN unless set otherwise).
@@ -56,6 +81,11 @@ impl Explainer {
     /// Fails (naming the tree) on a tree whose children point outside it or loop, which
     /// only a damaged model file has.
     pub fn new(booster: &GradientBooster) -> Result<Self, String> {
+        Self::with_table_budget(booster, TABLE_BUDGET)
+    }
+
+    /// [`Explainer::new`] with at most `budget` table entries (0: recursion only).
+    pub fn with_table_budget(booster: &GradientBooster, budget: usize) -> Result<Self, String> {
         let used = booster
             .prediction_iteration
             .unwrap_or(booster.trees.len())
@@ -63,17 +93,18 @@ impl Explainer {
         let mut out = Self {
             nodes: Vec::new(),
             roots: Vec::with_capacity(used),
+            table: Vec::new(),
             depth: 0,
             missing: booster.missing,
         };
         for (i, tree) in booster.trees[..used].iter().enumerate() {
-            out.add(tree)
+            out.add(tree, budget)
                 .map_err(|reason| format!("tree {i}: {reason}"))?;
         }
         Ok(out)
     }
 
-    fn add(&mut self, tree: &Tree) -> Result<(), String> {
+    fn add(&mut self, tree: &Tree, budget: usize) -> Result<(), String> {
         let len = tree.nodes.len();
         if len == 0 {
             return Err("no nodes".into());
@@ -103,8 +134,18 @@ impl Explainer {
                 stack.push((c, d + 1));
             }
         }
+        // Cases × columns, bounded by depth per case.
+        let cells: usize = tree
+            .nodes
+            .iter()
+            .zip(&depth)
+            .filter(|(n, _)| n.is_leaf)
+            .map(|(_, d)| (*d).min(TABLE_DEPTH + 1) << (*d).min(TABLE_DEPTH + 1))
+            .sum();
+        let tabulate =
+            depth.iter().all(|d| *d <= TABLE_DEPTH) && self.table.len() + cells <= budget;
         let base = self.nodes.len() as u32;
-        self.roots.push(base);
+        self.roots.push((base, tabulate));
         let at = |i: usize| base + i.min(len - 1) as u32;
         for n in &tree.nodes {
             self.nodes.push(Node {
@@ -117,9 +158,119 @@ impl Explainer {
                 missing: at(n.missing_node),
                 weight: n.weight_value,
                 cover: n.hessian_sum,
+                table: 0,
+                unique: 0,
             });
         }
+        if tabulate {
+            let mut chain = Vec::new();
+            let mut path = Vec::new();
+            self.tabulate(base, &mut chain, &mut path);
+        }
         Ok(())
+    }
+
+    /// Works out every case of every leaf below `index` (`chain`: the edges from the root).
+    fn tabulate(&mut self, index: u32, chain: &mut Vec<(u32, u32)>, path: &mut Vec<PathElement>) {
+        let node = self.nodes[index as usize];
+        if !node.leaf {
+            let mut children = vec![node.left, node.right];
+            if node.three_way {
+                children.push(node.missing);
+            }
+            for child in children {
+                chain.push((index, child));
+                self.tabulate(child, chain, path);
+                chain.pop();
+            }
+            return;
+        }
+        let start = self.table.len();
+        let mut unique = 0;
+        for case in 0..1u32 << chain.len() {
+            let d = self.follow(chain, case, path);
+            unique = d as u32;
+            for i in 1..=d {
+                let w = unwound_sum(path, d, i);
+                let e = path[i];
+                self.table.push(Entry {
+                    feature: e.feature,
+                    value: w * (e.one_fraction - e.zero_fraction) * node.weight,
+                });
+            }
+        }
+        let leaf = &mut self.nodes[index as usize];
+        leaf.table = start as u32;
+        leaf.unique = unique;
+    }
+
+    /// The path state Algorithm 2 reaches at the end of `chain` when the edges whose bit is
+    /// set in `case` are the row's own: [`Explainer::recurse`]'s steps along one branch.
+    /// Returns the unique depth.
+    fn follow(&self, chain: &[(u32, u32)], case: u32, path: &mut Vec<PathElement>) -> usize {
+        path.clear();
+        path.resize(chain.len() + 2, PathElement::default());
+        let mut d = 0;
+        extend(path, 0, 1.0, 1.0, NO_FEATURE);
+        for (k, &(parent, child)) in chain.iter().enumerate() {
+            let node = &self.nodes[parent as usize];
+            let mut incoming_zero = 1.0;
+            let mut incoming_one = 1.0;
+            if let Some(at) = path[..=d].iter().position(|e| e.feature == node.feature) {
+                incoming_zero = path[at].zero_fraction;
+                incoming_one = path[at].one_fraction;
+                unwind(path, d, at);
+                d -= 1;
+            }
+            let zero = (self.nodes[child as usize].cover / node.cover) * incoming_zero;
+            let one = if case >> k & 1 == 1 {
+                incoming_one
+            } else {
+                0.0
+            };
+            d += 1;
+            extend(path, d, zero, one, node.feature);
+        }
+        d
+    }
+
+    /// Adds a tabulated tree's values for `row`, leaves in forust's order.
+    fn walk(&self, row: &[f64], out: &mut [f64], index: u32, case: u32, depth: u32) {
+        let node = &self.nodes[index as usize];
+        if node.leaf {
+            let n = node.unique as usize;
+            let at = node.table as usize + case as usize * n;
+            for e in &self.table[at..at + n] {
+                if let Some(c) = out.get_mut(e.feature as usize) {
+                    *c += f64::from(e.value);
+                }
+            }
+            return;
+        }
+        let (children, n) = self.ordered_children(node, row);
+        for (i, &child) in children[..n].iter().enumerate() {
+            let own = if i == 0 { 1 << depth } else { 0 };
+            self.walk(row, out, child, case | own, depth + 1);
+        }
+    }
+
+    /// A node's children, the row's own first, in forust's order (shapley.rs
+    /// `get_hot_cold_children`): the values are summed in it.
+    fn ordered_children(&self, node: &Node, row: &[f64]) -> ([u32; 3], usize) {
+        let hot = self.hot_child(node, row);
+        if node.three_way {
+            if hot == node.right {
+                ([node.right, node.left, node.missing], 3)
+            } else if hot == node.left {
+                ([node.left, node.right, node.missing], 3)
+            } else {
+                ([node.missing, node.left, node.right], 3)
+            }
+        } else if hot == node.right {
+            ([node.right, node.left, 0], 2)
+        } else {
+            ([node.left, node.right, 0], 2)
+        }
     }
 
     /// Adds each column's Shapley contribution to the row's log-odds into `out`
@@ -127,9 +278,14 @@ impl Explainer {
     pub fn contributions(&self, row: &[f64], out: &mut [f64]) {
         // Level k of the recursion keeps its path (at most k + 1 elements) after level k − 1's.
         let levels = self.depth + 2;
-        let mut path = vec![PathElement::default(); levels * (levels + 1) / 2];
-        for &root in &self.roots {
-            self.recurse(row, out, root, &mut path, 0, 1.0, 1.0, NO_FEATURE);
+        let mut path = Vec::new();
+        for &(root, tabulated) in &self.roots {
+            if tabulated {
+                self.walk(row, out, root, 0, 0);
+            } else {
+                path.resize(levels * (levels + 1) / 2, PathElement::default());
+                self.recurse(row, out, root, &mut path, 0, 1.0, 1.0, NO_FEATURE);
+            }
         }
     }
 
@@ -181,21 +337,7 @@ impl Explainer {
             }
             return;
         }
-        let hot = self.hot_child(node, row);
-        // forust's order (shapley.rs `get_hot_cold_children`): the values are summed in it.
-        let (children, n): ([u32; 3], usize) = if node.three_way {
-            if hot == node.right {
-                ([node.right, node.left, node.missing], 3)
-            } else if hot == node.left {
-                ([node.left, node.right, node.missing], 3)
-            } else {
-                ([node.missing, node.left, node.right], 3)
-            }
-        } else if hot == node.right {
-            ([node.right, node.left, 0], 2)
-        } else {
-            ([node.left, node.right, 0], 2)
-        };
+        let (children, n) = self.ordered_children(node, row);
         let mut incoming_zero = 1.0;
         let mut incoming_one = 1.0;
         let seen = path[..=unique_depth]
@@ -349,7 +491,24 @@ mod tests {
         ] {
             let (x, y) = data(3_000, 8, missing, depth as u64);
             let b = booster(&x, &y, depth, three_way);
-            let e = Explainer::new(&b).expect("forust's trees convert");
+            let tabulated = Explainer::new(&b).expect("forust's trees convert");
+            assert!(
+                tabulated.roots.iter().any(|r| r.1),
+                "some trees fit the table"
+            );
+            let recursive = Explainer::with_table_budget(&b, 0).unwrap();
+            assert!(recursive.roots.iter().all(|r| !r.1));
+            // Part tabulated, part recursive: the trees past the budget are walked.
+            let mixed = Explainer::with_table_budget(&b, tabulated.table.len() / 2).unwrap();
+            assert!(mixed.roots.iter().any(|r| r.1) && mixed.roots.iter().any(|r| !r.1));
+            for e in [tabulated, recursive, mixed] {
+                compare(&b, &e, depth, missing, three_way);
+            }
+        }
+    }
+
+    fn compare(b: &GradientBooster, e: &Explainer, depth: usize, missing: bool, three_way: bool) {
+        {
             assert!(e.depth >= 2, "trees this shallow test little");
             assert_eq!(
                 e.nodes.iter().any(|n| n.three_way),
@@ -359,7 +518,7 @@ mod tests {
             let (rows, _) = data(1_000, 8, missing, 99 + depth as u64);
             let mut worst = 0.0f64;
             for row in &rows {
-                let expected = library(&b, row);
+                let expected = library(b, row);
                 let mut got = vec![0.0; row.len()];
                 e.contributions(row, &mut got);
                 for (g, want) in got.iter().zip(&expected) {
@@ -374,8 +533,9 @@ mod tests {
                     "depth {depth}: {sum} vs {predicted}"
                 );
             }
+            // Same operations on the same numbers in the same order: equal, not just close.
             assert!(
-                worst <= 1e-9,
+                worst == 0.0,
                 "depth {depth}, missing {missing}, three-way {three_way}: off by {worst}"
             );
         }
