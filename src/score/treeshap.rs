@@ -33,20 +33,15 @@ struct Node {
     /// Training cover (sum of hessians): the share of rows reaching a child is its cover
     /// over its parent's.
     cover: f32,
-    /// A leaf of a tabulated tree: where its cases start in [`Explainer::table`], and how
-    /// many columns (distinct features on its path) each case holds.
+    /// A leaf of a tabulated tree: where its cases start in [`Explainer::table`], where its
+    /// columns (the distinct features on its path, in path order) start in
+    /// [`Explainer::columns`], and how many there are.
     table: u32,
+    columns: u32,
     unique: u32,
 }
 
-/// One looked-up contribution: a column and its value at one leaf in one case.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    feature: u32,
-    value: f32,
-}
-
-/// Most table entries one model keeps (8 bytes each: 8 MiB); deeper or more trees than fit
+/// Most table entries one model keeps (4 bytes each: 4 MiB); deeper or more trees than fit
 /// are explained by the recursion instead.
 pub const TABLE_BUDGET: usize = 1 << 20;
 /// Leaves deeper than this are never tabulated (2^depth cases each).
@@ -70,7 +65,10 @@ pub struct Explainer {
     nodes: Vec<Node>,
     /// Each tree's root and whether its leaves are tabulated.
     roots: Vec<(u32, bool)>,
-    table: Vec<Entry>,
+    /// Each tabulated leaf's values, case after case (`unique` values a case): a leaf's
+    /// columns are the same in every case, so they are kept once, in `columns`.
+    table: Vec<f32>,
+    columns: Vec<u32>,
     /// The deepest leaf's depth (root = 0), which bounds the path buffer.
     depth: usize,
     /// forust's missing-value marker (NaN unless set otherwise).
@@ -94,6 +92,7 @@ impl Explainer {
             nodes: Vec::new(),
             roots: Vec::with_capacity(used),
             table: Vec::new(),
+            columns: Vec::new(),
             depth: 0,
             missing: booster.missing,
         };
@@ -159,6 +158,7 @@ impl Explainer {
                 weight: n.weight_value,
                 cover: n.hessian_sum,
                 table: 0,
+                columns: 0,
                 unique: 0,
             });
         }
@@ -186,21 +186,25 @@ impl Explainer {
             return;
         }
         let start = self.table.len();
+        let columns = self.columns.len();
         let mut unique = 0;
         for case in 0..1u32 << chain.len() {
             let d = self.follow(chain, case, path);
-            unique = d as u32;
+            if case == 0 {
+                // The distinct features and their order depend on the path, not the case.
+                unique = d as u32;
+                self.columns.extend(path[1..=d].iter().map(|e| e.feature));
+            }
             for i in 1..=d {
                 let w = unwound_sum(path, d, i);
                 let e = path[i];
-                self.table.push(Entry {
-                    feature: e.feature,
-                    value: w * (e.one_fraction - e.zero_fraction) * node.weight,
-                });
+                self.table
+                    .push(w * (e.one_fraction - e.zero_fraction) * node.weight);
             }
         }
         let leaf = &mut self.nodes[index as usize];
         leaf.table = start as u32;
+        leaf.columns = columns as u32;
         leaf.unique = unique;
     }
 
@@ -240,9 +244,10 @@ impl Explainer {
         if node.leaf {
             let n = node.unique as usize;
             let at = node.table as usize + case as usize * n;
-            for e in &self.table[at..at + n] {
-                if let Some(c) = out.get_mut(e.feature as usize) {
-                    *c += f64::from(e.value);
+            let columns = &self.columns[node.columns as usize..node.columns as usize + n];
+            for (&f, &v) in columns.iter().zip(&self.table[at..at + n]) {
+                if let Some(c) = out.get_mut(f as usize) {
+                    *c += f64::from(v);
                 }
             }
             return;
