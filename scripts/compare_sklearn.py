@@ -5,6 +5,14 @@ Run by hand (not in CI), from the repository root, after `cargo build --release`
 
     apt-get install -y python3-sklearn      # Debian's scikit-learn for /usr/bin/python3
     /usr/bin/python3 scripts/compare_sklearn.py [--leadgate target/release/leadgate] [--rows 48000]
+    /usr/bin/python3 scripts/compare_sklearn.py --past-leads config/past-leads.csv [--folds 5] \
+        [--gbm-flags "--exclude company.revenue" ...]
+
+With --past-leads the same comparison runs as stratified k-fold cross-validation on that file
+(600 rows are too few for one split to mean much); --gbm-flags adds leadgate gbm runs with
+other `leadgate train` flags. leadgate enriches each lead from config/firmographics.csv
+(company.* features) where scikit-learn sees the file's columns only; excluding the enriched
+fields with --gbm-flags gives the like-for-like comparison.
 
 Generates a lead-like data set (fixed seed; interactions, non-linear effects, ~12% converted)
 as one CSV with a `split` column (stratified 75/25), trains scikit-learn's
@@ -98,11 +106,11 @@ def write_csv(path, numeric, categorical, y, test):
                        + ["yes" if y[i] else "no", "test" if test[i] else "train"])
 
 
-def leadgate_auc(binary, csv_path, model, out_dir):
+def leadgate_auc(binary, csv_path, model, out_dir, flags=()):
     out = os.path.join(out_dir, f"model-{model}.json")
     started = time.time()
     run = subprocess.run([binary, "train", csv_path, "--split-column", "split", "--model", model,
-                          "--out", out], capture_output=True, text=True)
+                          *flags, "--out", out], capture_output=True, text=True)
     seconds = time.time() - started
     if run.returncode != 0:
         sys.exit(f"leadgate train --model {model} failed:\n{run.stdout}\n{run.stderr}")
@@ -111,16 +119,113 @@ def leadgate_auc(binary, csv_path, model, out_dir):
     return metrics, seconds
 
 
+# config/past-leads.csv: the columns scikit-learn sees (identifiers left out, as leadgate's
+# features leave them out). leadgate also enriches each lead from config/firmographics.csv.
+PAST_NUMERIC = ["employees", "page_views", "pricing_visits"]
+PAST_CATEGORICAL = ["title", "country", "source", "utm_campaign", "budget", "timeline",
+                    "industry", "demo_requested"]
+
+
+def past_leads(binary, path, folds, extra):
+    """Stratified k-fold CV on a file of past leads: every model is fitted on the same k−1
+    folds and judged on the remaining one; prints the mean and spread of the fold AUCs."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.model_selection import StratifiedKFold
+
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames
+        rows = list(reader)
+    y = np.array([1 if r["converted"].strip().lower() in ("yes", "true", "1") else 0 for r in rows])
+    num = np.array([[float(r[c]) if r[c].strip() else np.nan for c in PAST_NUMERIC] for r in rows])
+    cat = np.array([[r[c].strip() or "(missing)" for c in PAST_CATEGORICAL] for r in rows],
+                   dtype=object)
+    x = np.empty((len(rows), len(PAST_NUMERIC) + len(PAST_CATEGORICAL)), dtype=object)
+    x[:, : len(PAST_NUMERIC)] = num
+    x[:, len(PAST_NUMERIC):] = cat
+    num_cols = list(range(len(PAST_NUMERIC)))
+    cat_cols = list(range(len(PAST_NUMERIC), x.shape[1]))
+
+    def hgb():
+        return make_pipeline(
+            ColumnTransformer([("cat", OrdinalEncoder(handle_unknown="use_encoded_value",
+                                                      unknown_value=np.nan), cat_cols)],
+                              remainder="passthrough"),
+            HistGradientBoostingClassifier(categorical_features=list(range(len(cat_cols))),
+                                           random_state=SEED))
+
+    def logreg():
+        return make_pipeline(
+            ColumnTransformer([
+                ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
+                                      StandardScaler()), num_cols),
+                ("cat", OneHotEncoder(handle_unknown="ignore"), cat_cols)]),
+            LogisticRegression(C=1.0, max_iter=5000))
+
+    runs = [("scikit-learn HistGradientBoostingClassifier (defaults, native categoricals)", "hgb"),
+            ("scikit-learn LogisticRegression (C=1, median-imputed + flags, standardized, one-hot)",
+             "lr"),
+            ("leadgate train --model gbm", "gbm"),
+            ("leadgate train --model logistic", "logistic"),
+            ("leadgate train --model auto", "auto")]
+    runs += [(f"leadgate train --model gbm {' '.join(e)}", ("gbm", e)) for e in extra]
+    aucs = {label: [] for label, _ in runs}
+    chose = []
+    split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (train_idx, test_idx) in enumerate(split.split(x, y)):
+            fold_csv = os.path.join(tmp, f"fold{k}.csv")
+            test = set(test_idx.tolist())
+            with open(fold_csv, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(header + ["split"])
+                for i, r in enumerate(rows):
+                    w.writerow([r[c] for c in header] + ["test" if i in test else "train"])
+            for label, run in runs:
+                if run in ("hgb", "lr"):
+                    m = hgb() if run == "hgb" else logreg()
+                    m.fit(x[train_idx], y[train_idx])
+                    aucs[label].append(roc_auc_score(y[test_idx], m.predict_proba(x[test_idx])[:, 1]))
+                    continue
+                model, flags = run if isinstance(run, tuple) else (run, [])
+                metrics, _ = leadgate_auc(binary, fold_csv, model, tmp, flags)
+                aucs[label].append(metrics["auc"])
+                if model == "auto":
+                    chose.append(metrics["kind"])
+
+    print(f"{path}: {len(y)} rows ({y.mean():.1%} converted); stratified {folds}-fold CV "
+          f"(seed {SEED}), every model on the same folds; leadgate: {binary}")
+    print(f"leadgate --model auto chose: {', '.join(chose)}")
+    print()
+    print("| model | mean ROC AUC over folds | min–max |")
+    print("|---|---|---|")
+    for label, _ in runs:
+        a = aucs[label]
+        print(f"| {label} | {np.mean(a):.4f} | {min(a):.4f}–{max(a):.4f} |")
+    gap = np.mean(aucs["leadgate train --model gbm"]) - np.mean(aucs[runs[0][0]])
+    print()
+    print(f"leadgate gbm − HistGradientBoosting: {gap:+.4f} ROC AUC (target ≥ −0.005)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--leadgate", default=None, help="the leadgate binary")
     ap.add_argument("--rows", type=int, default=48_000)
     ap.add_argument("--keep", default=None, help="also write the CSV here")
+    ap.add_argument("--past-leads", default=None, metavar="CSV",
+                    help="instead of generated data: k-fold CV on this file (config/past-leads.csv)")
+    ap.add_argument("--folds", type=int, default=5, help="with --past-leads")
+    ap.add_argument("--gbm-flags", action="append", default=[], metavar="FLAGS",
+                    help="with --past-leads: also run `leadgate train --model gbm FLAGS` "
+                         "(repeatable), e.g. \"--exclude company.employees,company.revenue\"")
     args = ap.parse_args()
     binary = args.leadgate or next(
         (b for b in ("target/release/leadgate", "target/debug/leadgate") if os.path.exists(b)), None)
     if binary is None:
         sys.exit("no leadgate binary: build it (cargo build --release) or pass --leadgate")
+    if args.past_leads:
+        past_leads(binary, args.past_leads, args.folds, [f.split() for f in args.gbm_flags])
+        return
 
     rng = np.random.default_rng(SEED)
     numeric, categorical, y = generate(args.rows, rng)

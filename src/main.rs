@@ -161,6 +161,10 @@ enum Command {
         /// kind, and fits the calibration on the out-of-fold predictions.
         #[arg(long, default_value_t = leadgate::score::train::DEFAULT_FOLDS)]
         folds: usize,
+        /// The deepest a gbm tree grows, 1 to 12 (shallower trees explain a lead faster).
+        #[arg(long, default_value_t = leadgate::score::gbm::GbmOptions::default().max_depth,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=12))]
+        max_depth: usize,
     },
     /// Inspect a model file.
     Model {
@@ -325,6 +329,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             split_column,
             model,
             folds,
+            max_depth,
         } => {
             let l2 = match l2.as_str() {
                 "auto" => None,
@@ -351,6 +356,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 },
                 split_column,
                 folds,
+                max_depth,
             };
             match file {
                 Some(file) if !from_store => train(&settings, &file, &out, &opts).await,

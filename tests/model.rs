@@ -83,6 +83,41 @@ fn gbm_contributions_add_up_to_the_logit() {
 }
 
 #[test]
+fn gbm_explainer_equals_forusts_shapley_values_on_a_loaded_model() {
+    let leads = xor_leads(2000, 21);
+    let (trained, _) = train::fit(&leads, "xor", &opts(ModelChoice::Gbm)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.json");
+    trained.save(&path).unwrap();
+    // Loading converts the stored trees again: the file's trees are the ones explained.
+    let model = Model::load(&path).unwrap();
+    let trees = model.trees.as_ref().unwrap();
+    assert!(trees.len() > 5, "{} trees test little", trees.len());
+    let mut worst = 0.0f64;
+    let mut moved = 0.0f64;
+    for e in xor_leads(600, 77) {
+        let row = model.encode(&e.features);
+        let ours = trees.contributions(&row);
+        let forust = trees.library_contributions(&row);
+        assert_eq!(ours.len(), forust.len());
+        for (a, b) in ours.iter().zip(&forust) {
+            worst = worst.max((a - b).abs());
+            moved = moved.max(a.abs());
+        }
+        // One pass gives the score and the factors that sum to it.
+        let (p, c) = model.explain(&e.features);
+        let z = model.baseline() + c.iter().map(|c| c.logit).sum::<f64>();
+        assert_eq!(p, leadgate::score::model::sigmoid(z));
+        assert!((p - model.predict(&e.features)).abs() < 1e-12);
+    }
+    assert!(
+        worst <= 1e-9,
+        "explainer off forust's Shapley values by {worst}"
+    );
+    assert!(moved > 0.1, "contributions should move leads: {moved}");
+}
+
+#[test]
 fn gbm_training_is_reproducible_and_round_trips() {
     let leads = xor_leads(1200, 3);
     let (mut a, _) = train::fit(&leads, "xor", &opts(ModelChoice::Gbm)).unwrap();

@@ -12,7 +12,7 @@ use leadgate::pipeline::Pipeline;
 use leadgate::route::LocalAssignments;
 use leadgate::rules::RuleFile;
 use leadgate::score::features::{Features, RawValue};
-use leadgate::score::train::{self, Example, TrainOptions};
+use leadgate::score::train::{self, Example, ModelChoice, TrainOptions};
 use leadgate::score::{Model, Scorer};
 use leadgate::settings::Settings;
 use leadgate::store::Store;
@@ -526,8 +526,24 @@ fn a_model_file_round_trips() {
 
 #[test]
 fn a_blended_model_explains_itself_and_still_sums_to_the_score() {
+    blended_model_explains_itself(ModelChoice::Auto);
+}
+
+#[test]
+fn a_blended_gbm_explains_itself_and_still_sums_to_the_score() {
+    blended_model_explains_itself(ModelChoice::Gbm);
+}
+
+fn blended_model_explains_itself(choice: ModelChoice) {
     let (examples, _) = synthetic(800, 3);
-    let (model, _) = train::fit(&examples, "synthetic", &TrainOptions::default()).unwrap();
+    let opts = TrainOptions {
+        model: choice,
+        ..TrainOptions::default()
+    };
+    let (model, _) = train::fit(&examples, "synthetic", &opts).unwrap();
+    if choice == ModelChoice::Gbm {
+        assert!(model.trees.is_some());
+    }
     let dir = tempfile::tempdir().unwrap();
     model.save(&dir.path().join("model.json")).unwrap();
     for weight in ["0.5", "1.0"] {
@@ -552,6 +568,10 @@ fn a_blended_model_explains_itself_and_still_sums_to_the_score() {
             .unwrap()
             .predict(&leadgate::score::features::extract(&e));
         assert_eq!(cards["model"].score, (p * 100.0).round() as i64);
+        // The model's own card: its factors add up to probability × 100 exactly.
+        let own: f64 = cards["model"].factors.iter().map(|f| f.points).sum();
+        assert!((own - cards["model"].total).abs() < 1e-6);
+        assert!((cards["model"].total - p * 100.0).abs() <= 0.005 + 1e-9);
         let model_factors: Vec<&str> = primary
             .factors
             .iter()

@@ -24,6 +24,7 @@ pub mod model;
 pub mod producible;
 pub mod store_training;
 pub mod train;
+pub mod treeshap;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -841,7 +842,11 @@ impl Scorer {
         let (event_hits, event_values) =
             self.score_events(&enriched.lead.events, ctx, &fields, now);
         hits.events = event_values;
-        let features = self.blend.as_ref().map(|_| features::extract(&enriched));
+        // The model explains a lead once: the blended score and the model's own card share it.
+        let explained = self.blend.as_ref().map(|b| {
+            let features = features::extract(&enriched);
+            b.model.contributions(&features)
+        });
 
         let mut done: Vec<Vec<Part>> = Vec::with_capacity(self.scores.len());
         let mut cards = BTreeMap::new();
@@ -861,9 +866,9 @@ impl Scorer {
             };
             apply_caps(&mut parts, &def.caps, &hits);
             clamp(&mut parts, &mut hits);
-            if let (Some(b), Some(f)) = (&self.blend, &features) {
+            if let (Some(b), Some(c)) = (&self.blend, &explained) {
                 if b.score == i {
-                    blend(&mut parts, b, f, &mut hits);
+                    blend(&mut parts, b, c, &mut hits);
                 }
             }
             parts.retain(|p| p.cp != 0);
@@ -871,8 +876,8 @@ impl Scorer {
             cards.insert(def.id.clone(), card(&parts, &def.grades, &hits));
             done.push(parts);
         }
-        if let (Some(b), Some(f)) = (&self.blend, &features) {
-            let mut parts = model_parts(b, f, 1.0, &mut hits);
+        if let (Some(b), Some(c)) = (&self.blend, &explained) {
+            let mut parts = model_parts(b, c, 1.0, &mut hits);
             parts.retain(|p| p.cp != 0);
             sort_parts(&mut parts, &hits);
             cards.insert(
@@ -1214,7 +1219,12 @@ fn combine<'a>(
 
 /// Blends the model into a score: the rule factors keep (1 − weight) of their points, the
 /// model's weight × probability × 100 is split across its features.
-fn blend(parts: &mut Vec<Part>, b: &Blend, features: &features::Features, hits: &mut Hits<'_>) {
+fn blend(
+    parts: &mut Vec<Part>,
+    b: &Blend,
+    contributions: &[model::Contribution],
+    hits: &mut Hits<'_>,
+) {
     let idx: Vec<usize> = (0..parts.len()).collect();
     let total: i64 = parts.iter().map(|p| p.cp).sum();
     scale_to(
@@ -1222,7 +1232,7 @@ fn blend(parts: &mut Vec<Part>, b: &Blend, features: &features::Features, hits: 
         &idx,
         (total as f64 * (1.0 - b.weight)).round() as i64,
     );
-    parts.extend(model_parts(b, features, b.weight, hits));
+    parts.extend(model_parts(b, contributions, b.weight, hits));
 }
 
 /// The model's share of a score as factors: a baseline (an average lead's probability) and
@@ -1231,12 +1241,11 @@ fn blend(parts: &mut Vec<Part>, b: &Blend, features: &features::Features, hits: 
 /// the baseline to this lead, so they sum exactly to weight × probability × 100.
 fn model_parts(
     b: &Blend,
-    features: &features::Features,
+    contributions: &[model::Contribution],
     weight: f64,
     hits: &mut Hits<'_>,
 ) -> Vec<Part> {
     let m = &b.model;
-    let mut contributions = m.contributions(features);
     let z0 = m.baseline();
     let z = z0 + contributions.iter().map(|c| c.logit).sum::<f64>();
     let (p, p0) = (model::sigmoid(z), model::sigmoid(z0));
@@ -1247,6 +1256,8 @@ fn model_parts(
     };
     let scale = weight * 100.0 * CENTI;
     let target = (scale * p).round() as i64;
+    // Sorted by reference: the lead's contributions serve two scores.
+    let mut contributions: Vec<&model::Contribution> = contributions.iter().collect();
     contributions.sort_by(|a, c| {
         c.logit
             .abs()

@@ -229,10 +229,12 @@ impl Model {
     pub fn encode(&self, features: &Features) -> Vec<f64> {
         let mut x = Vec::with_capacity(self.width());
         for f in &self.features {
-            let raw = encode_raw(f, features.get(&f.name));
-            for (c, r) in f.columns.iter().zip(raw) {
-                x.push((r - c.mean) / c.std);
-            }
+            let mut columns = f.columns.iter();
+            raw_columns(f, features.get(&f.name), |r| {
+                if let Some(c) = columns.next() {
+                    x.push((r - c.mean) / c.std);
+                }
+            });
         }
         x
     }
@@ -282,6 +284,15 @@ impl Model {
             }
         }
         c
+    }
+
+    /// The calibrated probability and the contributions it is made of, from one pass over
+    /// the model (what scoring does): σ(baseline + Σ contributions), which is
+    /// [`Model::predict`] up to rounding.
+    pub fn explain(&self, features: &Features) -> (f64, Vec<Contribution>) {
+        let c = self.contributions(features);
+        let z = self.baseline() + c.iter().map(|c| c.logit).sum::<f64>();
+        (sigmoid(z), c)
     }
 
     /// Contributions to the raw (uncalibrated) log-odds: they sum to raw_logit − intercept.
@@ -417,6 +428,14 @@ impl Model {
 
 /// The unstandardized column values of one feature for one lead.
 pub(crate) fn encode_raw(f: &Feature, value: Option<&RawValue>) -> Vec<f64> {
+    let mut out = Vec::with_capacity(f.columns.len());
+    raw_columns(f, value, |v| out.push(v));
+    out
+}
+
+/// Hands each of a feature's unstandardized column values to `put`, in column order, without
+/// building a vector per feature (scoring encodes every lead).
+fn raw_columns(f: &Feature, value: Option<&RawValue>, mut put: impl FnMut(f64)) {
     match &f.encoding {
         Encoding::Numeric {
             log,
@@ -431,58 +450,59 @@ pub(crate) fn encode_raw(f: &Feature, value: Option<&RawValue>) -> Vec<f64> {
                 Some(RawValue::Text(t)) => t.parse::<f64>().ok(),
                 _ => None,
             };
-            let mut out = Vec::with_capacity(2);
             match number {
                 Some(n) => {
-                    out.push(transform(n, *log).clamp(*min, *max));
+                    put(transform(n, *log).clamp(*min, *max));
                     if *missing_column {
-                        out.push(0.0);
+                        put(0.0);
                     }
                 }
                 None => {
-                    out.push(*impute);
+                    put(*impute);
                     if *missing_column {
-                        out.push(1.0);
+                        put(1.0);
                     }
                 }
             }
-            out
         }
         Encoding::Category => {
-            let level = match value {
+            let level: Option<std::borrow::Cow<'_, str>> = match value {
                 None => None,
-                Some(RawValue::Text(t)) => Some(t.clone()),
-                Some(RawValue::Num(n)) => Some(format_number(*n)),
-                Some(RawValue::Bool(b)) => Some(b.to_string()),
-                Some(RawValue::List(l)) => Some(l.join(",")),
+                Some(RawValue::Text(t)) => Some(t.as_str().into()),
+                Some(RawValue::Num(n)) => Some(format_number(*n).into()),
+                Some(RawValue::Bool(b)) => Some(if *b { "true" } else { "false" }.into()),
+                Some(RawValue::List(l)) => Some(l.join(",").into()),
             };
-            let mut out = vec![0.0; f.columns.len()];
             let target = match &level {
                 None => MISSING_LEVEL,
-                Some(l) if f.columns.iter().any(|c| &c.label == l) => l.as_str(),
+                Some(l) if f.columns.iter().any(|c| c.label == **l) => l.as_ref(),
                 Some(_) => OTHER_LEVEL,
             };
-            if let Some(i) = f.columns.iter().position(|c| c.label == target) {
-                out[i] = 1.0;
+            // The first column with the level (labels are unique within a feature).
+            let mut hit = false;
+            for c in &f.columns {
+                let on = !hit && c.label == target;
+                hit |= on;
+                put(if on { 1.0 } else { 0.0 });
             }
-            out
         }
         Encoding::Set => {
-            let items: Vec<String> = match value {
-                Some(RawValue::List(l)) => l.clone(),
-                Some(RawValue::Text(t)) => vec![t.to_lowercase()],
-                _ => Vec::new(),
+            let lowered;
+            let items: &[String] = match value {
+                Some(RawValue::List(l)) => l,
+                Some(RawValue::Text(t)) => {
+                    lowered = [t.to_lowercase()];
+                    &lowered
+                }
+                _ => &[],
             };
-            f.columns
-                .iter()
-                .map(|c| {
-                    if items.iter().any(|i| i == &c.label) {
-                        1.0
-                    } else {
-                        0.0
-                    }
-                })
-                .collect()
+            for c in &f.columns {
+                put(if items.iter().any(|i| i == &c.label) {
+                    1.0
+                } else {
+                    0.0
+                });
+            }
         }
     }
 }

@@ -130,6 +130,8 @@ pub struct TrainOptions {
     pub split_column: Option<String>,
     /// Stratified k-fold cross-validation folds on the training rows.
     pub folds: usize,
+    /// The deepest a gbm tree grows.
+    pub max_depth: usize,
 }
 
 impl Default for TrainOptions {
@@ -145,6 +147,7 @@ impl Default for TrainOptions {
             numeric: NumericPrep::Auto,
             split_column: None,
             folds: DEFAULT_FOLDS,
+            max_depth: GbmOptions::default().max_depth,
         }
     }
 }
@@ -480,7 +483,7 @@ fn fit_kind(
             .filter(|i| fold[*i] != f)
             .map(|i| (xs[i].clone(), y[i]))
             .unzip();
-        let fitted = Fitted::fit(kind, &xt, &yt, l2, opts.seed)?;
+        let fitted = Fitted::fit(kind, &xt, &yt, l2, opts)?;
         for i in (0..y.len()).filter(|i| fold[*i] == f) {
             oof[i] = fitted.margin(&xs[i]);
         }
@@ -489,7 +492,7 @@ fn fit_kind(
     let cv_auc = auc(&oof, &yb);
     let platt = Platt::fit(&oof, &yb, folds);
 
-    let (iterations, trees) = match Fitted::fit(kind, &xs, &y, l2, opts.seed)? {
+    let (iterations, trees) = match Fitted::fit(kind, &xs, &y, l2, opts)? {
         Fitted::Logistic(beta, iterations) => {
             let mut k = 1;
             for f in &mut model.features {
@@ -599,7 +602,7 @@ impl Fitted {
         xs: &[Vec<f64>],
         y: &[f64],
         l2: f64,
-        seed: u64,
+        opts: &TrainOptions,
     ) -> Result<Self, TrainError> {
         Ok(match kind {
             ModelKind::Logistic => {
@@ -609,7 +612,8 @@ impl Fitted {
             ModelKind::Gbm => {
                 let weight = vec![1.0; y.len()];
                 let gbm = GbmOptions {
-                    seed,
+                    seed: opts.seed,
+                    max_depth: opts.max_depth.max(1),
                     ..GbmOptions::default()
                 };
                 let (trees, n) = Trees::fit(xs, y, &weight, &gbm).map_err(TrainError::Numeric)?;
