@@ -216,7 +216,7 @@ def main():
                     help="instead of generated data: k-fold CV on this file (config/past-leads.csv)")
     ap.add_argument("--folds", type=int, default=5, help="with --past-leads")
     ap.add_argument("--gbm-flags", action="append", default=[], metavar="FLAGS",
-                    help="with --past-leads: also run `leadgate train --model gbm FLAGS` "
+                    help="also run `leadgate train --model gbm FLAGS` "
                          "(repeatable), e.g. \"--exclude company.employees,company.revenue\"")
     args = ap.parse_args()
     binary = args.leadgate or next(
@@ -268,6 +268,9 @@ def main():
             m, seconds = leadgate_auc(binary, path, model, tmp)
             label = f"leadgate train --model {model}" + (f" (chose {m['kind']})" if model == "auto" else "")
             rows.append((label, m["auc"], seconds))
+        for flags in args.gbm_flags:
+            m, seconds = leadgate_auc(binary, path, "gbm", tmp, flags.split())
+            rows.append((f"leadgate train --model gbm {flags}", m["auc"], seconds))
 
     print(f"{len(y)} rows ({y.mean():.1%} converted), {len(NUMERIC)} numeric + {len(CATEGORICAL)} "
           f"categorical columns, stratified 75/25 split (seed {SEED}); leadgate: {binary}")
