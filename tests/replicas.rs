@@ -327,7 +327,7 @@ async fn report(db: &PgPool, n: usize) -> Report {
     .await;
     let twice = count(
         db,
-        "SELECT COUNT(*) FROM (SELECT job_id FROM decisions GROUP BY job_id HAVING COUNT(*) > 1) t",
+        "SELECT COUNT(*) FROM (SELECT job_id FROM decisions WHERE job_id IS NOT NULL GROUP BY job_id HAVING COUNT(*) > 1) t",
     )
     .await;
     // A lead decided more often than it arrived. A re-score at rest (issue 25: the sweep in
