@@ -176,7 +176,8 @@ async fn post_all(targets: Targets, range: Range<usize>, make: LeadFn, deadline:
 
 /// Decisions stored so far; `None` while the database is unreachable.
 async fn decided(db: &PgPool) -> Option<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM decisions")
+    // Arrivals' decisions: a re-score at rest (issue 25) records one of its own.
+    sqlx::query_scalar("SELECT COUNT(*) FROM decisions WHERE (record::jsonb -> 'rescore') IS NULL")
         .fetch_one(db)
         .await
         .ok()
@@ -337,10 +338,12 @@ async fn report(db: &PgPool, n: usize) -> Report {
         "SELECT COUNT(*) FROM leads l WHERE (SELECT COUNT(*) FROM decisions d WHERE d.lead_id = l.id AND (d.record::jsonb -> 'rescore') IS NULL) > l.arrivals",
     )
     .await;
-    let records: Vec<String> = sqlx::query_scalar("SELECT record FROM decisions")
-        .fetch_all(db)
-        .await
-        .unwrap();
+    let records: Vec<String> = sqlx::query_scalar(
+        "SELECT record FROM decisions WHERE (record::jsonb -> 'rescore') IS NULL",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
     let mut counted: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut owners: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut decided_owners = BTreeMap::new();
