@@ -323,63 +323,6 @@ async fn account_roll_ups_move_a_person_when_their_new_arrival_is_decided() {
     );
 }
 
-/// As on SQLite: the running account totals (migration 0013) answer what the full read of
-/// the decisions answers, here with two replicas deciding leads of one account at once
-/// (re-decisions and a person moving away included): the account lock loses no update.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn running_account_totals_hold_with_two_replicas_deciding_one_account() {
-    use leadgate::score::AccountRollup;
-    let p = Arc::new(pipeline());
-    let url = fresh_postgres_db().await;
-    let a = PgStore::open(&url).await.unwrap();
-    let b = PgStore::open(&url).await.unwrap();
-    let rollup = AccountRollup {
-        score: "engagement".into(),
-        half_life: Some(Duration::from_secs(3_600)),
-    };
-    let later = || Utc::now() + chrono::Duration::minutes(90);
-    // The first read makes the (empty) totals, so every decision below moves them.
-    assert_eq!(
-        a.account_score("acme.io", &rollup, later())
-            .await
-            .unwrap()
-            .leads,
-        0
-    );
-    for i in 0..30 {
-        let v = json!({"email": format!("p{}@acme.io", i % 24), "domain": "acme.io", "title": "VP Sales"});
-        arrive(&a, &p, v).await;
-    }
-    arrive(&a, &p, json!({"email": "p3@acme.io", "domain": "beta.io"})).await;
-    let drain = |s: PgStore| {
-        let p = p.clone();
-        tokio::spawn(async move {
-            while let Some(job) = s.claim(Duration::from_secs(60)).await.unwrap() {
-                let (lead, decision) = decide_payload(&p, &job).await;
-                s.complete(&job, &lead, &decision).await.expect("decided");
-            }
-        })
-    };
-    let (x, y) = tokio::join!(drain(a.clone()), drain(b.clone()));
-    x.unwrap();
-    y.unwrap();
-    let now = later();
-    let rows = a.account_rows("acme.io", "engagement").await.unwrap();
-    let full = rollup.roll_up(&rows, now);
-    let running = b.account_score("acme.io", &rollup, now).await.unwrap();
-    assert_eq!(running, full);
-    // 24 people, one of them now decided at beta.io (unless its jobs were decided out of order).
-    assert!((23..=24).contains(&running.leads), "{running:?}");
-    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM account_rollups")
-        .fetch_one(&sqlx::PgPool::connect(&url).await.unwrap())
-        .await
-        .unwrap();
-    assert_eq!(
-        kept, 1,
-        "only the account that was read keeps a running total"
-    );
-}
-
 /// Backfill progress (migration 0019): an unfinished pass is continued at its cursor with its
 /// counts; a finished one begins again at the next generation.
 #[tokio::test]

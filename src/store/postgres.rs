@@ -41,7 +41,6 @@ mod limits;
 mod outbox;
 mod privacy;
 mod rescore;
-mod rollup;
 mod routing;
 mod scoring;
 mod training;
@@ -605,20 +604,16 @@ impl PgStore {
     }
 }
 
-/// Inserts a decision and moves the lead's value in the running account totals (migration
-/// 0013), in the caller's transaction; a decision already recorded for the job changes
-/// nothing.
 async fn insert_decision(
     tx: &mut sqlx::PgConnection,
     lead_id: &str,
     job_id: Option<&str>,
     decision: &Decision,
 ) -> Result<(), StoreError> {
-    let before = rollup::latest(tx, lead_id).await?;
     let mut record = decision.clone();
     record.id = lead_id.to_string();
     let json = serde_json::to_string(&record).map_err(corrupt)?;
-    let inserted = sqlx::query(
+    sqlx::query(
         // The domain it was decided with, or the stored lead's: the account roll-up reads
         // decisions by domain (migration 0008).
         "INSERT INTO decisions (lead_id, job_id, score, grade, route_rule, record, decided_at, domain)
@@ -635,11 +630,6 @@ async fn insert_decision(
     .bind(&decision.lead.domain)
     .execute(&mut *tx)
     .await?;
-    if inserted.rows_affected() > 0 {
-        if let Some(after) = rollup::latest(tx, lead_id).await? {
-            rollup::moved(tx, before.as_ref(), &after, decision).await?;
-        }
-    }
     Ok(())
 }
 
