@@ -513,8 +513,11 @@ async fn salesforce_pages_with_query_more_and_writes_through_sobject_collections
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/services/oauth2/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "00D!token",
-            "instance_url": "https://acme.my.salesforce.com", "token_type": "Bearer", "issued_at": "1700000000000"})))
+        // The instance is the mock too: nothing here may leave loopback.
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"access_token": "00D!token",
+            "instance_url": server.uri(), "token_type": "Bearer", "issued_at": "1700000000000"})),
+        )
         .mount(&server)
         .await;
     let lead = |i: usize| {
