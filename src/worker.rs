@@ -10,8 +10,8 @@
 //! lease).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::watch;
@@ -35,6 +35,9 @@ struct Held {
     lease: Duration,
     /// Set once a renewal found the job claimed again or closed: never cleared.
     lost: AtomicBool,
+    /// When the last renewal that succeeded was sent: the database set the lease to run
+    /// at least `lease` past this instant, so no other worker can claim the job before.
+    renewed: Mutex<Option<Instant>>,
 }
 
 impl Held {
@@ -43,6 +46,7 @@ impl Held {
             job,
             lease,
             lost: AtomicBool::new(false),
+            renewed: Mutex::new(None),
         }
     }
 
@@ -51,11 +55,24 @@ impl Held {
         if self.lost.load(Ordering::SeqCst) {
             return Err(self.lease_lost());
         }
+        let sent = Instant::now();
         let renewed = state.store.renew(&self.job, self.lease).await;
-        if let Err(StoreError::LeaseLost { .. }) = &renewed {
-            self.lost.store(true, Ordering::SeqCst);
+        match &renewed {
+            Ok(()) => {
+                let mut last = self.renewed.lock().unwrap_or_else(|e| e.into_inner());
+                *last = Some(last.map_or(sent, |t| t.max(sent)));
+            }
+            Err(StoreError::LeaseLost { .. }) => self.lost.store(true, Ordering::SeqCst),
+            Err(_) => {}
         }
         renewed
+    }
+
+    /// Whether the lease still has at least two thirds of its length ahead: enough for a
+    /// CRM call started now to finish before any other worker may claim the job.
+    fn fresh(&self) -> bool {
+        let last = *self.renewed.lock().unwrap_or_else(|e| e.into_inner());
+        last.is_some_and(|t| t.elapsed() < self.lease / RENEWALS_PER_LEASE)
     }
 
     fn is_lost(&self) -> bool {
@@ -90,6 +107,35 @@ impl Held {
                 }
             }
         }
+    }
+}
+
+/// The fence the deliver stage takes before each CRM call (see `crm::fence`).
+struct Fenced<'a> {
+    held: &'a Held,
+    state: &'a Services,
+}
+
+impl crate::crm::fence::Fence for Fenced<'_> {
+    fn hold(&self) -> futures::future::BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            if self.held.is_lost() {
+                return Err(self.held.lease_lost());
+            }
+            if self.held.fresh() {
+                return Ok(());
+            }
+            self.held.renew(self.state).await?;
+            // A renewal that itself waited out most of the lease proves nothing.
+            if self.held.fresh() {
+                Ok(())
+            } else {
+                Err(StoreError::TooSlow(
+                    "the lease renewal took most of the lease, so a CRM call now could outlive it"
+                        .into(),
+                ))
+            }
+        })
     }
 }
 
@@ -260,8 +306,12 @@ async fn deliver_and_record(
                     return tracing::warn!(error = %e, "cannot confirm this worker still holds the job; not delivering it, the job will be retried");
                 }
             }
-            match crm.deliver(&state.store, job, decision).await {
+            let fence = Fenced { held, state };
+            match crm.deliver(&state.store, job, decision, &fence).await {
                 Ok(d) => d,
+                Err(crate::crm::DeliveryError::Store(StoreError::LeaseLost { .. })) => {
+                    return tracing::warn!("another worker claimed this job after its lease ran out; this worker stops before calling the CRM");
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "delivery did not finish; the job will be retried");
                     state

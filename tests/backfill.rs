@@ -843,7 +843,11 @@ async fn leads_decided_together_are_written_in_batches_and_one_invalid_fails_alo
         .into_iter()
         .map(|(job, decision)| {
             let w = w.clone();
-            tokio::spawn(async move { w.crm.deliver(&w.store, &job, decision).await })
+            tokio::spawn(async move {
+                w.crm
+                    .deliver(&w.store, &job, decision, &leadgate::crm::fence::Unfenced)
+                    .await
+            })
         })
         .collect();
     let mut done = 0;

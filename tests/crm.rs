@@ -99,7 +99,10 @@ impl World {
 
     async fn deliver(&self, lead: Value) -> (Job, Result<Decision, DeliveryError>) {
         let (job, decision) = self.decide(lead).await;
-        let delivered = self.crm.deliver(&self.store, &job, decision).await;
+        let delivered = self
+            .crm
+            .deliver(&self.store, &job, decision, &leadgate::crm::fence::Unfenced)
+            .await;
         (job, delivered)
     }
 
@@ -422,7 +425,11 @@ async fn outreach_enrollment_creates_the_prospect_and_a_sequence_state_once() {
     assert_eq!(enroll.connector, "outreach");
     assert_eq!(enroll.enrollment_id.as_deref(), Some("9001"));
     // Delivered again (a retried job): the outbox answers, Outreach is not asked to enroll twice.
-    let again = w.crm.deliver(&w.store, &job, d.clone()).await.unwrap();
+    let again = w
+        .crm
+        .deliver(&w.store, &job, d.clone(), &leadgate::crm::fence::Unfenced)
+        .await
+        .unwrap();
     let second = again.delivery.iter().find(|x| x.op == "enroll").unwrap();
     assert_eq!(second.enrollment_id.as_deref(), Some("9001"));
 }
@@ -517,7 +524,11 @@ async fn redelivery_after_a_crash_between_the_crm_call_and_the_outbox_write_crea
         .await
         .expect("the decision is kept for the replay");
     assert_eq!(resumed.route.rule, first.route.rule);
-    let second = w.crm.deliver(&w.store, &job, resumed).await.unwrap();
+    let second = w
+        .crm
+        .deliver(&w.store, &job, resumed, &leadgate::crm::fence::Unfenced)
+        .await
+        .unwrap();
     assert_eq!(
         second
             .delivery
@@ -549,7 +560,16 @@ async fn redelivery_after_a_crash_between_the_crm_call_and_the_outbox_write_crea
 
     // A replay after the outbox was closed calls the CRM not at all.
     let before = crm.received_requests().await.unwrap().len();
-    let third = w.crm.deliver(&w.store, &job, second.clone()).await.unwrap();
+    let third = w
+        .crm
+        .deliver(
+            &w.store,
+            &job,
+            second.clone(),
+            &leadgate::crm::fence::Unfenced,
+        )
+        .await
+        .unwrap();
     assert_eq!(crm.received_requests().await.unwrap().len(), before);
     assert_eq!(third.delivery.len(), 2);
 }
@@ -606,7 +626,11 @@ async fn redelivery_after_a_crash_finds_the_record_holding_its_values_and_writes
         .mount(&crm)
         .await;
     let resumed = w.crm.resume(&w.store, &job).await.expect("kept decision");
-    let second = w.crm.deliver(&w.store, &job, resumed).await.unwrap();
+    let second = w
+        .crm
+        .deliver(&w.store, &job, resumed, &leadgate::crm::fence::Unfenced)
+        .await
+        .unwrap();
     assert_eq!(
         second.delivery[0].status,
         DeliveryStatus::Ok,

@@ -223,7 +223,10 @@ impl World {
             .unwrap();
         decision.decided_at = now;
         if let Some(crm) = &s.delivery {
-            decision = crm.deliver(&s.store, &job, decision).await.unwrap();
+            decision = crm
+                .deliver(&s.store, &job, decision, &leadgate::crm::fence::Unfenced)
+                .await
+                .unwrap();
         }
         s.store.complete(&job, &lead, &decision).await.unwrap();
         job.lead_id

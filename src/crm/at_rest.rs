@@ -2,6 +2,7 @@
 //! same write, enrollment and delivery as an arrival's, keyed by the firing instead of a
 //! job, so each (trigger, lead, decision) reaches the CRM once across retries and replicas.
 
+use super::fence::Unfenced;
 use super::{Crm, DeliveryError};
 use crate::lead::{Decision, Delivery};
 use crate::store::{Job, Store};
@@ -30,7 +31,7 @@ impl Crm {
             return Ok(None);
         };
         let c = self.connector_for(&target)?;
-        self.write(store, &firing(lead_id, effect), decision, &c)
+        self.write(store, &firing(lead_id, effect), decision, &c, &Unfenced)
             .await
             .map(Some)
     }
@@ -61,6 +62,7 @@ impl Crm {
             decision,
             sequence,
             record.as_ref(),
+            &Unfenced,
         )
         .await
     }
@@ -74,7 +76,7 @@ impl Crm {
         effect: &str,
         decision: Decision,
     ) -> Result<Decision, DeliveryError> {
-        self.deliver(store, &firing(lead_id, effect), decision)
+        self.deliver(store, &firing(lead_id, effect), decision, &Unfenced)
             .await
     }
 }

@@ -30,6 +30,7 @@ use super::batching::{BatchedWrite, WriteBatcher};
 use super::body::{get_path, set_path, TypedVars};
 use super::client::{CrmConnector, Reply};
 use super::config::{SequenceConfig, WriteMode, WritePolicy};
+use super::fence::Fence;
 use super::outbox::{Effect, EffectStatus, Finished, OutboxEntry};
 use super::{Crm, DeliveryError};
 use crate::connector::{ConnectorError, ErrorKind};
@@ -63,6 +64,7 @@ impl Crm {
         store: &Store,
         job: &Job,
         mut decision: Decision,
+        fence: &dyn Fence,
     ) -> Result<Decision, DeliveryError> {
         decision.id = job.lead_id.clone();
         // Rebuilt from the outbox: a replay reports what was done, once.
@@ -91,7 +93,7 @@ impl Crm {
         let mut record: Option<(String, String)> = None;
         if let Some(target) = self.target.clone() {
             let connector = self.connector_for(&target)?;
-            let d = self.write(store, job, &decision, &connector).await?;
+            let d = self.write(store, job, &decision, &connector, fence).await?;
             if let Some(r) = &d.record_id {
                 record = Some((target.clone(), r.clone()));
             }
@@ -104,7 +106,7 @@ impl Crm {
         match (failed, enroll) {
             (false, Some(sequence)) => {
                 let d = self
-                    .enroll(store, job, &decision, &sequence, record.as_ref())
+                    .enroll(store, job, &decision, &sequence, record.as_ref(), fence)
                     .await?;
                 push(&mut decision, d);
             }
@@ -168,6 +170,7 @@ impl Crm {
         job: &Job,
         decision: &Decision,
         c: &Arc<CrmConnector>,
+        fence: &dyn Fence,
     ) -> Result<Delivery, DeliveryError> {
         let id = c.id().to_string();
         let key = format!("job:{}:{id}:write", job.id);
@@ -175,6 +178,7 @@ impl Crm {
         if let Some(done) = finished(&entry, &id, "write") {
             return Ok(done);
         }
+        fence.hold().await?;
         let mut vars = self.lead_vars(decision, &id);
         let owner = self.owner(decision);
         // Read the owner too: a record that already has it needs no write for it.
@@ -340,6 +344,7 @@ impl Crm {
         decision: &Decision,
         sequence: &str,
         record: Option<&(String, String)>,
+        fence: &dyn Fence,
     ) -> Result<Delivery, DeliveryError> {
         let routed = decision.route.connector.as_deref();
         let Some(seq) = self.sequence(sequence, routed) else {
@@ -364,6 +369,7 @@ impl Crm {
         if let Some(done) = finished(&entry, &id, "enroll") {
             return Ok(done);
         }
+        fence.hold().await?;
         let mut vars = self.lead_vars(decision, &id);
         vars.insert("sequence_id", Value::from(seq.id.clone()));
         for (name, value) in [

@@ -26,6 +26,7 @@ pub mod body;
 pub mod client;
 pub mod config;
 pub mod deliver;
+pub mod fence;
 pub mod fetch;
 pub mod outbox;
 pub mod owner;

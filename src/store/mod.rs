@@ -41,6 +41,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("job {job_id} is no longer held by this worker: its lease ran out before it was renewed (a stalled process or an unreachable store) and another worker claimed it again, or it was closed; the newer claim records the decision")]
     LeaseLost { job_id: String },
+    /// The store answered, but too late for what the caller had to do next (a CRM call
+    /// under a lease that could run out in flight).
+    #[error("the store answered too slowly: {0}; the job will be retried")]
+    TooSlow(String),
     #[error("this person asked to be erased; leadgate keeps and processes nothing about them")]
     Suppressed,
     /// The idempotency key (`key:...` or `external:...`) was stored with a different lead.
