@@ -128,3 +128,9 @@ impl Retryable for ConnectorError {
         self.retry_after
     }
 }
+
+impl crate::resilience::stack::Failure for ConnectorError {
+    fn trips_breaker(&self) -> bool {
+        self.kind.is_provider_failure()
+    }
+}

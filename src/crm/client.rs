@@ -1,6 +1,6 @@
 //! One CRM or nurture connector, live: its manifest's named operations run through the
-//! connector engine (`crate::connector::http`) inside the resilience stack, in the same
-//! order as enrichment — park → budget → retry → rate limiter → timeout → HTTP — plus the
+//! connector engine (`crate::connector::http`) inside the resilience stack
+//! ([`crate::resilience::stack`], without the breaker) plus the
 //! connector's auth: a static token or key, or an OAuth 2.0 token shared by every worker
 //! and refreshed on a 401 ([`crate::connector::oauth`]).
 //!
@@ -24,7 +24,7 @@ use crate::enrich::build::effective_limit;
 use crate::resilience::budget::Budget;
 use crate::resilience::limit::{Limiter, RateSignal, Remaining};
 use crate::resilience::park::Park;
-use crate::resilience::retry::{RetryPolicy, Retryable};
+use crate::resilience::stack::{CallError, Refusal, Stack};
 use crate::settings::{ConfigIssue, ProviderSettings};
 
 /// A quota window with fewer calls left than this is paced: the rest is spread over the
@@ -58,25 +58,6 @@ impl Reply {
     }
 }
 
-#[derive(Debug)]
-enum AttemptError {
-    /// No permit soon enough: not retried in place.
-    Limited(String),
-    Failed(ConnectorError),
-}
-
-impl Retryable for AttemptError {
-    fn retryable(&self) -> bool {
-        matches!(self, AttemptError::Failed(e) if e.retryable())
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            AttemptError::Limited(_) => None,
-            AttemptError::Failed(e) => e.retry_after,
-        }
-    }
-}
-
 /// A live CRM or nurture connector.
 pub struct CrmConnector {
     manifest: Arc<Manifest>,
@@ -88,17 +69,16 @@ pub struct CrmConnector {
     client: reqwest::Client,
     timeout: Duration,
     spec: RateLimitSpec,
-    limiter: Limiter,
-    retry: RetryPolicy,
-    budget: Budget,
-    park: Park,
+    /// park → budget → retry → limiter (`resilience::stack`); no breaker: a CRM's
+    /// refusal is about the lead, not a reason to stop asking.
+    stack: Stack,
 }
 
 impl CrmConnector {
     /// The connector's daily credit budget (`[providers.ID] daily_budget`), which
     /// `enrich::usage` keeps in the store with the enrichment providers'.
     pub fn budget(&self) -> &Budget {
-        &self.budget
+        &self.stack.budget
     }
 }
 
@@ -109,9 +89,20 @@ impl CrmConnector {
         mut self,
         share: Option<crate::resilience::shared::SharedHandle>,
     ) -> Self {
-        self.limiter = self.limiter.with_shared_limits(share.clone());
-        self.budget = self.budget.with_shared_limits(share.clone());
-        self.park = self.park.with_shared_limits(share);
+        let Stack {
+            park,
+            breaker,
+            budget,
+            retry,
+            limiter,
+        } = self.stack;
+        self.stack = Stack {
+            park: park.with_shared_limits(share.clone()),
+            breaker,
+            budget: budget.with_shared_limits(share.clone()),
+            retry,
+            limiter: limiter.with_shared_limits(share),
+        };
         self
     }
 }
@@ -281,10 +272,13 @@ impl CrmConnector {
             client: client.clone(),
             timeout,
             spec,
-            limiter: Limiter::new(limit),
-            retry: manifest.retry,
-            budget: Budget::new(ps.daily_budget),
-            park: Park::default(),
+            stack: Stack {
+                park: Park::default(),
+                breaker: None,
+                budget: Budget::new(ps.daily_budget),
+                retry: manifest.retry,
+                limiter: Limiter::new(limit),
+            },
         }))
     }
 
@@ -352,18 +346,6 @@ impl CrmConnector {
                 ),
             )
         })?;
-        self.park.refresh().await;
-        if let Some(p) = self.park.parked() {
-            return Err(ConnectorError::new(
-                ErrorKind::QuotaExhausted,
-                None,
-                format!(
-                    "{} — resting until {}",
-                    p.why,
-                    p.until.format("%Y-%m-%d %H:%M UTC")
-                ),
-            ));
-        }
         let invalid = |m: crate::connector::http::MissingInput| {
             ConnectorError::new(ErrorKind::Invalid, None, format!("{id} {op_name}: {m}"))
         };
@@ -373,45 +355,20 @@ impl CrmConnector {
         };
         let text = body::text_vars(vars);
         let bare = without_body(op);
-        let reservation = self
-            .budget
-            .reserve(self.manifest.cost_per_call)
-            .map_err(|e| {
-                ConnectorError::new(ErrorKind::QuotaExhausted, None, format!("{id}: {e}"))
-            })?;
-        self.budget
-            .claim_shared(self.manifest.cost_per_call)
-            .await
-            .map_err(|e| {
-                ConnectorError::new(ErrorKind::QuotaExhausted, None, format!("{id}: {e}"))
-            })?;
         let attempt = || async {
-            self.limiter
-                .acquire()
-                .await
-                .map_err(|e| AttemptError::Limited(format!("{id}: {e}")))?;
-            let (mut exchange, generation) = self
-                .send_once(op, &bare, &text, &request_body)
-                .await
-                .map_err(AttemptError::Failed)?;
+            let (mut exchange, generation) =
+                self.send_once(op, &bare, &text, &request_body).await?;
             // A 401 refreshes the token once (shared by every caller refused the same token)
             // and the call is made again with the new one.
             if exchange.0 == Some(401) {
                 if let Some(source) = &self.oauth {
-                    source
-                        .refused(generation)
-                        .await
-                        .map_err(AttemptError::Failed)?;
-                    exchange = self
-                        .send_once(op, &bare, &text, &request_body)
-                        .await
-                        .map_err(AttemptError::Failed)?
-                        .0;
+                    source.refused(generation).await?;
+                    exchange = self.send_once(op, &bare, &text, &request_body).await?.0;
                 }
             }
             let (status, result, signal) = exchange;
             self.observe(&signal);
-            self.limiter.share_pauses(&signal).await;
+            self.stack.limiter.share_pauses(&signal).await;
             self.share_parks(&signal).await;
             match result {
                 Ok(answer) => Ok((status.unwrap_or(200), answer)),
@@ -420,19 +377,23 @@ impl CrmConnector {
                     204,
                     Answer::Found(crate::connector::http::Body::from_value(&Value::Null)),
                 )),
-                Err(e) => Err(AttemptError::Failed(e)),
+                Err(e) => Err(e),
             }
         };
-        let result = self.retry.run(attempt).await;
+        let result = self
+            .stack
+            .call(self.manifest.cost_per_call, |_| true, attempt)
+            .await;
         let outcome = match &result {
             Ok(_) => "ok",
-            Err(AttemptError::Limited(_)) => "rate_limited",
-            Err(AttemptError::Failed(e)) => e.kind.as_str(),
+            Err(CallError::Refused(Refusal::Limited(_))) => "rate_limited",
+            Err(CallError::Refused(_)) => ErrorKind::QuotaExhausted.as_str(),
+            Err(CallError::Failed(e)) => e.kind.as_str(),
         };
         metrics::counter!("leadgate_crm_calls_total", "connector" => id.clone(), "op" => op_name.to_string(), "outcome" => outcome).increment(1);
         match result {
-            Ok((status, answer)) => {
-                reservation.settle(true);
+            Ok(called) => {
+                let (status, answer) = called.value;
                 let (found, body) = match answer {
                     Answer::Found(b) => (true, b.value()),
                     Answer::NotFound | Answer::Pending => (false, Value::Null),
@@ -449,23 +410,26 @@ impl CrmConnector {
                     fields,
                 })
             }
-            Err(AttemptError::Limited(why)) => {
-                reservation.settle(false);
-                self.budget
-                    .release_shared(self.manifest.cost_per_call)
-                    .await;
-                Err(ConnectorError::new(ErrorKind::RateLimited, None, why))
-            }
-            Err(AttemptError::Failed(e)) => {
-                reservation.settle(false);
-                self.budget
-                    .release_shared(self.manifest.cost_per_call)
-                    .await;
+            Err(CallError::Refused(Refusal::Limited(e))) => Err(ConnectorError::new(
+                ErrorKind::RateLimited,
+                None,
+                format!("{id}: {e}"),
+            )),
+            // Parked (the CRM's quota is spent) or the daily budget: not before it resets.
+            Err(CallError::Refused(other)) => Err(ConnectorError::new(
+                ErrorKind::QuotaExhausted,
+                None,
+                format!("{id}: {other}"),
+            )),
+            Err(CallError::Failed(e)) => {
                 if e.kind == ErrorKind::QuotaExhausted {
                     let until = Utc::now()
                         + chrono::Duration::from_std(QUOTA_RECHECK)
                             .unwrap_or_else(|_| chrono::Duration::hours(1));
-                    self.park.park_everywhere(until, e.message.clone()).await;
+                    self.stack
+                        .park
+                        .park_everywhere(until, e.message.clone())
+                        .await;
                 }
                 tracing::warn!(connector = %id, op = op_name, error_kind = e.kind.as_str(), status = ?e.status, "CRM call failed");
                 Err(e)
@@ -537,7 +501,7 @@ impl CrmConnector {
     /// Takes in the CRM's limit headers: pause on Retry-After or an empty window, pace a
     /// low one, park on an exhausted quota.
     fn observe(&self, signal: &RateSignal) {
-        self.limiter.observe(signal);
+        self.stack.limiter.observe(signal);
         let low: Vec<Remaining> = signal
             .windows
             .iter()
@@ -549,7 +513,7 @@ impl CrmConnector {
             .collect();
         if !low.is_empty() {
             tracing::info!(connector = %self.id(), remaining = low[0].remaining, "the CRM's API allocation is running low; slowing down");
-            self.limiter.observe(&RateSignal {
+            self.stack.limiter.observe(&RateSignal {
                 retry_after: None,
                 windows: low,
             });
@@ -562,7 +526,7 @@ impl CrmConnector {
             let until = Utc::now()
                 + chrono::Duration::from_std(w.reset_in.min(QUOTA_RECHECK))
                     .unwrap_or_else(|_| chrono::Duration::hours(1));
-            self.park.park(
+            self.stack.park.park(
                 until,
                 format!("{} reports its API allocation used up", self.id()),
             );
@@ -581,7 +545,8 @@ impl CrmConnector {
             let until = Utc::now()
                 + chrono::Duration::from_std(w.reset_in.min(QUOTA_RECHECK))
                     .unwrap_or_else(|_| chrono::Duration::hours(1));
-            self.park
+            self.stack
+                .park
                 .park_everywhere(
                     until,
                     format!("{} reports its API allocation used up", self.id()),

@@ -1,6 +1,5 @@
-//! A manifest-driven HTTP provider: one connector wrapped in the resilience stack, in one
-//! order — cache (with coalescing) → park → breaker → budget → retry → rate limiter →
-//! timeout → HTTP. Every attempt spends a limiter permit; a lead never fails because of it:
+//! A manifest-driven HTTP provider: one connector behind the answer cache (with
+//! coalescing) and the resilience stack (`resilience::stack`). Every attempt spends a limiter permit; a lead never fails because of it:
 //! whatever happens becomes a [`ProviderAnswer`] for the waterfall.
 
 use std::sync::Arc;
@@ -19,9 +18,10 @@ use crate::connector::{Answer, ConnectorError, ErrorKind, HttpConnector, Prepare
 use crate::resilience::breaker::{Breaker, BreakerConfig};
 use crate::resilience::budget::Budget;
 use crate::resilience::cache::{AnswerCache, Freshness};
-use crate::resilience::limit::{LimitError, Limiter, RateLimit};
+use crate::resilience::limit::{Limiter, RateLimit};
 use crate::resilience::park::Park;
-use crate::resilience::retry::{RetryPolicy, Retryable};
+use crate::resilience::retry::RetryPolicy;
+use crate::resilience::stack::{CallError, Refusal, Stack};
 use crate::resilience::{next_utc_midnight, WallClock};
 
 /// A limit for providers whose manifest has none: generous, but never unbounded.
@@ -49,28 +49,6 @@ impl crate::resilience::cache::Mentions for Answer {
     }
 }
 
-/// One attempt's failure, for the retry loop.
-#[derive(Debug)]
-enum AttemptError {
-    Limited(LimitError),
-    Failed(ConnectorError),
-}
-
-impl Retryable for AttemptError {
-    fn retryable(&self) -> bool {
-        match self {
-            AttemptError::Limited(_) => false,
-            AttemptError::Failed(e) => e.retryable(),
-        }
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            AttemptError::Limited(_) => None,
-            AttemptError::Failed(e) => e.retry_after,
-        }
-    }
-}
-
 /// The pieces of one HTTP provider, as built from a manifest and `[providers.ID]`.
 pub struct HttpProviderParts {
     pub connector: HttpConnector,
@@ -91,11 +69,7 @@ pub struct HttpProvider {
     ops: Vec<String>,
     cost: f64,
     cache: SharedCache,
-    limiter: Limiter,
-    retry: RetryPolicy,
-    breaker: Breaker,
-    budget: Budget,
-    park: Park,
+    stack: Stack,
     stats: Stats,
 }
 
@@ -107,14 +81,17 @@ impl HttpProvider {
             ops: m.enrich.clone(),
             cost: m.cost_per_call,
             cache: parts.cache,
-            limiter: Limiter::with_wall_clock(parts.limit, parts.clock.clone())
-                .with_shared(parts.shared_limit)
-                .with_shared_limits(parts.shared_limits.clone()),
-            retry: parts.retry,
-            breaker: Breaker::new(parts.breaker),
-            budget: Budget::with_clock(parts.daily_budget, parts.clock.clone())
-                .with_shared_limits(parts.shared_limits.clone()),
-            park: Park::with_clock(parts.clock).with_shared_limits(parts.shared_limits),
+            stack: Stack {
+                park: Park::with_clock(parts.clock.clone())
+                    .with_shared_limits(parts.shared_limits.clone()),
+                breaker: Some(Breaker::new(parts.breaker)),
+                budget: Budget::with_clock(parts.daily_budget, parts.clock.clone())
+                    .with_shared_limits(parts.shared_limits.clone()),
+                retry: parts.retry,
+                limiter: Limiter::with_wall_clock(parts.limit, parts.clock)
+                    .with_shared(parts.shared_limit)
+                    .with_shared_limits(parts.shared_limits),
+            },
             stats: Stats::new(&id),
             connector: parts.connector,
         }
@@ -207,46 +184,20 @@ impl HttpProvider {
         }
     }
 
-    /// One upstream lookup through park → breaker → budget → retry → limiter → HTTP.
+    /// One upstream lookup through the resilience stack (`resilience::stack`).
     async fn fetch(
         &self,
         op: &Operation,
         prepared: &Prepared,
     ) -> Result<(Answer, Freshness), Halt> {
         let id = self.id_str();
-        self.park.refresh().await;
-        if let Some(p) = self.park.parked() {
-            return Err(Halt::Skip(Skip::new(
-                SkipKind::Budget,
-                format!(
-                    "{} — parked until {}",
-                    p.why,
-                    p.until.format("%Y-%m-%d %H:%M UTC")
-                ),
-            )));
-        }
-        let ticket = self
-            .breaker
-            .try_acquire()
-            .map_err(|e| Halt::Skip(Skip::new(SkipKind::CircuitOpen, format!("{id}: {e}"))))?;
-        let reservation = self
-            .budget
-            .reserve(self.cost)
-            .map_err(|e| Halt::Skip(Skip::new(SkipKind::Budget, format!("{id}: {e}"))))?;
-        self.budget
-            .claim_shared(self.cost)
-            .await
-            .map_err(|e| Halt::Skip(Skip::new(SkipKind::Budget, format!("{id}: {e}"))))?;
+        let stack = &self.stack;
         let attempt = || async {
-            self.limiter
-                .acquire()
-                .await
-                .map_err(AttemptError::Limited)?;
             let started = Instant::now();
             let exchange = self.connector.send(op, prepared).await;
             self.stats.call(started.elapsed(), exchange.status);
-            self.limiter.observe_shared(&exchange.signal).await;
-            let now = self.park.now();
+            stack.limiter.observe_shared(&exchange.signal).await;
+            let now = stack.park.now();
             for w in exchange
                 .signal
                 .windows
@@ -256,56 +207,54 @@ impl HttpProvider {
                 let until = now
                     + chrono::Duration::from_std(w.reset_in)
                         .unwrap_or_else(|_| chrono::Duration::days(1));
-                self.park
+                stack
+                    .park
                     .park_everywhere(
                         until,
                         format!("{id} reports no requests left in its quota window"),
                     )
                     .await;
             }
-            exchange.result.map_err(AttemptError::Failed)
+            exchange.result
         };
-        let result = self.retry.run(attempt).await;
-        match result {
-            Ok(answer) => {
-                ticket.success();
-                let billed = match answer {
-                    Answer::Found(_) => BilledOutcome::Found,
-                    Answer::NotFound => BilledOutcome::NotFound,
-                    Answer::Pending => BilledOutcome::Pending,
-                };
-                let billed = self.connector.manifest().is_billed(billed);
-                let credits = reservation.settle(billed);
-                if !billed {
-                    self.budget.release_shared(self.cost).await;
-                }
-                self.stats.credits(credits);
-                match answer {
+        let billed = |answer: &Answer| {
+            let outcome = match answer {
+                Answer::Found(_) => BilledOutcome::Found,
+                Answer::NotFound => BilledOutcome::NotFound,
+                Answer::Pending => BilledOutcome::Pending,
+            };
+            self.connector.manifest().is_billed(outcome)
+        };
+        match stack.call(self.cost, billed, attempt).await {
+            Ok(called) => {
+                self.stats.credits(called.credits);
+                match called.value {
                     Answer::Found(body) => Ok((Answer::Found(body), Freshness::Positive)),
                     Answer::NotFound => Ok((Answer::NotFound, Freshness::Negative)),
                     Answer::Pending => Err(Halt::Pending),
                 }
             }
-            Err(AttemptError::Limited(e)) => {
-                drop(ticket);
-                drop(reservation);
-                self.budget.release_shared(self.cost).await;
-                Err(Halt::Skip(Skip::new(
-                    SkipKind::RateLimited,
-                    format!("{id}: {e}"),
-                )))
+            Err(CallError::Refused(refusal)) => {
+                let kind = match refusal {
+                    Refusal::Parked(_) | Refusal::Budget(_) => SkipKind::Budget,
+                    Refusal::CircuitOpen(_) => SkipKind::CircuitOpen,
+                    Refusal::Limited(_) => SkipKind::RateLimited,
+                };
+                let why = match refusal {
+                    Refusal::Parked(p) => format!(
+                        "{} — parked until {}",
+                        p.why,
+                        p.until.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                    other => format!("{id}: {other}"),
+                };
+                Err(Halt::Skip(Skip::new(kind, why)))
             }
-            Err(AttemptError::Failed(e)) => {
-                if e.kind.is_provider_failure() {
-                    ticket.failure();
-                } else {
-                    ticket.success();
-                }
-                reservation.settle(false);
-                self.budget.release_shared(self.cost).await;
+            Err(CallError::Failed(e)) => {
                 if e.kind == ErrorKind::QuotaExhausted {
-                    self.park
-                        .park_everywhere(next_utc_midnight(self.park.now()), e.message.clone())
+                    stack
+                        .park
+                        .park_everywhere(next_utc_midnight(stack.park.now()), e.message.clone())
                         .await;
                 }
                 tracing::warn!(connector = %id, error_kind = e.kind.as_str(), status = ?e.status, "provider call failed");
@@ -321,7 +270,7 @@ impl Provider for HttpProvider {
     }
 
     fn budget(&self) -> Option<&crate::resilience::budget::Budget> {
-        Some(&self.budget)
+        Some(&self.stack.budget)
     }
 
     fn lookup<'a>(&'a self, lookup: &'a Lookup) -> BoxFuture<'a, Reply> {
@@ -329,8 +278,8 @@ impl Provider for HttpProvider {
     }
 
     fn status(&self) -> ProviderStatus {
-        let limiter = self.limiter.status();
-        let parked = self.park.parked();
+        let limiter = self.stack.limiter.status();
+        let parked = self.stack.park.parked();
         let (hits, misses) = (Stats::get(&self.stats.hits), Stats::get(&self.stats.misses));
         ProviderStatus {
             id: self.id_str().to_string(),
@@ -338,9 +287,9 @@ impl Provider for HttpProvider {
             credentials_present: self.connector.manifest().needs_key().then_some(true),
             problem: None,
             rate_limit: Some(limiter.limit),
-            circuit: Some(self.breaker.state()),
-            credits_used_today: self.budget.used_today(),
-            daily_budget: self.budget.daily(),
+            circuit: self.stack.breaker.as_ref().map(Breaker::state),
+            credits_used_today: self.stack.budget.used_today(),
+            daily_budget: self.stack.budget.daily(),
             requests_today: u64::from(limiter.used_today),
             daily_cap: limiter.daily_cap,
             parked_until: parked.as_ref().map(|p| p.until),

@@ -1,7 +1,10 @@
-//! Resilience around every upstream call, one behaviour per file, applied in one order:
-//! cache → (the waterfall's fallback chain) → budget → breaker → retry → rate limiter →
-//! timeout → HTTP.
+//! Resilience around every upstream call, one behaviour per file, composed once in
+//! [`stack`] and applied in one order (enrichment and CRM calls alike):
+//! cache → (the waterfall's fallback chain) → park → breaker → budget → retry → rate
+//! limiter → timeout → HTTP. CRM calls skip the cache (a record is stale as soon as someone
+//! edits it) and the breaker (a CRM's refusal is about the lead).
 //!
+//! - [`stack`]   — the composition: park → breaker → budget → retry → limiter around an attempt
 //! - [`cache`]   — answers by key with a TTL, a shorter negative TTL, a size bound, and
 //!   coalescing of concurrent misses into one upstream call (moka), behind a small trait
 //! - [`limit`]   — burst and daily request limits (governor GCRA), waiting for a permit,
@@ -28,6 +31,7 @@ pub mod park;
 pub mod redis;
 pub mod retry;
 pub mod shared;
+pub mod stack;
 
 use std::sync::Arc;
 
