@@ -12,13 +12,11 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use redis::aio::ConnectionManager;
-use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::cache::{mentions_text, AnswerCache, Cached, Freshness, MokaCache};
+use super::cache::{mentions_text, AnswerCache, Cached, Freshness, Mentions, MokaCache};
 use super::limit::{Limiter, RateLimit};
-use crate::connector::http::{Answer, Body};
 
 /// How long one Redis command may take before Redis counts as down for this call.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
@@ -159,16 +157,24 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// How a cached value travels through Redis: as text any replica can read back. The value's
+/// owner (the connector, for its answers) says how, so this module knows no vendor type.
+pub trait SharedText: Sized {
+    /// None: never shared (a pending lookup).
+    fn to_shared(&self) -> Option<String>;
+    fn from_shared(text: &str) -> Option<(Self, Freshness)>;
+}
+
 /// L1 (moka, per process) in front of L2 (Redis, shared). An L1 miss asks Redis before
 /// upstream; what upstream answers is written to both with the same TTLs.
-pub struct TieredCache {
-    l1: MokaCache<Answer>,
+pub struct TieredCache<V: Clone + Send + Sync + 'static> {
+    l1: MokaCache<V>,
     link: Arc<RedisLink>,
     prefix: String,
 }
 
-impl TieredCache {
-    pub fn new(l1: MokaCache<Answer>, link: Arc<RedisLink>) -> Self {
+impl<V: Clone + Send + Sync + 'static> TieredCache<V> {
+    pub fn new(l1: MokaCache<V>, link: Arc<RedisLink>) -> Self {
         Self {
             l1,
             link,
@@ -177,33 +183,16 @@ impl TieredCache {
     }
 }
 
-fn encode(answer: &Answer, freshness: Freshness) -> Option<String> {
-    let v = match answer {
-        // The body is JSON text already: embed it without parsing.
-        Answer::Found(body) => return Some(format!("{{\"found\":{}}}", body.text())),
-        Answer::NotFound => json!({"not_found": true}),
-        // A pending lookup is never kept.
-        Answer::Pending => return None,
-    };
-    let _ = freshness;
-    Some(v.to_string())
-}
-
-fn decode(text: &str) -> Option<(Answer, Freshness)> {
-    let v: Value = serde_json::from_str(text).ok()?;
-    if let Some(body) = v.get("found") {
-        return Some((Answer::Found(Body::from_value(body)), Freshness::Positive));
-    }
-    v.get("not_found")
-        .map(|_| (Answer::NotFound, Freshness::Negative))
-}
-
-impl<E: Send + Sync + 'static> AnswerCache<Answer, E> for TieredCache {
+impl<V, E> AnswerCache<V, E> for TieredCache<V>
+where
+    V: Clone + Send + Sync + Mentions + SharedText + 'static,
+    E: Send + Sync + 'static,
+{
     fn get_or_fetch<'a>(
         &'a self,
         key: String,
-        fetch: BoxFuture<'a, Result<(Answer, Freshness), E>>,
-    ) -> BoxFuture<'a, Result<Cached<Answer>, Arc<E>>> {
+        fetch: BoxFuture<'a, Result<(V, Freshness), E>>,
+    ) -> BoxFuture<'a, Result<Cached<V>, Arc<E>>> {
         Box::pin(async move {
             let from_l2 = Arc::new(AtomicBool::new(false));
             let redis_key = format!("{}{key}", self.prefix);
@@ -212,13 +201,13 @@ impl<E: Send + Sync + 'static> AnswerCache<Answer, E> for TieredCache {
             let through = Box::pin(async move {
                 let get = redis::cmd("GET").arg(&redis_key).clone();
                 if let Some(Some(text)) = self.link.run::<Option<String>>(&get).await {
-                    if let Some(hit) = decode(&text) {
+                    if let Some(hit) = V::from_shared(&text) {
                         flag.store(true, Ordering::SeqCst);
                         return Ok(hit);
                     }
                 }
                 let (answer, freshness) = fetch.await?;
-                if let Some(text) = encode(&answer, freshness) {
+                if let Some(text) = answer.to_shared() {
                     let ttl = match freshness {
                         Freshness::Positive => policy.ttl,
                         Freshness::Negative => policy.negative_ttl,
@@ -233,7 +222,7 @@ impl<E: Send + Sync + 'static> AnswerCache<Answer, E> for TieredCache {
                 }
                 Ok((answer, freshness))
             });
-            let mut got = AnswerCache::<Answer, E>::get_or_fetch(&self.l1, key, through).await?;
+            let mut got = AnswerCache::<V, E>::get_or_fetch(&self.l1, key, through).await?;
             // Served by another replica's earlier call: no upstream call was made here either.
             got.cached |= from_l2.load(Ordering::SeqCst);
             Ok(got)
@@ -242,7 +231,7 @@ impl<E: Send + Sync + 'static> AnswerCache<Answer, E> for TieredCache {
 
     fn invalidate<'a>(&'a self, key: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            AnswerCache::<Answer, E>::invalidate(&self.l1, key).await;
+            AnswerCache::<V, E>::invalidate(&self.l1, key).await;
             let del = redis::cmd("DEL")
                 .arg(format!("{}{key}", self.prefix))
                 .clone();
@@ -251,18 +240,18 @@ impl<E: Send + Sync + 'static> AnswerCache<Answer, E> for TieredCache {
     }
 
     fn invalidate_prefix(&self, prefix: &str) {
-        AnswerCache::<Answer, E>::invalidate_prefix(&self.l1, prefix);
+        AnswerCache::<V, E>::invalidate_prefix(&self.l1, prefix);
     }
 
     fn invalidate_containing<'a>(&'a self, needle: &'a str) -> BoxFuture<'a, u64> {
         Box::pin(async move {
-            let local = AnswerCache::<Answer, E>::invalidate_containing(&self.l1, needle).await;
+            let local = AnswerCache::<V, E>::invalidate_containing(&self.l1, needle).await;
             local + self.forget_shared(needle).await
         })
     }
 
     fn clear_local(&self) {
-        AnswerCache::<Answer, E>::clear_local(&self.l1);
+        AnswerCache::<V, E>::clear_local(&self.l1);
     }
 
     fn announce_erasure(&self) -> BoxFuture<'_, ()> {
@@ -285,7 +274,7 @@ impl<E: Send + Sync + 'static> AnswerCache<Answer, E> for TieredCache {
     }
 
     fn len(&self) -> u64 {
-        AnswerCache::<Answer, E>::len(&self.l1)
+        AnswerCache::<V, E>::len(&self.l1)
     }
 }
 
@@ -295,7 +284,7 @@ const ERASURES_KEY: &str = "leadgate:erasures";
 /// Keys read per SCAN step and values per MGET while forgetting a person.
 const FORGET_BATCH: usize = 500;
 
-impl TieredCache {
+impl<V: Clone + Send + Sync + 'static> TieredCache<V> {
     /// Deletes the shared entries whose key or value mentions `needle`: every cached answer
     /// is read once (an erasure is rare; an answer keyed by a domain may list the person).
     /// Returns how many went.
@@ -447,21 +436,6 @@ mod tests {
             "redis://default:***@10.0.0.1:6379/0"
         );
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-    }
-
-    #[test]
-    fn answers_round_trip_through_their_redis_text() {
-        let found = Answer::Found(Body::from_value(&json!({"name": "Acme"})));
-        let text = encode(&found, Freshness::Positive).unwrap();
-        assert!(
-            matches!(decode(&text), Some((Answer::Found(b), Freshness::Positive)) if b.value()["name"] == "Acme")
-        );
-        let text = encode(&Answer::NotFound, Freshness::Negative).unwrap();
-        assert!(matches!(
-            decode(&text),
-            Some((Answer::NotFound, Freshness::Negative))
-        ));
-        assert!(encode(&Answer::Pending, Freshness::Positive).is_none());
     }
 
     #[tokio::test]

@@ -71,6 +71,51 @@ pub enum Answer {
     Pending,
 }
 
+/// An answer as the replicas share it through Redis (`resilience::redis`): a found body
+/// embedded as the JSON text it already is, a not-found as a marker; a pending lookup is
+/// never shared.
+impl crate::resilience::redis::SharedText for Answer {
+    fn to_shared(&self) -> Option<String> {
+        match self {
+            Answer::Found(body) => Some(format!("{{\"found\":{}}}", body.text())),
+            Answer::NotFound => Some(serde_json::json!({"not_found": true}).to_string()),
+            Answer::Pending => None,
+        }
+    }
+
+    fn from_shared(text: &str) -> Option<(Self, crate::resilience::cache::Freshness)> {
+        use crate::resilience::cache::Freshness;
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        if let Some(body) = v.get("found") {
+            return Some((Answer::Found(Body::from_value(body)), Freshness::Positive));
+        }
+        v.get("not_found")
+            .map(|_| (Answer::NotFound, Freshness::Negative))
+    }
+}
+
+#[cfg(test)]
+mod shared_text_tests {
+    use super::*;
+    use crate::resilience::cache::Freshness;
+    use crate::resilience::redis::SharedText;
+
+    #[test]
+    fn answers_round_trip_through_their_redis_text() {
+        let found = Answer::Found(Body::from_value(&serde_json::json!({"name": "Acme"})));
+        let text = found.to_shared().unwrap();
+        assert!(
+            matches!(Answer::from_shared(&text), Some((Answer::Found(b), Freshness::Positive)) if b.value()["name"] == "Acme")
+        );
+        let text = Answer::NotFound.to_shared().unwrap();
+        assert!(matches!(
+            Answer::from_shared(&text),
+            Some((Answer::NotFound, Freshness::Negative))
+        ));
+        assert!(Answer::Pending.to_shared().is_none());
+    }
+}
+
 /// One attempt: the answer or error, what the vendor said about limits, and whether the
 /// vendor bills it.
 #[derive(Debug, Clone)]
