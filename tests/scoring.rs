@@ -572,6 +572,26 @@ fn blended_model_explains_itself(choice: ModelChoice) {
         let own: f64 = cards["model"].factors.iter().map(|f| f.points).sum();
         assert!((own - cards["model"].total).abs() < 1e-6);
         assert!((cards["model"].total - p * 100.0).abs() <= 0.005 + 1e-9);
+        // Scoring extracts only the model's features: its factors carry the values and
+        // log-odds the model gives the lead's full feature map.
+        let features = leadgate::score::features::extract(&e);
+        let contributions = s.model().unwrap().contributions(&features);
+        let mut named = 0;
+        for f in cards["model"].factors.iter() {
+            let Some(name) = f.rule.strip_prefix("model: ") else {
+                continue;
+            };
+            let Some(c) = contributions.iter().find(|c| c.feature == name) else {
+                continue;
+            };
+            named += 1;
+            assert_eq!(f.matched.get(name), Some(&c.value), "{name}");
+            assert_eq!(
+                f.description.as_deref(),
+                Some(format!("{:+.2} log-odds against an average lead", c.logit).as_str())
+            );
+        }
+        assert!(named >= 1, "{:?}", cards["model"].factors);
         let model_factors: Vec<&str> = primary
             .factors
             .iter()

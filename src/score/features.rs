@@ -89,6 +89,127 @@ pub fn extract(lead: &EnrichedLead) -> Features {
     f
 }
 
+/// Extracts only the features a model reads, by their place in the model's list, with the
+/// values [`extract`] gives them: scoring does this for every lead, and naming every feature
+/// of the lead and filling a map with them cost more than the model itself.
+#[derive(Debug, Clone)]
+pub struct Extractor {
+    /// Where each model feature's value comes from, in model order.
+    sources: Vec<Source>,
+    /// Event types counted, each with the places that count it.
+    events: Vec<(Box<str>, Vec<usize>)>,
+}
+
+/// The sources [`extract`] reads a feature name from, in its order (a later one overrides).
+#[derive(Debug, Clone)]
+struct Source {
+    fixed: Option<Fixed>,
+    /// An enrichment field of this name (never an identifying one).
+    field: Option<Box<str>>,
+    /// The `attributes.` key.
+    attribute: Option<Box<str>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fixed {
+    Country,
+    Source,
+    TitleLevel,
+    IsFree,
+    IsDisposable,
+}
+
+impl Extractor {
+    /// For features named `names` (a model's, in its order).
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut sources = Vec::new();
+        let mut events: Vec<(Box<str>, Vec<usize>)> = Vec::new();
+        for (i, name) in names.into_iter().enumerate() {
+            let fixed = match name {
+                "lead.country" => Some(Fixed::Country),
+                "lead.source" => Some(Fixed::Source),
+                "lead.title_level" => Some(Fixed::TitleLevel),
+                "email.is_free" => Some(Fixed::IsFree),
+                "email.is_disposable" => Some(Fixed::IsDisposable),
+                _ => None,
+            };
+            let field = (!IDENTIFYING_ENRICHED.contains(&name)).then(|| name.into());
+            let attribute = name.strip_prefix("attributes.").map(Into::into);
+            if let Some(kind) = name.strip_prefix("events.") {
+                match events.iter_mut().find(|(k, _)| **k == *kind) {
+                    Some((_, at)) => at.push(i),
+                    None => events.push((kind.into(), vec![i])),
+                }
+            }
+            sources.push(Source {
+                fixed,
+                field,
+                attribute,
+            });
+        }
+        Self { sources, events }
+    }
+
+    /// The lead's value of each feature (`None`: the lead lacks it), equal to
+    /// `extract(lead).get(name)` for each name.
+    pub fn extract(&self, lead: &EnrichedLead) -> Vec<Option<RawValue>> {
+        let l = &lead.lead;
+        let mut out: Vec<Option<RawValue>> = Vec::with_capacity(self.sources.len());
+        for s in &self.sources {
+            let mut v = s.fixed.and_then(|f| match f {
+                Fixed::Country => l.country.clone().map(RawValue::Text),
+                Fixed::Source => l.source.clone().map(RawValue::Text),
+                Fixed::TitleLevel => lead
+                    .enrichment
+                    .value("person.title")
+                    .and_then(Value::as_str)
+                    .or(l.title.as_deref())
+                    .and_then(title_level)
+                    .map(|level| RawValue::Text(level.into())),
+                Fixed::IsFree => l
+                    .email
+                    .is_some()
+                    .then_some(RawValue::Bool(l.email_info.is_free)),
+                Fixed::IsDisposable => l
+                    .email
+                    .is_some()
+                    .then_some(RawValue::Bool(l.email_info.is_disposable)),
+            });
+            if let Some(found) = s
+                .field
+                .as_deref()
+                .and_then(|f| lead.enrichment.fields.get(f))
+                .and_then(|p| raw_value(&p.value))
+            {
+                v = Some(found);
+            }
+            if let Some(found) = s
+                .attribute
+                .as_deref()
+                .and_then(|k| l.attributes.get(k))
+                .and_then(raw_value)
+            {
+                v = Some(found);
+            }
+            out.push(v);
+        }
+        if !self.events.is_empty() {
+            for e in &l.events {
+                let Some((_, at)) = self.events.iter().find(|(k, _)| **k == *e.kind) else {
+                    continue;
+                };
+                for &i in at {
+                    let entry = out[i].get_or_insert(RawValue::Num(0.0));
+                    if let RawValue::Num(n) = entry {
+                        *n += 1.0;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 /// JSON → feature value: numbers, booleans, `yes`/`no`/`true`/`false` strings as booleans,
 /// numeric strings as numbers, other strings as categories, lists as sets. Empty → absent.
 fn raw_value(v: &Value) -> Option<RawValue> {
@@ -199,6 +320,79 @@ pub fn title_level(title: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lead(raw: Value, fields: Value) -> EnrichedLead {
+        let lead =
+            crate::normalize::Normalizer::new(["gmail.com".to_string()].into(), Default::default())
+                .normalize(&crate::lead::RawLead(raw.as_object().unwrap().clone()))
+                .unwrap();
+        let mut enrichment = crate::lead::Enrichment::default();
+        for (k, v) in fields.as_object().unwrap() {
+            enrichment.fields.insert(
+                k.clone(),
+                crate::lead::Provenanced {
+                    value: v.clone(),
+                    provider: "t".into(),
+                    at: chrono::Utc::now(),
+                    confidence: None,
+                },
+            );
+        }
+        EnrichedLead { lead, enrichment }
+    }
+
+    #[test]
+    fn the_extractor_gives_each_feature_the_value_extract_does() {
+        let leads = [
+            lead(
+                serde_json::json!({"email": "ada@gmail.com", "title": "VP Sales", "country": "DE",
+                    "source": "webinar", "budget": "50k+", "seats": "12", "trial": "yes",
+                    "empty": " ", "tags": ["A", "b"],
+                    "events": [{"type": "page_view", "at": "2026-11-01T00:00:00Z"},
+                               {"type": "page_view", "at": "2026-11-02T00:00:00Z"},
+                               {"type": "form_submit", "at": "2026-11-02T00:00:00Z"}]}),
+                // An enrichment field overrides a lead field of the same name, an attribute
+                // overrides the field, and a number under an event's name is counted on.
+                serde_json::json!({"company.employees": 240, "company.name": "Acme",
+                    "person.title": "Chief Executive Officer", "lead.country": "FR",
+                    "attributes.seats": "3", "events.page_view": 2.5,
+                    "events.form_submit": "many", "company.tech": ["aws", null, 3]}),
+            ),
+            lead(
+                serde_json::json!({"domain": "acme.io"}),
+                serde_json::json!({}),
+            ),
+        ];
+        let mut names: Vec<String> = leads.iter().flat_map(|l| extract(l).into_keys()).collect();
+        names.extend(
+            [
+                "company.name",
+                "person.title",
+                "attributes.none",
+                "events.email_click",
+            ]
+            .map(String::from),
+        );
+        names.push("lead.country".into());
+        let extractor = Extractor::new(names.iter().map(String::as_str));
+        for l in &leads {
+            let all = extract(l);
+            let got = extractor.extract(l);
+            assert_eq!(got.len(), names.len());
+            for (name, v) in names.iter().zip(&got) {
+                assert_eq!(v.as_ref(), all.get(name), "{name}");
+            }
+        }
+        let first = extractor.extract(&leads[0]);
+        let at = |n: &str| names.iter().position(|x| x == n).unwrap();
+        assert_eq!(first[at("events.page_view")], Some(RawValue::Num(4.5)));
+        assert_eq!(first[at("lead.country")], Some(RawValue::Text("FR".into())));
+        assert_eq!(
+            first[at("lead.title_level")],
+            Some(RawValue::Text("c_level".into()))
+        );
+        assert_eq!(first[at("company.name")], None);
+    }
 
     #[test]
     fn classifies_titles_by_level() {

@@ -131,6 +131,110 @@ struct Blend {
     /// Index of the score it blends into.
     score: usize,
     explain_top: usize,
+    /// What naming the model's factors needs, made once at load: per lead, only the values
+    /// and the log-odds change.
+    extractor: features::Extractor,
+    /// Per model feature: its factor's rule (`model: NAME`), the name its value is shown
+    /// under, and the factor's rank (see `Part::rank`).
+    names: Vec<(Name, Arc<str>, u32)>,
+    /// `model: baseline` and its rank.
+    baseline: (Factor, u32),
+    /// `model: other features` by how many features it sums (0 to all), and its rank.
+    others: (Vec<Factor>, u32),
+}
+
+/// One lead's explanation by the model, shared by the blended score and the model's card.
+struct Explained {
+    /// Each feature's contribution to the calibrated log-odds, in model order.
+    logits: Vec<f64>,
+    /// Each feature's value, in model order.
+    values: Vec<Option<features::RawValue>>,
+    /// The factors once made (the first card makes them, the second reuses them).
+    made: Option<MadeFactors>,
+}
+
+/// The model's factors of one lead, made once: `hits.made` indices and the feature places
+/// they stand for.
+struct MadeFactors {
+    baseline: u32,
+    /// (made index, feature place), largest effect first.
+    top: Vec<(u32, usize)>,
+    /// The features summed into `model: other features`, in the same order, and its index.
+    rest: Vec<usize>,
+    other: Option<u32>,
+}
+
+impl Blend {
+    fn new(model: Model, weight: f64, score: usize, explain_top: usize) -> Self {
+        let extractor = features::Extractor::new(model.features.iter().map(|f| f.name.as_str()));
+        let names = model
+            .features
+            .iter()
+            .map(|f| {
+                (
+                    intern(&format!("model: {}", f.name)),
+                    Arc::from(f.name.as_str()),
+                    0,
+                )
+            })
+            .collect();
+        let factor = |rule: &str, matched: Vec<(Arc<str>, Value)>, description: &str| Factor {
+            rule: intern(rule),
+            dimension: MODEL_DIMENSION.into(),
+            points: 0.0,
+            matched: Matched::new(matched),
+            description: Some(intern(description)),
+        };
+        let p0 = model::sigmoid(model.baseline());
+        let baseline = factor(
+            "model: baseline",
+            Vec::new(),
+            &format!(
+                "an average lead converts with probability {:.1}%",
+                100.0 * p0
+            ),
+        );
+        let others = (0..=model.features.len())
+            .map(|n| {
+                factor(
+                    "model: other features",
+                    vec![(Arc::from("features"), Value::from(n))],
+                    &format!("{n} smaller effects together"),
+                )
+            })
+            .collect();
+        Self {
+            model,
+            weight,
+            score,
+            explain_top,
+            extractor,
+            names,
+            baseline: (baseline, 0),
+            others: (others, 0),
+        }
+    }
+
+    /// Sets the model factors' ranks among the scorer's sorted rule ids, as `Hits::make`
+    /// works them out.
+    fn rank(&mut self, ids: &[Name]) {
+        let rank = |rule: &str| 2 * ids.partition_point(|id| **id <= *rule) as u32 + 1;
+        for (rule, _, r) in &mut self.names {
+            *r = rank(rule);
+        }
+        self.baseline.1 = rank(&self.baseline.0.rule);
+        self.others.1 = rank("model: other features");
+    }
+
+    /// The lead's values and contributions of the model's features.
+    fn explain(&self, lead: &EnrichedLead) -> Explained {
+        let values = self.extractor.extract(lead);
+        Explained {
+            logits: self.model.feature_logits(&values),
+            values,
+            made: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -611,7 +715,7 @@ impl Scorer {
             }),
         };
 
-        let blend = raw.model.as_ref().and_then(|m| {
+        let mut blend = raw.model.as_ref().and_then(|m| {
             if !(0.0..=1.0).contains(&m.weight) {
                 issues.push(file.issue(
                     None,
@@ -635,12 +739,12 @@ impl Scorer {
             };
             let path = resolve(&base, &m.path);
             match Model::load(&path) {
-                Ok(model) => Some(Blend {
+                Ok(model) => Some(Blend::new(
                     model,
-                    weight: m.weight.clamp(0.0, 1.0),
+                    m.weight.clamp(0.0, 1.0),
                     score,
-                    explain_top: m.explain_top,
-                }),
+                    m.explain_top,
+                )),
                 Err(e) => {
                     issues.push(file.issue(None, "model.path", e.to_string()));
                     None
@@ -695,6 +799,9 @@ impl Scorer {
             .chain(events.iter().map(|e| e.id.clone()))
             .collect();
         ids.sort();
+        if let Some(b) = &mut blend {
+            b.rank(&ids);
+        }
         let rank_of = |id: &Name| ids.binary_search(id).map_or(u32::MAX, |i| 2 * i as u32);
         for r in &mut rules {
             r.rank = rank_of(&r.id);
@@ -843,10 +950,7 @@ impl Scorer {
             self.score_events(&enriched.lead.events, ctx, &fields, now);
         hits.events = event_values;
         // The model explains a lead once: the blended score and the model's own card share it.
-        let explained = self.blend.as_ref().map(|b| {
-            let features = features::extract(&enriched);
-            b.model.contributions(&features)
-        });
+        let mut explained = self.blend.as_ref().map(|b| b.explain(&enriched));
 
         let mut done: Vec<Vec<Part>> = Vec::with_capacity(self.scores.len());
         let mut cards = BTreeMap::new();
@@ -866,7 +970,7 @@ impl Scorer {
             };
             apply_caps(&mut parts, &def.caps, &hits);
             clamp(&mut parts, &mut hits);
-            if let (Some(b), Some(c)) = (&self.blend, &explained) {
+            if let (Some(b), Some(c)) = (&self.blend, &mut explained) {
                 if b.score == i {
                     blend(&mut parts, b, c, &mut hits);
                 }
@@ -876,7 +980,7 @@ impl Scorer {
             cards.insert(def.id.clone(), card(&parts, &def.grades, &hits));
             done.push(parts);
         }
-        if let (Some(b), Some(c)) = (&self.blend, &explained) {
+        if let (Some(b), Some(c)) = (&self.blend, &mut explained) {
             let mut parts = model_parts(b, c, 1.0, &mut hits);
             parts.retain(|p| p.cp != 0);
             sort_parts(&mut parts, &hits);
@@ -1219,12 +1323,7 @@ fn combine<'a>(
 
 /// Blends the model into a score: the rule factors keep (1 − weight) of their points, the
 /// model's weight × probability × 100 is split across its features.
-fn blend(
-    parts: &mut Vec<Part>,
-    b: &Blend,
-    contributions: &[model::Contribution],
-    hits: &mut Hits<'_>,
-) {
+fn blend(parts: &mut Vec<Part>, b: &Blend, explained: &mut Explained, hits: &mut Hits<'_>) {
     let idx: Vec<usize> = (0..parts.len()).collect();
     let total: i64 = parts.iter().map(|p| p.cp).sum();
     scale_to(
@@ -1232,22 +1331,17 @@ fn blend(
         &idx,
         (total as f64 * (1.0 - b.weight)).round() as i64,
     );
-    parts.extend(model_parts(b, contributions, b.weight, hits));
+    parts.extend(model_parts(b, explained, b.weight, hits));
 }
 
 /// The model's share of a score as factors: a baseline (an average lead's probability) and
 /// each feature's push up or down, the `explain_top` largest by name, the rest summed.
 /// Log-odds contributions are mapped to points along the secant of the logistic curve from
 /// the baseline to this lead, so they sum exactly to weight × probability × 100.
-fn model_parts(
-    b: &Blend,
-    contributions: &[model::Contribution],
-    weight: f64,
-    hits: &mut Hits<'_>,
-) -> Vec<Part> {
+fn model_parts(b: &Blend, e: &mut Explained, weight: f64, hits: &mut Hits<'_>) -> Vec<Part> {
     let m = &b.model;
     let z0 = m.baseline();
-    let z = z0 + contributions.iter().map(|c| c.logit).sum::<f64>();
+    let z = z0 + e.logits.iter().sum::<f64>();
     let (p, p0) = (model::sigmoid(z), model::sigmoid(z0));
     let slope = if (z - z0).abs() > 1e-9 {
         (p - p0) / (z - z0)
@@ -1256,58 +1350,89 @@ fn model_parts(
     };
     let scale = weight * 100.0 * CENTI;
     let target = (scale * p).round() as i64;
-    // Sorted by reference: the lead's contributions serve two scores.
-    let mut contributions: Vec<&model::Contribution> = contributions.iter().collect();
-    contributions.sort_by(|a, c| {
-        c.logit
-            .abs()
-            .total_cmp(&a.logit.abs())
-            .then_with(|| a.feature.cmp(&c.feature))
+    let made = e
+        .made
+        .get_or_insert_with(|| make_model_factors(b, &e.logits, &e.values, hits));
+    let mut parts = Vec::with_capacity(made.top.len() + 2);
+    parts.push(Part {
+        source: Source::Made(made.baseline),
+        cp: (scale * p0).round() as i64,
+        rank: b.baseline.1,
     });
-    let factor = |rule: String, matched: Vec<(Arc<str>, Value)>, description: String| Factor {
-        rule: rule.into(),
-        dimension: MODEL_DIMENSION.into(),
-        points: 0.0,
-        matched: Matched::new(matched),
-        description: Some(description.into()),
-    };
-    let baseline = factor(
-        "model: baseline".into(),
-        Vec::new(),
-        format!(
-            "an average lead converts with probability {:.1}%",
-            100.0 * p0
-        ),
-    );
-    let mut parts = vec![hits.make(baseline, (scale * p0).round() as i64)];
-    let mut rest = 0.0;
-    let mut rest_n = 0;
-    for (i, c) in contributions.iter().enumerate() {
-        let cp = scale * slope * c.logit;
-        if i < b.explain_top && c.logit.abs() > 1e-12 {
-            let f = factor(
-                format!("model: {}", c.feature),
-                vec![(Arc::from(c.feature.as_str()), c.value.clone())],
-                format!("{:+.2} log-odds against an average lead", c.logit),
-            );
-            parts.push(hits.make(f, cp.round() as i64));
-        } else {
-            rest += cp;
-            rest_n += 1;
-        }
+    for &(i, f) in &made.top {
+        parts.push(Part {
+            source: Source::Made(i),
+            cp: (scale * slope * e.logits[f]).round() as i64,
+            rank: b.names[f].2,
+        });
     }
-    if rest_n > 0 {
-        let f = factor(
-            "model: other features".into(),
-            vec![(Arc::from("features"), Value::from(rest_n))],
-            format!("{rest_n} smaller effects together"),
-        );
-        parts.push(hits.make(f, rest.round() as i64));
+    if let Some(i) = made.other {
+        let rest: f64 = made
+            .rest
+            .iter()
+            .fold(0.0, |rest, f| rest + scale * slope * e.logits[*f]);
+        parts.push(Part {
+            source: Source::Made(i),
+            cp: rest.round() as i64,
+            rank: b.others.1,
+        });
     }
     // Rounding remainder to the baseline, so the parts sum to the model's share exactly.
     let sum: i64 = parts.iter().map(|p| p.cp).sum();
     parts[0].cp += target - sum;
     parts
+}
+
+/// The model's factors for one lead, in `hits.made`: the baseline, the `explain_top` largest
+/// effects (by size, then feature name) and one for the rest.
+fn make_model_factors(
+    b: &Blend,
+    logits: &[f64],
+    values: &[Option<features::RawValue>],
+    hits: &mut Hits<'_>,
+) -> MadeFactors {
+    let names = &b.model.features;
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &c| {
+        logits[c]
+            .abs()
+            .total_cmp(&logits[a].abs())
+            .then_with(|| names[a].name.cmp(&names[c].name))
+    });
+    let mut made = |factor: Factor| {
+        hits.made.push(factor);
+        hits.made.len() as u32 - 1
+    };
+    let baseline = made(b.baseline.0.clone());
+    let mut top = Vec::with_capacity(b.explain_top.min(order.len()));
+    let mut rest = Vec::new();
+    for (i, &f) in order.iter().enumerate() {
+        if i < b.explain_top && logits[f].abs() > 1e-12 {
+            let (rule, key, _) = &b.names[f];
+            let value = values[f]
+                .as_ref()
+                .map_or(Value::Null, features::RawValue::to_json);
+            let factor = Factor {
+                rule: rule.clone(),
+                dimension: MODEL_DIMENSION.into(),
+                points: 0.0,
+                matched: Matched::new(vec![(key.clone(), value)]),
+                description: Some(
+                    format!("{:+.2} log-odds against an average lead", logits[f]).into(),
+                ),
+            };
+            top.push((made(factor), f));
+        } else {
+            rest.push(f);
+        }
+    }
+    let other = (!rest.is_empty()).then(|| made(b.others.0[rest.len()].clone()));
+    MadeFactors {
+        baseline,
+        top,
+        rest,
+        other,
+    }
 }
 
 fn sort_parts(parts: &mut Vec<Part>, hits: &Hits<'_>) {

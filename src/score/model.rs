@@ -227,10 +227,20 @@ impl Model {
 
     /// The lead's standardized column values, in model order.
     pub fn encode(&self, features: &Features) -> Vec<f64> {
+        self.encode_by(|_, f| features.get(&f.name))
+    }
+
+    /// [`Model::encode`] from the values of the model's features by place (what
+    /// [`Extractor`](super::features::Extractor) gives for its features).
+    pub fn encode_values(&self, values: &[Option<RawValue>]) -> Vec<f64> {
+        self.encode_by(|i, _| values.get(i).and_then(Option::as_ref))
+    }
+
+    fn encode_by<'a>(&self, value: impl Fn(usize, &Feature) -> Option<&'a RawValue>) -> Vec<f64> {
         let mut x = Vec::with_capacity(self.width());
-        for f in &self.features {
+        for (i, f) in self.features.iter().enumerate() {
             let mut columns = f.columns.iter();
-            raw_columns(f, features.get(&f.name), |r| {
+            raw_columns(f, value(i, f), |r| {
                 if let Some(c) = columns.next() {
                     x.push((r - c.mean) / c.std);
                 }
@@ -297,8 +307,37 @@ impl Model {
 
     /// Contributions to the raw (uncalibrated) log-odds: they sum to raw_logit − intercept.
     pub fn raw_contributions(&self, features: &Features) -> Vec<Contribution> {
+        let logits = self.raw_logits_by(|_, f| features.get(&f.name));
+        self.features
+            .iter()
+            .zip(logits)
+            .map(|(f, logit)| Contribution {
+                feature: f.name.clone(),
+                value: features.get(&f.name).map_or(Value::Null, RawValue::to_json),
+                logit,
+            })
+            .collect()
+    }
+
+    /// [`Model::contributions`]' log-odds alone, by feature place, from the values of the
+    /// model's features by place: what scoring needs of a lead, without naming the features.
+    pub fn feature_logits(&self, values: &[Option<RawValue>]) -> Vec<f64> {
+        let mut logits = self.raw_logits_by(|i, _| values.get(i).and_then(Option::as_ref));
+        if let Some(p) = &self.calibration {
+            for l in &mut logits {
+                *l *= p.slope;
+            }
+        }
+        logits
+    }
+
+    /// Each feature's share of the raw log-odds, in model order.
+    fn raw_logits_by<'a>(
+        &self,
+        value: impl Fn(usize, &Feature) -> Option<&'a RawValue>,
+    ) -> Vec<f64> {
         if let Some(t) = &self.trees {
-            let per_column = t.contributions(&self.encode(features));
+            let per_column = t.contributions(&self.encode_by(&value));
             let mut at = 0;
             return self
                 .features
@@ -307,31 +346,22 @@ impl Model {
                     let n = f.columns.len();
                     let logit = per_column.get(at..at + n).map_or(0.0, |s| s.iter().sum());
                     at += n;
-                    let value = features.get(&f.name);
-                    Contribution {
-                        feature: f.name.clone(),
-                        value: value.map_or(Value::Null, RawValue::to_json),
-                        logit,
-                    }
+                    logit
                 })
                 .collect();
         }
         self.features
             .iter()
-            .map(|f| {
-                let value = features.get(&f.name);
-                let raw = encode_raw(f, value);
-                let logit = f
-                    .columns
-                    .iter()
-                    .zip(raw)
-                    .map(|(c, r)| c.coef * (r - c.mean) / c.std)
-                    .sum();
-                Contribution {
-                    feature: f.name.clone(),
-                    value: value.map_or(Value::Null, RawValue::to_json),
-                    logit,
-                }
+            .enumerate()
+            .map(|(i, f)| {
+                let mut columns = f.columns.iter();
+                let mut logit = 0.0;
+                raw_columns(f, value(i, f), |r| {
+                    if let Some(c) = columns.next() {
+                        logit += c.coef * (r - c.mean) / c.std;
+                    }
+                });
+                logit
             })
             .collect()
     }
