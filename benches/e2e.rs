@@ -8,9 +8,9 @@
 //! shipped default), LEADGATE_BENCH_CRM_LATENCY_MS (20) and LEADGATE_BENCH_CRM_BATCH_WAIT
 //! (`[crm] batch_wait`, e.g. `50ms`; unset: one CRM write per lead); LEADGATE_BENCH_BIN runs another
 //! leadgate binary (an earlier build) under the same load; LEADGATE_BENCH_STAGES (a comma
-//! list of intake, evaluate, cold, e2e, hostile, memory; all by default) runs only some stages, for
+//! list of intake, evaluate, events, cold, e2e, hostile, memory; all by default) runs only some stages, for
 //! profiling one of them; LEADGATE_BENCH_CONFIG (a leadgate.toml) serves intake and evaluate
-//! from another config; LEADGATE_BENCH_ROUNDS (5) is how many rounds intake and evaluate
+//! from another config; LEADGATE_BENCH_ROUNDS (5) is how many rounds intake, evaluate and events
 //! each run, every round between two runs of the trivial handler, the table reading the
 //! median round; for `hostile`, LEADGATE_BENCH_PER_ADDRESS (1000 connections held from each
 //! of 20 loopback addresses), LEADGATE_BENCH_REOPEN_MS (1000: how soon an attacker opens a
@@ -991,6 +991,69 @@ fn main() {
             "",
         );
         drop(p);
+    }
+    if stage("events") {
+        // 3b. `POST /v1/events` by email (issue 25), each round on a new store whose people
+        // were sent first through intake, so that every event names a known person and
+        // every round does the same work. Each request carries one event.
+        let event_body = {
+            let (zipf, domains) = (zipf.clone(), domains.clone());
+            Arc::new(move |i: usize| {
+                let mut rng = fastrand::Rng::with_seed(i as u64);
+                let d = &domains[zipf.sample(&mut rng)];
+                json!({"email": format!("person{i}@{d}"), "type": "page_view",
+                       "at": "2026-12-01T10:00:00Z", "path": format!("/pricing/{}", i % 7)})
+            }) as Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>
+        };
+        let mut round = 0;
+        let events = measure(&mut || {
+            round += 1;
+            let p = leadgate(&dir.path().join(format!("events-{round}.db")), 0);
+            // A person intake refused would answer 404 below, and count as an error there.
+            rt.block_on(load(
+                &format!("{}/v1/leads", p.base),
+                n,
+                conc,
+                lead_body.clone(),
+            ));
+            let cpu = p.cpu_seconds();
+            let run = rt.block_on(load(
+                &format!("{}/v1/events", p.base),
+                n,
+                conc,
+                event_body.clone(),
+            ));
+            (run, (p.cpu_seconds() - cpu) * 1e6 / n as f64)
+        });
+        let median = events.median();
+        let met = if median.ratio() >= 0.5 {
+            "met"
+        } else {
+            "missed"
+        };
+        row(
+            "POST /v1/events, one event (requests/s)",
+            format!(
+                "{:.0} (p99 {:.1} ms, {} err)",
+                median.run.rate(),
+                median.run.pct(0.99),
+                events.errors()
+            ),
+            median.limit.to_string(),
+            met,
+        );
+        row(
+            "  ratio to the trivial handler",
+            format!("{:.2} (median of {})", median.ratio(), rounds),
+            format!("≥ 0.50; rounds {}", events.ratios()),
+            met,
+        );
+        row(
+            "  leadgate CPU per request (µs)",
+            format!("{:.0}", median.cpu_us),
+            format!("rounds {}; {}", events.cpu(), events.1),
+            "",
+        );
     }
     // 4. Cold cache against a provider quota: every company fetched once, at the quota.
     let quota = env_usize("LEADGATE_BENCH_QUOTA", 200) as u32;

@@ -344,16 +344,13 @@ pub fn activity_json(events: &[crate::lead::Event], now: DateTime<Utc>) -> Json 
     let within = |days: f64| ages.iter().filter(|a| **a < days).count() as i64;
     let recent = within(14.0);
     let before = within(28.0) - recent;
-    let mut types: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    types.sort_unstable();
-    types.dedup();
     let mut m = Map::new();
     m.insert("count".into(), json!(events.len()));
     m.insert("count_7d".into(), json!(within(7.0)));
     m.insert("count_30d".into(), json!(within(30.0)));
     m.insert("count_90d".into(), json!(within(90.0)));
     m.insert("velocity".into(), json!(recent - before));
-    m.insert("types".into(), json!(types.len()));
+    m.insert("types".into(), json!(distinct_types(events)));
     if let Some(last) = ages.iter().copied().reduce(f64::min) {
         m.insert(
             "days_since_last".into(),
@@ -367,6 +364,27 @@ pub fn activity_json(events: &[crate::lead::Event], now: DateTime<Utc>) -> Json 
         );
     }
     Json::Object(m)
+}
+
+/// How many distinct event types `events` hold. A history is a few types repeated: checking
+/// each event against the types seen so far is cheaper than sorting a thousand names, and a
+/// history of many types falls back to the sort so that it stays n log n.
+fn distinct_types(events: &[crate::lead::Event]) -> usize {
+    const FEW: usize = 32;
+    let mut types: Vec<&str> = Vec::new();
+    for e in events {
+        let kind = e.kind.as_str();
+        if types.last() != Some(&kind) && !types.contains(&kind) {
+            if types.len() == FEW {
+                let mut all: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+                all.sort_unstable();
+                all.dedup();
+                return all.len();
+            }
+            types.push(kind);
+        }
+    }
+    types.len()
 }
 
 /// The lead as rules see it: its serialized form without `email_info` (rules read that as
@@ -777,5 +795,34 @@ mod tests {
             serialized.as_object_mut().unwrap().remove("email_info");
             assert_eq!(lead_json(&lead), serialized);
         }
+    }
+
+    /// `activity.types` counts distinct types however the history interleaves them, below
+    /// and past the number of types the quick count keeps before it sorts.
+    #[test]
+    fn activity_types_counts_distinct_types() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap();
+        let history = |kinds: usize, len: usize| -> Vec<Event> {
+            (0..len)
+                .map(|i| Event {
+                    kind: format!("t{}", (i * 7) % kinds),
+                    at,
+                    props: Default::default(),
+                })
+                .collect()
+        };
+        for (kinds, len) in [(1, 5), (3, 1000), (5, 12), (32, 64), (33, 99), (200, 1000)] {
+            let events = history(kinds, len);
+            let mut sorted: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let activity = super::activity_json(&events, at);
+            assert_eq!(
+                activity["types"],
+                json!(sorted.len()),
+                "{kinds} types in {len}"
+            );
+        }
+        assert_eq!(super::activity_json(&[], at)["types"], json!(0));
     }
 }
