@@ -92,6 +92,25 @@ pub struct CrmConnector {
     retry: RetryPolicy,
     budget: Budget,
     park: Park,
+    /// Operations with a limit of their own (`own_rate_limit`), by name.
+    paced: BTreeMap<String, Pacer>,
+}
+
+/// Spaces one operation's calls evenly. Hand-written rather than a second GCRA: the
+/// vendor counts these per rolling second, so no burst (and no timer tolerance) is allowed.
+struct Pacer {
+    spacing: Duration,
+    last: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pacer {
+    async fn wait(&self) {
+        let mut last = self.last.lock().await;
+        if let Some(at) = *last {
+            tokio::time::sleep_until(at + self.spacing).await;
+        }
+        *last = Some(tokio::time::Instant::now());
+    }
 }
 
 impl CrmConnector {
@@ -285,6 +304,21 @@ impl CrmConnector {
             retry: manifest.retry,
             budget: Budget::new(ps.daily_budget),
             park: Park::default(),
+            paced: manifest
+                .operations
+                .iter()
+                .filter_map(|(name, op)| {
+                    op.own_spacing.map(|spacing| {
+                        (
+                            name.clone(),
+                            Pacer {
+                                spacing,
+                                last: tokio::sync::Mutex::new(None),
+                            },
+                        )
+                    })
+                })
+                .collect(),
         }))
     }
 
@@ -385,11 +419,16 @@ impl CrmConnector {
             .map_err(|e| {
                 ConnectorError::new(ErrorKind::QuotaExhausted, None, format!("{id}: {e}"))
             })?;
+        let paced = self.paced.get(op_name);
         let attempt = || async {
-            self.limiter
-                .acquire()
-                .await
-                .map_err(|e| AttemptError::Limited(format!("{id}: {e}")))?;
+            match paced {
+                Some(p) => p.wait().await,
+                None => self
+                    .limiter
+                    .acquire()
+                    .await
+                    .map_err(|e| AttemptError::Limited(format!("{id}: {e}")))?,
+            }
             let (mut exchange, generation) = self
                 .send_once(op, &bare, &text, &request_body)
                 .await
