@@ -1,7 +1,11 @@
 //! `leadgate backfill --crm hubspot` over LEADGATE_BENCH_BACKFILL_CONTACTS (100,000) contacts
 //! from a mock HubSpot on 127.0.0.1 that enforces its private-app limit the way HubSpot does:
-//! 100 requests in any rolling 10 seconds, over every endpoint, a 429 TEN_SECONDLY_ROLLING
-//! beyond it (counted: leadgate's own limiter should cause none). Search pages hold 200
+//! 100 requests in any rolling 10 seconds, a 429 TEN_SECONDLY_ROLLING beyond it; the CRM
+//! search endpoint has its own limit, 5 in any rolling second per token, a 429 SECONDLY
+//! beyond it, and no rate headers on its answers (reference §0, §1.6). Whether HubSpot also
+//! counts searches in the 10-second window is not documented: LEADGATE_BENCH_SEARCH_IN_BURST=1
+//! counts them there too. Every 429 is counted: leadgate's own pacing should cause none.
+//! A search paging past 10,000 results is a 400, as HubSpot's is. Search pages hold 200
 //! contacts (`paging.next.after`), batch updates 100 (reference/connector-wire-formats.md
 //! §1.6, §1.7, §1.14). The backfill runs in-process against a SQLite store in a temp folder.
 //!
@@ -23,11 +27,15 @@ use serde_json::{json, Map, Value};
 
 const LIMIT: usize = 100;
 const WINDOW: Duration = Duration::from_secs(10);
+const SEARCH_LIMIT: usize = 5;
+const SEARCH_WINDOW: Duration = Duration::from_secs(1);
 
 struct Portal {
     /// Contact i has id 10·(i+1) and these properties.
     contacts: Mutex<Vec<Map<String, Value>>>,
     window: Mutex<VecDeque<Instant>>,
+    search_window: Mutex<VecDeque<Instant>>,
+    search_in_burst: bool,
     searches: AtomicUsize,
     batches: AtomicUsize,
     written: AtomicUsize,
@@ -53,11 +61,36 @@ impl Portal {
         Self {
             contacts: Mutex::new(contacts),
             window: Mutex::new(VecDeque::new()),
+            search_window: Mutex::new(VecDeque::new()),
+            search_in_burst: std::env::var("LEADGATE_BENCH_SEARCH_IN_BURST")
+                .is_ok_and(|v| v == "1"),
             searches: AtomicUsize::new(0),
             batches: AtomicUsize::new(0),
             written: AtomicUsize::new(0),
             throttled: AtomicUsize::new(0),
         }
+    }
+
+    /// Takes one search from the search endpoint's own rolling second: `Err` is its 429.
+    fn admit_search(&self) -> Result<(), Box<Response>> {
+        let now = Instant::now();
+        let mut w = self.search_window.lock().unwrap();
+        while w
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= SEARCH_WINDOW)
+        {
+            w.pop_front();
+        }
+        if w.len() >= SEARCH_LIMIT {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+            let body = json!({"status": "error", "message": "You have reached your secondly limit.",
+                "errorType": "RATE_LIMIT", "correlationId": "bench", "policyName": "SECONDLY"});
+            return Err(Box::new(
+                (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response(),
+            ));
+        }
+        w.push_back(now);
+        Ok(())
     }
 
     /// Takes one request from the rolling window: `Err` is HubSpot's 429.
@@ -95,9 +128,16 @@ impl Portal {
 type S = State<Arc<Portal>>;
 
 async fn search(State(p): S, axum::Json(body): axum::Json<Value>) -> Response {
-    let headers = match p.admit() {
-        Ok(h) => h,
-        Err(r) => return *r,
+    if let Err(r) = p.admit_search() {
+        return *r;
+    }
+    let headers = if p.search_in_burst {
+        match p.admit() {
+            Ok(h) => h,
+            Err(r) => return *r,
+        }
+    } else {
+        HeaderMap::new()
     };
     p.searches.fetch_add(1, Ordering::Relaxed);
     let after_id: usize = body["filterGroups"][0]["filters"]
@@ -109,6 +149,18 @@ async fn search(State(p): S, axum::Json(body): axum::Json<Value>) -> Response {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let limit = body["limit"].as_u64().unwrap_or(10).min(200) as usize;
+    let offset: usize = body["after"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
+    if offset + limit > 10_000 {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"status": "error",
+            "message": "paging past 10,000 results", "category": "VALIDATION_ERROR"})),
+        )
+            .into_response();
+    }
     let wanted: Vec<String> = body["properties"]
         .as_array()
         .into_iter()
@@ -272,7 +324,10 @@ property = "leadgate_grade"
     // Records per request: batches of 100 writes only; with the 200-record page reads too.
     let write_ceiling = per_sec * 100.0;
     let all_ceiling = per_sec * r.counts.read as f64 / calls.max(1) as f64;
-    println!("backfill of {n} contacts, mock HubSpot at {LIMIT} requests / 10 s");
+    println!(
+        "backfill of {n} contacts, mock HubSpot at {LIMIT} requests / 10 s, searches {SEARCH_LIMIT}/s {}",
+        if portal.search_in_burst { "and in the 10 s window" } else { "on their own" }
+    );
     println!(
         "  read {} · written {} · unchanged {} · failed {} · pages {}",
         r.counts.read,

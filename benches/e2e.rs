@@ -6,7 +6,8 @@
 //! LEADGATE_BENCH_COMPANIES (1000); for the end-to-end run through CRM delivery,
 //! LEADGATE_BENCH_E2E_LEADS (the smaller of LEADS and 5000), LEADGATE_BENCH_WORKERS (8, the
 //! shipped default), LEADGATE_BENCH_CRM_LATENCY_MS (20) and LEADGATE_BENCH_CRM_BATCH_WAIT
-//! (`[crm] batch_wait`, e.g. `50ms`; unset: one CRM write per lead); LEADGATE_BENCH_BIN runs another
+//! (`[crm] batch_wait`, e.g. `50ms`; unset: one CRM write per lead), LEADGATE_BENCH_E2E_PACED_RATE
+//! (the paced run's leads/s; half the flood's when unset); LEADGATE_BENCH_BIN runs another
 //! leadgate binary (an earlier build) under the same load; LEADGATE_BENCH_STAGES (a comma
 //! list of intake, evaluate, events, cold, e2e, hostile, memory; all by default) runs only some stages, for
 //! profiling one of them; LEADGATE_BENCH_CONFIG (a leadgate.toml) serves intake and evaluate
@@ -1150,7 +1151,12 @@ fn main() {
         let flood_lat = accept_to_write(&crm, &flood.answers);
         let calls_per_lead = crm.calls.load(Ordering::Relaxed) as f64 / writes.max(1) as f64;
         let ceiling = workers as f64 / (calls_per_lead * crm_ms as f64 / 1000.0);
-        let paced_rate = (e2e_rate / 2.0).max(1.0);
+        // LEADGATE_BENCH_E2E_PACED_RATE fixes the paced run's rate (leads/s), to compare
+        // latency at one load across builds; unset, half the flood's rate.
+        let paced_rate = std::env::var("LEADGATE_BENCH_E2E_PACED_RATE")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or((e2e_rate / 2.0).max(1.0));
         let paced_n = ((paced_rate * 10.0) as usize).clamp(50, e2e_n.max(50));
         let paced = rt
             .block_on(load_paced(&url, e2e_n, paced_n, paced_rate, e2e_body))

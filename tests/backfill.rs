@@ -122,6 +122,8 @@ struct Portal {
     writes: HashMap<u64, u32>,
     batch_calls: Vec<usize>,
     search_calls: usize,
+    /// When each search arrived.
+    search_at: Vec<std::time::Instant>,
 }
 
 type Shared = Arc<Mutex<Portal>>;
@@ -143,6 +145,7 @@ fn portal(n: u64) -> Shared {
 fn search(p: &Shared, r: &Request) -> ResponseTemplate {
     let body: Value = serde_json::from_slice(&r.body).unwrap();
     let mut p = p.lock().unwrap();
+    p.search_at.push(std::time::Instant::now());
     p.search_calls += 1;
     let filters = body["filterGroups"][0]["filters"]
         .as_array()
@@ -878,4 +881,27 @@ async fn leads_decided_together_are_written_in_batches_and_one_invalid_fails_alo
     let writes = writes.lock().unwrap();
     assert_eq!(writes.len(), N - 1);
     assert!(writes.values().all(|n| *n == 1));
+}
+
+/// HubSpot's search endpoints allow five requests a second per token, counted apart from the
+/// 100 / 10 s (manifest `own_rate_limit`): pages are read evenly spaced, never two in a
+/// fifth of a second, while the writes keep the connector's own permits.
+#[tokio::test]
+async fn hubspot_search_pages_are_spaced_by_the_search_limit() {
+    let server = MockServer::start().await;
+    let p = portal(601);
+    mount_hubspot(&server, &p, Duration::ZERO).await;
+    let w = world(&hubspot_config(&server.uri())).await;
+    let r = w.backfill("hubspot", false).await;
+    assert!(r.finished);
+    assert_eq!(r.counts.written, 601, "{}", backfill::render(&r));
+    let p = p.lock().unwrap();
+    assert_eq!(p.search_at.len(), 4, "200 + 200 + 200 + 1");
+    for pair in p.search_at.windows(2) {
+        let gap = pair[1].duration_since(pair[0]);
+        assert!(
+            gap >= Duration::from_millis(190),
+            "two searches {gap:?} apart: more than 5 a second"
+        );
+    }
 }

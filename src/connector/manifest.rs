@@ -271,6 +271,18 @@ pub struct OperationConfig {
     /// table `{ path, or = [...], as = "number" }`.
     #[serde(default)]
     pub response: BTreeMap<String, FieldMapConfig>,
+    /// A limit of this operation's own, taken instead of the connector's `[rate_limit]`
+    /// (HubSpot's CRM search endpoints have their own per-second limit).
+    #[serde(default)]
+    pub own_rate_limit: Option<OwnRateLimitConfig>,
+}
+
+/// `requests` per `per`, evenly spaced: no burst, because the vendor counts it per second.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnRateLimitConfig {
+    pub requests: u32,
+    pub per: String,
 }
 
 /// What an answer means.

@@ -90,6 +90,9 @@ pub struct Operation {
     pub response: Vec<FieldMap>,
     /// Every lead value the request needs.
     pub needs: BTreeSet<&'static str>,
+    /// The least time between two calls of this operation, when it has a limit of its own
+    /// (`own_rate_limit`); such calls do not take the connector's permits.
+    pub own_spacing: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -572,6 +575,23 @@ fn check_operation(
             "an enrichment operation needs a response map (field = \"$.path\")",
         );
     }
+    let own_spacing = op.own_rate_limit.as_ref().and_then(|r| {
+        let per = is.duration(
+            &at("own_rate_limit.per"),
+            &r.per,
+            Some(&r.per),
+            Duration::ZERO,
+        );
+        if r.requests == 0 {
+            is.add(
+                at("own_rate_limit.requests"),
+                "requests",
+                "must be at least 1",
+            );
+            return None;
+        }
+        (!per.is_zero()).then(|| per / r.requests)
+    });
     if is.list.len() > before {
         return None;
     }
@@ -592,6 +612,7 @@ fn check_operation(
         confidence,
         response,
         needs,
+        own_spacing,
     })
 }
 

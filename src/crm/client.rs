@@ -24,7 +24,7 @@ use crate::enrich::build::effective_limit;
 use crate::resilience::budget::Budget;
 use crate::resilience::limit::{Limiter, RateSignal, Remaining};
 use crate::resilience::park::Park;
-use crate::resilience::stack::{CallError, Refusal, Stack};
+use crate::resilience::stack::{CallError, Permits, Refusal, Stack};
 use crate::settings::{ConfigIssue, ProviderSettings};
 
 /// A quota window with fewer calls left than this is paced: the rest is spread over the
@@ -72,6 +72,25 @@ pub struct CrmConnector {
     /// park → budget → retry → limiter (`resilience::stack`); no breaker: a CRM's
     /// refusal is about the lead, not a reason to stop asking.
     stack: Stack,
+    /// Operations with a limit of their own (`own_rate_limit`), by name.
+    paced: BTreeMap<String, Pacer>,
+}
+
+/// Spaces one operation's calls evenly. Hand-written rather than a second GCRA: the
+/// vendor counts these per rolling second, so no burst (and no timer tolerance) is allowed.
+struct Pacer {
+    spacing: Duration,
+    last: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pacer {
+    async fn wait(&self) {
+        let mut last = self.last.lock().await;
+        if let Some(at) = *last {
+            tokio::time::sleep_until(at + self.spacing).await;
+        }
+        *last = Some(tokio::time::Instant::now());
+    }
 }
 
 impl CrmConnector {
@@ -279,6 +298,21 @@ impl CrmConnector {
                 retry: manifest.retry,
                 limiter: Limiter::new(limit),
             },
+            paced: manifest
+                .operations
+                .iter()
+                .filter_map(|(name, op)| {
+                    op.own_spacing.map(|spacing| {
+                        (
+                            name.clone(),
+                            Pacer {
+                                spacing,
+                                last: tokio::sync::Mutex::new(None),
+                            },
+                        )
+                    })
+                })
+                .collect(),
         }))
     }
 
@@ -355,7 +389,11 @@ impl CrmConnector {
         };
         let text = body::text_vars(vars);
         let bare = without_body(op);
+        let paced = self.paced.get(op_name);
         let attempt = || async {
+            if let Some(p) = paced {
+                p.wait().await;
+            }
             let (mut exchange, generation) =
                 self.send_once(op, &bare, &text, &request_body).await?;
             // A 401 refreshes the token once (shared by every caller refused the same token)
@@ -382,7 +420,13 @@ impl CrmConnector {
         };
         let result = self
             .stack
-            .call(self.manifest.cost_per_call, |_| true, attempt)
+            .call_with(
+                self.manifest.cost_per_call,
+                |_| true,
+                // An operation paced on its own limit spends none of the connector's permits.
+                Permits::from(paced.is_none()),
+                attempt,
+            )
             .await;
         let outcome = match &result {
             Ok(_) => "ok",

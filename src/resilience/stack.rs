@@ -77,6 +77,25 @@ impl<E: Failure> Retryable for Attempt<E> {
     }
 }
 
+/// Whether an attempt takes one of the connector's rate-limit permits: an operation the
+/// vendor limits on its own (HubSpot search) is paced by the caller instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permits {
+    Connector,
+    OwnLimit,
+}
+
+impl From<bool> for Permits {
+    /// `true`: the connector's limiter.
+    fn from(connector: bool) -> Self {
+        if connector {
+            Permits::Connector
+        } else {
+            Permits::OwnLimit
+        }
+    }
+}
+
 /// The stack of one connector.
 pub struct Stack {
     pub park: Park,
@@ -94,6 +113,23 @@ impl Stack {
         &self,
         cost: f64,
         billed: impl FnOnce(&T) -> bool,
+        attempt: F,
+    ) -> Result<Called<T>, CallError<E>>
+    where
+        E: Failure,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.call_with(cost, billed, Permits::Connector, attempt)
+            .await
+    }
+
+    /// [`Stack::call`], saying whether each attempt takes a limiter permit.
+    pub async fn call_with<T, E, F, Fut>(
+        &self,
+        cost: f64,
+        billed: impl FnOnce(&T) -> bool,
+        permits: Permits,
         mut attempt: F,
     ) -> Result<Called<T>, CallError<E>>
     where
@@ -124,8 +160,10 @@ impl Stack {
             .retry
             .run(|| {
                 let upstream = attempt();
-                async {
-                    self.limiter.acquire().await.map_err(Attempt::Limited)?;
+                async move {
+                    if permits == Permits::Connector {
+                        self.limiter.acquire().await.map_err(Attempt::Limited)?;
+                    }
                     upstream.await.map_err(Attempt::Failed)
                 }
             })

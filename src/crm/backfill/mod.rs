@@ -294,195 +294,267 @@ pub async fn run(
     let started = Instant::now();
     let mut progress = progress::Progress::new(id, opts.progress_every, run.counts.read);
 
-    loop {
-        let page_no = run.pages + 1;
-        let store_err = |error: StoreError| BackfillError::Store {
-            crm: id.to_string(),
-            page: page_no,
-            error,
-        };
-        let page = source::read_page(c, vendor, &vars, run.cursor.as_deref())
-            .await
-            .map_err(|error| BackfillError::Read {
+    // Three stages run at once, so the writes go out at the limiter's rate: a reader that
+    // keeps a page ahead (the next cursor is known from the page itself), the decisions of
+    // one page, and a writer that writes and commits pages in order. The cursor is still
+    // committed only after every write of its page is closed; a crash leaves at most the
+    // pages in between to be read and decided again, never written twice.
+    let (page_tx, mut page_rx) =
+        tokio::sync::mpsc::channel::<(i64, Result<source::Page, ConnectorError>)>(READ_AHEAD);
+    let (write_tx, mut write_rx) = tokio::sync::mpsc::channel::<Staged>(WRITE_AHEAD);
+    let reader = {
+        let mut cursor = run.cursor.clone();
+        let mut page_no = run.pages;
+        let vars = &vars;
+        async move {
+            loop {
+                page_no += 1;
+                let page = source::read_page(c, vendor, vars, cursor.as_deref()).await;
+                let next = page.as_ref().ok().and_then(|p| p.next.clone());
+                let last = next.is_none();
+                if page_tx.send((page_no, page)).await.is_err() || last {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+    };
+    let mut read_now = 0u64;
+    let mut dry_diff = Diff::default();
+    let generation = run.generation;
+    let read_before = run.counts.read;
+    let processor = async {
+        let mut read_so_far = read_before;
+        while let Some((page_no, page)) = page_rx.recv().await {
+            let store_err = |error: StoreError| BackfillError::Store {
+                crm: id.to_string(),
+                page: page_no,
+                error,
+            };
+            let page = page.map_err(|error| BackfillError::Read {
                 crm: id.to_string(),
                 page: page_no,
                 error,
             })?;
-        if let Some(t) = page.total {
             // HubSpot's `total` counts what the keyset query still matches; SOQL's the pass.
-            let before = if vendor == Vendor::HubSpot {
-                run.counts.read
-            } else {
-                0
-            };
-            progress.set_total(before + t);
-        }
-        let mut counts = Counts::default();
-        let mut decided: Vec<Decided> = Vec::new();
-        let mut stopped_early = false;
-        for record in &page.records {
-            if let Some(limit) = opts.limit {
-                if opts.dry_run && report.read_now >= limit {
-                    stopped_early = true;
-                    break;
+            let total = page.total.map(|t| {
+                if vendor == Vendor::HubSpot {
+                    read_so_far + t
+                } else {
+                    t
                 }
-            }
-            report.read_now += 1;
-            counts.read += 1;
-            let fields = map.map(record, &text).fields;
-            let Some(record_id) = fields.get("record_id").and_then(id_text) else {
-                *counts.skipped.entry("invalid".into()).or_default() += 1;
-                continue;
-            };
-            let key = format!("backfill:{id}:{}:{record_id}", run.generation);
-            let mut pending = false;
-            if !opts.dry_run {
-                if let Some(entry) = store.outbox_get(&key).await.map_err(store_err)? {
-                    match entry.status {
-                        EffectStatus::Ok => {
-                            counts.changed += 1;
-                            counts.written += 1;
-                            continue;
-                        }
-                        EffectStatus::Failed => {
-                            counts.changed += 1;
-                            let reason = entry
-                                .answer
-                                .as_ref()
-                                .and_then(|a| a.get("reason"))
-                                .and_then(Value::as_str)
-                                .unwrap_or("ERROR")
-                                .to_string();
-                            *counts.failed.entry(reason).or_default() += 1;
-                            continue;
-                        }
-                        EffectStatus::Pending => pending = true,
+            });
+            let mut counts = Counts::default();
+            let mut decided: Vec<Decided> = Vec::new();
+            let mut stopped_early = false;
+            for record in &page.records {
+                if let Some(limit) = opts.limit {
+                    if opts.dry_run && read_now >= limit {
+                        stopped_early = true;
+                        break;
                     }
                 }
-            }
-            let raw = record_lead(id, &record_id, &fields);
-            let Ok(lead) = pipeline.normalize(&raw) else {
-                *counts.skipped.entry("invalid".into()).or_default() += 1;
-                continue;
-            };
-            // Someone who asked to be erased is not enriched, decided, recorded or written.
-            if let Some(email) = &lead.email {
-                if store.is_suppressed(email).await.map_err(store_err)? {
-                    *counts.skipped.entry("suppressed".into()).or_default() += 1;
+                read_now += 1;
+                counts.read += 1;
+                let fields = map.map(record, &text).fields;
+                let Some(record_id) = fields.get("record_id").and_then(id_text) else {
+                    *counts.skipped.entry("invalid".into()).or_default() += 1;
                     continue;
+                };
+                let key = format!("backfill:{id}:{generation}:{record_id}");
+                let mut pending = false;
+                if !opts.dry_run {
+                    if let Some(entry) = store.outbox_get(&key).await.map_err(store_err)? {
+                        match entry.status {
+                            EffectStatus::Ok => {
+                                counts.changed += 1;
+                                counts.written += 1;
+                                continue;
+                            }
+                            EffectStatus::Failed => {
+                                counts.changed += 1;
+                                let reason = entry
+                                    .answer
+                                    .as_ref()
+                                    .and_then(|a| a.get("reason"))
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("ERROR")
+                                    .to_string();
+                                *counts.failed.entry(reason).or_default() += 1;
+                                continue;
+                            }
+                            EffectStatus::Pending => pending = true,
+                        }
+                    }
                 }
-            }
-            if let Some(f) = &filter {
-                let ctx = RuleContext::for_lead(
-                    &EnrichedLead {
-                        lead: lead.clone(),
-                        enrichment: Default::default(),
-                    },
-                    &json!({}),
-                    now,
-                );
-                if !f.eval(&ctx).matched() {
-                    *counts.skipped.entry("filtered".into()).or_default() += 1;
+                let raw = record_lead(id, &record_id, &fields);
+                let Ok(lead) = pipeline.normalize(&raw) else {
+                    *counts.skipped.entry("invalid".into()).or_default() += 1;
                     continue;
+                };
+                // Someone who asked to be erased is not enriched, decided, recorded or written.
+                if let Some(email) = &lead.email {
+                    if store.is_suppressed(email).await.map_err(store_err)? {
+                        *counts.skipped.entry("suppressed".into()).or_default() += 1;
+                        continue;
+                    }
                 }
-            }
-            let decision = pipeline
-                .decide(lead.clone(), &rotation, now)
-                .await
-                .map_err(|e| BackfillError::Record {
-                    crm: id.to_string(),
-                    page: page_no,
-                    record: record_id.clone(),
-                    reason: e.to_string(),
-                })?;
-            let mut current = vendor.properties(record);
-            if pending && c.has("get") {
-                // Begun by a process that died before closing it: the listing may lag the
-                // write (HubSpot search does), the record by id does not.
-                let mut get = TypedVars::from([("record_id", Value::from(record_id.clone()))]);
-                get.insert("property_names", Value::from(names.join(",")));
-                let reply = c
-                    .call("get", &get)
+                if let Some(f) = &filter {
+                    let ctx = RuleContext::for_lead(
+                        &EnrichedLead {
+                            lead: lead.clone(),
+                            enrichment: Default::default(),
+                        },
+                        &json!({}),
+                        now,
+                    );
+                    if !f.eval(&ctx).matched() {
+                        *counts.skipped.entry("filtered".into()).or_default() += 1;
+                        continue;
+                    }
+                }
+                let decision = pipeline
+                    .decide(lead.clone(), &rotation, now)
                     .await
-                    .map_err(|error| BackfillError::Read {
+                    .map_err(|e| BackfillError::Record {
                         crm: id.to_string(),
                         page: page_no,
+                        record: record_id.clone(),
+                        reason: e.to_string(),
+                    })?;
+                let mut current = vendor.properties(record);
+                if pending && c.has("get") {
+                    // Begun by a process that died before closing it: the listing may lag the
+                    // write (HubSpot search does), the record by id does not.
+                    let mut get = TypedVars::from([("record_id", Value::from(record_id.clone()))]);
+                    get.insert("property_names", Value::from(names.join(",")));
+                    let reply = c
+                        .call("get", &get)
+                        .await
+                        .map_err(|error| BackfillError::Read {
+                            crm: id.to_string(),
+                            page: page_no,
+                            error,
+                        })?;
+                    if let Some(p) = reply.fields.get("properties") {
+                        current = p.clone();
+                    }
+                }
+                let change = diff(
+                    crm,
+                    &decision,
+                    &current,
+                    owner_property.as_deref(),
+                    &record_id,
+                );
+                if let Some(ch) = &change {
+                    counts.changed += 1;
+                    if opts.dry_run {
+                        note_diff(
+                            &mut dry_diff,
+                            ch,
+                            &decision,
+                            &current,
+                            owner_property.as_deref(),
+                        );
+                    }
+                } else if pending {
+                    // The earlier attempt's write landed: close it.
+                    counts.changed += 1;
+                    counts.written += 1;
+                    store
+                        .outbox_finish(&key, &ok_finish(&record_id, "already held by the record"))
+                        .await
+                        .map_err(store_err)?;
+                } else {
+                    counts.unchanged += 1;
+                }
+                decided.push(Decided {
+                    record_id,
+                    key,
+                    lead,
+                    decision,
+                    change,
+                    pending,
+                });
+            }
+
+            if !opts.dry_run {
+                record_page(store, &rotation, id, page_no, &mut decided, &mut counts).await?;
+            }
+            read_so_far += counts.read;
+            let limit_reached = opts.limit.is_some_and(|l| read_now >= l);
+            let done = page.next.is_none() && !stopped_early;
+            let last = done || limit_reached || stopped_early;
+            let staged = Staged {
+                page_no,
+                next: page.next,
+                done,
+                last,
+                total,
+                decided,
+                counts,
+            };
+            // A closed writer has failed: its error is the one reported.
+            if write_tx.send(staged).await.is_err() || last {
+                break;
+            }
+        }
+        drop(write_tx);
+        Ok::<(), BackfillError>(())
+    };
+    let mut failures = Vec::new();
+    let mut finished = false;
+    let writer = async {
+        while let Some(mut st) = write_rx.recv().await {
+            if !opts.dry_run {
+                write_changes(
+                    store,
+                    c,
+                    vendor,
+                    owner_property.as_deref(),
+                    st.page_no,
+                    &st.decided,
+                    &mut st.counts,
+                    &mut failures,
+                )
+                .await?;
+            }
+            run.counts.add(&st.counts);
+            run.pages = st.page_no;
+            if !opts.dry_run {
+                store
+                    .backfill_commit(&run, st.next.as_deref(), st.done)
+                    .await
+                    .map_err(|error| BackfillError::Store {
+                        crm: id.to_string(),
+                        page: st.page_no,
                         error,
                     })?;
-                if let Some(p) = reply.fields.get("properties") {
-                    current = p.clone();
-                }
             }
-            let change = diff(
-                crm,
-                &decision,
-                &current,
-                owner_property.as_deref(),
-                &record_id,
+            if let Some(t) = st.total {
+                progress.set_total(t);
+            }
+            progress.advance(
+                st.counts.read,
+                run.counts.written,
+                run.counts.failed_total(),
             );
-            if let Some(ch) = &change {
-                counts.changed += 1;
-                if opts.dry_run {
-                    note_diff(
-                        &mut report.diff,
-                        ch,
-                        &decision,
-                        &current,
-                        owner_property.as_deref(),
-                    );
-                }
-            } else if pending {
-                // The earlier attempt's write landed: close it.
-                counts.changed += 1;
-                counts.written += 1;
-                store
-                    .outbox_finish(&key, &ok_finish(&record_id, "already held by the record"))
-                    .await
-                    .map_err(store_err)?;
-            } else {
-                counts.unchanged += 1;
+            run.cursor = st.next;
+            if st.last {
+                finished = st.done;
+                break;
             }
-            decided.push(Decided {
-                record_id,
-                key,
-                lead,
-                decision,
-                change,
-                pending,
-            });
         }
-
-        if !opts.dry_run {
-            write_page(
-                store,
-                c,
-                vendor,
-                owner_property.as_deref(),
-                &rotation,
-                page_no,
-                &mut decided,
-                &mut counts,
-                &mut report.failures,
-            )
-            .await?;
-        }
-        run.counts.add(&counts);
-        run.pages += 1;
-        let limit_reached = opts.limit.is_some_and(|l| report.read_now >= l);
-        let done = page.next.is_none() && !stopped_early;
-        if !opts.dry_run {
-            store
-                .backfill_commit(&run, page.next.as_deref(), done)
-                .await
-                .map_err(store_err)?;
-        }
-        progress.advance(counts.read, run.counts.written, run.counts.failed_total());
-        run.cursor = page.next.clone();
-        if done || limit_reached || stopped_early {
-            report.finished = done;
-            break;
-        }
-    }
+        Ok::<(), BackfillError>(())
+    };
+    let (decided, written, ()) = tokio::join!(processor, writer, reader);
+    written?;
+    decided?;
+    report.read_now = read_now;
+    report.diff = dry_diff;
+    report.failures = failures;
+    report.finished = finished;
     progress.finish();
     report.counts = run.counts;
     report.pages = run.pages;
@@ -490,17 +562,81 @@ pub async fn run(
     Ok(report)
 }
 
-/// Records the page's decisions (with the rotation they used), then writes its changes in
-/// batches, each record's effect begun before the call and closed with its own answer.
+/// Pages read ahead of the one being decided, and decided pages waiting for the writer:
+/// one each keeps every stage busy without holding more than a few pages in memory.
+const READ_AHEAD: usize = 1;
+const WRITE_AHEAD: usize = 1;
+
+/// A decided page on its way to the writer.
+struct Staged {
+    page_no: i64,
+    next: Option<String>,
+    /// The pass ends with this page.
+    done: bool,
+    /// Nothing follows it in this process (the end, or `--limit`).
+    last: bool,
+    total: Option<u64>,
+    decided: Vec<Decided>,
+    counts: Counts,
+}
+
+/// Records the page's decisions with the rotation they used, before any of its writes.
+async fn record_page(
+    store: &Store,
+    rotation: &LocalAssignments,
+    id: &str,
+    page: i64,
+    decided: &mut Vec<Decided>,
+    counts: &mut Counts,
+) -> Result<(), BackfillError> {
+    let store_err = |error: StoreError| BackfillError::Store {
+        crm: id.to_string(),
+        page,
+        error,
+    };
+    let mut pairs: Vec<(Lead, Decision)> = decided
+        .iter()
+        .map(|d| (d.lead.clone(), d.decision.clone()))
+        .collect();
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let delta = rotation.take_delta();
+    let erased = store
+        .record_batch(&mut pairs, &delta.positions)
+        .await
+        .map_err(store_err)?;
+    store
+        .add_assignment_counts(&delta.counts)
+        .await
+        .map_err(store_err)?;
+    // Erased between the check and the record: the store kept nothing; write nothing.
+    for i in erased.iter().rev() {
+        let gone = decided.remove(*i);
+        pairs.remove(*i);
+        if gone.change.is_some() || gone.pending {
+            counts.changed = counts.changed.saturating_sub(1);
+        } else {
+            counts.unchanged = counts.unchanged.saturating_sub(1);
+        }
+        *counts.skipped.entry("suppressed".into()).or_default() += 1;
+    }
+    for (d, (_, recorded)) in decided.iter_mut().zip(&pairs) {
+        d.decision.id = recorded.id.clone();
+    }
+    Ok(())
+}
+
+/// Writes a recorded page's changes in batches, each record's effect begun before the call
+/// and closed with its own answer.
 #[allow(clippy::too_many_arguments)]
-async fn write_page(
+async fn write_changes(
     store: &Store,
     c: &super::CrmConnector,
     vendor: Vendor,
     owner_property: Option<&str>,
-    rotation: &LocalAssignments,
     page: i64,
-    decided: &mut Vec<Decided>,
+    decided: &[Decided],
     counts: &mut Counts,
     failures: &mut Vec<Failure>,
 ) -> Result<(), BackfillError> {
@@ -510,35 +646,6 @@ async fn write_page(
         page,
         error,
     };
-    let mut pairs: Vec<(Lead, Decision)> = decided
-        .iter()
-        .map(|d| (d.lead.clone(), d.decision.clone()))
-        .collect();
-    if !pairs.is_empty() {
-        let delta = rotation.take_delta();
-        let erased = store
-            .record_batch(&mut pairs, &delta.positions)
-            .await
-            .map_err(store_err)?;
-        store
-            .add_assignment_counts(&delta.counts)
-            .await
-            .map_err(store_err)?;
-        // Erased between the check and the record: the store kept nothing; write nothing.
-        for i in erased.iter().rev() {
-            let gone = decided.remove(*i);
-            pairs.remove(*i);
-            if gone.change.is_some() || gone.pending {
-                counts.changed = counts.changed.saturating_sub(1);
-            } else {
-                counts.unchanged = counts.unchanged.saturating_sub(1);
-            }
-            *counts.skipped.entry("suppressed".into()).or_default() += 1;
-        }
-        for (d, (_, recorded)) in decided.iter_mut().zip(&pairs) {
-            d.decision.id = recorded.id.clone();
-        }
-    }
     let writes: Vec<&Decided> = decided.iter().filter(|d| d.change.is_some()).collect();
     for chunk in writes.chunks(vendor.batch_size()) {
         let effects: Vec<Effect> = chunk
