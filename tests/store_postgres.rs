@@ -364,3 +364,166 @@ async fn backfill_progress_resumes_an_unfinished_pass_and_renews_a_finished_one(
     );
     assert_eq!(renewed.counts.read, 0);
 }
+
+/// As on SQLite: the running account totals (migration 0013) answer what the full read of
+/// the decisions answers, here with two replicas deciding leads of one account at once
+/// (re-decisions and a person moving away included): the account lock loses no update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn running_account_totals_hold_with_two_replicas_deciding_one_account() {
+    use leadgate::score::AccountRollup;
+    let p = Arc::new(pipeline());
+    let url = fresh_postgres_db().await;
+    let a = PgStore::open(&url).await.unwrap();
+    let b = PgStore::open(&url).await.unwrap();
+    let rollup = AccountRollup {
+        score: "engagement".into(),
+        half_life: Some(Duration::from_secs(3_600)),
+    };
+    let later = || Utc::now() + chrono::Duration::minutes(90);
+    // The first read makes the (empty) totals, so every decision below moves them.
+    assert_eq!(
+        a.account_score("acme.io", &rollup, later())
+            .await
+            .unwrap()
+            .leads,
+        0
+    );
+    for i in 0..30 {
+        let v = json!({"email": format!("p{}@acme.io", i % 24), "domain": "acme.io", "title": "VP Sales"});
+        arrive(&a, &p, v).await;
+    }
+    arrive(&a, &p, json!({"email": "p3@acme.io", "domain": "beta.io"})).await;
+    let drain = |s: PgStore| {
+        let p = p.clone();
+        tokio::spawn(async move {
+            while let Some(job) = s.claim(Duration::from_secs(60)).await.unwrap() {
+                let (lead, decision) = decide_payload(&p, &job).await;
+                s.complete(&job, &lead, &decision).await.expect("decided");
+            }
+        })
+    };
+    let (x, y) = tokio::join!(drain(a.clone()), drain(b.clone()));
+    x.unwrap();
+    y.unwrap();
+    let now = later();
+    let rows = a.account_rows("acme.io", "engagement").await.unwrap();
+    let full = rollup.roll_up(&rows, now);
+    let running = b.account_score("acme.io", &rollup, now).await.unwrap();
+    assert_eq!(running, full);
+    // 24 people, one of them now decided at beta.io (unless its jobs were decided out of order).
+    assert!((23..=24).contains(&running.leads), "{running:?}");
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM account_rollups")
+        .fetch_one(&sqlx::PgPool::connect(&url).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        kept, 1,
+        "only the account that was read keeps a running total"
+    );
+}
+
+/// Two replicas recording decisions of one person at once (two arrivals decided together):
+/// each moves the person's value from the decision the other committed. Both are held at
+/// the account's lock until both have started; if each read the lead's previous decision
+/// before waiting, the first decision's value would leave the total twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_deciding_one_person_at_once_move_its_value_once() {
+    use leadgate::score::AccountRollup;
+    use sqlx::Connection;
+    let p = pipeline();
+    let url = fresh_postgres_db().await;
+    let a = PgStore::open(&url).await.unwrap();
+    let b = PgStore::open(&url).await.unwrap();
+    let rollup = AccountRollup {
+        score: "engagement".into(),
+        half_life: None,
+    };
+    assert_eq!(
+        a.account_score("acme.io", &rollup, Utc::now())
+            .await
+            .unwrap()
+            .leads,
+        0
+    );
+    let with_score = |job: &Job, score: i64| {
+        let p = &p;
+        let job = job.clone();
+        async move {
+            let (lead, mut decision) = decide_payload(p, &job).await;
+            decision
+                .scores
+                .get_mut("engagement")
+                .expect("the shipped config scores engagement")
+                .score = score;
+            (lead, decision)
+        }
+    };
+    // A colleague keeps the account's total above zero, where a value taken out twice shows.
+    arrive(&a, &p, json!({"email": "bo@acme.io", "domain": "acme.io"})).await;
+    for _ in 0..3 {
+        arrive(&a, &p, json!({"email": "cy@acme.io", "domain": "acme.io"})).await;
+    }
+    for score in [5, 10] {
+        let job = a.claim(Duration::from_secs(60)).await.unwrap().unwrap();
+        let (lead, decision) = with_score(&job, score).await;
+        a.complete(&job, &lead, &decision).await.unwrap();
+    }
+    assert_eq!(
+        a.account_score("acme.io", &rollup, Utc::now())
+            .await
+            .unwrap(),
+        leadgate::score::AccountScore {
+            score: 15,
+            leads: 2
+        }
+    );
+
+    let (j2, j3) = (
+        a.claim(Duration::from_secs(60)).await.unwrap().unwrap(),
+        b.claim(Duration::from_secs(60)).await.unwrap().unwrap(),
+    );
+    let (d2, d3) = (with_score(&j2, 40).await, with_score(&j3, 70).await);
+    let mut holder = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended('account_rollups:acme.io', 0))")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let x = tokio::spawn({
+        let a = a.clone();
+        async move { a.complete(&j2, &d2.0, &d2.1).await }
+    });
+    let y = tokio::spawn({
+        let b = b.clone();
+        async move { b.complete(&j3, &d3.0, &d3.1).await }
+    });
+    // Both wait (for the account, or for the lead) before either may go on.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+        if waiting >= 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "both completes wait");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sqlx::query("SELECT pg_advisory_unlock(hashtextextended('account_rollups:acme.io', 0))")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    x.await.unwrap().expect("decided");
+    y.await.unwrap().expect("decided");
+
+    let now = Utc::now();
+    let running = b.account_score("acme.io", &rollup, now).await.unwrap();
+    let full = rollup.roll_up(&a.account_rows("acme.io", "engagement").await.unwrap(), now);
+    assert_eq!(running, full);
+    assert_eq!(running.leads, 2);
+    // The person counts once, with whichever decision committed last.
+    assert!([45, 75].contains(&running.score), "{running:?}");
+}

@@ -41,6 +41,7 @@ mod limits;
 mod outbox;
 mod privacy;
 mod rescore;
+mod rollup;
 mod routing;
 mod scoring;
 mod training;
@@ -364,6 +365,8 @@ impl PgStore {
         decision: &Decision,
     ) -> Result<Option<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // The lead first, as every transaction recording a decision locks it (rollup.rs).
+        rollup::lock_lead(&mut tx, &job.lead_id).await?;
         let closed = sqlx::query(
             "UPDATE jobs SET status = $1, lease_until = NULL, error = $5, updated_at = $2
              WHERE id = $3 AND status = 'processing' AND attempts = $4",
@@ -439,6 +442,7 @@ impl PgStore {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
         let mut suppressed = Vec::new();
+        let mut moves = Vec::new();
         for (i, (lead, decision)) in decisions.iter_mut().enumerate() {
             // A person erased since the run read its file is not recorded.
             if let Some(email) = &lead.email {
@@ -473,9 +477,10 @@ impl PgStore {
             .fetch_one(&mut *tx)
             .await?;
             decision.id = lead_id.clone();
-            insert_decision(&mut tx, &lead_id, None, decision).await?;
+            moves.extend(record_decision(&mut tx, &lead_id, None, decision).await?);
             routing::record_assignment(&mut tx, &lead_id, decision).await?;
         }
+        rollup::apply(&mut tx, &moves).await?;
         for (pool, position) in rotation {
             sqlx::query(
                 "INSERT INTO rotation (pool, position) VALUES ($1, $2)
@@ -604,16 +609,34 @@ impl PgStore {
     }
 }
 
+/// Inserts a decision and moves the lead's value in the running account totals (migration
+/// 0013), in the caller's transaction; a decision already recorded for the job changes
+/// nothing. For a transaction recording one lead; one recording many takes the moves from
+/// `record_decision` and applies them last (`rollup::apply`).
 async fn insert_decision(
     tx: &mut sqlx::PgConnection,
     lead_id: &str,
     job_id: Option<&str>,
     decision: &Decision,
 ) -> Result<(), StoreError> {
+    let moved = record_decision(tx, lead_id, job_id, decision).await?;
+    rollup::apply(tx, moved.as_slice()).await
+}
+
+/// Inserts a decision under the lead's row lock and answers how the lead's value moves in
+/// the account totals, for the caller to apply before it commits.
+async fn record_decision(
+    tx: &mut sqlx::PgConnection,
+    lead_id: &str,
+    job_id: Option<&str>,
+    decision: &Decision,
+) -> Result<Option<rollup::Move>, StoreError> {
+    rollup::lock_lead(tx, lead_id).await?;
+    let before = rollup::latest(tx, lead_id).await?;
     let mut record = decision.clone();
     record.id = lead_id.to_string();
     let json = serde_json::to_string(&record).map_err(corrupt)?;
-    sqlx::query(
+    let inserted = sqlx::query(
         // The domain it was decided with, or the stored lead's: the account roll-up reads
         // decisions by domain (migration 0008).
         "INSERT INTO decisions (lead_id, job_id, score, grade, route_rule, record, decided_at, domain)
@@ -630,7 +653,12 @@ async fn insert_decision(
     .bind(&decision.lead.domain)
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    if inserted.rows_affected() == 0 {
+        return Ok(None);
+    }
+    Ok(rollup::latest(tx, lead_id)
+        .await?
+        .map(|after| rollup::Move::new(before, after, decision)))
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for error messages.

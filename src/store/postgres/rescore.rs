@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{insert_decision, PgStore as Store};
+use super::{record_decision, rollup, PgStore as Store};
 use crate::lead::Event;
 use crate::rescore::{Claimed, Settle};
 use crate::store::StoreError;
@@ -128,6 +128,8 @@ impl Store {
             return Ok(recorded);
         }
         let mut tx = self.pool.begin().await?;
+        // The account totals move last, once every lead of the batch is locked (rollup.rs).
+        let mut moves = Vec::new();
         for s in batch {
             if let Some(decision) = &s.decision {
                 let locked = sqlx::query("SELECT id FROM leads WHERE id = $1 FOR UPDATE")
@@ -152,7 +154,7 @@ impl Store {
                         .fetch_optional(&mut *tx)
                         .await?
                         .flatten();
-                insert_decision(&mut tx, &s.lead_id, None, decision).await?;
+                moves.extend(record_decision(&mut tx, &s.lead_id, None, decision).await?);
                 if s.rerouted {
                     super::routing::record_assignment(&mut tx, &s.lead_id, decision).await?;
                 }
@@ -179,6 +181,7 @@ impl Store {
                 .await?;
             }
         }
+        rollup::apply(&mut tx, &moves).await?;
         tx.commit().await?;
         Ok(recorded)
     }

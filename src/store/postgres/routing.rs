@@ -298,6 +298,9 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // The lead before its assignment, in the order every transaction recording a
+        // decision locks them (postgres/rollup.rs): no deadlock with its arrival's.
+        super::rollup::lock_lead(&mut tx, &a.lead_id).await?;
         let now_ms = now.timestamp_millis();
         let (status, note) = match outcome {
             SlaOutcome::Met => ("met", "touched in time".to_string()),

@@ -160,4 +160,13 @@ impl AccountEngagement for PgStore {
     ) -> BoxFuture<'a, Result<Vec<(f64, DateTime<Utc>)>, StoreError>> {
         Box::pin(PgStore::account_rows(self, domain, score))
     }
+
+    fn account_score<'a>(
+        &'a self,
+        domain: &'a str,
+        rollup: &'a crate::score::AccountRollup,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<crate::score::AccountScore, StoreError>> {
+        Box::pin(PgStore::account_score(self, domain, rollup, now))
+    }
 }
