@@ -27,7 +27,7 @@ fn policy() -> CachePolicy {
     }
 }
 
-fn replica_cache(link: &Arc<RedisLink>) -> TieredCache {
+fn replica_cache(link: &Arc<RedisLink>) -> TieredCache<Answer> {
     TieredCache::new(MokaCache::new(policy()), link.clone())
 }
 
