@@ -7,7 +7,8 @@
 //! - [`normalize`] — email, domain (public suffix list), free / disposable flags
 //! - [`enrich`]    — the provider trait, the waterfall, field merge with provenance, erasure watch
 //! - [`connector`] — the engine that runs `connectors/*.toml`: manifests, registry, HTTP
-//! - [`resilience`] — cache, rate limits, retries, circuit breaker, credit budget, parking
+//! - [`resilience`] — cache, rate limits, retries, circuit breaker, credit budget, parking,
+//!   composed once in `resilience::stack`
 //! - [`events`]    — events as a per-person history: dedupe keys, request bodies (issue 25)
 //! - [`rules`]     — CEL conditions compiled once, the per-lead context
 //! - [`score`]     — rule points, event decay, caps, grades, factors; named scores (fit,
