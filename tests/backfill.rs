@@ -718,40 +718,7 @@ policy = "overwrite"
 async fn backfill_progress_resumes_an_unfinished_pass_and_renews_a_finished_one() {
     let (_dir, db) = temp_db();
     let store = support::open_store(&db).await;
-    let mut run = store.backfill_start("hubspot", "p1").await.unwrap();
-    assert_eq!(
-        (run.generation, run.cursor.clone(), run.resumed),
-        (1, None, false)
-    );
-    run.pages = 1;
-    run.counts.read = 200;
-    run.counts.failed.insert("VALIDATION_ERROR".into(), 1);
-    store
-        .backfill_commit(&run, Some("2000"), false)
-        .await
-        .unwrap();
-
-    let again = store.backfill_start("hubspot", "p1").await.unwrap();
-    assert!(again.resumed);
-    assert_eq!(again.cursor.as_deref(), Some("2000"));
-    assert_eq!(again.pages, 1);
-    assert_eq!(again.counts, run.counts);
-    assert_eq!(
-        store
-            .backfill_start("hubspot", "p2")
-            .await
-            .unwrap()
-            .generation,
-        1
-    );
-
-    store.backfill_commit(&again, None, true).await.unwrap();
-    let renewed = store.backfill_start("hubspot", "p1").await.unwrap();
-    assert_eq!(
-        (renewed.generation, renewed.cursor, renewed.resumed),
-        (2, None, false)
-    );
-    assert_eq!(renewed.counts.read, 0);
+    support::assert_backfill_progress_rules(&store).await;
 }
 
 // ---- the daemon's batched delivery ([crm] batch_wait) ---------------------------------------

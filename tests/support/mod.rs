@@ -272,3 +272,44 @@ file = "{firmographics}"
     std::fs::write(&file, text).unwrap();
     (dir, file)
 }
+
+/// Backfill progress (migration 0019), the same on both backends: an unfinished pass is
+/// continued at its cursor with its counts; a finished one begins again at the next
+/// generation; another filter is another pass.
+pub async fn assert_backfill_progress_rules(store: &leadgate::store::Store) {
+    let mut run = store.backfill_start("hubspot", "p1").await.unwrap();
+    assert_eq!(
+        (run.generation, run.cursor.clone(), run.resumed),
+        (1, None, false)
+    );
+    run.pages = 1;
+    run.counts.read = 200;
+    run.counts.failed.insert("VALIDATION_ERROR".into(), 1);
+    store
+        .backfill_commit(&run, Some("2000"), false)
+        .await
+        .unwrap();
+
+    let again = store.backfill_start("hubspot", "p1").await.unwrap();
+    assert!(again.resumed);
+    assert_eq!(again.cursor.as_deref(), Some("2000"));
+    assert_eq!(again.pages, 1);
+    assert_eq!(again.counts, run.counts);
+    // Another filter is another pass.
+    assert_eq!(
+        store
+            .backfill_start("hubspot", "p2")
+            .await
+            .unwrap()
+            .generation,
+        1
+    );
+
+    store.backfill_commit(&again, None, true).await.unwrap();
+    let renewed = store.backfill_start("hubspot", "p1").await.unwrap();
+    assert_eq!(
+        (renewed.generation, renewed.cursor, renewed.resumed),
+        (2, None, false)
+    );
+    assert_eq!(renewed.counts.read, 0);
+}
