@@ -424,7 +424,11 @@ impl CrmConnector {
                 self.manifest.cost_per_call,
                 |_| true,
                 // An operation paced on its own limit spends none of the connector's permits.
-                Permits::from(paced.is_none()),
+                if paced.is_some() {
+                    Permits::OwnLimit
+                } else {
+                    Permits::Connector
+                },
                 attempt,
             )
             .await;

@@ -85,17 +85,6 @@ pub enum Permits {
     OwnLimit,
 }
 
-impl From<bool> for Permits {
-    /// `true`: the connector's limiter.
-    fn from(connector: bool) -> Self {
-        if connector {
-            Permits::Connector
-        } else {
-            Permits::OwnLimit
-        }
-    }
-}
-
 /// The stack of one connector.
 pub struct Stack {
     pub park: Park,
