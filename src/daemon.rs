@@ -209,7 +209,8 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
     // replica runs one; the store's claims send each alert once.
     if !alert_queue.set.is_empty() {
         workers.spawn(crate::alert::dispatcher::run(
-            services.clone(),
+            services.store.clone(),
+            services.provider_reports(),
             alert_queue,
             stop_rx.clone(),
         ));

@@ -641,7 +641,48 @@ pub struct Decision {
     /// Set on a decision the re-scoring sweep made at rest (issue 25): why the score moved
     /// and from what. None for a decision made on an arrival.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rescore: Option<crate::rescore::Rescored>,
+    pub rescore: Option<Rescored>,
+}
+
+/// Why a score moved at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Time alone: event points faded by their half-life.
+    Decay,
+    /// Events arrived since the last decision.
+    Event,
+    /// The scoring rules changed (a new digest, or `leadgate rescore --all`).
+    RulesChange,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Decay => "decay",
+            Cause::Event => "event",
+            Cause::RulesChange => "rules_change",
+        }
+    }
+
+    /// The store's `pending` column: absent means decay.
+    pub fn from_pending(pending: Option<&str>) -> Self {
+        match pending {
+            Some("event") => Cause::Event,
+            Some("rules_change") => Cause::RulesChange,
+            _ => Cause::Decay,
+        }
+    }
+}
+
+/// What a decision made at rest (issue 25, `crate::rescore`) records beside the new score (`Decision::rescore`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rescored {
+    pub cause: Cause,
+    pub previous_score: i64,
+    pub previous_grade: String,
+    /// The digest of the scoring rules this score was computed with.
+    pub rules: String,
 }
 
 #[cfg(test)]

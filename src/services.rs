@@ -41,4 +41,15 @@ impl Services {
             alerts: crate::alert::Alerts::none(),
         }
     }
+
+    /// The providers' live reports (circuit, budget), as the alert dispatcher reads them.
+    pub fn provider_reports(self: &Arc<Self>) -> crate::alert::dispatcher::ProviderReports {
+        let services = self.clone();
+        Box::new(move || {
+            services
+                .pipeline
+                .connectors
+                .report(&services.pipeline.waterfall)
+        })
+    }
 }

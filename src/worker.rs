@@ -323,16 +323,23 @@ async fn deliver_and_record(
         }
     };
     // Issue 25 alerts: the grade before this decision, read only when it could turn hot.
-    let previous_grade = crate::alert::previous_grade(state, &job.lead_id, &decision).await;
+    let previous_grade = state
+        .alerts
+        .previous_grade(&state.store, &job.lead_id, &decision)
+        .await;
     match state.store.complete(job, lead, &decision).await {
         // `complete` recorded the CRM's refusal as the job's error with the status.
         Ok(()) if let Some(reason) = crate::crm::failure_reason(&decision) => {
             metrics::counter!("leadgate_leads_processed_total", "status" => "failed").increment(1);
             tracing::warn!(reason, "lead failed");
-            crate::alert::decision_recorded(state, &job.lead_id, previous_grade, &decision);
+            state
+                .alerts
+                .decision_recorded(&job.lead_id, previous_grade, &decision);
         }
         Ok(()) => {
-            crate::alert::decision_recorded(state, &job.lead_id, previous_grade, &decision);
+            state
+                .alerts
+                .decision_recorded(&job.lead_id, previous_grade, &decision);
             metrics::counter!("leadgate_leads_processed_total", "status" => decision.status.as_str()).increment(1);
             tracing::info!(
                 email = %lead.masked_email(),

@@ -125,7 +125,12 @@ impl World {
                 stop_rx.clone(),
             ));
         }
-        tokio::spawn(dispatcher::run(services.clone(), queue, stop_rx));
+        tokio::spawn(dispatcher::run(
+            services.store.clone(),
+            services.provider_reports(),
+            queue,
+            stop_rx,
+        ));
         World {
             _dir: dir,
             services,

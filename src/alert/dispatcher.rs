@@ -25,7 +25,6 @@ use super::config::{AlertKind, AlertRule, AlertSet, Receiver};
 use super::{human, AlertEvent, AlertQueue, GradeChange, SlaBreach, TopFactor};
 use crate::lead::{Decision, RouteAction};
 use crate::resilience::retry::{RetryPolicy, Retryable};
-use crate::services::Services;
 use crate::store::Store;
 
 /// How often provider health is read: a few mutexes per provider, and an opened circuit
@@ -512,12 +511,22 @@ fn capitalized(s: &str) -> String {
     }
 }
 
+/// The providers' live reports, read each provider check.
+pub type ProviderReports =
+    Box<dyn Fn() -> Vec<crate::enrich::report::ConnectorReport> + Send + Sync>;
+
 /// The dispatcher loop of `leadgate serve`: drains `queue`, watches provider health, and
 /// sends each alert in its own task (a slow receiver delays no other alert). Runs until
 /// `stop` turns true, then waits up to a few seconds for alerts in flight.
-pub async fn run(services: Arc<Services>, queue: AlertQueue, mut stop: watch::Receiver<bool>) {
+/// `providers` answers the providers' live reports (circuit, budget) when asked.
+pub async fn run(
+    store: crate::store::Store,
+    providers: ProviderReports,
+    queue: AlertQueue,
+    mut stop: watch::Receiver<bool>,
+) {
     let AlertQueue { set, mut rx } = queue;
-    let dispatcher = Dispatcher::new(set.clone(), services.store.clone());
+    let dispatcher = Dispatcher::new(set.clone(), store);
     let watches_providers = set.watches(AlertKind::ProviderCircuitOpen)
         || set.watches(AlertKind::ProviderBudgetExhausted);
     let mut watch = ProviderWatch::default();
@@ -552,7 +561,7 @@ pub async fn run(services: Arc<Services>, queue: AlertQueue, mut stop: watch::Re
                 }
             }
             _ = every.tick(), if watches_providers => {
-                let reports = services.pipeline.connectors.report(&services.pipeline.waterfall);
+                let reports = providers();
                 for trouble in watch.observe(&reports) {
                     let d = dispatcher.clone();
                     sends.spawn(async move { d.provider_trouble(&trouble).await; });

@@ -250,44 +250,45 @@ pub(crate) fn human(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-/// The decision path, before recording `decision`: the lead's grade so far, read from the
-/// store only when this decision could turn it hot for some alert. A store error reads as
-/// no grade (the dedupe claim still keeps a re-sent lead to one alert).
-pub async fn previous_grade(
-    services: &crate::services::Services,
-    lead_id: &str,
-    decision: &Decision,
-) -> Option<String> {
-    if !services.alerts.watches_grade(&decision.grade) {
-        return None;
-    }
-    match services.store.lead(lead_id).await {
-        Ok(view) => view
-            .and_then(|v| v.decision)
-            .and_then(|d| d.get("grade").and_then(|g| g.as_str()).map(str::to_string)),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the lead's previous grade for alerts");
-            None
+impl Alerts {
+    /// The decision path, before recording `decision`: the lead's grade so far, read from
+    /// the store only when this decision could turn it hot for some alert. A store error
+    /// reads as no grade (the dedupe claim still keeps a re-sent lead to one alert).
+    pub async fn previous_grade(
+        &self,
+        store: &crate::store::Store,
+        lead_id: &str,
+        decision: &Decision,
+    ) -> Option<String> {
+        if !self.watches_grade(&decision.grade) {
+            return None;
+        }
+        match store.lead(lead_id).await {
+            Ok(view) => view
+                .and_then(|v| v.decision)
+                .and_then(|d| d.get("grade").and_then(|g| g.as_str()).map(str::to_string)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the lead's previous grade for alerts");
+                None
+            }
         }
     }
-}
 
-/// The decision path, once `decision` is recorded: a grade change and each failed CRM
-/// delivery are told to the alerts.
-pub fn decision_recorded(
-    services: &crate::services::Services,
-    lead_id: &str,
-    previous_grade: Option<String>,
-    decision: &Decision,
-) {
-    services
-        .alerts
-        .lead_decided(lead_id, previous_grade, decision);
-    for d in decision
-        .delivery
-        .iter()
-        .filter(|d| d.status == crate::lead::DeliveryStatus::Failed)
-    {
-        services.alerts.delivery_failed(&d.connector);
+    /// The decision path, once `decision` is recorded: a grade change and each failed CRM
+    /// delivery are told to the alerts.
+    pub fn decision_recorded(
+        &self,
+        lead_id: &str,
+        previous_grade: Option<String>,
+        decision: &Decision,
+    ) {
+        self.lead_decided(lead_id, previous_grade, decision);
+        for d in decision
+            .delivery
+            .iter()
+            .filter(|d| d.status == crate::lead::DeliveryStatus::Failed)
+        {
+            self.delivery_failed(&d.connector);
+        }
     }
 }

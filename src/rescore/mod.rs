@@ -9,15 +9,18 @@
 //! PostgreSQL store never score the same person twice in one pass. Re-scoring reads the
 //! stored enriched lead and the whole event history: no enrichment call is made.
 
+pub mod config;
 mod sweep;
 pub mod trigger;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::Digest;
 
+pub use crate::lead::{Cause, Rescored};
+pub use config::RescoreConfig;
 pub use sweep::{mark_all, preview, render, run, sweep_once, SweepReport};
 
 /// How often the sweep looks when `[rescore] every` is not set.
@@ -28,47 +31,6 @@ pub const DEFAULT_BATCH: usize = 2000;
 /// makes them due again.
 pub const NEVER: i64 = i64::MAX;
 
-/// Why a score moved at rest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cause {
-    /// Time alone: event points faded by their half-life.
-    Decay,
-    /// Events arrived since the last decision.
-    Event,
-    /// The scoring rules changed (a new digest, or `leadgate rescore --all`).
-    RulesChange,
-}
-
-impl Cause {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cause::Decay => "decay",
-            Cause::Event => "event",
-            Cause::RulesChange => "rules_change",
-        }
-    }
-
-    /// The store's `pending` column: absent means decay.
-    pub fn from_pending(pending: Option<&str>) -> Self {
-        match pending {
-            Some("event") => Cause::Event,
-            Some("rules_change") => Cause::RulesChange,
-            _ => Cause::Decay,
-        }
-    }
-}
-
-/// What a decision made at rest records beside the new score (`Decision::rescore`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Rescored {
-    pub cause: Cause,
-    pub previous_score: i64,
-    pub previous_grade: String,
-    /// The digest of the scoring rules this score was computed with.
-    pub rules: String,
-}
-
 /// A grade that moved at rest: what "lead becomes hot" alerts and `[[trigger]]`s act on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GradeChange {
@@ -78,18 +40,6 @@ pub struct GradeChange {
     pub previous_score: i64,
     pub score: i64,
     pub cause: Cause,
-}
-
-/// `[rescore]` in leadgate.toml.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RescoreConfig {
-    /// On by default when a score can move at rest (an event rule exists).
-    pub enabled: Option<bool>,
-    /// How often the sweep looks (`15m`).
-    pub every: Option<String>,
-    /// People per claim and per write transaction.
-    pub batch: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -134,7 +134,7 @@ pub struct LeadgateConfig {
     pub alerts: Option<PathBuf>,
     /// `[rescore]`: the sweep that scores stored people again (issue 25).
     #[serde(default)]
-    pub rescore: crate::rescore::RescoreConfig,
+    pub rescore: crate::rescore::config::RescoreConfig,
 }
 
 fn default_scoring() -> PathBuf {
