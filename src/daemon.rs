@@ -173,6 +173,11 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         delivery: crm.clone(),
         alerts,
     });
+    // Console sessions are signed under a key every replica of this store derives alike.
+    let session_key = services
+        .store
+        .derived_key(crate::console::session::KEY_PURPOSE)
+        .await?;
     let state = Arc::new(AppState {
         services: services.clone(),
         dry_run_state: Default::default(),
@@ -182,6 +187,7 @@ pub async fn serve(settings: Settings, listen: Option<String>) -> Result<(), Ser
         webhooks: settings.config.webhooks.clone(),
         edge: crate::server::Edge {
             body_read_timeout: settings.body_read_timeout,
+            session_key: Some(session_key),
             ..crate::server::Edge::new(
                 Some(local.port()),
                 settings.config.server.webhook_rate_per_second,

@@ -1,5 +1,6 @@
-//! The pipeline: normalize → enrich → score → route → (deliver), one lead at a time, a
-//! tracing span per stage. Built once from settings; shared by the CLI, the workers and the
+//! The pipeline, one lead at a time, a tracing span per stage. A queued job goes through
+//! [`Pipeline::run_job`], the one place that says the order: normalize → suppression →
+//! history → enrich → account match → score → route → override → deliver → record. Built once from settings; shared by the CLI, the workers and the
 //! HTTP API, so every entry point decides the same way.
 
 use std::collections::HashMap;
@@ -9,6 +10,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tracing::Instrument;
 
+use crate::alert::Alerts;
+use crate::crm::fence::Fence;
+use crate::crm::Crm;
 use crate::enrich::report::Catalog;
 use crate::enrich::Waterfall;
 use crate::lead::{Decision, Lead, LeadStatus, RawLead, RouteAction};
@@ -18,7 +22,9 @@ use crate::rules::RuleContext;
 use crate::score::{AccountEngagement, Scorer};
 use crate::settings::{ConfigErrors, ConfigIssue, Settings};
 use crate::store::reuse::{Reuse, Reused};
-use crate::store::StoreError;
+use crate::store::{Job, Store, StoreError};
+use crate::webhook::RecordSource;
+use futures::future::BoxFuture;
 
 pub struct Pipeline {
     pub normalizer: Normalizer,
@@ -314,13 +320,18 @@ impl Pipeline {
         now: DateTime<Utc>,
         reuse_rollup: bool,
     ) -> Result<Decision, StoreError> {
-        let mut account = self.router.match_account(&lead).await;
-        self.roll_up_account(&mut account, lead.domain.as_deref(), now, reuse_rollup)
-            .await;
         let enriched = self
             .waterfall
             .enrich(lead, now)
             .instrument(tracing::debug_span!("stage", name = "enrich"))
+            .await;
+        let mut account = self
+            .router
+            .match_account(&enriched.lead)
+            .instrument(tracing::debug_span!("stage", name = "account"))
+            .await;
+        let domain = enriched.lead.domain.as_deref();
+        self.roll_up_account(&mut account, domain, now, reuse_rollup)
             .await;
         let mut ctx = RuleContext::for_lead(&enriched, &account, now);
         self.scorer.prepare(&mut ctx);
@@ -364,6 +375,232 @@ impl Pipeline {
             lead,
             rescore: None,
         })
+    }
+}
+
+/// What a job's stages use besides the pipeline itself: the store, and the CRM and the
+/// alerts when they are configured (the daemon's `Services` hands them over).
+pub struct JobStages<'a> {
+    pub store: &'a Store,
+    /// Fetches the CRM record a webhook named by id.
+    pub records: Option<&'a dyn RecordSource>,
+    /// Delivers decisions to the CRM; none unless `[delivery]` is set.
+    pub delivery: Option<&'a Crm>,
+    pub alerts: &'a Alerts,
+}
+
+/// The worker's hold on a job, as the stages see it (`crate::worker` implements it).
+pub trait JobLease: Fence {
+    /// Whether another worker claimed the job since: nothing more may be written.
+    fn lost(&self) -> bool;
+    /// Renews the lease now.
+    fn renew(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+impl Pipeline {
+    /// One claimed job through every stage, in leadgate's one order:
+    ///
+    /// resume an interrupted delivery → fetch the CRM record a webhook named → normalize →
+    /// suppression → the person's event history → enrich → account match → score → route
+    /// → a human override → deliver → record (which closes the job).
+    ///
+    /// A step that cannot finish for a reason that heals (a store or CRM hiccup) returns
+    /// without recording: the job's lease brings it back. A lead that can never be decided
+    /// is recorded as failed with the reason.
+    pub async fn run_job(&self, stages: &JobStages<'_>, job: &Job, lease: &dyn JobLease) {
+        let raw: RawLead = match serde_json::from_str(&job.payload) {
+            Ok(r) => r,
+            Err(e) => {
+                return fail(stages, job, &format!("stored payload is not a lead: {e}")).await
+            }
+        };
+        // A delivery a crash interrupted resumes with the decision it was delivering: the lead
+        // is not routed a second time.
+        if let Some(crm) = &stages.delivery {
+            if let Some(decision) = crm.resume(stages.store, job).await {
+                let lead = decision.lead.clone();
+                return self
+                    .deliver_and_record(stages, job, lease, &lead, decision)
+                    .await;
+            }
+        }
+        // A resolved review item (issue 24) is queued already decided; without `[delivery]`
+        // nothing above resumed it, so it is recorded as decided here.
+        if stages.delivery.is_none() {
+            if let Some(decision) = crate::console::review::preset_decision(stages.store, job).await
+            {
+                let lead = decision.lead.clone();
+                return self
+                    .deliver_and_record(stages, job, lease, &lead, decision)
+                    .await;
+            }
+        }
+        let raw = match crate::webhook::fetch_target(&raw) {
+        None => raw,
+        Some((connector, object, id)) => match &stages.records {
+            None => return fail(stages, job, &format!("the webhook named {connector} {object} {id}, but no CRM connector is configured to fetch it")).await,
+            Some(source) => match source.fetch(&connector, &object, &id).await {
+                Ok(fetched) => fetched,
+                Err(e) if e.permanent => return fail(stages, job, &format!("cannot read {connector} {object} {id}: {e}")).await,
+                Err(e) => {
+                    // The lease brings the job back: a CRM hiccup must not lose the lead.
+                    tracing::warn!(%connector, %object, error = %e, "cannot fetch the CRM record yet; will retry");
+                    return;
+                }
+            },
+        },
+    };
+        let lead = match self.normalize(&raw) {
+            Ok(l) => l,
+            Err(e) => return fail(stages, job, &format!("invalid lead: {e}")).await,
+        };
+        if let Some(email) = &lead.email {
+            match stages.store.is_suppressed(email).await {
+                Ok(true) => {
+                    return fail(stages, job, "suppressed: this person asked to be erased").await
+                }
+                Ok(false) => {}
+                // The lease brings the job back; deciding without the check could re-process
+                // someone who asked to be forgotten.
+                Err(e) => {
+                    return tracing::error!(error = %e, "cannot check the suppression list; the job will be retried")
+                }
+            }
+        }
+        // A job taken over while it was being fetched or normalized: routing it here would
+        // spend a pick the newer claim makes again.
+        if lease.lost() {
+            return;
+        }
+        // Issue 25: the arrival's events join the person's history; scoring reads all of it.
+        let lead = match crate::events::with_history(
+            stages.store,
+            &self.scorer,
+            &job.lead_id,
+            lead,
+            Utc::now(),
+        )
+        .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                // The lease brings the job back: scoring without the history would lose points.
+                return tracing::error!(error = %e, "cannot read the person's event history; the job will be retried");
+            }
+        };
+        let decision = match self
+            .decide(lead.clone(), &stages.store.for_job(&job.id), Utc::now())
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                // The lease brings the job back; nothing is lost.
+                tracing::error!(error = %e, "pipeline could not finish; the job will be retried");
+                return;
+            }
+        };
+        crate::score::exported::record_scores(&decision);
+        // A human override in force wins over the automatic decision (issue 24).
+        let decision = match stages.store.active_override(&job.lead_id).await {
+            Ok(None) => decision,
+            Ok(Some(o)) => {
+                let mut d = decision;
+                crate::console::overrides::apply(&mut d, &o);
+                d
+            }
+            Err(e) => {
+                // The lease brings the job back: delivering without the check could undo a person's override.
+                return tracing::error!(error = %e, "cannot read the lead's overrides; the job will be retried");
+            }
+        };
+        self.deliver_and_record(stages, job, lease, &lead, decision)
+            .await
+    }
+
+    /// Delivers the decision to the CRM (when `[delivery]` is set), then records it and closes
+    /// the job. A CRM refusal that will not heal fails the lead with the CRM's message; a
+    /// transient one leaves the job for its lease to bring back.
+    async fn deliver_and_record(
+        &self,
+        stages: &JobStages<'_>,
+        job: &Job,
+        lease: &dyn JobLease,
+        lead: &Lead,
+        decision: Decision,
+    ) {
+        let decision = match &stages.delivery {
+            None => decision,
+            Some(crm) => {
+                // The last renewal before the CRM call: it proves the job is still this worker's
+                // and gives the delivery a whole lease (the heartbeat goes on renewing it).
+                match lease.renew().await {
+                    Ok(()) => {}
+                    Err(StoreError::LeaseLost { .. }) => {
+                        return tracing::warn!("another worker claimed this job after its lease ran out; not delivering it");
+                    }
+                    Err(e) => {
+                        return tracing::warn!(error = %e, "cannot confirm this worker still holds the job; not delivering it, the job will be retried");
+                    }
+                }
+                match crm.deliver(stages.store, job, decision, lease).await {
+                    Ok(d) => d,
+                    Err(crate::crm::DeliveryError::Store(StoreError::LeaseLost { .. })) => {
+                        return tracing::warn!("another worker claimed this job after its lease ran out; this worker stops before calling the CRM");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "delivery did not finish; the job will be retried");
+                        stages
+                            .alerts
+                            .delivery_failed(crm.target.as_deref().unwrap_or("crm"));
+                        return;
+                    }
+                }
+            }
+        };
+        // Issue 25 alerts: the grade before this decision, read only when it could turn hot.
+        let previous_grade = stages
+            .alerts
+            .previous_grade(stages.store, &job.lead_id, &decision)
+            .await;
+        match stages.store.complete(job, lead, &decision).await {
+            // `complete` recorded the CRM's refusal as the job's error with the status.
+            Ok(()) if let Some(reason) = crate::crm::failure_reason(&decision) => {
+                metrics::counter!("leadgate_leads_processed_total", "status" => "failed")
+                    .increment(1);
+                tracing::warn!(reason, "lead failed");
+                stages
+                    .alerts
+                    .decision_recorded(&job.lead_id, previous_grade, &decision);
+            }
+            Ok(()) => {
+                stages
+                    .alerts
+                    .decision_recorded(&job.lead_id, previous_grade, &decision);
+                metrics::counter!("leadgate_leads_processed_total", "status" => decision.status.as_str()).increment(1);
+                tracing::info!(
+                    email = %lead.masked_email(),
+                    score = decision.score,
+                    grade = %decision.grade,
+                    rule = %decision.route.rule,
+                    "lead decided"
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record the decision; the job will be retried")
+            }
+        }
+    }
+}
+
+async fn fail(stages: &JobStages<'_>, job: &Job, reason: &str) {
+    metrics::counter!("leadgate_leads_processed_total", "status" => "failed").increment(1);
+    tracing::warn!(reason, "lead failed");
+    match stages.store.fail(job, reason).await {
+        Ok(()) => {}
+        Err(StoreError::LeaseLost { .. }) => tracing::warn!(
+            "another worker claimed this job after its lease ran out; it records the outcome"
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot mark the job failed"),
     }
 }
 

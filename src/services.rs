@@ -42,6 +42,16 @@ impl Services {
         }
     }
 
+    /// What a job's stages use besides the pipeline (`Pipeline::run_job`).
+    pub fn stages(&self) -> crate::pipeline::JobStages<'_> {
+        crate::pipeline::JobStages {
+            store: &self.store,
+            records: self.records.as_deref(),
+            delivery: self.delivery.as_deref(),
+            alerts: &self.alerts,
+        }
+    }
+
     /// The providers' live reports (circuit, budget), as the alert dispatcher reads them.
     pub fn provider_reports(self: &Arc<Self>) -> crate::alert::dispatcher::ProviderReports {
         let services = self.clone();

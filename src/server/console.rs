@@ -56,7 +56,7 @@ fn visitor(
         return Err(Box::new(Redirect::to("/console/login").into_response()));
     }
     // Loopback only (see `serve`): the session exists for its CSRF token.
-    let (id, session) = sessions.open(true);
+    let (id, session) = sessions.open(None);
     Ok(Visitor {
         session,
         new_cookie: Some(session::set_cookie(&id)),
@@ -188,8 +188,7 @@ pub async fn login(
         )
         .into_response();
     }
-    let pii = state.pii_tokens.iter().any(|k| k == token);
-    let (id, _) = sessions.open(pii);
+    let (id, _) = sessions.open(Some(token));
     let mut response = Redirect::to("/").into_response();
     if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&id)) {
         response.headers_mut().insert(header::SET_COOKIE, v);

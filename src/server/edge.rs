@@ -25,6 +25,9 @@ pub struct Edge {
     pub webhook_limit: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
     /// How long a request body may take to arrive.
     pub body_read_timeout: std::time::Duration,
+    /// The key console session cookies are signed with, shared by the replicas of one store
+    /// (`Store::derived_key`); `None` (tests, tools) is a key of this process's own.
+    pub session_key: Option<[u8; 32]>,
 }
 
 impl Default for Edge {
@@ -50,6 +53,7 @@ impl Edge {
             listen_port,
             webhook_limit,
             body_read_timeout: crate::settings::DEFAULT_BODY_READ_TIMEOUT,
+            session_key: None,
         }
     }
 

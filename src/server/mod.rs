@@ -114,6 +114,7 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The router: `/v1` API behind the bearer check, probes and metrics outside it.
 pub fn app(state: Arc<AppState>) -> Router {
+    use crate::console::session::Sessions;
     let api = Router::new()
         .route(
             "/v1/leads",
@@ -166,6 +167,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         ))
         .map_request(|r: axum::http::Request<_>| r.map(axum::body::Body::new));
     // The console's pages (issue 24): their own session and CSRF check, not the bearer token.
+    let sessions = match state.edge.session_key {
+        Some(key) => Sessions::new(key, &state.api_tokens, &state.pii_tokens),
+        None => Sessions::ephemeral(&state.api_tokens, &state.pii_tokens),
+    };
     let console_pages = Router::new()
         .route("/", get(console::leads_page))
         .route("/console/assets/console.css", get(console::css))
@@ -188,9 +193,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/providers", get(console::providers_page))
         .route("/charts", get(console::charts_page))
-        .layer(axum::Extension(std::sync::Arc::new(
-            crate::console::session::Sessions::default(),
-        )));
+        .layer(axum::Extension(std::sync::Arc::new(sessions)));
     // Without tokens the pages are loopback-only as the API is, with the same guard.
     let console_pages = if state.api_tokens.is_empty() {
         console_pages.route_layer(middleware::from_fn_with_state(

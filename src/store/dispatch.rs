@@ -70,6 +70,13 @@ impl Store {
         on_backend!(self, s => s.ping().await)
     }
 
+    /// A key for `purpose` (console sessions, ...) derived from the installation's secret:
+    /// the same on every process that opens this store.
+    pub async fn derived_key(&self, purpose: &str) -> Result<[u8; 32], StoreError> {
+        let key = on_backend!(self, s => s.suppression_key().await)?;
+        Ok(key.derive(purpose))
+    }
+
     pub async fn accept(
         &self,
         lead: &Lead,

@@ -100,6 +100,16 @@ impl SuppressionKey {
             .map(Self)
     }
 
+    /// A key for another use (`purpose`), derived from this secret: HMAC-SHA256 of the
+    /// purpose's name, so one stored secret serves several uses without one revealing another.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"derive:");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Both digests of an address (trimmed and lowercased first).
     pub fn digests(&self, email: &str) -> Digests {
         let normalized = email.trim().to_lowercase();
