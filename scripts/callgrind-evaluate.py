@@ -8,7 +8,10 @@ sends 300 warm-up leads, then counts N leads (Zipf-drawn domains of the shipped 
 file, the same for every build), and prints user-space instructions per request. The kernel's
 share (loopback TCP) is not counted.
 
-    scripts/callgrind-evaluate.py target/release/leadgate [N=1000] [--intake]
+    scripts/callgrind-evaluate.py target/release/leadgate [N=1000] [--intake] [--config FILE]
+
+--config serves from another leadgate.toml (e.g. scripts/bench-gbm-config.sh's, a gbm model
+blended in) instead of the shipped config/leadgate.toml.
 
 With --intake it counts `POST /v1/leads` instead, from 32 client threads (each its own
 connection, every lead a new person) so the intake writer commits batches as under load; the
@@ -22,6 +25,11 @@ import http.client, itertools, json, os, random, re, subprocess, sys, tempfile, 
 
 intake = "--intake" in sys.argv
 args = [a for a in sys.argv[1:] if a != "--intake"]
+config = []
+if "--config" in args:
+    at = args.index("--config")
+    config = ["--config", os.path.abspath(args[at + 1])]
+    del args[at:at + 2]
 repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 binary = os.path.abspath(args[0]) if args else os.path.join(repo, "target/release/leadgate")
 n = int(args[1]) if len(args) > 1 else 1000
@@ -33,7 +41,7 @@ db = tempfile.mkdtemp()
 env = dict(os.environ, LEADGATE__STORAGE__URL=f"sqlite://{db}/cg.db", LEADGATE__SERVER__WORKERS="0", RUST_LOG="error")
 server = subprocess.Popen(
     ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-     binary, "serve", "--listen", f"127.0.0.1:{port}"],
+     binary, *config, "serve", "--listen", f"127.0.0.1:{port}"],
     cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 for _ in range(600):
     try:

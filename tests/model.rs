@@ -659,3 +659,56 @@ async fn metrics_export_the_score_distribution_as_a_histogram() {
         "{text}"
     );
 }
+
+#[test]
+fn the_prepared_encoder_and_feature_logits_equal_the_models_own() {
+    let mut leads = xor_leads(1500, 31);
+    // Leads without a country teach a `(missing)` column; a rare level pools into `(other)`.
+    for (i, e) in leads.iter_mut().enumerate() {
+        match i % 50 {
+            0 => drop(e.features.remove("lead.country")),
+            1 => drop(
+                e.features
+                    .insert("lead.country".into(), RawValue::Text("west".into())),
+            ),
+            _ => {}
+        }
+    }
+    let options = TrainOptions {
+        min_level_count: 40,
+        ..opts(ModelChoice::Gbm)
+    };
+    let (model, _) = train::fit(&leads, "xor", &options).unwrap();
+    let encoder = model.encoder();
+    let names: Vec<&str> = model.features.iter().map(|f| f.name.as_str()).collect();
+    let mut probes = xor_leads(200, 5);
+    let odd = [
+        None,
+        Some(RawValue::Text("west".into())),
+        Some(RawValue::Text("nowhere".into())),
+        Some(RawValue::Text("(missing)".into())),
+        Some(RawValue::Num(3.0)),
+        Some(RawValue::Bool(true)),
+        Some(RawValue::List(vec!["north".into()])),
+    ];
+    for (i, e) in probes.iter_mut().enumerate() {
+        match &odd[i % odd.len()] {
+            None => drop(e.features.remove("lead.country")),
+            Some(v) => drop(e.features.insert("lead.country".into(), v.clone())),
+        }
+    }
+    let mut row = Vec::new();
+    for e in &probes {
+        let values: Vec<Option<RawValue>> =
+            names.iter().map(|n| e.features.get(*n).cloned()).collect();
+        encoder.encode(&model, &values, &mut row);
+        let want = model.encode_values(&values);
+        assert_eq!(row.len(), want.len());
+        for (a, b) in row.iter().zip(&want) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{:?}", e.features);
+        }
+        let fast = model.feature_logits_with(&encoder, &values);
+        let slow = model.feature_logits(&values);
+        assert_eq!(fast, slow);
+    }
+}

@@ -246,10 +246,15 @@ fn raw_value(v: &Value) -> Option<RawValue> {
 /// `yes`/`no`, `true`/`false`, `y`/`n` (any case) → a boolean. `1`/`0` stay numbers here;
 /// an outcome column also accepts them (see [`parse_outcome`]).
 pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "yes" | "true" | "y" => Some(true),
-        "no" | "false" | "n" => Some(false),
-        _ => None,
+    // Compared without lowering a copy: every text feature of every scored lead asks.
+    let t = s.trim();
+    let is = |w: &str| t.eq_ignore_ascii_case(w);
+    if is("yes") || is("true") || is("y") {
+        Some(true)
+    } else if is("no") || is("false") || is("n") {
+        Some(false)
+    } else {
+        None
     }
 }
 

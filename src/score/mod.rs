@@ -134,9 +134,14 @@ struct Blend {
     /// What naming the model's factors needs, made once at load: per lead, only the values
     /// and the log-odds change.
     extractor: features::Extractor,
+    /// The model's columns made ready for encoding one lead (see `model::Encoder`).
+    encoder: model::Encoder,
     /// Per model feature: its factor's rule (`model: NAME`), the name its value is shown
     /// under, and the factor's rank (see `Part::rank`).
     names: Vec<(Name, Arc<str>, u32)>,
+    /// Per model feature: its name's place among the model's feature names, so ordering
+    /// effects of equal size compares integers.
+    name_order: Vec<u32>,
     /// `model: baseline` and its rank.
     baseline: (Factor, u32),
     /// `model: other features` by how many features it sums (0 to all), and its rank.
@@ -167,6 +172,13 @@ struct MadeFactors {
 impl Blend {
     fn new(model: Model, weight: f64, score: usize, explain_top: usize) -> Self {
         let extractor = features::Extractor::new(model.features.iter().map(|f| f.name.as_str()));
+        let encoder = model.encoder();
+        let mut by_name: Vec<usize> = (0..model.features.len()).collect();
+        by_name.sort_by(|a, b| model.features[*a].name.cmp(&model.features[*b].name));
+        let mut name_order = vec![0; by_name.len()];
+        for (place, f) in by_name.into_iter().enumerate() {
+            name_order[f] = place as u32;
+        }
         let names = model
             .features
             .iter()
@@ -209,7 +221,9 @@ impl Blend {
             score,
             explain_top,
             extractor,
+            encoder,
             names,
+            name_order,
             baseline: (baseline, 0),
             others: (others, 0),
         }
@@ -230,7 +244,7 @@ impl Blend {
     fn explain(&self, lead: &EnrichedLead) -> Explained {
         let values = self.extractor.extract(lead);
         Explained {
-            logits: self.model.feature_logits(&values),
+            logits: self.model.feature_logits_with(&self.encoder, &values),
             values,
             made: None,
         }
@@ -1391,13 +1405,13 @@ fn make_model_factors(
     values: &[Option<features::RawValue>],
     hits: &mut Hits<'_>,
 ) -> MadeFactors {
-    let names = &b.model.features;
     let mut order: Vec<usize> = (0..logits.len()).collect();
-    order.sort_by(|&a, &c| {
+    // Names are unique, so the order is total and an unstable sort gives the stable one's.
+    order.sort_unstable_by(|&a, &c| {
         logits[c]
             .abs()
             .total_cmp(&logits[a].abs())
-            .then_with(|| names[a].name.cmp(&names[c].name))
+            .then(b.name_order[a].cmp(&b.name_order[c]))
     });
     let mut made = |factor: Factor| {
         hits.made.push(factor);

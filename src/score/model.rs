@@ -331,6 +331,34 @@ impl Model {
         logits
     }
 
+    /// The encoding of this model's features made ready for one lead at a time (what
+    /// scoring keeps beside a loaded model).
+    pub fn encoder(&self) -> Encoder {
+        Encoder::new(self)
+    }
+
+    /// [`Model::feature_logits`] with `encoder` (made by [`Model::encoder`] of this model):
+    /// the same values, without looking category levels up by comparing strings.
+    pub fn feature_logits_with(&self, encoder: &Encoder, values: &[Option<RawValue>]) -> Vec<f64> {
+        let Some(t) = &self.trees else {
+            return self.feature_logits(values);
+        };
+        let mut row = Vec::new();
+        encoder.encode(self, values, &mut row);
+        let per_column = t.contributions(&row);
+        let slope = self.calibration.as_ref().map(|p| p.slope);
+        let mut at = 0;
+        self.features
+            .iter()
+            .map(|f| {
+                let n = f.columns.len();
+                let logit: f64 = per_column.get(at..at + n).map_or(0.0, |s| s.iter().sum());
+                at += n;
+                slope.map_or(logit, |s| logit * s)
+            })
+            .collect()
+    }
+
     /// Each feature's share of the raw log-odds, in model order.
     fn raw_logits_by<'a>(
         &self,
@@ -453,6 +481,115 @@ impl Model {
     /// A per-feature summary for readers: name → coefficient map.
     pub fn coefficient_map(&self) -> BTreeMap<String, f64> {
         self.coefficients().into_iter().collect()
+    }
+}
+
+/// A model's encoding, prepared at load: every column's standardized 0 and 1, and each
+/// category's level → column map, so encoding a lead is a copy of the all-zero row and a
+/// look-up per category instead of a string comparison per column.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    /// (0 − mean) / std and (1 − mean) / std per column: the values `raw_columns` gives a
+    /// category's columns, standardized with the same operations.
+    zero: Vec<f64>,
+    one: Vec<f64>,
+    /// Per feature: its first column, and for a category its levels.
+    features: Vec<(usize, Option<Levels>)>,
+}
+
+#[derive(Debug, Clone)]
+struct Levels {
+    /// (label, its first column within the feature), sorted by label: a feature has a few
+    /// dozen levels at most, and a binary search of them costs less than hashing the value.
+    by_label: Vec<(Box<str>, usize)>,
+    other: Option<usize>,
+    missing: Option<usize>,
+}
+
+impl Levels {
+    fn get(&self, label: &str) -> Option<usize> {
+        self.by_label
+            .binary_search_by(|(l, _)| (**l).cmp(label))
+            .ok()
+            .map(|at| self.by_label[at].1)
+    }
+}
+
+impl Encoder {
+    fn new(model: &Model) -> Self {
+        let mut zero = Vec::with_capacity(model.width());
+        let mut one = Vec::with_capacity(model.width());
+        let mut features = Vec::with_capacity(model.features.len());
+        for f in &model.features {
+            features.push((
+                zero.len(),
+                matches!(f.encoding, Encoding::Category).then(|| {
+                    let mut by_label: Vec<(Box<str>, usize)> = f
+                        .columns
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.label.as_str().into(), i))
+                        .collect();
+                    // Stable: of equal labels the first column stays, as `raw_columns` picks.
+                    by_label.sort_by(|a, b| a.0.cmp(&b.0));
+                    by_label.dedup_by(|later, first| later.0 == first.0);
+                    let mut levels = Levels {
+                        by_label,
+                        other: None,
+                        missing: None,
+                    };
+                    levels.other = levels.get(OTHER_LEVEL);
+                    levels.missing = levels.get(MISSING_LEVEL);
+                    levels
+                }),
+            ));
+            for c in &f.columns {
+                zero.push((0.0 - c.mean) / c.std);
+                one.push((1.0 - c.mean) / c.std);
+            }
+        }
+        Self {
+            zero,
+            one,
+            features,
+        }
+    }
+
+    /// The lead's standardized columns into `out`, equal to [`Model::encode_values`].
+    pub fn encode(&self, model: &Model, values: &[Option<RawValue>], out: &mut Vec<f64>) {
+        out.clear();
+        out.extend_from_slice(&self.zero);
+        for (i, (f, (start, levels))) in model.features.iter().zip(&self.features).enumerate() {
+            let value = values.get(i).and_then(Option::as_ref);
+            match levels {
+                Some(levels) => {
+                    let hit = match value {
+                        None => levels.missing,
+                        Some(RawValue::Text(t)) => levels.get(t),
+                        Some(RawValue::Num(n)) => levels.get(&format_number(*n)),
+                        Some(RawValue::Bool(b)) => levels.get(if *b { "true" } else { "false" }),
+                        Some(RawValue::List(l)) => levels.get(&l.join(",")),
+                    };
+                    let hit = match (value, hit) {
+                        (Some(_), None) => levels.other,
+                        (_, hit) => hit,
+                    };
+                    if let Some(c) = hit {
+                        out[start + c] = self.one[start + c];
+                    }
+                }
+                None => {
+                    let mut at = *start;
+                    let mut columns = f.columns.iter();
+                    raw_columns(f, value, |r| {
+                        if let Some(c) = columns.next() {
+                            out[at] = (r - c.mean) / c.std;
+                            at += 1;
+                        }
+                    });
+                }
+            }
+        }
     }
 }
 

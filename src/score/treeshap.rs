@@ -46,6 +46,21 @@ struct Node {
 pub const TABLE_BUDGET: usize = 1 << 20;
 /// Leaves deeper than this are never tabulated (2^depth cases each).
 const TABLE_DEPTH: usize = 10;
+/// Most splits a tree may have for its whole walk to be worked out at load for every
+/// combination of its splits' decisions (2^splits walks; a depth-3 tree has 7).
+const UNROLL_SPLITS: usize = 8;
+/// Most (column, value) entries the unrolled walks of one model keep (8 bytes each: 2 MiB).
+pub const UNROLL_BUDGET: usize = 1 << 18;
+
+/// A tree whose walks are worked out for every combination of its splits' decisions.
+#[derive(Debug, Clone, Copy)]
+struct Unrolled {
+    /// Where its splits start in [`Explainer::splits`], and how many.
+    splits: u32,
+    count: u32,
+    /// Where its walks' starts begin in [`Explainer::bounds`].
+    bounds: u32,
+}
 
 /// One element of a unique path (the paper's `m`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -69,6 +84,16 @@ pub struct Explainer {
     /// columns are the same in every case, so they are kept once, in `columns`.
     table: Vec<f32>,
     columns: Vec<u32>,
+    /// Per tree, when its walk is unrolled: where its splits start in `splits` and how many
+    /// there are, and where its walks start in `bounds`.
+    unrolled: Vec<Option<Unrolled>>,
+    /// The split nodes of unrolled trees; a split's place in its tree's run is its bit in
+    /// the combination of decisions that picks a walk.
+    splits: Vec<u32>,
+    /// Each walk's start in `walks` (one past the last walk: the end).
+    bounds: Vec<u32>,
+    /// Every unrolled walk's additions, in the order [`Explainer::walk`] makes them.
+    walks: Vec<(u32, f32)>,
     /// The deepest leaf's depth (root = 0), which bounds the path buffer.
     depth: usize,
     /// forust's missing-value marker (NaN unless set otherwise).
@@ -93,6 +118,10 @@ impl Explainer {
             roots: Vec::with_capacity(used),
             table: Vec::new(),
             columns: Vec::new(),
+            unrolled: Vec::with_capacity(used),
+            splits: Vec::new(),
+            bounds: Vec::new(),
+            walks: Vec::new(),
             depth: 0,
             missing: booster.missing,
         };
@@ -162,12 +191,96 @@ impl Explainer {
                 unique: 0,
             });
         }
+        let mut unrolled = None;
         if tabulate {
             let mut chain = Vec::new();
             let mut path = Vec::new();
             self.tabulate(base, &mut chain, &mut path);
+            unrolled = self.unroll(base, len, budget);
         }
+        self.unrolled.push(unrolled);
         Ok(())
+    }
+
+    /// Works out a tabulated tree's walk for every combination of its splits' decisions,
+    /// when it has few splits, none of them three-way, and the walks fit the budget. A row's
+    /// explanation is then its splits' decisions and one run of additions.
+    fn unroll(&mut self, base: u32, len: usize, budget: usize) -> Option<Unrolled> {
+        let nodes = &self.nodes[base as usize..base as usize + len];
+        if nodes.iter().any(|n| n.three_way) {
+            return None;
+        }
+        let splits: Vec<u32> = (0..len as u32)
+            .filter(|i| !nodes[*i as usize].leaf)
+            .map(|i| base + i)
+            .collect();
+        let per_walk: usize = nodes
+            .iter()
+            .filter(|n| n.leaf)
+            .map(|n| n.unique as usize)
+            .sum();
+        if splits.len() > UNROLL_SPLITS
+            || budget == 0
+            || self.walks.len() + (per_walk << splits.len()) > UNROLL_BUDGET
+        {
+            return None;
+        }
+        let out = Unrolled {
+            splits: self.splits.len() as u32,
+            count: splits.len() as u32,
+            bounds: self.bounds.len() as u32,
+        };
+        let mut walks = Vec::with_capacity(per_walk << splits.len());
+        for combo in 0..1u32 << splits.len() {
+            self.bounds
+                .push(self.walks.len() as u32 + walks.len() as u32);
+            let right_first = |node: u32| {
+                splits
+                    .iter()
+                    .position(|s| *s == node)
+                    .is_some_and(|k| combo >> k & 1 == 1)
+            };
+            self.walk_decided(base, 0, 0, &right_first, &mut walks);
+        }
+        self.walks.extend(walks);
+        self.bounds.push(self.walks.len() as u32);
+        self.splits.extend(splits);
+        Some(out)
+    }
+
+    /// [`Explainer::walk`] with each split's own child decided by `right_first` instead of
+    /// by a row, recording the additions instead of making them.
+    fn walk_decided(
+        &self,
+        index: u32,
+        case: u32,
+        depth: u32,
+        right_first: &impl Fn(u32) -> bool,
+        walks: &mut Vec<(u32, f32)>,
+    ) {
+        let node = &self.nodes[index as usize];
+        if node.leaf {
+            let n = node.unique as usize;
+            let at = node.table as usize + case as usize * n;
+            let columns = &self.columns[node.columns as usize..node.columns as usize + n];
+            walks.extend(
+                columns
+                    .iter()
+                    .copied()
+                    .zip(self.table[at..at + n].iter().copied()),
+            );
+            return;
+        }
+        // As `ordered_children` orders a two-way split's children.
+        let children = if right_first(index) {
+            [node.right, node.left]
+        } else {
+            [node.left, node.right]
+        };
+        for (i, &child) in children.iter().enumerate() {
+            let own = if i == 0 { 1 << depth } else { 0 };
+            self.walk_decided(child, case | own, depth + 1, right_first, walks);
+        }
     }
 
     /// Works out every case of every leaf below `index` (`chain`: the edges from the root).
@@ -284,8 +397,24 @@ impl Explainer {
         // Level k of the recursion keeps its path (at most k + 1 elements) after level k − 1's.
         let levels = self.depth + 2;
         let mut path = Vec::new();
-        for &(root, tabulated) in &self.roots {
-            if tabulated {
+        for (&(root, tabulated), unrolled) in self.roots.iter().zip(&self.unrolled) {
+            if let Some(u) = unrolled {
+                let mut combo = 0usize;
+                let splits = &self.splits[u.splits as usize..(u.splits + u.count) as usize];
+                for (k, &s) in splits.iter().enumerate() {
+                    let node = &self.nodes[s as usize];
+                    if self.hot_child(node, row) == node.right {
+                        combo |= 1 << k;
+                    }
+                }
+                let at = u.bounds as usize + combo;
+                let run = self.bounds[at] as usize..self.bounds[at + 1] as usize;
+                for &(f, v) in &self.walks[run] {
+                    if let Some(c) = out.get_mut(f as usize) {
+                        *c += f64::from(v);
+                    }
+                }
+            } else if tabulated {
                 self.walk(row, out, root, 0, 0);
             } else {
                 path.resize(levels * (levels + 1) / 2, PathElement::default());
@@ -489,6 +618,8 @@ mod tests {
     #[test]
     fn equals_forusts_shapley_contributions_on_many_rows() {
         for (depth, missing, three_way) in [
+            (3, false, false),
+            (3, true, false),
             (4, false, false),
             (6, true, false),
             (5, true, true),
@@ -501,8 +632,16 @@ mod tests {
                 tabulated.roots.iter().any(|r| r.1),
                 "some trees fit the table"
             );
+            // Two-way trees of depth 3 have their walks worked out for every decision.
+            if depth == 3 && !three_way {
+                assert!(tabulated.unrolled.iter().any(Option::is_some));
+            }
+            if three_way {
+                assert!(tabulated.unrolled.iter().all(Option::is_none));
+            }
             let recursive = Explainer::with_table_budget(&b, 0).unwrap();
             assert!(recursive.roots.iter().all(|r| !r.1));
+            assert!(recursive.unrolled.iter().all(Option::is_none));
             // Part tabulated, part recursive: the trees past the budget are walked.
             let mixed = Explainer::with_table_budget(&b, tabulated.table.len() / 2).unwrap();
             assert!(mixed.roots.iter().any(|r| r.1) && mixed.roots.iter().any(|r| !r.1));
