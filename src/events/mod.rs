@@ -24,22 +24,46 @@ pub struct BadEvent {
     pub message: String,
 }
 
+/// Events kept for a person: the lead they belong to, and how many were new.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kept {
+    pub lead_id: String,
+    pub added: u64,
+}
+
 /// The key that makes a replayed event the same event: its `id` when the sender gave one,
 /// else a digest of its type, time and every other key.
 pub fn event_key(event: &Event) -> String {
-    if let Some(id) = event.props.get("id") {
-        let id = match id {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        return format!("id:{id}");
+    id_key(event).unwrap_or_else(|| digest_key(&serde_json::to_vec(event).unwrap_or_default()))
+}
+
+/// An event's dedupe key ([`event_key`]) and its JSON body as stored, serialized once: the
+/// digest is of the same bytes the body holds.
+pub fn key_and_body(event: &Event) -> Result<(String, String), serde_json::Error> {
+    let body = serde_json::to_string(event)?;
+    let key = id_key(event).unwrap_or_else(|| digest_key(body.as_bytes()));
+    Ok((key, body))
+}
+
+fn id_key(event: &Event) -> Option<String> {
+    let id = match event.props.get("id")? {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Some(format!("id:{id}"))
+}
+
+/// The props map is ordered (serde_json's preserve_order is off: BTreeMap), so the same
+/// event always serializes, and digests, the same.
+fn digest_key(body: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let digest = sha2::Sha256::digest(body);
+    let mut key = String::with_capacity(7 + 64);
+    key.push_str("digest:");
+    for b in digest {
+        let _ = write!(key, "{b:02x}");
     }
-    // The props map is ordered (serde_json's preserve_order is off: BTreeMap), so the same
-    // event always digests the same.
-    let body = serde_json::to_vec(event).unwrap_or_default();
-    let digest = sha2::Sha256::digest(&body);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("digest:{hex}")
+    key
 }
 
 /// The events of a request body: one event object, or `{"events": [...]}`. The email of
@@ -213,6 +237,11 @@ mod tests {
         let d =
             parse_body(&json!({"type": "x", "at": "2026-11-23T10:00:00Z", "id": "ev-1"})).unwrap();
         assert_eq!(event_key(&d[0]), "id:ev-1");
+        for e in [&a[0], &c[0], &d[0]] {
+            let (key, body) = key_and_body(e).unwrap();
+            assert_eq!(key, event_key(e));
+            assert_eq!(body, serde_json::to_string(e).unwrap());
+        }
     }
 
     #[test]

@@ -28,10 +28,22 @@ pub struct SweepReport {
     pub fired: Vec<Fired>,
 }
 
-/// A person made ready to score: their stored decision and the account they score with.
+/// What scoring reads of a stored decision. The rest of the record (factors, every score's
+/// card, the route, deliveries) is parsed only for a person whose score moved, to write
+/// their new decision: most people's do not.
+#[derive(serde::Deserialize)]
+struct AtRest {
+    lead: crate::lead::Lead,
+    enrichment: crate::lead::Enrichment,
+    score: i64,
+    grade: String,
+}
+
+/// A person made ready to score: what their stored decision holds and the account they
+/// score with.
 struct Ready {
     claimed: Claimed,
-    decision: Decision,
+    at_rest: AtRest,
     account: serde_json::Value,
 }
 
@@ -51,25 +63,44 @@ pub async fn sweep_once(
     let now_ms = now.timestamp_millis();
     let every_ms = i64::try_from(policy.every.as_millis()).unwrap_or(i64::MAX);
     let next = now_ms.saturating_add(every_ms);
+    // The next batch, claimed and read while this one is scored.
+    let mut claimed_ahead = None;
     loop {
-        let claimed = store
-            .rescore_claim(now_ms, next, policy.batch, &token)
-            .await?;
+        let claimed = match claimed_ahead.take() {
+            Some(claimed) => claimed?,
+            None => {
+                store
+                    .rescore_claim(now_ms, next, policy.batch, &token)
+                    .await?
+            }
+        };
         if claimed.is_empty() {
             break;
         }
         let full = claimed.len() == policy.batch;
         let ready = prepare(services, claimed, now).await;
         report.scored += ready.len();
-        let (mut settles, changes, firings) = {
+        let scoring = {
             let services = services.clone();
             let policy = policy.clone();
             tokio::task::spawn_blocking(move || score_batch(&services, ready, &policy, now, next))
-                .await
-                .map_err(|e| {
-                    crate::store::StoreError::Corrupt(format!("re-scoring stopped: {e}"))
-                })?
         };
+        // Claiming and reading the next batch waits on SQLite more than it computes: done
+        // beside the scoring, it fills the cores the scoring leaves idle. The claimed people
+        // are moved to `next` at once, so no batch takes them again, and a failed claim is
+        // raised after this batch is written.
+        let scored = if full {
+            let (scored, ahead) = tokio::join!(
+                scoring,
+                store.rescore_claim(now_ms, next, policy.batch, &token)
+            );
+            claimed_ahead = Some(ahead);
+            scored
+        } else {
+            scoring.await
+        };
+        let (mut settles, changes, firings) = scored
+            .map_err(|e| crate::store::StoreError::Corrupt(format!("re-scoring stopped: {e}")))?;
         for f in &firings {
             if f.triggers.iter().any(|t| policy.triggers.0[*t].reroutes()) {
                 if let Some(s) = settles.get_mut(f.settle) {
@@ -141,29 +172,60 @@ pub async fn sweep_once(
     Ok(report)
 }
 
-/// Parses each claimed person's decision and looks up their account (async: the roll-up
-/// may read the store). A record that no longer parses is logged and left for next pass.
+/// Parses what scoring needs of each claimed person's decision (on every core), and looks up
+/// their account (async: the roll-up may read the store). A record that no longer parses is
+/// logged and left for next pass.
 async fn prepare(services: &Services, claimed: Vec<Claimed>, now: DateTime<Utc>) -> Vec<Ready> {
-    let mut ready = Vec::with_capacity(claimed.len());
-    for c in claimed {
-        let Some(record) = c.record.as_deref() else {
-            continue;
-        };
-        let decision: Decision = match serde_json::from_str(record) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(lead = %c.lead_id, error = %e, "stored decision unreadable; not re-scored");
-                continue;
+    let parsed = tokio::task::spawn_blocking(move || {
+        on_every_core(claimed, |c| {
+            let record = c.record.as_deref()?;
+            match serde_json::from_str::<AtRest>(record) {
+                Ok(at_rest) => Some((c, at_rest)),
+                Err(e) => {
+                    tracing::warn!(lead = %c.lead_id, error = %e, "stored decision unreadable; not re-scored");
+                    None
+                }
             }
-        };
-        let account = services.pipeline.account_at_rest(&decision.lead, now).await;
+        })
+    })
+    .await
+    .unwrap_or_default();
+    let mut ready = Vec::with_capacity(parsed.len());
+    for (claimed, at_rest) in parsed.into_iter().flatten() {
+        let account = services.pipeline.account_at_rest(&at_rest.lead, now).await;
         ready.push(Ready {
-            claimed: c,
-            decision,
+            claimed,
+            at_rest,
             account,
         });
     }
     ready
+}
+
+/// `f` over `items` on every core (scoped threads: the items are in memory and the work is
+/// pure CPU), keeping their order.
+fn on_every_core<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(items.len().max(1));
+    let chunk = items.len().div_ceil(threads).max(1);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(chunk).collect());
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 /// The triggers that fired for the batch's `settle`-th person.
@@ -175,8 +237,7 @@ struct Firing {
 /// What scoring one person gave.
 type Scored = (Settle, Option<GradeChange>, Vec<usize>);
 
-/// Scores a batch on every core (scoped threads: the batch is already in memory and the
-/// work is pure CPU), keeping the batch's order.
+/// Scores a batch on every core, keeping the batch's order.
 fn score_batch(
     services: &Services,
     ready: Vec<Ready>,
@@ -184,37 +245,11 @@ fn score_batch(
     now: DateTime<Utc>,
     next: i64,
 ) -> (Vec<Settle>, Vec<GradeChange>, Vec<Firing>) {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(ready.len().max(1));
-    let chunk = ready.len().div_ceil(threads).max(1);
-    let mut chunks: Vec<Vec<Ready>> = Vec::new();
-    let mut ready = ready.into_iter().peekable();
-    while ready.peek().is_some() {
-        chunks.push(ready.by_ref().take(chunk).collect());
-    }
-    let results: Vec<Vec<Scored>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|r| rescore_one(services, r, policy, now, next))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
+    let results = on_every_core(ready, |r| rescore_one(services, r, policy, now, next));
     let mut settles = Vec::new();
     let mut changes = Vec::new();
     let mut firings = Vec::new();
-    for (settle, change, fired) in results.into_iter().flatten() {
+    for (settle, change, fired) in results {
         if !fired.is_empty() {
             firings.push(Firing {
                 settle: settles.len(),
@@ -255,15 +290,15 @@ fn rescore_one(
     next: i64,
 ) -> Scored {
     let Ready {
-        claimed,
-        decision,
+        mut claimed,
+        at_rest,
         account,
     } = ready;
     let scorer = &services.pipeline.scorer;
-    let mut lead = decision.lead.clone();
+    let mut lead = at_rest.lead;
     // Decisions from before the history (migration 0016) carry their events themselves.
     if !claimed.events.is_empty() {
-        lead.events = claimed.events;
+        lead.events = std::mem::take(&mut claimed.events);
     }
     lead.events
         .retain(|e| !crate::events::is_expired(scorer, e, now));
@@ -274,12 +309,15 @@ fn rescore_one(
     };
     let enriched = EnrichedLead {
         lead,
-        enrichment: decision.enrichment.clone(),
+        enrichment: at_rest.enrichment,
     };
-    let mut ctx = RuleContext::for_lead(&enriched, &account, now);
+    // The list of events only if the rules or the triggers read it: building its JSON was
+    // most of the context of a long history.
+    let event_list = scorer.reads_event_list() || policy.triggers.read_event_list();
+    let mut ctx = RuleContext::for_lead_reading(&enriched, &account, now, event_list);
     scorer.prepare(&mut ctx);
     let (scored, cards) = scorer.score_all(enriched, &ctx, now);
-    let unchanged = scored.score == decision.score && scored.grade == decision.grade;
+    let unchanged = scored.score == at_rest.score && scored.grade == at_rest.grade;
     let mut settle = Settle {
         lead_id: claimed.lead_id.clone(),
         decision_id: claimed.decision_id,
@@ -290,6 +328,15 @@ fn rescore_one(
     if unchanged {
         return (settle, None, Vec::new());
     }
+    // The whole record, to write the new decision from it.
+    let decision: Decision = match claimed.record.as_deref().map(serde_json::from_str) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            tracing::warn!(lead = %claimed.lead_id, error = %e, "stored decision unreadable; not re-scored");
+            return (settle, None, Vec::new());
+        }
+        None => return (settle, None, Vec::new()),
+    };
     let cause = Cause::from_pending(claimed.pending.as_deref());
     let change = (scored.grade != decision.grade).then(|| GradeChange {
         lead_id: claimed.lead_id.clone(),

@@ -49,6 +49,15 @@ impl Trigger {
     }
 }
 
+impl Triggers {
+    /// Whether some trigger may read the lead's list of events (`lead.events`, `events`).
+    pub fn read_event_list(&self) -> bool {
+        self.0
+            .iter()
+            .any(|t| crate::rules::reads_event_list(&t.when))
+    }
+}
+
 /// Every `[[trigger]]` of routing.toml, in file order.
 #[derive(Debug, Default)]
 pub struct Triggers(pub Vec<Trigger>);

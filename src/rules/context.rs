@@ -78,17 +78,30 @@ impl RuleContext {
 
     /// The context for an enriched lead, with `account` the matched CRM account (or empty).
     pub fn for_lead(enriched: &EnrichedLead, account: &Json, now: DateTime<Utc>) -> Self {
+        Self::for_lead_reading(enriched, account, now, true)
+    }
+
+    /// As [`RuleContext::for_lead`]; with `event_list` false, for rules known not to read
+    /// the list of events (`lead.events`, `events`; see `Condition::reads_event_list`), the
+    /// list is left out: each event's JSON was most of the context of a long history, and
+    /// event rules read the lead's `Event`s themselves. `activity.*` is there either way.
+    pub fn for_lead_reading(
+        enriched: &EnrichedLead,
+        account: &Json,
+        now: DateTime<Utc>,
+        event_list: bool,
+    ) -> Self {
         let mut c = Self::empty();
         let lead = &enriched.lead;
-        c.lead_events = !lead.events.is_empty();
-        c.set_json("lead", lead_json(lead));
+        c.lead_events = event_list && !lead.events.is_empty();
+        c.set_json("lead", lead_json(lead, event_list));
         let (company, person) = enriched_objects(enriched);
         c.set_json("company", company);
         c.set_json("person", person);
         c.set_json("email", email_json(lead));
         if c.lead_events {
             c.push(Op::LeadEvents);
-        } else {
+        } else if event_list || lead.events.is_empty() {
             c.set_json("events", json!([]));
         }
         c.set("account", account);
@@ -243,6 +256,42 @@ impl RuleContext {
     }
 }
 
+impl RuleContext {
+    /// Binds `json`, one event as [`event_json`] writes it, as `event`: its CEL value is
+    /// made from the JSON only if a rule needs cel.
+    pub fn bind_event_json<'a>(&'a self, json: &'a Json) -> Bound<'a> {
+        Bound {
+            ctx: self,
+            name: "event",
+            slot: super::native::root_slot("event"),
+            value: BoundValue::Json,
+            json: Some(json),
+            cel: OnceCell::new(),
+        }
+    }
+}
+
+/// Whether `condition` may read the lead's list of events: it names `events`, selects
+/// `lead.events`, or uses `lead` other than through a field select (passed whole, indexed).
+/// When no rule a context serves does, it can leave the list out
+/// ([`RuleContext::for_lead_reading`]). Errs towards yes: a comprehension variable named
+/// `events` counts too.
+pub fn reads_event_list(condition: &super::Condition) -> bool {
+    use cel::common::ast::Expr;
+    let (mut leads, mut fields, mut events) = (0usize, 0usize, false);
+    super::check::visit(condition.expression(), &mut |e| match &e.expr {
+        Expr::Ident(name) if name == "events" => events = true,
+        Expr::Ident(name) if name == "lead" => leads += 1,
+        Expr::Select(sel) => {
+            if matches!(&sel.operand.expr, Expr::Ident(n) if n == "lead") && sel.field != "events" {
+                fields += 1;
+            }
+        }
+        _ => {}
+    });
+    events || leads != fields
+}
+
 /// A dotted field (`company.employees`) split once, so that reading it for each lead is an
 /// index and one lookup rather than a parse and a scan of the variables by name (factors
 /// quote the fields their rule read, for every lead).
@@ -391,7 +440,7 @@ fn distinct_types(events: &[crate::lead::Event]) -> usize {
 /// `email`). Built field by field: going through `Serialize` copied every event's values
 /// through the serializer, and with 20 events that was a quarter of scoring a lead. The
 /// test `lead_json_is_the_serialized_lead` keeps the two forms equal.
-fn lead_json(lead: &Lead) -> Json {
+fn lead_json(lead: &Lead, events: bool) -> Json {
     let mut m = Map::new();
     let text = [
         ("email", &lead.email),
@@ -413,7 +462,7 @@ fn lead_json(lead: &Lead) -> Json {
         }
     }
     m.insert("attributes".into(), Json::Object(lead.attributes.clone()));
-    if !lead.events.is_empty() {
+    if events && !lead.events.is_empty() {
         m.insert(
             "events".into(),
             Json::Array(lead.events.iter().map(event_json).collect()),
@@ -423,7 +472,7 @@ fn lead_json(lead: &Lead) -> Json {
 }
 
 /// One event as `Event`'s `Serialize` writes it: its properties, then `type` and `at`.
-fn event_json(e: &crate::lead::Event) -> Json {
+pub fn event_json(e: &crate::lead::Event) -> Json {
     let mut m = Map::new();
     for (k, v) in &e.props {
         if k != "type" && k != "at" {
@@ -539,6 +588,8 @@ enum BoundValue {
     Val(Box<dyn Val>),
     /// The lead's event at this index, shared with `events`.
     Event(usize),
+    /// The bound JSON, converted when cel needs it.
+    Json,
 }
 
 impl<'a> Bound<'a> {
@@ -550,6 +601,10 @@ impl<'a> Bound<'a> {
                 BoundValue::Val(v) => v.clone_as_boxed(),
                 BoundValue::Event(i) => match side.events.get(*i) {
                     Some(e) => Box::new(e.clone()) as Box<dyn Val>,
+                    None => Box::new(CelNull),
+                },
+                BoundValue::Json => match self.json {
+                    Some(j) => json_to_val(j),
                     None => Box::new(CelNull),
                 },
             };
@@ -793,7 +848,29 @@ mod tests {
         for lead in [full, bare] {
             let mut serialized = serde_json::to_value(&lead).unwrap();
             serialized.as_object_mut().unwrap().remove("email_info");
-            assert_eq!(lead_json(&lead), serialized);
+            assert_eq!(lead_json(&lead, true), serialized);
+        }
+    }
+
+    #[test]
+    fn reads_event_list_sees_every_way_to_the_list() {
+        use crate::rules::{Condition, Scope};
+        let reads =
+            |w: &str| super::reads_event_list(&Condition::compile(w, &Scope::scoring()).unwrap());
+        for w in [
+            "size(lead.events) > 2",
+            "has(lead.events)",
+            "events.exists(e, e.type == 'demo_request')",
+            "lead['events'].size() > 0",
+        ] {
+            assert!(reads(w), "{w}");
+        }
+        for w in [
+            "lead.source == 'webinar'",
+            "activity.count_30d >= 3",
+            "has(lead.attributes.budget) && company.employees > 10",
+        ] {
+            assert!(!reads(w), "{w}");
         }
     }
 

@@ -18,7 +18,10 @@ use cel::{Env, ExecutionError, Program, Value};
 
 pub(crate) use check::visit;
 pub use check::Scope;
-pub use context::{json_to_cel, json_to_val, Bound, FieldPath, RuleContext, SharedVal};
+pub use context::{
+    event_json, json_to_cel, json_to_val, reads_event_list, Bound, FieldPath, RuleContext,
+    SharedVal,
+};
 pub use file::RuleFile;
 pub use native::FieldTable;
 /// A [`FieldTable`] resolved for one lead.

@@ -47,8 +47,7 @@ pub use model::{Model, ModelError};
 
 use crate::lead::{intern, EnrichedLead, Event, Factor, Matched, Name, ScoreCard, ScoredLead};
 use crate::rules::{
-    json_to_val, Condition, Evaluator, FieldPath, FieldTable, Fields, RuleContext, RuleFile, Scope,
-    SharedVal,
+    Condition, Evaluator, FieldPath, FieldTable, Fields, RuleContext, RuleFile, Scope, SharedVal,
 };
 use crate::settings::{ConfigErrors, ConfigIssue};
 
@@ -270,6 +269,9 @@ pub struct Scorer {
     account: Option<AccountRollup>,
     /// Every rule and event rule id, sorted: ranks (see `Part::rank`) are places in it.
     ids: Vec<Name>,
+    /// Some rule may read the lead's list of events (`rules::reads_event_list`): a context
+    /// for scoring alone can leave it out otherwise.
+    reads_event_list: bool,
 }
 
 /// A factor being computed, its points in hundredths.
@@ -851,7 +853,13 @@ impl Scorer {
                 None => events_by_type.push((e.event_type.clone(), vec![i])),
             }
         }
+        let reads_event_list = rules
+            .iter()
+            .map(|r| &r.when)
+            .chain(events.iter().filter_map(|e| e.when.as_ref()))
+            .any(crate::rules::reads_event_list);
         Ok(Self {
+            reads_event_list,
             rules,
             field_sets,
             lead_fields,
@@ -919,16 +927,23 @@ impl Scorer {
         ctx.set_shared("lists", &self.lists);
     }
 
-    /// A lead's context as the pipeline builds it (for tests and benchmarks).
+    /// A lead's context for this scorer's rules alone (tests, benchmarks, re-scoring without
+    /// triggers): without the list of events when no rule reads it.
     pub fn context(
         &self,
         enriched: &EnrichedLead,
         account: &Value,
         now: DateTime<Utc>,
     ) -> RuleContext {
-        let mut ctx = RuleContext::for_lead(enriched, account, now);
+        let mut ctx = RuleContext::for_lead_reading(enriched, account, now, self.reads_event_list);
         self.prepare(&mut ctx);
         ctx
+    }
+
+    /// Whether some rule may read the lead's list of events (`lead.events`, `events`): a
+    /// context made for this scorer alone leaves the list out when none does.
+    pub fn reads_event_list(&self) -> bool {
+        self.reads_event_list
     }
 
     /// Scores one lead: the primary score. `ctx` is the lead's rule context, built once.
@@ -1079,64 +1094,51 @@ impl Scorer {
         now: DateTime<Utc>,
     ) -> (Vec<Option<Part>>, Vec<Option<Matched>>) {
         let mut tallies = vec![EventTally::default(); self.events.len()];
-        // The context's own events, when it was built from this lead.
-        let own = (ctx.event_count() == events.len())
-            .then(|| ctx.lead_events())
-            .flatten();
-        let mut event_fields = Vec::new();
         // Per event rule: the outcomes of `when` so far, by the values of the event fields
         // it reads. The lead is fixed for this call, so an event alike in those fields has
-        // the same outcome; a history is mostly a few kinds of event repeated.
+        // the same outcome; a history is mostly a few kinds of event repeated. The fields are
+        // read from the `Event` itself: its JSON (as `when` sees it) is made only for an
+        // event whose outcome is not known yet.
         let mut outcomes: Vec<Vec<(Vec<Option<Value>>, bool)>> =
             vec![Vec::new(); self.events.len()];
         for (i, event) in events.iter().enumerate() {
-            let mut scope = None;
-            let mut resolved = false;
             let Some(of_type) = self.events_of_type(&event.kind) else {
                 continue;
             };
+            let json: std::cell::OnceCell<Value> = std::cell::OnceCell::new();
+            let mut scope = None;
             let age = age_seconds(event.at, now);
             // Event rules of one type mostly share a half-life: the last fade is reused.
             let mut faded: Option<(Option<Duration>, f64)> = None;
             for &r in of_type {
                 let (rule, tally) = (&self.events[r], &mut tallies[r]);
                 if let Some(when) = &rule.when {
-                    // Only from the context's own list: it holds each event as `when` sees it.
-                    let json = own.and_then(|list| list.get(i));
-                    let memo = rule.reads.as_ref().zip(json);
-                    if let Some((reads, json)) = memo {
+                    if let Some(reads) = &rule.reads {
                         let known = outcomes[r].iter().find(|(values, _)| {
                             values
                                 .iter()
                                 .zip(reads)
-                                .all(|(v, f)| v.as_ref() == json.get(f))
+                                .all(|(v, f)| event_field_is(event, f, v.as_ref()))
                         });
                         if let Some((_, matched)) = known {
-                            if !*matched {
-                                continue;
+                            if *matched {
+                                self.tally_event(rule, tally, events, i, age, &mut faded);
                             }
-                            self.tally_event(rule, tally, events, i, age, &mut faded);
                             continue;
                         }
                     }
-                    let scope = scope.get_or_insert_with(|| {
-                        match own.and_then(|list| Some((ctx.bind_event(list, i)?, &list[i]))) {
-                            Some((bound, json)) => {
-                                resolved = self.lead_fields.resolve_event(json, &mut event_fields);
-                                bound
-                            }
-                            None => ctx.bind(
-                                "event",
-                                json_to_val(&serde_json::to_value(event).unwrap_or(Value::Null)),
-                            ),
-                        }
+                    let (bound, event_fields, resolved) = scope.get_or_insert_with(|| {
+                        let json = json.get_or_init(|| crate::rules::event_json(event));
+                        let mut event_fields = Vec::new();
+                        let resolved = self.lead_fields.resolve_event(json, &mut event_fields);
+                        (ctx.bind_event_json(json), event_fields, resolved)
                     });
                     let table = resolved.then_some(event_fields.as_slice());
-                    let matched = when.eval_bound_fields(scope, fields, table).matched();
-                    if let Some((reads, json)) = memo {
+                    let matched = when.eval_bound_fields(bound, fields, table).matched();
+                    if let Some(reads) = &rule.reads {
                         // Bounded: a field unique per event (an id) would only grow it.
                         if outcomes[r].len() < MEMO_OUTCOMES {
-                            let values = reads.iter().map(|f| json.get(f).cloned()).collect();
+                            let values = reads.iter().map(|f| event_field(event, f)).collect();
                             outcomes[r].push((values, matched));
                         }
                     }
@@ -1160,16 +1162,10 @@ impl Scorer {
                 let values = match shown.iter().find(|(k, _)| *k == key) {
                     Some((_, values)) => values.clone(),
                     None => {
-                        // The context wrote each event's time already, as the lead's
-                        // record shows it.
-                        let latest = t.latest.map(|l| {
-                            own.and_then(|list| list.get(l)?.get("at"))
-                                .filter(|at| at.is_string())
-                                .cloned()
-                                .unwrap_or_else(|| {
-                                    Value::from(crate::lead::rfc3339(&events[l].at, true))
-                                })
-                        });
+                        // The time as the lead's record shows it.
+                        let latest = t
+                            .latest
+                            .map(|l| Value::from(crate::lead::rfc3339(&events[l].at, true)));
                         let values = event_values(t.count, latest);
                         shown.push((key, values.clone()));
                         values
@@ -1226,6 +1222,25 @@ impl Scorer {
             .iter()
             .map(|i| self.events[*i].retention)
             .try_fold(Duration::ZERO, |longest, r| r.map(|r| longest.max(r)))
+    }
+}
+
+/// Field `f` of `event` as `when` reads it (`rules::event_json`): `type` and `at` are the
+/// event's own, shadowing any property of that name.
+fn event_field(event: &Event, f: &str) -> Option<Value> {
+    match f {
+        "type" => Some(Value::String(event.kind.clone())),
+        "at" => Some(Value::String(crate::lead::rfc3339(&event.at, true))),
+        _ => event.props.get(f).cloned(),
+    }
+}
+
+/// Whether field `f` of `event` is `v` ([`event_field`] without copying the value).
+fn event_field_is(event: &Event, f: &str, v: Option<&Value>) -> bool {
+    match f {
+        "type" => matches!(v, Some(Value::String(s)) if *s == event.kind),
+        "at" => event_field(event, f).as_ref() == v,
+        _ => event.props.get(f) == v,
     }
 }
 
@@ -1794,6 +1809,64 @@ half_life = "7d"
         assert_eq!(
             shown["events"],
             json!((0..300).filter(|i| i % 7 != 0 && i % 2 == 0).count())
+        );
+    }
+
+    #[test]
+    fn a_context_without_the_event_list_scores_as_the_full_one() {
+        // No rule here reads `lead.events`: the scorer's own context leaves the list out,
+        // and every score, factor and matched value stays what the full context gives.
+        let rules = format!(
+            "{RULES}\n[[event]]\nid = \"typed\"\ntype = \"page_view\"\nwhen = \"event.type == 'page_view' && has(event.ref)\"\npoints = 2\n\n[[rule]]\nid = \"active\"\ndimension = \"engagement\"\nwhen = \"activity.count >= 3\"\npoints = 4\n"
+        );
+        let scorer = Scorer::from_file(&RuleFile::from_text("scoring.toml", &rules)).unwrap();
+        assert!(!scorer.reads_event_list());
+        let events: Vec<_> = (0..40)
+            .map(|i| {
+                let at = now() - chrono::Duration::hours(7 * i as i64);
+                let path = ["/pricing", "/blog"][i % 2];
+                json!({"type": "page_view", "at": at.to_rfc3339(), "path": path, "ref": i % 3})
+            })
+            .collect();
+        let e = enriched(
+            json!({"email": "a@acme.io", "events": events}),
+            json!({"employees": 50}),
+        );
+        let full = RuleContext::for_lead(&e, &json!({}), now());
+        let lean = scorer.context(&e, &json!({}), now());
+        assert!(lean.lookup("lead.events").is_none());
+        assert!(full.lookup("lead.events").is_some());
+        let (a, a_cards) = scorer.score_all(e.clone(), &full, now());
+        let (b, b_cards) = scorer.score_all(e, &lean, now());
+        assert!(a.factors.iter().any(|f| &*f.rule == "typed"));
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::to_value(&b).unwrap()
+        );
+        assert_eq!(
+            serde_json::to_value(&a_cards).unwrap(),
+            serde_json::to_value(&b_cards).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_rule_reading_the_event_list_keeps_it_in_the_context() {
+        let rules = "[[rule]]\nid = \"busy\"\ndimension = \"engagement\"\nwhen = \"size(lead.events) >= 2\"\npoints = 5\n";
+        let scorer = Scorer::from_file(&RuleFile::from_text("scoring.toml", rules)).unwrap();
+        assert!(scorer.reads_event_list());
+        let e = enriched(
+            json!({"email": "a@acme.io", "events": [
+                {"type": "page_view", "at": "2026-11-20T10:00:00Z"},
+                {"type": "page_view", "at": "2026-11-21T10:00:00Z"}
+            ]}),
+            json!({}),
+        );
+        let ctx = scorer.context(&e, &json!({}), now());
+        let s = scorer.score(e, &ctx, now());
+        assert!(
+            s.factors.iter().any(|f| &*f.rule == "busy"),
+            "{:?}",
+            s.factors
         );
     }
 

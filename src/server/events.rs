@@ -31,20 +31,27 @@ fn events_of(body: &Value) -> Result<Vec<Event>, ApiError> {
         .map_err(|e| ApiError::new(ErrorCode::InvalidLead, e.to_string()).field(e.field.clone()))
 }
 
-async fn keep(state: &AppState, lead_id: &str, events: &[Event]) -> Result<Response, ApiError> {
-    let added = state
-        .store
-        .append_events(lead_id, events)
-        .await
-        .map_err(ApiError::internal)?;
-    metrics::counter!("leadgate_events_stored_total").increment(added);
+/// Keeps the events of the lead `who` names: found, refused if erased, and stored in one
+/// write (SQLite: the group commit's next batch), answered once on disk.
+async fn keep(state: &AppState, who: LeadRef, events: &[Event]) -> Result<Response, ApiError> {
+    let missing = match &who {
+        LeadRef::Email(_) => "has this email",
+        _ => "has this id",
+    };
+    let kept = match state.store.keep_events(&who, events).await {
+        Ok(Some(kept)) => kept,
+        Ok(None) => return Err(unknown(missing)),
+        Err(crate::store::StoreError::Suppressed) => return Err(super::routes::suppressed()),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    metrics::counter!("leadgate_events_stored_total").increment(kept.added);
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({
-            "lead_id": lead_id,
+            "lead_id": kept.lead_id,
             "received": events.len(),
-            "stored": added,
-            "duplicates": events.len() as u64 - added,
+            "stored": kept.added,
+            "duplicates": events.len() as u64 - kept.added,
         })),
     )
         .into_response())
@@ -65,13 +72,7 @@ pub async fn post_lead_events(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let events = events_of(&parse(body)?)?;
-    let lead_id = state
-        .store
-        .find_lead(&LeadRef::Id(id))
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| unknown("has this id"))?;
-    keep(&state, &lead_id, &events).await
+    keep(&state, LeadRef::Id(id), &events).await
 }
 
 /// `POST /v1/events`: the same, naming the person by `email` in the body.
@@ -93,19 +94,5 @@ pub async fn post_events(
         }
     };
     let events = events_of(&body)?;
-    if state
-        .store
-        .is_suppressed(&email)
-        .await
-        .map_err(ApiError::internal)?
-    {
-        return Err(super::routes::suppressed());
-    }
-    let lead_id = state
-        .store
-        .find_lead(&LeadRef::Email(email))
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| unknown("has this email"))?;
-    keep(&state, &lead_id, &events).await
+    keep(&state, LeadRef::Email(email), &events).await
 }

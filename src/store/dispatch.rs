@@ -451,6 +451,16 @@ impl Store {
         on_backend!(self, s => s.append_events(lead_id, events).await)
     }
 
+    /// Keeps events in the history of the lead `who` names (issue 25's routes): `None`
+    /// when no lead is known as `who`, `StoreError::Suppressed` for an erased email.
+    pub async fn keep_events(
+        &self,
+        who: &LeadRef,
+        events: &[crate::lead::Event],
+    ) -> Result<Option<crate::events::Kept>, StoreError> {
+        on_backend!(self, s => s.keep_events(who, events).await)
+    }
+
     /// Deletes lead `lead_id`'s events with these dedupe keys.
     pub async fn drop_events(&self, lead_id: &str, keys: &[String]) -> Result<u64, StoreError> {
         on_backend!(self, s => s.drop_events(lead_id, keys).await)

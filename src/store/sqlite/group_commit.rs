@@ -1,5 +1,6 @@
-//! Group commit for intake: accepts that arrive together wait together and share one
-//! `BEGIN IMMEDIATE` transaction — one fsync for the batch instead of one each. SQLite
+//! Group commit for intake and for events (`POST /v1/events`, issue 25): accepts and event
+//! appends that arrive together wait together and share one `BEGIN IMMEDIATE` transaction —
+//! one fsync for the batch instead of one each. SQLite
 //! admits one writer at a time anyway, so a single writer loses nothing and stops
 //! concurrent accepts from fighting over the write lock. Each caller still gets its answer
 //! only after its lead is on disk.
@@ -68,6 +69,80 @@ struct Pending {
     reply: oneshot::Sender<Result<Accepted, StoreError>>,
 }
 
+/// Whose history an append joins.
+pub(super) enum Person {
+    /// A lead id already looked up (a worker's arrival): no lookup in the batch.
+    Known(String),
+    /// A lead id or one of its arrivals' job ids, as `Store::find_lead` takes it.
+    Id(String),
+    /// A normalized email, as `Store::find_lead` takes it.
+    Email(String),
+}
+
+/// One event as stored: its dedupe key, type, time and JSON body.
+pub(super) struct EventRow {
+    pub(super) key: String,
+    pub(super) kind: String,
+    pub(super) at_ms: i64,
+    pub(super) body: String,
+}
+
+/// An append of events, made ready by the request that brought them.
+struct EventsPending {
+    person: Person,
+    /// As for an arrival: an erased person is refused in the batch's own transaction.
+    suppression: Option<crate::store::privacy::Digests>,
+    rows: Vec<EventRow>,
+    reply: oneshot::Sender<Result<Option<crate::events::Kept>, StoreError>>,
+}
+
+/// What a batch writes, in arrival order.
+enum Arrival {
+    Lead(Pending),
+    Events(EventsPending),
+}
+
+/// An arrival's outcome, answered once its batch is on disk.
+enum Answer {
+    Lead(Result<Accepted, StoreError>),
+    /// `None`: no lead is known by that id or email.
+    Events(Result<Option<crate::events::Kept>, StoreError>),
+}
+
+impl Arrival {
+    fn answer(self, a: Answer) {
+        match (self, a) {
+            (Arrival::Lead(p), Answer::Lead(a)) => {
+                let _ = p.reply.send(a);
+            }
+            (Arrival::Events(p), Answer::Events(a)) => {
+                let _ = p.reply.send(a);
+            }
+            (me, _) => me.fail(StoreError::Corrupt(
+                "an arrival got another's answer".into(),
+            )),
+        }
+    }
+
+    fn fail(self, e: StoreError) {
+        match self {
+            Arrival::Lead(p) => {
+                let _ = p.reply.send(Err(e));
+            }
+            Arrival::Events(p) => {
+                let _ = p.reply.send(Err(e));
+            }
+        }
+    }
+
+    fn failed(&self, e: StoreError) -> Answer {
+        match self {
+            Arrival::Lead(_) => Answer::Lead(Err(e)),
+            Arrival::Events(_) => Answer::Events(Err(e)),
+        }
+    }
+}
+
 /// Where the writer's connection opens: the store's own file, or the shared in-memory
 /// database sqlx named for a `:memory:` store.
 #[derive(Clone, Debug)]
@@ -114,7 +189,7 @@ impl Target {
 /// while no batch is being written.
 #[derive(Default)]
 struct Queue {
-    arrivals: Vec<Pending>,
+    arrivals: Vec<Arrival>,
     /// A writer task is running; it takes `arrivals` batch by batch until none are left.
     writing: bool,
     conn: Option<Connection>,
@@ -160,15 +235,37 @@ impl GroupCommit {
             suppression,
             reply,
         };
+        self.enqueue(Arrival::Lead(pending));
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Appends `rows` to the history of `person` in the next batch; `None` when no lead is
+    /// known as `person`. Answered once the batch is on disk.
+    pub(super) async fn append_events(
+        &self,
+        person: Person,
+        rows: Vec<EventRow>,
+        suppression: Option<crate::store::privacy::Digests>,
+    ) -> Result<Option<crate::events::Kept>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Arrival::Events(EventsPending {
+            person,
+            suppression,
+            rows,
+            reply,
+        }));
+        answer.await.map_err(|_| stopped())?
+    }
+
+    fn enqueue(&self, arrival: Arrival) {
         let start_writer = {
             let mut q = lock(&self.queue);
-            q.arrivals.push(pending);
+            q.arrivals.push(arrival);
             !std::mem::replace(&mut q.writing, true)
         };
         if start_writer {
             tokio::spawn(write_batches(self.target.clone(), self.queue.clone()));
         }
-        answer.await.map_err(|_| stopped())?
     }
 }
 
@@ -202,7 +299,7 @@ impl Drop for Writing {
         let mut q = lock(&self.queue);
         q.writing = false;
         for p in q.arrivals.drain(..) {
-            let _ = p.reply.send(Err(stopped()));
+            p.fail(stopped());
         }
     }
 }
@@ -248,14 +345,14 @@ async fn write_batches(target: Target, queue: Arc<Mutex<Queue>>) {
 async fn write_batch(
     target: &Target,
     conn: Option<Connection>,
-    batch: Vec<Pending>,
+    batch: Vec<Arrival>,
 ) -> Option<Connection> {
     let mut c = match conn.map_or_else(|| target.open(), Ok) {
         Ok(c) => c,
         Err(e) => {
             let reason = e.to_string();
             for p in batch {
-                let _ = p.reply.send(Err(StoreError::Write(reason.clone())));
+                p.fail(StoreError::Write(reason.clone()));
             }
             return None;
         }
@@ -271,7 +368,7 @@ async fn write_batch(
     match written {
         Ok(answers) => {
             for (p, a) in batch.into_iter().zip(answers) {
-                let _ = p.reply.send(a);
+                p.answer(a);
             }
             Some(c)
         }
@@ -288,9 +385,9 @@ async fn write_batch(
 /// lock, until `deadline`.
 async fn write_when_unlocked(
     conn: &mut Connection,
-    batch: &[Pending],
+    batch: &[Arrival],
     deadline: std::time::Instant,
-) -> rusqlite::Result<Vec<Result<Accepted, StoreError>>> {
+) -> rusqlite::Result<Vec<Answer>> {
     loop {
         match write(conn, batch) {
             Err(e) if is_locked(&e) && std::time::Instant::now() < deadline => {
@@ -311,23 +408,21 @@ fn is_locked(e: &rusqlite::Error) -> bool {
 /// connection if it could be opened.
 async fn one_by_one(
     target: &Target,
-    batch: Vec<Pending>,
+    batch: Vec<Arrival>,
     deadline: std::time::Instant,
 ) -> Option<Connection> {
     let mut conn = target.open();
     for p in batch {
         let one = match conn.as_mut() {
-            Ok(c) => write_when_unlocked(c, std::slice::from_ref(&p), deadline)
-                .await
-                .map_err(|e| StoreError::Write(e.to_string()))
-                .and_then(|mut a| {
-                    a.pop().unwrap_or_else(|| {
-                        Err(StoreError::Corrupt("an arrival lost its answer".into()))
-                    })
+            Ok(c) => match write_when_unlocked(c, std::slice::from_ref(&p), deadline).await {
+                Ok(mut a) => a.pop().unwrap_or_else(|| {
+                    p.failed(StoreError::Corrupt("an arrival lost its answer".into()))
                 }),
-            Err(e) => Err(StoreError::Write(e.to_string())),
+                Err(e) => p.failed(StoreError::Write(e.to_string())),
+            },
+            Err(e) => p.failed(StoreError::Write(e.to_string())),
         };
-        let _ = p.reply.send(one);
+        p.answer(one);
     }
     conn.ok()
 }
@@ -338,10 +433,7 @@ async fn one_by_one(
 /// or records the person's identity and queues a job. The lead's own row is the deciding
 /// worker's to write (migration 0010). Statements are prepared once per connection; each is
 /// a call into SQLite, not a round trip.
-fn write(
-    conn: &mut Connection,
-    batch: &[Pending],
-) -> rusqlite::Result<Vec<Result<Accepted, StoreError>>> {
+fn write(conn: &mut Connection, batch: &[Arrival]) -> rusqlite::Result<Vec<Answer>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = now_ms();
     let mut answers = Vec::with_capacity(batch.len());
@@ -367,10 +459,26 @@ fn write(
             "INSERT INTO jobs (id, lead_id, idempotency_key, payload, status, identity_key, created_at, updated_at, intake_digest)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
         )?;
-        for p in batch {
+        let mut appends = Appends::prepare(&tx)?;
+        for arrival in batch {
+            let p = match arrival {
+                Arrival::Lead(p) => p,
+                Arrival::Events(e) => {
+                    let refused = match &e.suppression {
+                        Some(d) => erased.exists([&d.keyed, &d.legacy])?,
+                        None => false,
+                    };
+                    answers.push(Answer::Events(if refused {
+                        Err(StoreError::Suppressed)
+                    } else {
+                        Ok(appends.write(e, now)?)
+                    }));
+                    continue;
+                }
+            };
             if let Some(d) = &p.suppression {
                 if erased.exists([&d.keyed, &d.legacy])? {
-                    answers.push(Err(StoreError::Suppressed));
+                    answers.push(Answer::Lead(Err(StoreError::Suppressed)));
                     continue;
                 }
             }
@@ -392,14 +500,14 @@ fn write(
                 if let Some((earlier, digest)) = earlier {
                     // A job from before migration 0011 has no digest: a duplicate, as it was.
                     let same = digest.is_none() || digest == p.digest;
-                    answers.push(if same {
+                    answers.push(Answer::Lead(if same {
                         Ok(earlier)
                     } else {
                         Err(StoreError::IdempotencyConflict {
                             key: key.clone(),
                             lead_id: earlier.id,
                         })
-                    });
+                    }));
                     continue;
                 }
             }
@@ -415,16 +523,72 @@ fn write(
             queue.execute(params![
                 job_id, id, p.key, p.payload, status, person, now, p.digest
             ])?;
-            answers.push(Ok(Accepted {
+            answers.push(Answer::Lead(Ok(Accepted {
                 id,
                 job_id,
                 status: status.into(),
                 duplicate: false,
-            }));
+            })));
         }
     }
     // No account moves here, even for a known lead arriving with another domain: the roll-up
     // reads decisions by the domain they were made with (migration 0008).
     tx.commit()?;
     Ok(answers)
+}
+
+/// The statements of event appends, prepared once per connection (the cache keeps them).
+struct Appends<'c> {
+    by_id: rusqlite::CachedStatement<'c>,
+    by_email: rusqlite::CachedStatement<'c>,
+    insert: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> Appends<'c> {
+    fn prepare(tx: &'c rusqlite::Transaction<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            // As `Store::find_lead`: a pending lead (no worker decided it yet, migration
+            // 0010) is found through its jobs or its identity.
+            by_id: tx.prepare_cached(
+                "SELECT id FROM leads WHERE id = ?1
+                 UNION ALL SELECT lead_id FROM jobs WHERE id = ?1
+                 UNION ALL SELECT lead_id FROM jobs WHERE lead_id = ?1 LIMIT 1",
+            )?,
+            by_email: tx.prepare_cached(concat!(
+                "SELECT id FROM (SELECT id FROM (SELECT l.id FROM leads l WHERE ",
+                super::has_email!(),
+                " ORDER BY l.updated_at DESC LIMIT 1)
+                 UNION ALL SELECT lead_id FROM identities WHERE identity_key = 'email:' || ?1)
+                 LIMIT 1"
+            ))?,
+            insert: tx.prepare_cached(
+                "INSERT INTO person_events (lead_id, event_key, kind, at_ms, body, stored_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            )?,
+        })
+    }
+
+    /// Finds the person and keeps each new event; a replayed one (same key) is kept once,
+    /// within the batch too.
+    fn write(
+        &mut self,
+        e: &EventsPending,
+        now: i64,
+    ) -> rusqlite::Result<Option<crate::events::Kept>> {
+        let lead_id = match &e.person {
+            Person::Known(id) => Some(id.clone()),
+            Person::Id(id) => self.by_id.query_row([id], |r| r.get(0)).optional()?,
+            Person::Email(email) => self.by_email.query_row([email], |r| r.get(0)).optional()?,
+        };
+        let Some(lead_id) = lead_id else {
+            return Ok(None);
+        };
+        let mut added = 0;
+        for row in &e.rows {
+            added += self.insert.execute(params![
+                lead_id, row.key, row.kind, row.at_ms, row.body, now
+            ])? as u64;
+        }
+        Ok(Some(crate::events::Kept { lead_id, added }))
+    }
 }
