@@ -686,6 +686,30 @@ impl Store {
     ) -> Result<(), StoreError> {
         on_backend!(self, s => s.backfill_commit(run, next, done).await)
     }
+
+    /// Closes a page's effects and commits the page in one transaction.
+    pub async fn backfill_close_page(
+        &self,
+        finished: &[(String, Finished)],
+        run: &crate::crm::backfill::state::BackfillRun,
+        next: Option<&str>,
+        done: bool,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.backfill_close_page(finished, run, next, done).await)
+    }
+
+    /// The outbox rows among `keys` (one query), by key.
+    pub async fn outbox_get_many(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, OutboxEntry>, StoreError> {
+        on_backend!(self, s => s.outbox_get_many(keys).await)
+    }
+
+    /// Which of `emails` asked to be erased (one query), by position.
+    pub async fn suppressed_among(&self, emails: &[String]) -> Result<Vec<bool>, StoreError> {
+        on_backend!(self, s => s.suppressed_among(emails).await)
+    }
 }
 
 /// Outbox effects begun and closed together (`crate::crm::backfill`): one transaction each.

@@ -23,6 +23,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde_json::{json, Value};
 
 use self::source::{id_text, soql_field, Vendor};
@@ -345,8 +346,14 @@ pub async fn run(
                 }
             });
             let mut counts = Counts::default();
-            let mut decided: Vec<Decided> = Vec::new();
             let mut stopped_early = false;
+            // The page's records as (record, record id, effect key), in order.
+            let mut listed: Vec<(
+                &Value,
+                String,
+                String,
+                std::collections::BTreeMap<String, Value>,
+            )> = Vec::with_capacity(page.records.len());
             for record in &page.records {
                 if let Some(limit) = opts.limit {
                     if opts.dry_run && read_now >= limit {
@@ -362,29 +369,39 @@ pub async fn run(
                     continue;
                 };
                 let key = format!("backfill:{id}:{generation}:{record_id}");
+                listed.push((record, record_id, key, fields));
+            }
+            // One read for the page's outbox rows, one for its erasures (not one per record).
+            let entries = if opts.dry_run || listed.is_empty() {
+                Default::default()
+            } else {
+                let keys: Vec<String> = listed.iter().map(|(_, _, k, _)| k.clone()).collect();
+                store.outbox_get_many(&keys).await.map_err(store_err)?
+            };
+            let mut candidates: Vec<(&Value, String, String, bool, Lead)> =
+                Vec::with_capacity(listed.len());
+            for (record, record_id, key, fields) in listed {
                 let mut pending = false;
-                if !opts.dry_run {
-                    if let Some(entry) = store.outbox_get(&key).await.map_err(store_err)? {
-                        match entry.status {
-                            EffectStatus::Ok => {
-                                counts.changed += 1;
-                                counts.written += 1;
-                                continue;
-                            }
-                            EffectStatus::Failed => {
-                                counts.changed += 1;
-                                let reason = entry
-                                    .answer
-                                    .as_ref()
-                                    .and_then(|a| a.get("reason"))
-                                    .and_then(Value::as_str)
-                                    .unwrap_or("ERROR")
-                                    .to_string();
-                                *counts.failed.entry(reason).or_default() += 1;
-                                continue;
-                            }
-                            EffectStatus::Pending => pending = true,
+                if let Some(entry) = entries.get(&key) {
+                    match entry.status {
+                        EffectStatus::Ok => {
+                            counts.changed += 1;
+                            counts.written += 1;
+                            continue;
                         }
+                        EffectStatus::Failed => {
+                            counts.changed += 1;
+                            let reason = entry
+                                .answer
+                                .as_ref()
+                                .and_then(|a| a.get("reason"))
+                                .and_then(Value::as_str)
+                                .unwrap_or("ERROR")
+                                .to_string();
+                            *counts.failed.entry(reason).or_default() += 1;
+                            continue;
+                        }
+                        EffectStatus::Pending => pending = true,
                     }
                 }
                 let raw = record_lead(id, &record_id, &fields);
@@ -392,12 +409,24 @@ pub async fn run(
                     *counts.skipped.entry("invalid".into()).or_default() += 1;
                     continue;
                 };
-                // Someone who asked to be erased is not enriched, decided, recorded or written.
-                if let Some(email) = &lead.email {
-                    if store.is_suppressed(email).await.map_err(store_err)? {
-                        *counts.skipped.entry("suppressed".into()).or_default() += 1;
-                        continue;
-                    }
+                candidates.push((record, record_id, key, pending, lead));
+            }
+            // Someone who asked to be erased is not enriched, decided, recorded or written.
+            let emails: Vec<String> = candidates
+                .iter()
+                .filter_map(|(_, _, _, _, lead)| lead.email.clone())
+                .collect();
+            let mut suppressed = store
+                .suppressed_among(&emails)
+                .await
+                .map_err(store_err)?
+                .into_iter();
+            let mut to_decide = Vec::with_capacity(candidates.len());
+            for candidate in candidates {
+                let lead = &candidate.4;
+                if lead.email.is_some() && suppressed.next().unwrap_or(false) {
+                    *counts.skipped.entry("suppressed".into()).or_default() += 1;
+                    continue;
                 }
                 if let Some(f) = &filter {
                     let ctx = RuleContext::for_lead(
@@ -413,39 +442,70 @@ pub async fn run(
                         continue;
                     }
                 }
-                let decision = pipeline
-                    .decide(lead.clone(), &rotation, now)
-                    .await
-                    .map_err(|e| BackfillError::Record {
-                        crm: id.to_string(),
-                        page: page_no,
-                        record: record_id.clone(),
-                        reason: e.to_string(),
-                    })?;
-                let mut current = vendor.properties(record);
-                if pending && c.has("get") {
-                    // Begun by a process that died before closing it: the listing may lag the
-                    // write (HubSpot search does), the record by id does not.
-                    let mut get = TypedVars::from([("record_id", Value::from(record_id.clone()))]);
-                    get.insert("property_names", Value::from(names.join(",")));
-                    let reply = c
-                        .call("get", &get)
-                        .await
-                        .map_err(|error| BackfillError::Read {
-                            crm: id.to_string(),
-                            page: page_no,
-                            error,
-                        })?;
-                    if let Some(p) = reply.fields.get("properties") {
-                        current = p.clone();
-                    }
-                }
+                to_decide.push(candidate);
+            }
+            // The page's records are decided concurrently (bounded): each decision waits on
+            // the store for its account's roll-up, and those waits overlap. `buffered` keeps
+            // the page's order for what follows.
+            let names = &names;
+            let rotation = &rotation;
+            let outcomes: Vec<Result<(Decided, Value), BackfillError>> =
+                futures::stream::iter(to_decide.into_iter().map(
+                    |(record, record_id, key, pending, lead)| async move {
+                        let decision =
+                            pipeline
+                                .decide(lead.clone(), rotation, now)
+                                .await
+                                .map_err(|e| BackfillError::Record {
+                                    crm: id.to_string(),
+                                    page: page_no,
+                                    record: record_id.clone(),
+                                    reason: e.to_string(),
+                                })?;
+                        let mut current = vendor.properties(record);
+                        if pending && c.has("get") {
+                            // Begun by a process that died before closing it: the listing
+                            // may lag the write (HubSpot search does), the record by id not.
+                            let mut get =
+                                TypedVars::from([("record_id", Value::from(record_id.clone()))]);
+                            get.insert("property_names", Value::from(names.join(",")));
+                            let reply =
+                                c.call("get", &get)
+                                    .await
+                                    .map_err(|error| BackfillError::Read {
+                                        crm: id.to_string(),
+                                        page: page_no,
+                                        error,
+                                    })?;
+                            if let Some(p) = reply.fields.get("properties") {
+                                current = p.clone();
+                            }
+                        }
+                        Ok((
+                            Decided {
+                                record_id,
+                                key,
+                                lead,
+                                decision,
+                                change: None,
+                                pending,
+                            },
+                            current,
+                        ))
+                    },
+                ))
+                .buffered(DECIDE_CONCURRENCY)
+                .collect()
+                .await;
+            let mut decided: Vec<Decided> = Vec::with_capacity(outcomes.len());
+            for outcome in outcomes {
+                let (mut d, current) = outcome?;
                 let change = diff(
                     crm,
-                    &decision,
+                    &d.decision,
                     &current,
                     owner_property.as_deref(),
-                    &record_id,
+                    &d.record_id,
                 );
                 if let Some(ch) = &change {
                     counts.changed += 1;
@@ -453,34 +513,31 @@ pub async fn run(
                         note_diff(
                             &mut dry_diff,
                             ch,
-                            &decision,
+                            &d.decision,
                             &current,
                             owner_property.as_deref(),
                         );
                     }
-                } else if pending {
+                } else if d.pending {
                     // The earlier attempt's write landed: close it.
                     counts.changed += 1;
                     counts.written += 1;
                     store
-                        .outbox_finish(&key, &ok_finish(&record_id, "already held by the record"))
+                        .outbox_finish(
+                            &d.key,
+                            &ok_finish(&d.record_id, "already held by the record"),
+                        )
                         .await
                         .map_err(store_err)?;
                 } else {
                     counts.unchanged += 1;
                 }
-                decided.push(Decided {
-                    record_id,
-                    key,
-                    lead,
-                    decision,
-                    change,
-                    pending,
-                });
+                d.change = change;
+                decided.push(d);
             }
 
             if !opts.dry_run {
-                record_page(store, &rotation, id, page_no, &mut decided, &mut counts).await?;
+                record_page(store, rotation, id, page_no, &mut decided, &mut counts).await?;
             }
             read_so_far += counts.read;
             let limit_reached = opts.limit.is_some_and(|l| read_now >= l);
@@ -507,7 +564,9 @@ pub async fn run(
     let mut finished = false;
     let writer = async {
         while let Some(mut st) = write_rx.recv().await {
-            if !opts.dry_run {
+            let closed = if opts.dry_run {
+                Vec::new()
+            } else {
                 write_changes(
                     store,
                     c,
@@ -518,13 +577,13 @@ pub async fn run(
                     &mut st.counts,
                     &mut failures,
                 )
-                .await?;
-            }
+                .await?
+            };
             run.counts.add(&st.counts);
             run.pages = st.page_no;
             if !opts.dry_run {
                 store
-                    .backfill_commit(&run, st.next.as_deref(), st.done)
+                    .backfill_close_page(&closed, &run, st.next.as_deref(), st.done)
                     .await
                     .map_err(|error| BackfillError::Store {
                         crm: id.to_string(),
@@ -566,6 +625,10 @@ pub async fn run(
 /// one each keeps every stage busy without holding more than a few pages in memory.
 const READ_AHEAD: usize = 1;
 const WRITE_AHEAD: usize = 1;
+
+/// Records of a page decided at once: enough to overlap their store reads, few enough that
+/// a page's rotation order stays close to its record order.
+const DECIDE_CONCURRENCY: usize = 16;
 
 /// A decided page on its way to the writer.
 struct Staged {
@@ -627,8 +690,10 @@ async fn record_page(
     Ok(())
 }
 
-/// Writes a recorded page's changes in batches, each record's effect begun before the call
-/// and closed with its own answer.
+/// Writes a recorded page's changes in batches, each record's effect begun before its call
+/// and closed with its own answer. Returns the closes, which the caller commits with the
+/// page's cursor in one transaction; a failed call closes what came before it (and leaves
+/// its own records pending) before the error is returned.
 #[allow(clippy::too_many_arguments)]
 async fn write_changes(
     store: &Store,
@@ -639,7 +704,7 @@ async fn write_changes(
     decided: &[Decided],
     counts: &mut Counts,
     failures: &mut Vec<Failure>,
-) -> Result<(), BackfillError> {
+) -> Result<Vec<(String, Finished)>, BackfillError> {
     let id = c.id().to_string();
     let store_err = |error: StoreError| BackfillError::Store {
         crm: id.clone(),
@@ -647,6 +712,10 @@ async fn write_changes(
         error,
     };
     let writes: Vec<&Decided> = decided.iter().filter(|d| d.change.is_some()).collect();
+    let mut closed = Vec::with_capacity(writes.len());
+    if writes.is_empty() {
+        return Ok(closed);
+    }
     for chunk in writes.chunks(vendor.batch_size()) {
         let effects: Vec<Effect> = chunk
             .iter()
@@ -659,39 +728,38 @@ async fn write_changes(
                 decision: None,
             })
             .collect();
-        // One transaction per batch: begun together, closed together.
+        // Begun per batch, just before its call: a call that fails leaves no effect begun
+        // for the batches after it (a begun effect is re-read by id when the page is replayed).
         let entries = store.outbox_begin_all(&effects).await.map_err(store_err)?;
-        let mut batch = Vec::with_capacity(chunk.len());
-        for (d, entry) in chunk.iter().zip(&entries) {
-            if entry.status != EffectStatus::Pending {
-                continue;
-            }
-            if let Some(ch) = &d.change {
-                batch.push(ch.clone());
-            }
-        }
+        // Only effects still pending are written: one closed by another process is not.
+        let chunk: Vec<&Decided> = chunk
+            .iter()
+            .zip(&entries)
+            .filter(|(_, e)| e.status == EffectStatus::Pending)
+            .map(|(d, _)| *d)
+            .collect();
+        let chunk = chunk.as_slice();
+        let batch: Vec<Change> = chunk.iter().filter_map(|d| d.change.clone()).collect();
         if batch.is_empty() {
             continue;
         }
         let outcomes = match write::write_batch(c, vendor, owner_property, &batch).await {
             Ok(o) => o,
             Err(error) => {
-                let still: Vec<(String, Finished)> = batch
-                    .iter()
-                    .map(|ch| {
-                        (
-                            key_of(chunk, &ch.record_id),
-                            Finished {
-                                status: EffectStatus::Pending,
-                                record_id: None,
-                                result_id: None,
-                                answer: None,
-                                error: Some(error.message.clone()),
-                            },
-                        )
-                    })
-                    .collect();
-                store.outbox_finish_all(&still).await.map_err(store_err)?;
+                let still = batch.iter().map(|ch| {
+                    (
+                        key_of(chunk, &ch.record_id),
+                        Finished {
+                            status: EffectStatus::Pending,
+                            record_id: None,
+                            result_id: None,
+                            answer: None,
+                            error: Some(error.message.clone()),
+                        },
+                    )
+                });
+                closed.extend(still);
+                store.outbox_finish_all(&closed).await.map_err(store_err)?;
                 let first = batch
                     .first()
                     .map(|c| c.record_id.clone())
@@ -708,7 +776,6 @@ async fn write_changes(
                 });
             }
         };
-        let mut closed = Vec::with_capacity(batch.len());
         for (ch, outcome) in batch.iter().zip(outcomes) {
             let key = key_of(chunk, &ch.record_id);
             let finish = match &outcome {
@@ -741,9 +808,8 @@ async fn write_changes(
             };
             closed.push((key, finish));
         }
-        store.outbox_finish_all(&closed).await.map_err(store_err)?;
     }
-    Ok(())
+    Ok(closed)
 }
 
 fn key_of(chunk: &[&Decided], record_id: &str) -> String {

@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use super::{now_ms, PgStore};
 use crate::crm::backfill::state::{BackfillRun, Counts};
+use crate::crm::outbox::{EffectStatus, Finished, OutboxEntry};
 use crate::store::StoreError;
 
 impl PgStore {
@@ -81,6 +82,112 @@ impl PgStore {
         .bind(&run.params)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+}
+
+/// A page's reads in one round trip each: its records' outbox rows and which of its people
+/// asked to be erased (per-record queries were most of a page's store time).
+impl PgStore {
+    /// The outbox rows among `keys`, by key; keys with no row are absent.
+    pub async fn outbox_get_many(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, OutboxEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT effect_key, status, decision, record_id, result_id, answer, error, attempts
+             FROM outbox WHERE effect_key = ANY($1)",
+        )
+        .bind(keys)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let e = OutboxEntry {
+                    key: r.get("effect_key"),
+                    status: EffectStatus::parse(r.get::<String, _>("status").as_str()),
+                    decision: r.get("decision"),
+                    record_id: r.get("record_id"),
+                    result_id: r.get("result_id"),
+                    answer: r
+                        .get::<Option<String>, _>("answer")
+                        .and_then(|a| serde_json::from_str(&a).ok()),
+                    error: r.get("error"),
+                    attempts: r.get("attempts"),
+                };
+                (e.key.clone(), e)
+            })
+            .collect())
+    }
+
+    /// Which of `emails` asked to be erased (keyed or legacy digest), by position.
+    pub async fn suppressed_among(&self, emails: &[String]) -> Result<Vec<bool>, StoreError> {
+        if emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.suppression_key().await?.clone();
+        let digests: Vec<_> = emails.iter().map(|e| key.digests(e)).collect();
+        let keyed: Vec<String> = digests.iter().map(|d| d.keyed.clone()).collect();
+        let legacy: Vec<String> = digests.iter().map(|d| d.legacy.clone()).collect();
+        let found: std::collections::HashSet<String> = sqlx::query_scalar::<_, String>(
+            "SELECT email_hmac FROM suppressions_keyed WHERE email_hmac = ANY($1)
+             UNION ALL SELECT email_sha256 FROM suppressions WHERE email_sha256 = ANY($2)",
+        )
+        .bind(&keyed)
+        .bind(&legacy)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .collect();
+        Ok(digests
+            .iter()
+            .map(|d| found.contains(&d.keyed) || found.contains(&d.legacy))
+            .collect())
+    }
+}
+
+impl PgStore {
+    /// Closes a page's effects with their answers and commits the page, in one transaction:
+    /// the cursor never moves past a write that is not closed, and a page costs one commit.
+    pub async fn backfill_close_page(
+        &self,
+        finished: &[(String, Finished)],
+        run: &BackfillRun,
+        next: Option<&str>,
+        done: bool,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for (key, f) in finished {
+            sqlx::query(
+                "UPDATE outbox SET status = $1, record_id = COALESCE($2, record_id), result_id = COALESCE($3, result_id),
+                   answer = $4, error = $5, updated_at = $6 WHERE effect_key = $7",
+            )
+            .bind(f.status.as_str())
+            .bind(&f.record_id)
+            .bind(&f.result_id)
+            .bind(f.answer.as_ref().map(|a| a.to_string()))
+            .bind(&f.error)
+            .bind(now)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE backfill_runs SET cursor = $1, pages = $2, counts = $3, status = $4, updated_at = $5
+             WHERE connector = $6 AND params = $7",
+        )
+        .bind(next)
+        .bind(run.pages)
+        .bind(run.counts.to_json())
+        .bind(if done { "done" } else { "running" })
+        .bind(now)
+        .bind(&run.connector)
+        .bind(&run.params)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

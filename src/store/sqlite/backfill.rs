@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use super::{now_ms, Store};
 use crate::crm::backfill::state::{BackfillRun, Counts};
+use crate::crm::outbox::{EffectStatus, Finished, OutboxEntry};
 use crate::store::StoreError;
 
 impl Store {
@@ -81,6 +82,122 @@ impl Store {
         .bind(&run.params)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+}
+
+/// A page's reads in one round trip each: its records' outbox rows and which of its people
+/// asked to be erased (per-record queries were most of a page's store time).
+impl Store {
+    /// The outbox rows among `keys`, by key; keys with no row are absent.
+    pub async fn outbox_get_many(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, OutboxEntry>, StoreError> {
+        let mut out = std::collections::HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(IN_CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT effect_key, status, decision, record_id, result_id, answer, error, attempts
+                 FROM outbox WHERE effect_key IN ({marks})"
+            );
+            let mut q = sqlx::query(&sql);
+            for k in chunk {
+                q = q.bind(k);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let e = OutboxEntry {
+                    key: r.get("effect_key"),
+                    status: EffectStatus::parse(r.get::<String, _>("status").as_str()),
+                    decision: r.get("decision"),
+                    record_id: r.get("record_id"),
+                    result_id: r.get("result_id"),
+                    answer: r
+                        .get::<Option<String>, _>("answer")
+                        .and_then(|a| serde_json::from_str(&a).ok()),
+                    error: r.get("error"),
+                    attempts: r.get("attempts"),
+                };
+                out.insert(e.key.clone(), e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of `emails` asked to be erased (keyed or legacy digest), by position.
+    pub async fn suppressed_among(&self, emails: &[String]) -> Result<Vec<bool>, StoreError> {
+        if emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.suppression_key().await?.clone();
+        let digests: Vec<_> = emails.iter().map(|e| key.digests(e)).collect();
+        let mut found = std::collections::HashSet::new();
+        for chunk in digests.chunks(IN_CHUNK / 2) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT email_hmac AS d FROM suppressions_keyed WHERE email_hmac IN ({marks})
+                 UNION ALL SELECT email_sha256 AS d FROM suppressions WHERE email_sha256 IN ({marks})"
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            for d in chunk {
+                q = q.bind(&d.keyed);
+            }
+            for d in chunk {
+                q = q.bind(&d.legacy);
+            }
+            found.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(digests
+            .iter()
+            .map(|d| found.contains(&d.keyed) || found.contains(&d.legacy))
+            .collect())
+    }
+}
+
+/// Values bound in one `IN (…)`: well under SQLite's bound-parameter limit.
+const IN_CHUNK: usize = 500;
+
+impl Store {
+    /// Closes a page's effects with their answers and commits the page, in one transaction:
+    /// the cursor never moves past a write that is not closed, and a page costs one commit.
+    pub async fn backfill_close_page(
+        &self,
+        finished: &[(String, Finished)],
+        run: &BackfillRun,
+        next: Option<&str>,
+        done: bool,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (key, f) in finished {
+            sqlx::query(
+                "UPDATE outbox SET status = ?, record_id = COALESCE(?, record_id), result_id = COALESCE(?, result_id),
+                   answer = ?, error = ?, updated_at = ? WHERE effect_key = ?",
+            )
+            .bind(f.status.as_str())
+            .bind(&f.record_id)
+            .bind(&f.result_id)
+            .bind(f.answer.as_ref().map(|a| a.to_string()))
+            .bind(&f.error)
+            .bind(now)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE backfill_runs SET cursor = ?1, pages = ?2, counts = ?3, status = ?4, updated_at = ?5
+             WHERE connector = ?6 AND params = ?7",
+        )
+        .bind(next)
+        .bind(run.pages)
+        .bind(run.counts.to_json())
+        .bind(if done { "done" } else { "running" })
+        .bind(now)
+        .bind(&run.connector)
+        .bind(&run.params)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 }
