@@ -3,8 +3,9 @@
 //! to scale out). Every method here exists on both backends with the same meaning; this file
 //! only forwards. The one deliberate difference is [`Store::requeue_orphans`].
 //!
-//! Adding a store method: write it in `sqlite*.rs` and its twin in `postgres*.rs` (SQL files
-//! and modules carry the same names per backend), then forward it here.
+//! Adding a store method: write it once with `dialect::written_once!` (which forwards it
+//! from here too); only where the backends' semantics differ, write it in `sqlite*.rs` and
+//! `postgres*.rs` and add its signature to the `forward!` list below.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,13 +13,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
+use super::dialect::forward;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::{
     is_postgres_url, Accepted, AssignmentRecord, Job, LeadRef, LeadView, NewOutcome, OutcomeLead,
     RecordedOutcome, RouteEvent, StoreError, TouchRecorded,
 };
-use crate::crm::outbox::{Effect, Finished, OutboxEntry};
 use crate::lead::{Decision, Lead, RawLead};
 use crate::route::sla::{OpenAssignment, OwnerActivity, SlaOutcome};
 use crate::route::{AssignRequest, AssignmentSnapshot, Assignments, Choice, Rotation};
@@ -64,48 +65,6 @@ impl Store {
     /// Whether other processes may share this store's queue (PostgreSQL).
     pub fn is_shared(&self) -> bool {
         matches!(self, Store::Postgres(_))
-    }
-
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        on_backend!(self, s => s.ping().await)
-    }
-
-    /// A key for `purpose` (console sessions, ...) derived from the installation's secret:
-    /// the same on every process that opens this store.
-    pub async fn derived_key(&self, purpose: &str) -> Result<[u8; 32], StoreError> {
-        let key = on_backend!(self, s => s.suppression_key().await)?;
-        Ok(key.derive(purpose))
-    }
-
-    pub async fn accept(
-        &self,
-        lead: &Lead,
-        raw: &RawLead,
-        idempotency_key: Option<&str>,
-    ) -> Result<Accepted, StoreError> {
-        // An arrival moves no account: accounts roll up from decisions by the domain each was
-        // made with (migration 0008).
-        on_backend!(self, s => s.accept(lead, raw, idempotency_key).await)
-    }
-
-    pub async fn accept_record(
-        &self,
-        identity_key: &str,
-        payload: &RawLead,
-        idempotency_key: &str,
-        failed: Option<&str>,
-    ) -> Result<Accepted, StoreError> {
-        on_backend!(self, s => s.accept_record(identity_key, payload, idempotency_key, failed).await)
-    }
-
-    pub async fn claim(&self, lease: Duration) -> Result<Option<Job>, StoreError> {
-        on_backend!(self, s => s.claim(lease).await)
-    }
-
-    /// Extends the lease of a job the caller still holds (the worker's heartbeat);
-    /// `StoreError::LeaseLost` once another worker claimed it again or it was closed.
-    pub async fn renew(&self, job: &Job, lease: Duration) -> Result<(), StoreError> {
-        on_backend!(self, s => s.renew(job, lease).await)
     }
 
     /// Takes the workers for this process, or says which process has them: on SQLite one
@@ -155,11 +114,6 @@ impl Store {
         erased
     }
 
-    /// Whether this address asked to be erased.
-    pub async fn is_suppressed(&self, email: &str) -> Result<bool, StoreError> {
-        on_backend!(self, s => s.is_suppressed(email).await)
-    }
-
     /// Whether this address asked to be erased, from this process's copy of the list: for
     /// paths that store nothing (dry runs). An erasure by another process shows within
     /// [`super::suppression_list::FRESH_FOR`]; one by this process at once.
@@ -194,21 +148,6 @@ impl Store {
         on_backend!(self, s => s.suppression_list.invalidate());
     }
 
-    /// How many erasures the store has recorded, by any process: a move means another
-    /// process may have erased someone this one holds cached answers about.
-    pub async fn erasure_generation(&self) -> Result<u64, StoreError> {
-        on_backend!(self, s => s.erasure_generation().await)
-    }
-
-    /// Rows that still mention `email` in stored leads, payloads and decisions.
-    pub async fn rows_mentioning(&self, email: &str) -> Result<u64, StoreError> {
-        on_backend!(self, s => s.rows_mentioning(email).await)
-    }
-
-    pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), StoreError> {
-        on_backend!(self, s => s.fail(job, reason).await)
-    }
-
     pub async fn record_batch(
         &self,
         decisions: &mut [(Lead, Decision)],
@@ -218,288 +157,6 @@ impl Store {
         // A batch may name stored leads whose domain differs from the one it decided with.
         super::account_changed(None);
         recorded
-    }
-
-    pub async fn rotation_positions(&self) -> Result<HashMap<String, u64>, StoreError> {
-        on_backend!(self, s => s.rotation_positions().await)
-    }
-
-    pub async fn lead(&self, id: &str) -> Result<Option<LeadView>, StoreError> {
-        on_backend!(self, s => s.lead(id).await)
-    }
-
-    pub async fn lead_by_email(&self, email: &str) -> Result<Option<RawLead>, StoreError> {
-        on_backend!(self, s => s.lead_by_email(email).await)
-    }
-
-    pub async fn queue_depth(&self) -> Result<HashMap<String, i64>, StoreError> {
-        on_backend!(self, s => s.queue_depth().await)
-    }
-
-    pub async fn decision_count(&self) -> Result<i64, StoreError> {
-        on_backend!(self, s => s.decision_count().await)
-    }
-
-    // ---- scoring: outcomes and the account rollup ----
-
-    pub async fn find_lead(&self, r: &LeadRef) -> Result<Option<String>, StoreError> {
-        on_backend!(self, s => s.find_lead(r).await)
-    }
-
-    pub async fn record_outcome(
-        &self,
-        lead_id: &str,
-        o: &NewOutcome,
-    ) -> Result<RecordedOutcome, StoreError> {
-        on_backend!(self, s => s.record_outcome(lead_id, o).await)
-    }
-
-    pub async fn outcome_leads(&self) -> Result<Vec<OutcomeLead>, StoreError> {
-        on_backend!(self, s => s.outcome_leads().await)
-    }
-
-    /// The latest decision of each lead decided since `since`, with its outcome if posted
-    /// (the model's drift report).
-    pub async fn decided_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<(serde_json::Value, Option<bool>)>, StoreError> {
-        on_backend!(self, s => s.decided_since(since).await)
-    }
-
-    pub async fn account_rows(
-        &self,
-        domain: &str,
-        score: &str,
-    ) -> Result<Vec<(f64, DateTime<Utc>)>, StoreError> {
-        on_backend!(self, s => s.account_rows(domain, score).await)
-    }
-
-    // ---- routing: assignments, pauses, touches, SLA ----
-
-    pub async fn assignment_snapshot(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<AssignmentSnapshot, StoreError> {
-        on_backend!(self, s => s.assignment_snapshot(now).await)
-    }
-
-    pub async fn add_assignment_counts(
-        &self,
-        counts: &HashMap<(String, String), u32>,
-    ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.add_assignment_counts(counts).await)
-    }
-
-    /// Adds (provider, UTC day, credits) charges to each day's total.
-    pub async fn add_provider_credits(
-        &self,
-        charges: &[(String, String, f64)],
-    ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.add_provider_credits(charges).await)
-    }
-
-    /// Every paid provider's credits on UTC day `day` (`YYYY-MM-DD`), all processes together.
-    pub async fn provider_credits_on(&self, day: &str) -> Result<HashMap<String, f64>, StoreError> {
-        on_backend!(self, s => s.provider_credits_on(day).await)
-    }
-
-    // Limits shared by replicas without Redis (`resilience::shared`, migration 0020).
-
-    /// Counts one request for `provider` on UTC `day` unless `cap` are counted; `true` when counted.
-    pub async fn claim_provider_request(
-        &self,
-        provider: &str,
-        day: &str,
-        cap: u32,
-    ) -> Result<bool, StoreError> {
-        on_backend!(self, s => s.claim_provider_request(provider, day, cap).await)
-    }
-
-    /// Claims `credits` of `limit` for `provider` on UTC `day`: `None` when claimed, else the
-    /// credits claimed already.
-    pub async fn claim_provider_credits(
-        &self,
-        provider: &str,
-        day: &str,
-        credits: f64,
-        limit: f64,
-    ) -> Result<Option<f64>, StoreError> {
-        on_backend!(self, s => s.claim_provider_credits(provider, day, credits, limit).await)
-    }
-
-    /// Gives back claimed credits the vendor did not bill.
-    pub async fn release_provider_credits(
-        &self,
-        provider: &str,
-        day: &str,
-        credits: f64,
-    ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.release_provider_credits(provider, day, credits).await)
-    }
-
-    /// Holds `provider` (`kind`: pause or park) until `until_ms` (unix ms), keeping a later hold.
-    pub async fn hold_provider(
-        &self,
-        provider: &str,
-        kind: &str,
-        until_ms: i64,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.hold_provider(provider, kind, until_ms, reason).await)
-    }
-
-    /// The hold of `kind` on `provider`: (until unix ms, reason); it may be past.
-    pub async fn provider_hold(
-        &self,
-        provider: &str,
-        kind: &str,
-    ) -> Result<Option<(i64, String)>, StoreError> {
-        on_backend!(self, s => s.provider_hold(provider, kind).await)
-    }
-
-    pub async fn assigned_on(&self, owner: &str, day: &str) -> Result<u32, StoreError> {
-        on_backend!(self, s => s.assigned_on(owner, day).await)
-    }
-
-    pub async fn pause_member(
-        &self,
-        pool: &str,
-        owner: &str,
-        reason: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.pause_member(pool, owner, reason, now).await)
-    }
-
-    pub async fn resume_member(
-        &self,
-        pool: &str,
-        owner: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        on_backend!(self, s => s.resume_member(pool, owner, now).await)
-    }
-
-    pub async fn record_touch(
-        &self,
-        lead: &str,
-        owner: Option<&str>,
-        activity: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> Result<Option<TouchRecorded>, StoreError> {
-        on_backend!(self, s => s.record_touch(lead, owner, activity, at).await)
-    }
-
-    pub async fn lead_assignments(
-        &self,
-        lead_id: &str,
-    ) -> Result<Vec<AssignmentRecord>, StoreError> {
-        on_backend!(self, s => s.lead_assignments(lead_id).await)
-    }
-
-    pub async fn route_events(&self, lead_id: &str) -> Result<Vec<RouteEvent>, StoreError> {
-        on_backend!(self, s => s.route_events(lead_id).await)
-    }
-
-    pub async fn overdue_assignments(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<OpenAssignment>, StoreError> {
-        on_backend!(self, s => s.overdue_assignments(now, limit).await)
-    }
-
-    pub async fn settle_assignment(
-        &self,
-        a: &OpenAssignment,
-        outcome: &SlaOutcome,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        on_backend!(self, s => s.settle_assignment(a, outcome, now).await)
-    }
-}
-
-/// Delivery: the outbox of CRM side effects and the polling cursors (`crate::crm`).
-impl Store {
-    pub async fn outbox_begin(&self, e: &Effect) -> Result<OutboxEntry, StoreError> {
-        on_backend!(self, s => s.outbox_begin(e).await)
-    }
-
-    pub async fn outbox_get(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
-        on_backend!(self, s => s.outbox_get(key).await)
-    }
-
-    pub async fn outbox_finish(&self, key: &str, f: &Finished) -> Result<(), StoreError> {
-        on_backend!(self, s => s.outbox_finish(key, f).await)
-    }
-
-    pub async fn outbox_last_write(
-        &self,
-        connector: &str,
-        record_id: &str,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        on_backend!(self, s => s.outbox_last_write(connector, record_id).await)
-    }
-
-    /// Keeps events in lead `lead_id`'s history (issue 25); returns how many were new.
-    pub async fn append_events(
-        &self,
-        lead_id: &str,
-        events: &[crate::lead::Event],
-    ) -> Result<u64, StoreError> {
-        on_backend!(self, s => s.append_events(lead_id, events).await)
-    }
-
-    /// Keeps events in the history of the lead `who` names (issue 25's routes): `None`
-    /// when no lead is known as `who`, `StoreError::Suppressed` for an erased email.
-    pub async fn keep_events(
-        &self,
-        who: &LeadRef,
-        events: &[crate::lead::Event],
-    ) -> Result<Option<crate::events::Kept>, StoreError> {
-        on_backend!(self, s => s.keep_events(who, events).await)
-    }
-
-    /// Deletes lead `lead_id`'s events with these dedupe keys.
-    pub async fn drop_events(&self, lead_id: &str, keys: &[String]) -> Result<u64, StoreError> {
-        on_backend!(self, s => s.drop_events(lead_id, keys).await)
-    }
-
-    /// Lead `lead_id`'s stored events, oldest first.
-    pub async fn person_events(
-        &self,
-        lead_id: &str,
-    ) -> Result<Vec<crate::lead::Event>, StoreError> {
-        on_backend!(self, s => s.person_events(lead_id).await)
-    }
-
-    pub async fn poll_cursor(&self, connector: &str) -> Result<Option<String>, StoreError> {
-        on_backend!(self, s => s.poll_cursor(connector).await)
-    }
-
-    pub async fn set_poll_cursor(&self, connector: &str, cursor: &str) -> Result<(), StoreError> {
-        on_backend!(self, s => s.set_poll_cursor(connector, cursor).await)
-    }
-}
-
-/// OAuth refresh tokens a token endpoint rotated (`crate::crm::tokens`).
-impl Store {
-    pub async fn rotated_refresh_token(
-        &self,
-        connector: &str,
-        issued_from: &str,
-    ) -> Result<Option<String>, StoreError> {
-        on_backend!(self, s => s.rotated_refresh_token(connector, issued_from).await)
-    }
-
-    pub async fn keep_refresh_token(
-        &self,
-        connector: &str,
-        issued_from: &str,
-        refresh_token: &str,
-    ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.keep_refresh_token(connector, issued_from, refresh_token).await)
     }
 }
 
@@ -588,43 +245,8 @@ impl AccountEngagement for Store {
     }
 }
 
-/// Alert claims: each alert once per (alert, lead or provider) and dedupe window, across
-/// replicas and restarts (`crate::alert::dispatcher`).
-impl Store {
-    pub async fn claim_alert(
-        &self,
-        alert: &str,
-        key: &str,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> Result<bool, StoreError> {
-        on_backend!(self, s => s.claim_alert(alert, key, now_ms, window_ms).await)
-    }
-
-    pub async fn release_alert(
-        &self,
-        alert: &str,
-        key: &str,
-        sent_ms: i64,
-    ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.release_alert(alert, key, sent_ms).await)
-    }
-}
-
 /// Re-scoring at rest (issue 25, src/rescore; migration 0021).
 impl Store {
-    /// Claims up to `batch` people due at `now` (unix ms), moving them to `next`: no other
-    /// claim takes them in this pass. Each comes with its latest decision and events.
-    pub async fn rescore_claim(
-        &self,
-        now: i64,
-        next: i64,
-        batch: usize,
-        token: &str,
-    ) -> Result<Vec<crate::rescore::Claimed>, StoreError> {
-        on_backend!(self, s => s.rescore_claim(now, next, batch, token).await)
-    }
-
     /// Writes a re-scored batch in one transaction; returns the leads whose new decision
     /// was recorded (a decision recorded meanwhile wins over the sweep's).
     pub async fn rescore_settle(
@@ -639,92 +261,83 @@ impl Store {
         }
         Ok(recorded)
     }
+}
 
-    /// Up to `limit` people after `after` (id order), due at `due` or all, with what
-    /// re-scoring needs; claims nothing (`leadgate rescore --dry-run`).
-    pub async fn rescore_peek(
-        &self,
-        after: &str,
-        limit: usize,
-        due: Option<i64>,
-    ) -> Result<Vec<crate::rescore::Claimed>, StoreError> {
-        on_backend!(self, s => s.rescore_peek(after, limit, due).await)
+impl Store {
+    /// A key for `purpose` (console sessions, ...) derived from the installation's secret:
+    /// the same on every process that opens this store.
+    pub async fn derived_key(&self, purpose: &str) -> Result<[u8; 32], StoreError> {
+        let key = on_backend!(self, s => s.suppression_key().await)?;
+        Ok(key.derive(purpose))
     }
+}
 
+// Methods each backend writes in its own file (see `dialect`), forwarded.
+forward! {
+    /// An arrival moves no account: accounts roll up from decisions by the domain each was
+    /// made with (migration 0008).
+    pub async fn accept(&self, lead: &Lead, raw: &RawLead, idempotency_key: Option<&str>) -> Result<Accepted, StoreError>;
+    pub async fn add_assignment_counts(&self, counts: &HashMap<(String, String), u32>) -> Result<(), StoreError>;
+    pub async fn ping(&self) -> Result<(), StoreError>;
+    pub async fn claim(&self, lease: Duration) -> Result<Option<Job>, StoreError>;
+    /// Extends the lease of a job the caller still holds (the worker's heartbeat);
+    /// `StoreError::LeaseLost` once another worker claimed it again or it was closed.
+    pub async fn renew(&self, job: &Job, lease: Duration) -> Result<(), StoreError>;
+    /// Whether this address asked to be erased.
+    pub async fn is_suppressed(&self, email: &str) -> Result<bool, StoreError>;
+    /// How many erasures the store has recorded, by any process: a move means another
+    /// process may have erased someone this one holds cached answers about.
+    pub async fn erasure_generation(&self) -> Result<u64, StoreError>;
+    /// Rows that still mention `email` in stored leads, payloads and decisions.
+    pub async fn rows_mentioning(&self, email: &str) -> Result<u64, StoreError>;
+    pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), StoreError>;
+    pub async fn rotation_positions(&self) -> Result<HashMap<String, u64>, StoreError>;
+    pub async fn lead(&self, id: &str) -> Result<Option<LeadView>, StoreError>;
+    pub async fn lead_by_email(&self, email: &str) -> Result<Option<RawLead>, StoreError>;
+    pub async fn queue_depth(&self) -> Result<HashMap<String, i64>, StoreError>;
+    pub async fn decision_count(&self) -> Result<i64, StoreError>;
+    pub async fn find_lead(&self, r: &LeadRef) -> Result<Option<String>, StoreError>;
+    pub async fn outcome_leads(&self) -> Result<Vec<OutcomeLead>, StoreError>;
+    pub async fn assigned_on(&self, owner: &str, day: &str) -> Result<u32, StoreError>;
+    pub async fn route_events(&self, lead_id: &str) -> Result<Vec<RouteEvent>, StoreError>;
+    /// Deletes lead `lead_id`'s events with these dedupe keys.
+    pub async fn drop_events(&self, lead_id: &str, keys: &[String]) -> Result<u64, StoreError>;
     /// Makes everyone due now with cause `rules_change`; returns how many.
-    pub async fn rescore_mark_all(&self) -> Result<u64, StoreError> {
-        on_backend!(self, s => s.rescore_mark_all().await)
-    }
-
+    pub async fn rescore_mark_all(&self) -> Result<u64, StoreError>;
     /// Records the rules digest the sweep runs with; a different one recorded before marks
     /// everyone (returns how many).
-    pub async fn rescore_rules(&self, digest: &str) -> Result<u64, StoreError> {
-        on_backend!(self, s => s.rescore_rules(digest).await)
-    }
-
+    pub async fn rescore_rules(&self, digest: &str) -> Result<u64, StoreError>;
     /// How many people are due at `now` (unix ms).
-    pub async fn rescore_due(&self, now: i64) -> Result<u64, StoreError> {
-        on_backend!(self, s => s.rescore_due(now).await)
-    }
-}
-
-/// Backfill progress (`crate::crm::backfill`, migration 0019).
-impl Store {
-    pub async fn backfill_start(
-        &self,
-        connector: &str,
-        params: &str,
-    ) -> Result<crate::crm::backfill::state::BackfillRun, StoreError> {
-        on_backend!(self, s => s.backfill_start(connector, params).await)
-    }
-
-    pub async fn backfill_commit(
-        &self,
-        run: &crate::crm::backfill::state::BackfillRun,
-        next: Option<&str>,
-        done: bool,
-    ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.backfill_commit(run, next, done).await)
-    }
-
+    pub async fn rescore_due(&self, now: i64) -> Result<u64, StoreError>;
+    pub async fn accept_record(&self, identity_key: &str, payload: &RawLead, idempotency_key: &str, failed: Option<&str>) -> Result<Accepted, StoreError>;
+    pub async fn record_outcome(&self, lead_id: &str, o: &NewOutcome) -> Result<RecordedOutcome, StoreError>;
+    pub async fn account_rows(&self, domain: &str, score: &str) -> Result<Vec<(f64, DateTime<Utc>)>, StoreError>;
+    pub async fn assignment_snapshot(&self, now: DateTime<Utc>) -> Result<AssignmentSnapshot, StoreError>;
+    pub async fn pause_member(&self, pool: &str, owner: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<(), StoreError>;
+    pub async fn resume_member(&self, pool: &str, owner: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    pub async fn record_touch(&self, lead: &str, owner: Option<&str>, activity: Option<&str>, at: DateTime<Utc>) -> Result<Option<TouchRecorded>, StoreError>;
+    pub async fn lead_assignments(&self, lead_id: &str) -> Result<Vec<AssignmentRecord>, StoreError>;
+    pub async fn overdue_assignments(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OpenAssignment>, StoreError>;
+    pub async fn settle_assignment(&self, a: &OpenAssignment, outcome: &SlaOutcome, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Keeps events in lead `lead_id`'s history (issue 25); returns how many were new.
+    pub async fn append_events(&self, lead_id: &str, events: &[crate::lead::Event]) -> Result<u64, StoreError>;
+    /// Lead `lead_id`'s stored events, oldest first.
+    pub async fn person_events(&self, lead_id: &str) -> Result<Vec<crate::lead::Event>, StoreError>;
+    /// Claims up to `batch` people due at `now` (unix ms), moving them to `next`: no other
+    /// claim takes them in this pass. Each comes with its latest decision and events.
+    pub async fn rescore_claim(&self, now: i64, next: i64, batch: usize, token: &str) -> Result<Vec<crate::rescore::Claimed>, StoreError>;
+    /// Up to `limit` people after `after` (id order), due at `due` or all, with what
+    /// re-scoring needs; claims nothing (`leadgate rescore --dry-run`).
+    pub async fn rescore_peek(&self, after: &str, limit: usize, due: Option<i64>) -> Result<Vec<crate::rescore::Claimed>, StoreError>;
+    pub async fn backfill_start(&self, connector: &str, params: &str) -> Result<crate::crm::backfill::state::BackfillRun, StoreError>;
+    pub async fn backfill_commit(&self, run: &crate::crm::backfill::state::BackfillRun, next: Option<&str>, done: bool) -> Result<(), StoreError>;
+    /// Keeps events in the history of the lead `who` names (issue 25's routes): `None`
+    /// when no lead is known as `who`, `StoreError::Suppressed` for an erased email.
+    pub async fn keep_events(&self, who: &LeadRef, events: &[crate::lead::Event]) -> Result<Option<crate::events::Kept>, StoreError>;
     /// Closes a page's effects and commits the page in one transaction.
-    pub async fn backfill_close_page(
-        &self,
-        finished: &[(String, Finished)],
-        run: &crate::crm::backfill::state::BackfillRun,
-        next: Option<&str>,
-        done: bool,
-    ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.backfill_close_page(finished, run, next, done).await)
-    }
-
+    pub async fn backfill_close_page(&self, finished: &[(String, Finished)], run: &crate::crm::backfill::state::BackfillRun, next: Option<&str>, done: bool) -> Result<(), StoreError>;
     /// The outbox rows among `keys` (one query), by key.
-    pub async fn outbox_get_many(
-        &self,
-        keys: &[String],
-    ) -> Result<HashMap<String, OutboxEntry>, StoreError> {
-        on_backend!(self, s => s.outbox_get_many(keys).await)
-    }
-
+    pub async fn outbox_get_many(&self, keys: &[String]) -> Result<HashMap<String, OutboxEntry>, StoreError>;
     /// Which of `emails` asked to be erased (one query), by position.
-    pub async fn suppressed_among(&self, emails: &[String]) -> Result<Vec<bool>, StoreError> {
-        on_backend!(self, s => s.suppressed_among(emails).await)
-    }
-}
-
-/// Outbox effects begun and closed together (`crate::crm::backfill`): one transaction each.
-impl Store {
-    pub async fn outbox_begin_all(
-        &self,
-        effects: &[Effect],
-    ) -> Result<Vec<OutboxEntry>, StoreError> {
-        on_backend!(self, s => s.outbox_begin_all(effects).await)
-    }
-
-    pub async fn outbox_finish_all(
-        &self,
-        finished: &[(String, Finished)],
-    ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.outbox_finish_all(finished).await)
-    }
+    pub async fn suppressed_among(&self, emails: &[String]) -> Result<Vec<bool>, StoreError>;
 }

@@ -6,14 +6,21 @@
 //! The store holds no business rules: it persists what the pipeline decided and hands out
 //! jobs; callers decide what a job means.
 
+mod alerts;
 pub mod console;
+mod crm;
+mod dialect;
 mod dispatch;
+mod limits;
+mod outbox;
 mod picks;
 mod postgres;
 pub mod privacy;
 pub mod reuse;
 mod sqlite;
 pub mod suppression_list;
+mod training;
+mod usage;
 mod versions;
 
 pub use dispatch::{JobAssignments, Store};
@@ -25,6 +32,11 @@ pub use sqlite::{
 pub use versions::{account_changed, account_version};
 
 use serde::Serialize;
+
+/// Now in unix ms by this process's clock (the stored timestamps' unit).
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

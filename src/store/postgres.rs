@@ -28,24 +28,18 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::{Accepted, Arrival, Job, LeadView, StoreError};
+use super::{now_ms, Accepted, Arrival, Job, LeadView, StoreError};
 use crate::lead::{Decision, Lead, LeadStatus, RawLead};
 use crate::route::Rotation;
 
-mod alerts;
 mod backfill;
 mod console;
-mod crm;
 mod events;
-mod limits;
-mod outbox;
 mod privacy;
 mod rescore;
 mod rollup;
 mod routing;
 mod scoring;
-mod training;
-mod usage;
 
 /// Connections per replica: its workers (8 by default) plus HTTP intake, well under
 /// PostgreSQL's default `max_connections = 100` for three replicas.
@@ -63,15 +57,11 @@ macro_rules! db_now_ms {
 
 #[derive(Clone, Debug)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     /// The suppression list's secret, read (or made) on first use (`privacy`).
     suppression_key: std::sync::Arc<tokio::sync::OnceCell<crate::store::privacy::SuppressionKey>>,
     /// This process's copy of the suppression list, for dry runs (`suppression_list`).
     pub(crate) suppression_list: std::sync::Arc<crate::store::suppression_list::SuppressionList>,
-}
-
-fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
 }
 
 fn corrupt(e: serde_json::Error) -> StoreError {

@@ -13,18 +13,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
-use super::{Accepted, Arrival, Job, LeadView, StoreError};
+use super::{now_ms, Accepted, Arrival, Job, LeadView, StoreError};
 use crate::lead::{Decision, Lead, LeadStatus, RawLead};
 use crate::route::Rotation;
 
-mod alerts;
 mod backfill;
 mod console;
-mod crm;
 mod events;
 mod group_commit;
-mod limits;
-mod outbox;
 mod owner;
 mod privacy;
 mod rescore;
@@ -33,8 +29,6 @@ mod routing;
 mod scoring;
 #[cfg(test)]
 mod tests;
-mod training;
-mod usage;
 pub use owner::{WorkerLock, WorkersHeld};
 pub use routing::{AssignmentRecord, RouteEvent, TouchRecorded};
 pub use scoring::{LeadRef, NewOutcome, OutcomeLead, RecordedOutcome};
@@ -65,7 +59,7 @@ macro_rules! identity_email {
 
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
     /// Batches concurrent accepts into one transaction.
     group_commit: group_commit::GroupCommit,
     /// The suppression list's secret, read (or made) on first use (`privacy`).
@@ -79,10 +73,6 @@ pub struct SqliteStore {
 /// The SQLite files name their type `Store` (`impl Store`, `super::Store`); callers use
 /// [`crate::store::Store`], which dispatches here or to PostgreSQL.
 type Store = SqliteStore;
-
-fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
 
 /// Claims the oldest job that is queued or whose lease ran out. Each of the two is the first
 /// row of the claim index in `created_at` order, so a claim reads two index entries however

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{now_ms, PgStore as Store};
-use crate::store::StoreError;
+use super::dialect::written_once;
+use super::{now_ms, StoreError};
 
-impl Store {
+written_once! {
     /// Adds each (provider, UTC day `YYYY-MM-DD`, credits) to the day's total, in one
     /// transaction.
     pub async fn add_provider_credits(
@@ -18,7 +18,7 @@ impl Store {
         if charges.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pick().await?;
         for (provider, day, credits) in charges {
             sqlx::query(
                 "INSERT INTO provider_usage (provider, day, credits, updated_at) VALUES ($1, $2, $3, $4)

@@ -1,18 +1,19 @@
-//! PostgreSQL twin of `sqlite/outbox.rs`: same methods and meaning.
-//!
 //! The store's side of delivery: the outbox (one row per CRM side effect, with the CRM's
 //! answer) and the polling cursors. What the rows mean is `crate::crm`'s business.
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::Row;
 
-use super::{now_ms, PgStore};
+use super::dialect::written_once;
+use super::now_ms;
 use crate::crm::outbox::{Effect, EffectStatus, Finished, OutboxEntry};
 use crate::store::StoreError;
 
 const COLUMNS: &str = "effect_key, status, decision, record_id, result_id, answer, error, attempts";
 
-fn entry(r: &sqlx::postgres::PgRow) -> OutboxEntry {
+written_once! {
+helpers {
+fn entry(r: &DbRow) -> OutboxEntry {
     OutboxEntry {
         key: r.get("effect_key"),
         status: EffectStatus::parse(r.get::<String, _>("status").as_str()),
@@ -26,8 +27,8 @@ fn entry(r: &sqlx::postgres::PgRow) -> OutboxEntry {
         attempts: r.get("attempts"),
     }
 }
+}
 
-impl PgStore {
     /// Records that an effect is about to happen, or — when it was begun before — counts
     /// the new attempt and returns the row as it stands (a finished effect is not redone).
     pub async fn outbox_begin(&self, e: &Effect) -> Result<OutboxEntry, StoreError> {
@@ -117,17 +118,15 @@ impl PgStore {
         .await?;
         Ok(())
     }
-}
 
-/// Many effects at once, in one transaction: a backfill begins and closes a batch's writes
-/// together (one commit, one fsync, instead of one per record).
-impl PgStore {
+    /// Many effects at once, in one transaction: a backfill begins and closes a batch's
+    /// writes together (one commit, one fsync, instead of one per record).
     pub async fn outbox_begin_all(
         &self,
         effects: &[Effect],
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pick().await?;
         let mut out = Vec::with_capacity(effects.len());
         for e in effects {
             let row = sqlx::query(&format!(
@@ -157,7 +156,7 @@ impl PgStore {
         finished: &[(String, Finished)],
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pick().await?;
         for (key, f) in finished {
             sqlx::query(
                 "UPDATE outbox SET status = $1, record_id = COALESCE($2, record_id), result_id = COALESCE($3, result_id),

@@ -2,10 +2,10 @@
 //! upsert, so two replicas never both send the same alert about the same lead or provider
 //! within its dedupe window.
 
-use super::Store;
-use crate::store::StoreError;
+use super::dialect::written_once;
+use super::StoreError;
 
-impl Store {
+written_once! {
     /// Claims the send of `alert` about `key` at `now_ms` unless one was sent after
     /// `now_ms - window_ms`; `true` when this caller may send.
     pub async fn claim_alert(
@@ -16,9 +16,9 @@ impl Store {
         window_ms: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO alert_claims (alert, key, sent_ms) VALUES (?1, ?2, ?3)
+            "INSERT INTO alert_claims (alert, key, sent_ms) VALUES ($1, $2, $3)
              ON CONFLICT(alert, key) DO UPDATE SET sent_ms = excluded.sent_ms
-               WHERE alert_claims.sent_ms <= ?3 - ?4",
+               WHERE alert_claims.sent_ms <= $3 - $4",
         )
         .bind(alert)
         .bind(key)
@@ -37,7 +37,7 @@ impl Store {
         key: &str,
         sent_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM alert_claims WHERE alert = ?1 AND key = ?2 AND sent_ms = ?3")
+        sqlx::query("DELETE FROM alert_claims WHERE alert = $1 AND key = $2 AND sent_ms = $3")
             .bind(alert)
             .bind(key)
             .bind(sent_ms)

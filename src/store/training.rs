@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::Store;
-use crate::store::StoreError;
+use super::dialect::written_once;
+use super::StoreError;
 
-impl Store {
+written_once! {
     /// Every decision made since `since` (the latest per lead), oldest first, with the
     /// lead's latest posted outcome when there is one.
     pub async fn decided_since(
@@ -18,7 +18,7 @@ impl Store {
                     (SELECT o.converted FROM outcomes o WHERE o.lead_id = d.lead_id
                       ORDER BY o.id DESC LIMIT 1) AS converted
                FROM decisions d
-              WHERE d.decided_at >= ?
+              WHERE d.decided_at >= $1
                 AND d.id = (SELECT MAX(id) FROM decisions WHERE lead_id = d.lead_id)
               ORDER BY d.decided_at, d.id",
         )
@@ -29,10 +29,9 @@ impl Store {
             .iter()
             .filter_map(|r| {
                 let record: String = r.get("record");
-                let converted: Option<i64> = r.get("converted");
-                serde_json::from_str(&record)
-                    .ok()
-                    .map(|v| (v, converted.map(|c| c != 0)))
+                // An INTEGER on SQLite, a BOOLEAN on PostgreSQL: sqlx reads both as bool.
+                let converted: Option<bool> = r.get("converted");
+                serde_json::from_str(&record).ok().map(|v| (v, converted))
             })
             .collect())
     }

@@ -4,10 +4,10 @@
 
 use sqlx::Row;
 
-use super::Store;
-use crate::store::StoreError;
+use super::dialect::written_once;
+use super::StoreError;
 
-impl Store {
+written_once! {
     /// Counts one request for `provider` on `day` unless `cap` are counted already; `true`
     /// when counted.
     pub async fn claim_provider_request(
@@ -20,9 +20,9 @@ impl Store {
             return Ok(false);
         }
         let row = sqlx::query(
-            "INSERT INTO provider_day_limits (provider, day, requests) VALUES (?1, ?2, 1)
+            "INSERT INTO provider_day_limits (provider, day, requests) VALUES ($1, $2, 1)
              ON CONFLICT(provider, day) DO UPDATE SET requests = provider_day_limits.requests + 1
-               WHERE provider_day_limits.requests < ?3
+               WHERE provider_day_limits.requests < $3
              RETURNING requests",
         )
         .bind(provider)
@@ -45,12 +45,7 @@ impl Store {
         if credits > limit + f64::EPSILON {
             return Ok(Some(0.0));
         }
-        let row = sqlx::query(
-            "INSERT INTO provider_day_limits (provider, day, credits) VALUES (?1, ?2, ?3)
-             ON CONFLICT(provider, day) DO UPDATE SET credits = provider_day_limits.credits + ?3
-               WHERE provider_day_limits.credits + ?3 <= ?4 + 1e-9
-             RETURNING credits",
-        )
+        let row = sqlx::query(sql!("claim_provider_credits"))
         .bind(provider)
         .bind(day)
         .bind(credits)
@@ -61,7 +56,7 @@ impl Store {
             return Ok(None);
         }
         let used: f64 = sqlx::query_scalar(
-            "SELECT credits FROM provider_day_limits WHERE provider = ?1 AND day = ?2",
+            "SELECT credits FROM provider_day_limits WHERE provider = $1 AND day = $2",
         )
         .bind(provider)
         .bind(day)
@@ -78,10 +73,7 @@ impl Store {
         day: &str,
         credits: f64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE provider_day_limits SET credits = MAX(credits - ?3, 0)
-             WHERE provider = ?1 AND day = ?2",
-        )
+        sqlx::query(sql!("release_provider_credits"))
         .bind(provider)
         .bind(day)
         .bind(credits)
@@ -99,7 +91,7 @@ impl Store {
         reason: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO provider_holds (provider, kind, until_ms, reason) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO provider_holds (provider, kind, until_ms, reason) VALUES ($1, $2, $3, $4)
              ON CONFLICT(provider, kind) DO UPDATE SET until_ms = excluded.until_ms,
                reason = excluded.reason
                WHERE provider_holds.until_ms < excluded.until_ms",
@@ -120,7 +112,7 @@ impl Store {
         kind: &str,
     ) -> Result<Option<(i64, String)>, StoreError> {
         let row = sqlx::query(
-            "SELECT until_ms, reason FROM provider_holds WHERE provider = ?1 AND kind = ?2",
+            "SELECT until_ms, reason FROM provider_holds WHERE provider = $1 AND kind = $2",
         )
         .bind(provider)
         .bind(kind)
