@@ -20,6 +20,7 @@ use super::{
     is_postgres_url, Accepted, AssignmentRecord, Job, LeadRef, LeadView, NewOutcome, OutcomeLead,
     RecordedOutcome, RouteEvent, StoreError, TouchRecorded,
 };
+use crate::crm::outbox::{Finished, OutboxEntry};
 use crate::lead::{Decision, Lead, RawLead};
 use crate::route::sla::{OpenAssignment, OwnerActivity, SlaOutcome};
 use crate::route::{AssignRequest, AssignmentSnapshot, Assignments, Choice, Rotation};
