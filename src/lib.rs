@@ -16,15 +16,17 @@
 //!   (logistic, gradient-boosted trees) + trainer
 //! - [`rescore`]   — scores at rest: the sweep that re-scores stored people (decay, events, rules)
 //! - [`route`]     — ordered rules, pools and strategies, calendars, territories, account matching, SLA
-//! - [`pipeline`]  — normalize → enrich → score → route, one span per stage
-//! - [`store`]     — SQLite and PostgreSQL: durable queue, leads, decisions, rotation, outbox,
+//! - [`pipeline`]  — the one order of a job's stages (`Pipeline::run_job`): normalize →
+//!   suppression → history → enrich → account match → score → route → override → deliver → record
+//! - [`store`]     — SQLite and PostgreSQL (bodies written once over `store::dialect`, SQL in
+//!   `store/queries/`): durable queue, leads, decisions, rotation, outbox,
 //!   suppressions, console queries; the SQLite worker owner lock and account roll-ups
 //! - [`webhook`]   — HubSpot / Salesforce / Pipedrive webhook verification and parsing
 //! - [`crm`]       — deliver: CRM write-back, owner, nurture enrollment via the outbox; record fetch; polling
 //! - [`server`]    — axum routes, bearer auth, edge guards (timeouts, caps, Host/Origin), the
 //!   console's pages and API, the error table, metrics, a runtime per core
 //! - [`services`]  — what the stages share at run time (pipeline, store, CRM), outside the edge
-//! - [`worker`]    — claim → pipeline → record; [`shutdown`] drains; [`daemon`] wires `serve`
+//! - [`worker`]    — claim, heartbeat, hand the job to the pipeline; [`shutdown`] drains; [`daemon`] wires `serve`
 //! - [`console`]   — the RevOps console at `/`: review resolutions, overrides, sessions, pages
 //! - [`alert`]     — `[[alert]]`: Slack and signed-webhook messages when a lead turns hot, an SLA
 //!   is breached, a provider fails or runs out, deliveries fail; deduped, retried, never blocking
