@@ -282,10 +282,11 @@ pub fn reads_event_list(condition: &super::Condition) -> bool {
     super::check::visit(condition.expression(), &mut |e| match &e.expr {
         Expr::Ident(name) if name == "events" => events = true,
         Expr::Ident(name) if name == "lead" => leads += 1,
-        Expr::Select(sel) => {
-            if matches!(&sel.operand.expr, Expr::Ident(n) if n == "lead") && sel.field != "events" {
-                fields += 1;
-            }
+        Expr::Select(sel)
+            if matches!(&sel.operand.expr, Expr::Ident(n) if n == "lead")
+                && sel.field != "events" =>
+        {
+            fields += 1
         }
         _ => {}
     });
