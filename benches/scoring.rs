@@ -11,7 +11,8 @@ use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use leadgate::lead::{EnrichedLead, Enrichment, Provenanced, RawLead};
 use leadgate::normalize::Normalizer;
-use leadgate::rules::{Condition, RuleFile, Scope};
+use leadgate::route::Router;
+use leadgate::rules::{Condition, RuleContext, RuleFile, Scope};
 use leadgate::score::Scorer;
 use serde_json::json;
 
@@ -191,7 +192,16 @@ fn bench(c: &mut Criterion) {
     println!("\nscoring: {score_only:.1} µs per lead (100 rules + 20 event rules, 20 events); {with_context:.1} µs including the rule context (target < 20 µs)");
 
     // Issue 25: a person whose stored history holds 1,000 events (what the worker scores
-    // after `events::with_history`), context included as the worker builds it.
+    // after `events::with_history`), context included as the arrival path builds it
+    // (`Pipeline::decide`): with the event list only when a scoring or a routing rule reads it.
+    let router = Router::load(std::path::Path::new("config/routing.toml"))
+        .expect("the shipped routing loads");
+    let event_list = scorer.reads_event_list() || router.reads_event_list();
+    let arrival_context = |lead: &EnrichedLead| {
+        let mut ctx = RuleContext::for_lead_reading(lead, &account, now, event_list);
+        scorer.prepare(&mut ctx);
+        ctx
+    };
     let mut history = enriched.clone();
     let types = [
         "page_view",
@@ -210,7 +220,7 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || history.clone(),
             |lead| {
-                let ctx = scorer.context(&lead, &account, now);
+                let ctx = arrival_context(&lead);
                 scorer.score_all(lead, &ctx, now)
             },
             BatchSize::SmallInput,
@@ -220,7 +230,7 @@ fn bench(c: &mut Criterion) {
     for _ in 0..200 {
         let lead = history.clone();
         let started = Instant::now();
-        let ctx = scorer.context(&lead, &account, now);
+        let ctx = arrival_context(&lead);
         let out = scorer.score_all(lead, &ctx, now);
         spent += started.elapsed();
         drop(out);
@@ -229,7 +239,7 @@ fn bench(c: &mut Criterion) {
     let mut built = std::time::Duration::ZERO;
     for _ in 0..200 {
         let started = Instant::now();
-        let ctx = scorer.context(&history, &account, now);
+        let ctx = arrival_context(&history);
         built += started.elapsed();
         drop(ctx);
     }

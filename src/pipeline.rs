@@ -333,7 +333,8 @@ impl Pipeline {
         let domain = enriched.lead.domain.as_deref();
         self.roll_up_account(&mut account, domain, now, reuse_rollup)
             .await;
-        let mut ctx = RuleContext::for_lead(&enriched, &account, now);
+        let event_list = self.scorer.reads_event_list() || self.router.reads_event_list();
+        let mut ctx = RuleContext::for_lead_reading(&enriched, &account, now, event_list);
         self.scorer.prepare(&mut ctx);
         let (scored, scores) = {
             let _span = tracing::debug_span!("stage", name = "score").entered();

@@ -206,3 +206,56 @@ async fn postgres_keeps_each_event_once_and_drops_expired_ones() {
         .unwrap()
         .is_empty());
 }
+
+/// A routing rule may read the event list itself: the arrival path must then give rules the
+/// whole history (the scorer alone does not read it, so the list is built for the router).
+#[tokio::test]
+async fn a_routing_rule_reads_the_stored_event_history_on_arrival() {
+    let routing = r#"
+[[rule]]
+id = "webinar-attendees"
+when = "lead.events.exists(e, e.type == 'webinar_attended')"
+review = { reason = "attended a webinar", queue = "events" }
+
+[fallback]
+review = { reason = "the rest", queue = "ops" }
+"#;
+    let (_cfg, config) = support::shipped_config(routing, "");
+    let (_dir, db) = temp_db();
+    let d = Daemon::start_with_config(&config, &db, 1, &[]);
+    let client = reqwest::Client::new();
+    let email = "lin@events-routing.io";
+    let post = |body: Value| {
+        let client = client.clone();
+        let url = d.url("/v1/leads");
+        async move {
+            let res = client.post(url).json(&body).send().await.unwrap();
+            assert_eq!(res.status(), 202);
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let id = post(json!({"email": email})).await;
+    let first = decided(&client, &d, &id, 1).await;
+    assert_eq!(first["route"]["rule"], "fallback", "{}", first["route"]);
+    // The event comes on its own; the next arrival carries none, so only the stored history
+    // can match the rule.
+    let res = client
+        .post(d.url("/v1/events"))
+        .json(&json!({"email": email, "events": [
+            {"type": "webinar_attended", "id": "web-1", "at": chrono::Utc::now().to_rfc3339()}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    post(json!({"email": email})).await;
+    let second = decided(&client, &d, &id, 2).await;
+    assert_eq!(
+        second["route"]["rule"], "webinar-attendees",
+        "{}",
+        second["route"]
+    );
+}

@@ -102,6 +102,9 @@ pub struct Router {
     /// `[account_match]` as checked: what a CRM account source is built from.
     match_settings: AccountMatchSettings,
     sla: sla::SlaPolicy,
+    /// Some rule may read the lead's list of events (`rules::reads_event_list`): the
+    /// pipeline leaves the list out of a lead's context when neither scorer nor router does.
+    reads_event_list: bool,
 }
 
 /// `[account_match]` beyond the file, checked at load; the CRM side is plugged in with
@@ -139,6 +142,12 @@ impl std::fmt::Debug for dyn AccountMatcher {
 }
 
 impl Router {
+    /// Whether some routing rule may read the lead's list of events (`lead.events`,
+    /// `events`); see [`crate::score::Scorer::reads_event_list`].
+    pub fn reads_event_list(&self) -> bool {
+        self.reads_event_list
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
         let file = RuleFile::read(path)?;
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -325,7 +334,11 @@ impl Router {
             return Err(ConfigErrors(issues));
         }
         let accounts = Arc::new(accounts);
+        let reads_event_list = rules
+            .iter()
+            .any(|r| crate::rules::reads_event_list(&r.when));
         Ok(Self {
+            reads_event_list,
             rules,
             pools,
             territories,

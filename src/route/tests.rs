@@ -592,3 +592,12 @@ fn in_territory_is_read_natively_and_agrees_with_cel() {
         assert_eq!(when.eval(&ctx).matched(), ids.contains(&"west".to_string()));
     }
 }
+
+#[test]
+fn a_router_knows_whether_a_rule_reads_the_event_list() {
+    assert!(!router(ROUTING).unwrap().reads_event_list());
+    let reads = format!(
+        "[[rule]]\nid = \"demo-seekers\"\nwhen = \"lead.events.exists(e, e.type == 'demo_request')\"\nassign = {{ pool = \"ae\" }}\n{ROUTING}"
+    );
+    assert!(router(&reads).unwrap().reads_event_list());
+}
