@@ -26,7 +26,9 @@ mod versions;
 
 pub use dispatch::{JobAssignments, Store};
 pub use postgres::{is_postgres_url, PgStore};
-pub use routing::{AssignmentRecord, RouteEvent, TouchRecorded};
+pub use routing::{
+    AssignmentRecord, AssignmentSnapshot, OpenAssignment, RouteEvent, SlaOutcome, TouchRecorded,
+};
 pub use sqlite::{
     LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, SqliteStore, WorkerLock, WorkersHeld,
 };

@@ -6,7 +6,7 @@
 //! Written once for both backends (`dialect`); the pick itself, whose locking differs, is in
 //! `sqlite/routing.rs` and `postgres/routing.rs`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -15,9 +15,7 @@ use sqlx::Row;
 
 use super::dialect::written_once;
 use super::StoreError;
-use crate::lead::{Decision, LeadStatus, RouteAction, SlaStep};
-use crate::route::sla::{OpenAssignment, SlaOutcome};
-use crate::route::AssignmentSnapshot;
+use crate::lead::{Decision, LeadStatus, RouteAction, SkippedMember, SlaStep};
 
 /// Days of counts a dry run loads: enough to cover every time zone's "today".
 const SNAPSHOT_DAYS: i64 = 2;
@@ -59,6 +57,55 @@ pub struct TouchRecorded {
     pub lead_id: String,
     /// Open SLA assignments this touch closed as met.
     pub sla_met: u64,
+}
+
+/// Routing state as read from the store, for a dry run to start from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AssignmentSnapshot {
+    pub positions: HashMap<String, u64>,
+    /// (owner, day) → assignments.
+    pub counts: HashMap<(String, String), u32>,
+    /// (pool, owner) paused at run time; pool `*` pauses the owner in every pool.
+    pub paused: HashSet<(String, String)>,
+}
+
+/// An assignment whose SLA deadline has passed, still open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenAssignment {
+    pub id: i64,
+    pub lead_id: String,
+    pub rule: String,
+    pub pool: Option<String>,
+    pub owner: String,
+    pub assigned_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub sla: Duration,
+    /// How many times this lead was already reassigned for SLA.
+    pub step: u32,
+    /// Owners who had the lead before this one.
+    pub previous_owners: Vec<String>,
+}
+
+/// What the sweep decided for one overdue assignment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SlaOutcome {
+    /// The owner touched the lead: the SLA is met.
+    Met,
+    /// Moved to the next eligible member of the pool, with a fresh SLA.
+    Reassigned {
+        owner: String,
+        pool: String,
+        due_at: DateTime<Utc>,
+        reason: String,
+        skipped: Vec<SkippedMember>,
+    },
+    /// Escalated: to an owner (and the pool they were picked from), or to review.
+    Escalated {
+        owner: Option<String>,
+        pool: Option<String>,
+        reason: String,
+        skipped: Vec<SkippedMember>,
+    },
 }
 
 written_once! {
