@@ -505,6 +505,16 @@ async fn a_touch_in_time_meets_the_sla_and_nothing_moves() {
         .is_none());
 }
 
+/// A touch finds a lead no worker has decided yet (pending, migration 0010), as on
+/// PostgreSQL (tests/store_postgres.rs).
+#[tokio::test]
+async fn a_touch_finds_a_lead_before_its_decision() {
+    let (_dir, settings) = config_copy(None);
+    let pipeline = Pipeline::build(&settings).unwrap();
+    let store = Store::open(&settings.storage_url()).await.unwrap();
+    support::assert_touch_finds_an_undecided_lead(&store, &pipeline).await;
+}
+
 #[test]
 fn the_shipped_routing_config_loads() {
     let path = PathBuf::from("config/routing.toml");

@@ -331,6 +331,14 @@ async fn backfill_progress_resumes_an_unfinished_pass_and_renews_a_finished_one(
     support::assert_backfill_progress_rules(&store).await;
 }
 
+/// A touch finds a lead no worker has decided yet, as on SQLite (tests/routing.rs).
+#[tokio::test]
+async fn a_touch_finds_a_lead_before_its_decision() {
+    let p = pipeline();
+    let store = leadgate::store::Store::Postgres(store().await);
+    support::assert_touch_finds_an_undecided_lead(&store, &p).await;
+}
+
 /// As on SQLite: the running account totals (migration 0013) answer what the full read of
 /// the decisions answers, here with two replicas deciding leads of one account at once
 /// (re-decisions and a person moving away included): the account lock loses no update.

@@ -3,7 +3,7 @@
 //! concurrent workers, kept across restarts); in memory for dry runs and simulations, which
 //! start from a snapshot of the store and never write it back.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use futures::future::BoxFuture;
@@ -36,15 +36,8 @@ pub trait Rotation: Send + Sync {
     fn next_slot<'a>(&'a self, pool: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
 }
 
-/// Routing state as read from the store, for a dry run to start from.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AssignmentSnapshot {
-    pub positions: HashMap<String, u64>,
-    /// (owner, day) → assignments.
-    pub counts: HashMap<(String, String), u32>,
-    /// (pool, owner) paused at run time; pool `*` pauses the owner in every pool.
-    pub paused: HashSet<(String, String)>,
-}
+/// Read from the store, which owns it (issue 27: the store imports no stage).
+pub use crate::store::AssignmentSnapshot;
 
 /// What an in-memory run changed, for `leadgate run` to save with its decisions.
 #[derive(Debug, Clone, Default, PartialEq)]

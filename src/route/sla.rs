@@ -19,7 +19,6 @@ use tokio::sync::watch;
 
 use super::config::SlaConfig;
 use super::{Pool, Router};
-use crate::lead::SkippedMember;
 use crate::store::{Store, StoreError};
 
 /// How often the sweep runs when `[sla] check_every` is not set: a minute is well inside
@@ -119,44 +118,8 @@ pub trait OwnerActivity: Send + Sync {
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
-/// An assignment whose SLA deadline has passed, still open.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OpenAssignment {
-    pub id: i64,
-    pub lead_id: String,
-    pub rule: String,
-    pub pool: Option<String>,
-    pub owner: String,
-    pub assigned_at: DateTime<Utc>,
-    pub due_at: DateTime<Utc>,
-    pub sla: Duration,
-    /// How many times this lead was already reassigned for SLA.
-    pub step: u32,
-    /// Owners who had the lead before this one.
-    pub previous_owners: Vec<String>,
-}
-
-/// What the sweep decided for one overdue assignment.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SlaOutcome {
-    /// The owner touched the lead: the SLA is met.
-    Met,
-    /// Moved to the next eligible member of the pool, with a fresh SLA.
-    Reassigned {
-        owner: String,
-        pool: String,
-        due_at: DateTime<Utc>,
-        reason: String,
-        skipped: Vec<SkippedMember>,
-    },
-    /// Escalated: to an owner (and the pool they were picked from), or to review.
-    Escalated {
-        owner: Option<String>,
-        pool: Option<String>,
-        reason: String,
-        skipped: Vec<SkippedMember>,
-    },
-}
+/// Persisted by the store, which owns them (issue 27: the store imports no stage).
+pub use crate::store::{OpenAssignment, SlaOutcome};
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -9,7 +9,9 @@
 //!   module exists to remove;
 //! - `self.begin_pick()`: how a transaction that reads and then writes starts (SQLite takes
 //!   the write lock first, `BEGIN IMMEDIATE`; PostgreSQL locks the rows it reads);
-//! - the types `Conn` and `DbRow`, for helpers that take the caller's transaction or a row.
+//! - the types `Conn` and `DbRow`, for helpers that take the caller's transaction or a row;
+//! - `backend::NAME`: the backend's own helper of that name (`lock_lead`: PostgreSQL locks
+//!   the lead's row, SQLite's single writer already holds the lock).
 //!
 //! Why a `macro_rules!` and not functions generic over `sqlx::Database`: a generic body
 //! needs, for every query, bounds that each bound type is `Encode + Type` for the database,
@@ -41,6 +43,7 @@ macro_rules! written_once {
         pub(in crate::store) mod sqlite {
             use super::*;
             use $crate::store::dialect::sqlite::*;
+            use $crate::store::sqlite as backend;
             #[allow(unused_macros)]
             macro_rules! sql {
                 ($n:literal) => {
@@ -57,6 +60,7 @@ macro_rules! written_once {
         pub(in crate::store) mod postgres {
             use super::*;
             use $crate::store::dialect::postgres::*;
+            use $crate::store::postgres as backend;
             #[allow(unused_macros)]
             macro_rules! sql {
                 ($n:literal) => {

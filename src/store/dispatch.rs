@@ -17,13 +17,13 @@ use super::dialect::forward;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::{
-    is_postgres_url, Accepted, AssignmentRecord, Job, LeadRef, LeadView, NewOutcome, OutcomeLead,
-    RecordedOutcome, RouteEvent, StoreError, TouchRecorded,
+    is_postgres_url, Accepted, Job, LeadRef, LeadView, NewOutcome, OutcomeLead, RecordedOutcome,
+    StoreError,
 };
 use crate::crm::outbox::{Finished, OutboxEntry};
 use crate::lead::{Decision, Lead, RawLead};
-use crate::route::sla::{OpenAssignment, OwnerActivity, SlaOutcome};
-use crate::route::{AssignRequest, AssignmentSnapshot, Assignments, Choice, Rotation};
+use crate::route::sla::OwnerActivity;
+use crate::route::{AssignRequest, Assignments, Choice, Rotation};
 use crate::score::AccountEngagement;
 
 /// The durable store, on the backend its URL names.
@@ -278,7 +278,6 @@ forward! {
     /// An arrival moves no account: accounts roll up from decisions by the domain each was
     /// made with (migration 0008).
     pub async fn accept(&self, lead: &Lead, raw: &RawLead, idempotency_key: Option<&str>) -> Result<Accepted, StoreError>;
-    pub async fn add_assignment_counts(&self, counts: &HashMap<(String, String), u32>) -> Result<(), StoreError>;
     pub async fn ping(&self) -> Result<(), StoreError>;
     pub async fn claim(&self, lease: Duration) -> Result<Option<Job>, StoreError>;
     /// Extends the lease of a job the caller still holds (the worker's heartbeat);
@@ -299,8 +298,6 @@ forward! {
     pub async fn decision_count(&self) -> Result<i64, StoreError>;
     pub async fn find_lead(&self, r: &LeadRef) -> Result<Option<String>, StoreError>;
     pub async fn outcome_leads(&self) -> Result<Vec<OutcomeLead>, StoreError>;
-    pub async fn assigned_on(&self, owner: &str, day: &str) -> Result<u32, StoreError>;
-    pub async fn route_events(&self, lead_id: &str) -> Result<Vec<RouteEvent>, StoreError>;
     /// Deletes lead `lead_id`'s events with these dedupe keys.
     pub async fn drop_events(&self, lead_id: &str, keys: &[String]) -> Result<u64, StoreError>;
     /// Makes everyone due now with cause `rules_change`; returns how many.
@@ -313,13 +310,6 @@ forward! {
     pub async fn accept_record(&self, identity_key: &str, payload: &RawLead, idempotency_key: &str, failed: Option<&str>) -> Result<Accepted, StoreError>;
     pub async fn record_outcome(&self, lead_id: &str, o: &NewOutcome) -> Result<RecordedOutcome, StoreError>;
     pub async fn account_rows(&self, domain: &str, score: &str) -> Result<Vec<(f64, DateTime<Utc>)>, StoreError>;
-    pub async fn assignment_snapshot(&self, now: DateTime<Utc>) -> Result<AssignmentSnapshot, StoreError>;
-    pub async fn pause_member(&self, pool: &str, owner: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<(), StoreError>;
-    pub async fn resume_member(&self, pool: &str, owner: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
-    pub async fn record_touch(&self, lead: &str, owner: Option<&str>, activity: Option<&str>, at: DateTime<Utc>) -> Result<Option<TouchRecorded>, StoreError>;
-    pub async fn lead_assignments(&self, lead_id: &str) -> Result<Vec<AssignmentRecord>, StoreError>;
-    pub async fn overdue_assignments(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OpenAssignment>, StoreError>;
-    pub async fn settle_assignment(&self, a: &OpenAssignment, outcome: &SlaOutcome, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Keeps events in lead `lead_id`'s history (issue 25); returns how many were new.
     pub async fn append_events(&self, lead_id: &str, events: &[crate::lead::Event]) -> Result<u64, StoreError>;
     /// Lead `lead_id`'s stored events, oldest first.

@@ -17,6 +17,7 @@ mod picks;
 mod postgres;
 pub mod privacy;
 pub mod reuse;
+mod routing;
 mod sqlite;
 pub mod suppression_list;
 mod training;
@@ -25,9 +26,11 @@ mod versions;
 
 pub use dispatch::{JobAssignments, Store};
 pub use postgres::{is_postgres_url, PgStore};
+pub use routing::{
+    AssignmentRecord, AssignmentSnapshot, OpenAssignment, RouteEvent, SlaOutcome, TouchRecorded,
+};
 pub use sqlite::{
-    AssignmentRecord, LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, RouteEvent, SqliteStore,
-    TouchRecorded, WorkerLock, WorkersHeld,
+    LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, SqliteStore, WorkerLock, WorkersHeld,
 };
 pub use versions::{account_changed, account_version};
 

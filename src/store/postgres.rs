@@ -38,6 +38,7 @@ mod events;
 mod privacy;
 mod rescore;
 mod rollup;
+pub(super) use rollup::lock_lead;
 mod routing;
 mod scoring;
 
@@ -383,7 +384,7 @@ impl PgStore {
         .fetch_optional(&mut *tx)
         .await?;
         insert_decision(&mut tx, &job.lead_id, Some(&job.id), decision).await?;
-        routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
+        super::routing::postgres::record_assignment(&mut tx, &job.lead_id, decision).await?;
         let data = serde_json::to_string(lead).map_err(corrupt)?;
         // Email and domain too: a lead that arrived as a bare CRM id learns them only now,
         // and erasure finds people by email.
@@ -468,7 +469,7 @@ impl PgStore {
             .await?;
             decision.id = lead_id.clone();
             moves.extend(record_decision(&mut tx, &lead_id, None, decision).await?);
-            routing::record_assignment(&mut tx, &lead_id, decision).await?;
+            super::routing::postgres::record_assignment(&mut tx, &lead_id, decision).await?;
         }
         rollup::apply(&mut tx, &moves).await?;
         for (pool, position) in rotation {
@@ -603,7 +604,7 @@ impl PgStore {
 /// 0013), in the caller's transaction; a decision already recorded for the job changes
 /// nothing. For a transaction recording one lead; one recording many takes the moves from
 /// `record_decision` and applies them last (`rollup::apply`).
-async fn insert_decision(
+pub(super) async fn insert_decision(
     tx: &mut sqlx::PgConnection,
     lead_id: &str,
     job_id: Option<&str>,

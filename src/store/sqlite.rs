@@ -30,7 +30,6 @@ mod scoring;
 #[cfg(test)]
 mod tests;
 pub use owner::{WorkerLock, WorkersHeld};
-pub use routing::{AssignmentRecord, RouteEvent, TouchRecorded};
 pub use scoring::{LeadRef, NewOutcome, OutcomeLead, RecordedOutcome};
 
 /// Most connections to the file: one writer at a time anyway, a few readers beside it.
@@ -336,7 +335,7 @@ impl Store {
             decision,
         )
         .await?;
-        routing::record_assignment(&mut tx, &job.lead_id, decision).await?;
+        super::routing::sqlite::record_assignment(&mut tx, &job.lead_id, decision).await?;
         tx.commit().await?;
         Ok(before.and_then(|b| b.domain().map(str::to_string)))
     }
@@ -419,7 +418,7 @@ impl Store {
             decision.id = lead_id.clone();
             let before = rollup::latest(&mut tx, &lead_id).await?;
             record_decision(&mut tx, &lead_id, None, before.as_ref(), decision).await?;
-            routing::record_assignment(&mut tx, &lead_id, decision).await?;
+            super::routing::sqlite::record_assignment(&mut tx, &lead_id, decision).await?;
         }
         for (pool, position) in rotation {
             sqlx::query("INSERT INTO rotation (pool, position) VALUES (?, ?) ON CONFLICT(pool) DO UPDATE SET position = excluded.position")
@@ -625,7 +624,7 @@ async fn record_decision(
     Ok(())
 }
 
-async fn insert_decision(
+pub(super) async fn insert_decision(
     tx: &mut sqlx::SqliteConnection,
     lead_id: &str,
     job_id: Option<&str>,
@@ -652,6 +651,15 @@ async fn insert_decision(
     .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// SQLite's one writer at a time is the lock a transaction recording a decision takes on the
+/// lead (PostgreSQL locks its row, `postgres::lock_lead`): nothing to do here.
+pub(super) async fn lock_lead(
+    _tx: &mut sqlx::SqliteConnection,
+    _lead_id: &str,
+) -> Result<(), StoreError> {
+    Ok(())
 }
 
 /// Live routing: each slot is an atomic increment in the store, so concurrent workers never

@@ -313,3 +313,37 @@ pub async fn assert_backfill_progress_rules(store: &leadgate::store::Store) {
     );
     assert_eq!(renewed.counts.read, 0);
 }
+
+/// A touch finds the lead it names before any worker decided it, by the lead's id or its
+/// job's, the same on both backends (SQLite keeps such a lead pending, migration 0010); an
+/// unknown id names nobody.
+pub async fn assert_touch_finds_an_undecided_lead(
+    store: &leadgate::store::Store,
+    pipeline: &leadgate::pipeline::Pipeline,
+) {
+    let raw = leadgate::lead::RawLead(
+        serde_json::json!({"email": "pending.touch@acme.io"})
+            .as_object()
+            .cloned()
+            .expect("object"),
+    );
+    let lead = pipeline.normalize(&raw).expect("valid lead");
+    let accepted = store.accept(&lead, &raw, None).await.expect("accept");
+    let at = chrono::Utc::now();
+    for id in [&accepted.id, &accepted.job_id] {
+        let touched = store
+            .record_touch(id, Some("a"), Some("call"), at)
+            .await
+            .expect("touch")
+            .expect("the undecided lead is found");
+        assert_eq!(
+            (touched.lead_id.as_str(), touched.sla_met),
+            (accepted.id.as_str(), 0)
+        );
+    }
+    assert!(store
+        .record_touch("no-such-lead", None, None, at)
+        .await
+        .expect("touch")
+        .is_none());
+}

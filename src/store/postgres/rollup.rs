@@ -54,7 +54,7 @@ pub(super) async fn latest(
 }
 
 /// Holds the lead's row lock until the transaction ends (see the module's lock order).
-pub(super) async fn lock_lead(
+pub(in crate::store) async fn lock_lead(
     tx: &mut sqlx::PgConnection,
     lead_id: &str,
 ) -> Result<(), StoreError> {
