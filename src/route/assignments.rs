@@ -36,6 +36,13 @@ pub trait Rotation: Send + Sync {
     fn next_slot<'a>(&'a self, pool: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
 }
 
+/// Live routing: each slot is one atomic upsert in the store, exact across replicas.
+impl Rotation for crate::store::Store {
+    fn next_slot<'a>(&'a self, pool: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(self.next_rotation_slot(pool))
+    }
+}
+
 /// Routing state as read from the store, for a dry run to start from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AssignmentSnapshot {

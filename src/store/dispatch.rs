@@ -17,13 +17,13 @@ use super::dialect::forward;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::{
-    is_postgres_url, Accepted, AssignmentRecord, Job, LeadRef, LeadView, NewOutcome, OutcomeLead,
+    is_postgres_url, Accepted, AssignmentRecord, Job, LeadRef, NewOutcome, OutcomeLead,
     RecordedOutcome, RouteEvent, StoreError, TouchRecorded,
 };
 use crate::crm::outbox::{Finished, OutboxEntry};
 use crate::lead::{Decision, Lead, RawLead};
 use crate::route::sla::{OpenAssignment, OwnerActivity, SlaOutcome};
-use crate::route::{AssignRequest, AssignmentSnapshot, Assignments, Choice, Rotation};
+use crate::route::{AssignRequest, AssignmentSnapshot, Assignments, Choice};
 use crate::score::AccountEngagement;
 
 /// The durable store, on the backend its URL names.
@@ -161,12 +161,6 @@ impl Store {
     }
 }
 
-impl Rotation for Store {
-    fn next_slot<'a>(&'a self, pool: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
-        on_backend!(self, s => s.next_slot(pool))
-    }
-}
-
 impl Assignments for Store {
     fn assign<'a>(&'a self, req: &'a AssignRequest) -> BoxFuture<'a, Result<Choice, StoreError>> {
         on_backend!(self, s => s.assign(req))
@@ -279,7 +273,6 @@ forward! {
     /// made with (migration 0008).
     pub async fn accept(&self, lead: &Lead, raw: &RawLead, idempotency_key: Option<&str>) -> Result<Accepted, StoreError>;
     pub async fn add_assignment_counts(&self, counts: &HashMap<(String, String), u32>) -> Result<(), StoreError>;
-    pub async fn ping(&self) -> Result<(), StoreError>;
     pub async fn claim(&self, lease: Duration) -> Result<Option<Job>, StoreError>;
     /// Extends the lease of a job the caller still holds (the worker's heartbeat);
     /// `StoreError::LeaseLost` once another worker claimed it again or it was closed.
@@ -292,11 +285,6 @@ forward! {
     /// Rows that still mention `email` in stored leads, payloads and decisions.
     pub async fn rows_mentioning(&self, email: &str) -> Result<u64, StoreError>;
     pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), StoreError>;
-    pub async fn rotation_positions(&self) -> Result<HashMap<String, u64>, StoreError>;
-    pub async fn lead(&self, id: &str) -> Result<Option<LeadView>, StoreError>;
-    pub async fn lead_by_email(&self, email: &str) -> Result<Option<RawLead>, StoreError>;
-    pub async fn queue_depth(&self) -> Result<HashMap<String, i64>, StoreError>;
-    pub async fn decision_count(&self) -> Result<i64, StoreError>;
     pub async fn find_lead(&self, r: &LeadRef) -> Result<Option<String>, StoreError>;
     pub async fn outcome_leads(&self) -> Result<Vec<OutcomeLead>, StoreError>;
     pub async fn assigned_on(&self, owner: &str, day: &str) -> Result<u32, StoreError>;

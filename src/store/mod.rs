@@ -11,6 +11,7 @@ pub mod console;
 mod crm;
 mod dialect;
 mod dispatch;
+mod leads;
 mod limits;
 mod outbox;
 mod picks;
