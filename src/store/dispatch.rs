@@ -289,8 +289,6 @@ forward! {
     pub async fn outcome_leads(&self) -> Result<Vec<OutcomeLead>, StoreError>;
     pub async fn assigned_on(&self, owner: &str, day: &str) -> Result<u32, StoreError>;
     pub async fn route_events(&self, lead_id: &str) -> Result<Vec<RouteEvent>, StoreError>;
-    /// Deletes lead `lead_id`'s events with these dedupe keys.
-    pub async fn drop_events(&self, lead_id: &str, keys: &[String]) -> Result<u64, StoreError>;
     /// Makes everyone due now with cause `rules_change`; returns how many.
     pub async fn rescore_mark_all(&self) -> Result<u64, StoreError>;
     /// Records the rules digest the sweep runs with; a different one recorded before marks
@@ -310,8 +308,6 @@ forward! {
     pub async fn settle_assignment(&self, a: &OpenAssignment, outcome: &SlaOutcome, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Keeps events in lead `lead_id`'s history (issue 25); returns how many were new.
     pub async fn append_events(&self, lead_id: &str, events: &[crate::lead::Event]) -> Result<u64, StoreError>;
-    /// Lead `lead_id`'s stored events, oldest first.
-    pub async fn person_events(&self, lead_id: &str) -> Result<Vec<crate::lead::Event>, StoreError>;
     /// Claims up to `batch` people due at `now` (unix ms), moving them to `next`: no other
     /// claim takes them in this pass. Each comes with its latest decision and events.
     pub async fn rescore_claim(&self, now: i64, next: i64, batch: usize, token: &str) -> Result<Vec<crate::rescore::Claimed>, StoreError>;

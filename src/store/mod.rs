@@ -11,6 +11,7 @@ pub mod console;
 mod crm;
 mod dialect;
 mod dispatch;
+mod events;
 mod leads;
 mod limits;
 mod outbox;
