@@ -644,6 +644,21 @@ pub struct Decision {
     pub rescore: Option<Rescored>,
 }
 
+impl Decision {
+    /// Why the delivery failed (the CRM's own words), if it did: the job's error, recorded
+    /// in the statement that closes the job.
+    pub fn failure_reason(&self) -> Option<String> {
+        self.delivery
+            .iter()
+            .find(|d| d.status == DeliveryStatus::Failed)
+            .map(|d| {
+                d.detail
+                    .clone()
+                    .unwrap_or_else(|| format!("{} {} failed", d.connector, d.op))
+            })
+    }
+}
+
 /// Why a score moved at rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -336,13 +336,5 @@ impl Crm {
 
 /// Why a delivered decision failed (the CRM's own words), if it did: the job's error.
 pub fn failure_reason(decision: &Decision) -> Option<String> {
-    decision
-        .delivery
-        .iter()
-        .find(|d| d.status == crate::lead::DeliveryStatus::Failed)
-        .map(|d| {
-            d.detail
-                .clone()
-                .unwrap_or_else(|| format!("{} {} failed", d.connector, d.op))
-        })
+    decision.failure_reason()
 }

@@ -39,6 +39,13 @@ pub trait Rotation: Send + Sync {
 /// Read from the store, which owns it (issue 27: the store imports no stage).
 pub use crate::store::AssignmentSnapshot;
 
+/// Live routing: each slot is one atomic upsert in the store, exact across replicas.
+impl Rotation for crate::store::Store {
+    fn next_slot<'a>(&'a self, pool: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(self.next_rotation_slot(pool))
+    }
+}
+
 /// What an in-memory run changed, for `leadgate run` to save with its decisions.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AssignmentDelta {

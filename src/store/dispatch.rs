@@ -17,13 +17,12 @@ use super::dialect::forward;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::{
-    is_postgres_url, Accepted, Job, LeadRef, LeadView, NewOutcome, OutcomeLead, RecordedOutcome,
-    StoreError,
+    is_postgres_url, Accepted, Job, LeadRef, NewOutcome, OutcomeLead, RecordedOutcome, StoreError,
 };
 use crate::crm::outbox::{Finished, OutboxEntry};
 use crate::lead::{Decision, Lead, RawLead};
 use crate::route::sla::OwnerActivity;
-use crate::route::{AssignRequest, Assignments, Choice, Rotation};
+use crate::route::{AssignRequest, Assignments, Choice};
 use crate::score::AccountEngagement;
 
 /// The durable store, on the backend its URL names.
@@ -161,12 +160,6 @@ impl Store {
     }
 }
 
-impl Rotation for Store {
-    fn next_slot<'a>(&'a self, pool: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
-        on_backend!(self, s => s.next_slot(pool))
-    }
-}
-
 impl Assignments for Store {
     fn assign<'a>(&'a self, req: &'a AssignRequest) -> BoxFuture<'a, Result<Choice, StoreError>> {
         on_backend!(self, s => s.assign(req))
@@ -278,7 +271,6 @@ forward! {
     /// An arrival moves no account: accounts roll up from decisions by the domain each was
     /// made with (migration 0008).
     pub async fn accept(&self, lead: &Lead, raw: &RawLead, idempotency_key: Option<&str>) -> Result<Accepted, StoreError>;
-    pub async fn ping(&self) -> Result<(), StoreError>;
     pub async fn claim(&self, lease: Duration) -> Result<Option<Job>, StoreError>;
     /// Extends the lease of a job the caller still holds (the worker's heartbeat);
     /// `StoreError::LeaseLost` once another worker claimed it again or it was closed.
@@ -291,15 +283,8 @@ forward! {
     /// Rows that still mention `email` in stored leads, payloads and decisions.
     pub async fn rows_mentioning(&self, email: &str) -> Result<u64, StoreError>;
     pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), StoreError>;
-    pub async fn rotation_positions(&self) -> Result<HashMap<String, u64>, StoreError>;
-    pub async fn lead(&self, id: &str) -> Result<Option<LeadView>, StoreError>;
-    pub async fn lead_by_email(&self, email: &str) -> Result<Option<RawLead>, StoreError>;
-    pub async fn queue_depth(&self) -> Result<HashMap<String, i64>, StoreError>;
-    pub async fn decision_count(&self) -> Result<i64, StoreError>;
     pub async fn find_lead(&self, r: &LeadRef) -> Result<Option<String>, StoreError>;
     pub async fn outcome_leads(&self) -> Result<Vec<OutcomeLead>, StoreError>;
-    /// Deletes lead `lead_id`'s events with these dedupe keys.
-    pub async fn drop_events(&self, lead_id: &str, keys: &[String]) -> Result<u64, StoreError>;
     /// Makes everyone due now with cause `rules_change`; returns how many.
     pub async fn rescore_mark_all(&self) -> Result<u64, StoreError>;
     /// Records the rules digest the sweep runs with; a different one recorded before marks
@@ -312,8 +297,6 @@ forward! {
     pub async fn account_rows(&self, domain: &str, score: &str) -> Result<Vec<(f64, DateTime<Utc>)>, StoreError>;
     /// Keeps events in lead `lead_id`'s history (issue 25); returns how many were new.
     pub async fn append_events(&self, lead_id: &str, events: &[crate::lead::Event]) -> Result<u64, StoreError>;
-    /// Lead `lead_id`'s stored events, oldest first.
-    pub async fn person_events(&self, lead_id: &str) -> Result<Vec<crate::lead::Event>, StoreError>;
     /// Claims up to `batch` people due at `now` (unix ms), moving them to `next`: no other
     /// claim takes them in this pass. Each comes with its latest decision and events.
     pub async fn rescore_claim(&self, now: i64, next: i64, batch: usize, token: &str) -> Result<Vec<crate::rescore::Claimed>, StoreError>;

@@ -11,6 +11,8 @@ pub mod console;
 mod crm;
 mod dialect;
 mod dispatch;
+mod events;
+mod leads;
 mod limits;
 mod outbox;
 mod picks;

@@ -22,15 +22,12 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
-use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::{now_ms, Accepted, Arrival, Job, LeadView, StoreError};
+use super::{now_ms, Accepted, Job, StoreError};
 use crate::lead::{Decision, Lead, LeadStatus, RawLead};
-use crate::route::Rotation;
 
 mod backfill;
 mod console;
@@ -114,11 +111,6 @@ impl PgStore {
         // Made by the first replica to start; the others read the same one.
         store.suppression_key().await?;
         Ok(store)
-    }
-
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
     }
 
     /// Makes an arrival durable: upserts the lead by identity and queues a job, in one
@@ -309,12 +301,7 @@ impl PgStore {
         .bind(lease_ms)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| Job {
-            id: r.get("id"),
-            lead_id: r.get("lead_id"),
-            payload: r.get("payload"),
-            attempts: r.get("attempts"),
-        }))
+        Ok(row.as_ref().map(super::leads::postgres::job))
     }
 
     /// Extends the lease of a job this worker still holds to `lease` from now on the
@@ -368,7 +355,7 @@ impl PgStore {
         .bind(job.attempts)
         // A CRM refusal is the job's error in the same statement that closes it: a reader
         // never sees the lead `failed` without its reason.
-        .bind(crate::crm::failure_reason(decision))
+        .bind(decision.failure_reason())
         .execute(&mut *tx)
         .await?;
         if closed.rows_affected() == 0 {
@@ -437,16 +424,7 @@ impl PgStore {
         for (i, (lead, decision)) in decisions.iter_mut().enumerate() {
             // A person erased since the run read its file is not recorded.
             if let Some(email) = &lead.email {
-                let d = key.digests(email);
-                let found: Option<i32> = sqlx::query_scalar(
-                    "SELECT 1 FROM suppressions_keyed WHERE email_hmac = $1
-                     UNION ALL SELECT 1 FROM suppressions WHERE email_sha256 = $2 LIMIT 1",
-                )
-                .bind(&d.keyed)
-                .bind(&d.legacy)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if found.is_some() {
+                if super::leads::postgres::suppressed_in(&mut tx, &key.digests(email)).await? {
                     suppressed.push(i);
                     continue;
                 }
@@ -485,119 +463,6 @@ impl PgStore {
         tx.commit().await?;
         Ok(suppressed)
     }
-
-    /// The current rotation positions (a dry run starts from them).
-    pub async fn rotation_positions(&self) -> Result<HashMap<String, u64>, StoreError> {
-        let rows = sqlx::query("SELECT pool, position FROM rotation")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                (
-                    r.get::<String, _>("pool"),
-                    u64::try_from(r.get::<i64, _>("position")).unwrap_or(0),
-                )
-            })
-            .collect())
-    }
-
-    /// A lead by its id (or by one of its arrivals' job ids).
-    pub async fn lead(&self, id: &str) -> Result<Option<LeadView>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, email FROM leads WHERE id = $1
-             UNION ALL SELECT l.id, l.email FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE j.id = $1
-             LIMIT 1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let lead_id: String = row.get("id");
-        let arrivals: Vec<Arrival> = sqlx::query("SELECT id, status, error, created_at FROM jobs WHERE lead_id = $1 ORDER BY created_at, id")
-            .bind(&lead_id)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|r| Arrival {
-                job_id: r.get("id"),
-                status: r.get("status"),
-                error: r.get("error"),
-                received_at: Utc
-                    .timestamp_millis_opt(r.get("created_at"))
-                    .single()
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default(),
-            })
-            .collect();
-        let history: Vec<serde_json::Value> = sqlx::query_scalar::<_, String>(
-            "SELECT record FROM decisions WHERE lead_id = $1 ORDER BY id",
-        )
-        .bind(&lead_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .filter_map(|r| serde_json::from_str(r).ok())
-        .collect();
-        let latest = arrivals.last();
-        Ok(Some(LeadView {
-            status: latest.map_or_else(|| "done".to_string(), |a| a.status.clone()),
-            error: latest.and_then(|a| a.error.clone()),
-            id: lead_id,
-            email: row.get("email"),
-            decision: history.last().cloned(),
-            history,
-            arrivals,
-        }))
-    }
-
-    /// The stored lead with this email, as last received (for `leadgate explain`).
-    pub async fn lead_by_email(&self, email: &str) -> Result<Option<RawLead>, StoreError> {
-        let payload: Option<String> = sqlx::query_scalar(
-            "SELECT j.payload FROM jobs j JOIN leads l ON l.id = j.lead_id
-             WHERE l.email = $1 ORDER BY j.created_at DESC LIMIT 1",
-        )
-        .bind(email)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(p) = payload {
-            return serde_json::from_str(&p).map(Some).map_err(corrupt);
-        }
-        let data: Option<String> =
-            sqlx::query_scalar("SELECT data FROM leads WHERE email = $1 LIMIT 1")
-                .bind(email)
-                .fetch_optional(&self.pool)
-                .await?;
-        match data {
-            None => Ok(None),
-            Some(d) => {
-                let lead: Lead = serde_json::from_str(&d).map_err(corrupt)?;
-                let mut v = serde_json::to_value(&lead).map_err(corrupt)?;
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("email_info");
-                }
-                Ok(v.as_object().cloned().map(RawLead))
-            }
-        }
-    }
-
-    /// Jobs per status, for metrics and readiness.
-    pub async fn queue_depth(&self) -> Result<HashMap<String, i64>, StoreError> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.get("status"), r.get("n")))
-            .collect())
-    }
-
-    /// How many decisions are stored (tests, reports).
-    pub async fn decision_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM decisions")
-            .fetch_one(&self.pool)
-            .await?)
-    }
 }
 
 /// Inserts a decision and moves the lead's value in the running account totals (migration
@@ -624,27 +489,7 @@ async fn record_decision(
 ) -> Result<Option<rollup::Move>, StoreError> {
     rollup::lock_lead(tx, lead_id).await?;
     let before = rollup::latest(tx, lead_id).await?;
-    let mut record = decision.clone();
-    record.id = lead_id.to_string();
-    let json = serde_json::to_string(&record).map_err(corrupt)?;
-    let inserted = sqlx::query(
-        // The domain it was decided with, or the stored lead's: the account roll-up reads
-        // decisions by domain (migration 0008).
-        "INSERT INTO decisions (lead_id, job_id, score, grade, route_rule, record, decided_at, domain)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, (SELECT domain FROM leads WHERE id = $1)))
-         ON CONFLICT (job_id) DO NOTHING",
-    )
-    .bind(lead_id)
-    .bind(job_id)
-    .bind(decision.score)
-    .bind(&decision.grade)
-    .bind(&decision.route.rule)
-    .bind(json)
-    .bind(decision.decided_at.timestamp_millis())
-    .bind(&decision.lead.domain)
-    .execute(&mut *tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
+    if !super::leads::postgres::insert_decision_row(tx, lead_id, job_id, decision).await? {
         return Ok(None);
     }
     Ok(rollup::latest(tx, lead_id)
@@ -663,24 +508,6 @@ pub(super) fn redact(url: &str) -> String {
             None => url.to_string(),
         },
         None => url.to_string(),
-    }
-}
-
-/// Live routing across replicas: each slot is one atomic upsert, so concurrent workers in
-/// any replica never get the same slot and every slot is handed out once.
-impl Rotation for PgStore {
-    fn next_slot<'a>(&'a self, pool: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(async move {
-            let next: i64 = sqlx::query_scalar(
-                "INSERT INTO rotation (pool, position) VALUES ($1, 1)
-                 ON CONFLICT (pool) DO UPDATE SET position = rotation.position + 1
-                 RETURNING position",
-            )
-            .bind(pool)
-            .fetch_one(&self.pool)
-            .await?;
-            Ok(u64::try_from(next - 1).unwrap_or(0))
-        })
     }
 }
 

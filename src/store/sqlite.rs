@@ -7,15 +7,13 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
-use futures::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
-use super::{now_ms, Accepted, Arrival, Job, LeadView, StoreError};
+pub(super) use super::leads::sqlite::insert_decision_row as insert_decision;
+use super::{now_ms, Accepted, Job, StoreError};
 use crate::lead::{Decision, Lead, LeadStatus, RawLead};
-use crate::route::Rotation;
 
 mod backfill;
 mod console;
@@ -145,11 +143,6 @@ impl Store {
         Ok(store)
     }
 
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
     /// Makes an arrival durable: finds or records the person's identity and queues a job, in
     /// one transaction shared with the arrivals beside it (group commit); the deciding worker
     /// writes the lead's row (migration 0010). A known idempotency key
@@ -237,12 +230,7 @@ impl Store {
             .bind(now)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| Job {
-            id: r.get("id"),
-            lead_id: r.get("lead_id"),
-            payload: r.get("payload"),
-            attempts: r.get("attempts"),
-        }))
+        Ok(row.as_ref().map(super::leads::sqlite::job))
     }
 
     /// Extends the lease of a job this worker still holds to `lease` from now (the
@@ -300,7 +288,7 @@ impl Store {
         .bind(decision.status.as_str())
         // A CRM refusal is the job's error in the same statement that closes it: a reader
         // never sees the lead `failed` without its reason.
-        .bind(crate::crm::failure_reason(decision))
+        .bind(decision.failure_reason())
         .bind(now_ms())
         .bind(&job.id)
         .bind(job.attempts)
@@ -382,16 +370,7 @@ impl Store {
         for (i, (lead, decision)) in decisions.iter_mut().enumerate() {
             // Checked in the transaction that would keep the lead: atomic with an erasure.
             if let Some(email) = &lead.email {
-                let d = key.digests(email);
-                let found: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM suppressions_keyed WHERE email_hmac = ?1
-                     UNION ALL SELECT 1 FROM suppressions WHERE email_sha256 = ?2 LIMIT 1",
-                )
-                .bind(&d.keyed)
-                .bind(&d.legacy)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if found.is_some() {
+                if super::leads::sqlite::suppressed_in(&mut tx, &key.digests(email)).await? {
                     suppressed.push(i);
                     continue;
                 }
@@ -429,136 +408,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(suppressed)
-    }
-
-    /// The current rotation positions (a dry run starts from them).
-    pub async fn rotation_positions(&self) -> Result<HashMap<String, u64>, StoreError> {
-        let rows = sqlx::query("SELECT pool, position FROM rotation")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                (
-                    r.get::<String, _>("pool"),
-                    r.get::<i64, _>("position") as u64,
-                )
-            })
-            .collect())
-    }
-
-    /// A lead by its id (or by one of its arrivals' job ids).
-    pub async fn lead(&self, id: &str) -> Result<Option<LeadView>, StoreError> {
-        // A pending lead (no worker has decided an arrival yet, migration 0010) is found
-        // through its jobs, by its id or one of theirs.
-        let row = sqlx::query(concat!(
-            "SELECT id, email FROM leads WHERE id = ?1
-             UNION ALL SELECT l.id, l.email FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE j.id = ?1
-             UNION ALL SELECT lead_id AS id, ",
-            identity_email!(),
-            " AS email FROM jobs WHERE lead_id = ?1 AND identity_key IS NOT NULL
-             UNION ALL SELECT lead_id AS id, ",
-            identity_email!(),
-            " AS email FROM jobs WHERE id = ?1 AND identity_key IS NOT NULL
-             LIMIT 1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let lead_id: String = row.get("id");
-        let arrivals: Vec<Arrival> = sqlx::query("SELECT id, status, error, created_at FROM jobs WHERE lead_id = ? ORDER BY created_at, id")
-            .bind(&lead_id)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|r| Arrival {
-                job_id: r.get("id"),
-                status: r.get("status"),
-                error: r.get("error"),
-                received_at: Utc
-                    .timestamp_millis_opt(r.get("created_at"))
-                    .single()
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default(),
-            })
-            .collect();
-        let history: Vec<serde_json::Value> = sqlx::query_scalar::<_, String>(
-            "SELECT record FROM decisions WHERE lead_id = ? ORDER BY id",
-        )
-        .bind(&lead_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .filter_map(|r| serde_json::from_str(r).ok())
-        .collect();
-        let latest = arrivals.last();
-        Ok(Some(LeadView {
-            status: latest.map_or_else(|| "done".to_string(), |a| a.status.clone()),
-            error: latest.and_then(|a| a.error.clone()),
-            id: lead_id,
-            email: row.get("email"),
-            decision: history.last().cloned(),
-            history,
-            arrivals,
-        }))
-    }
-
-    /// The stored lead with this email, as last received (for `leadgate explain`).
-    pub async fn lead_by_email(&self, email: &str) -> Result<Option<RawLead>, StoreError> {
-        let payload: Option<String> = sqlx::query_scalar(concat!(
-            "SELECT payload FROM (
-               SELECT j.payload, j.created_at FROM jobs j JOIN leads l ON l.id = j.lead_id WHERE ",
-            has_email!(),
-            // A pending lead's arrivals (migration 0010).
-            " UNION ALL SELECT j.payload, j.created_at FROM identities i JOIN jobs j ON j.lead_id = i.lead_id
-               WHERE i.identity_key = 'email:' || ?1)
-             ORDER BY created_at DESC LIMIT 1"
-        ))
-        .bind(email)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(p) = payload {
-            return serde_json::from_str(&p)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(e.to_string()));
-        }
-        let data: Option<String> =
-            sqlx::query_scalar(concat!("SELECT l.data FROM leads l WHERE ", has_email!()))
-                .bind(email)
-                .fetch_optional(&self.pool)
-                .await?;
-        match data {
-            None => Ok(None),
-            Some(d) => {
-                let lead: Lead =
-                    serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let mut v =
-                    serde_json::to_value(&lead).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("email_info");
-                }
-                Ok(v.as_object().cloned().map(RawLead))
-            }
-        }
-    }
-
-    /// Jobs per status, for metrics and readiness.
-    pub async fn queue_depth(&self) -> Result<HashMap<String, i64>, StoreError> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.get("status"), r.get("n")))
-            .collect())
-    }
-
-    /// How many decisions are stored for a lead id (tests, reports).
-    pub async fn decision_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM decisions")
-            .fetch_one(&self.pool)
-            .await?)
     }
 }
 
@@ -624,35 +473,6 @@ async fn record_decision(
     Ok(())
 }
 
-pub(super) async fn insert_decision(
-    tx: &mut sqlx::SqliteConnection,
-    lead_id: &str,
-    job_id: Option<&str>,
-    decision: &Decision,
-) -> Result<bool, StoreError> {
-    let mut record = decision.clone();
-    record.id = lead_id.to_string();
-    let json = serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let done = sqlx::query(
-        // The domain it was decided with, or the stored lead's (as `complete` keeps it): the
-        // account roll-up reads decisions by domain.
-        "INSERT INTO decisions (lead_id, job_id, score, grade, route_rule, record, decided_at, domain)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE(?8, (SELECT domain FROM leads WHERE id = ?1)))
-         ON CONFLICT(job_id) DO NOTHING",
-    )
-    .bind(lead_id)
-    .bind(job_id)
-    .bind(decision.score)
-    .bind(&decision.grade)
-    .bind(&decision.route.rule)
-    .bind(json)
-    .bind(decision.decided_at.timestamp_millis())
-    .bind(&decision.lead.domain)
-    .execute(&mut *tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// SQLite's one writer at a time is the lock a transaction recording a decision takes on the
 /// lead (PostgreSQL locks its row, `postgres::lock_lead`): nothing to do here.
 pub(super) async fn lock_lead(
@@ -660,22 +480,4 @@ pub(super) async fn lock_lead(
     _lead_id: &str,
 ) -> Result<(), StoreError> {
     Ok(())
-}
-
-/// Live routing: each slot is an atomic increment in the store, so concurrent workers never
-/// get the same slot and a restart continues where the rotation was.
-impl Rotation for Store {
-    fn next_slot<'a>(&'a self, pool: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(async move {
-            let next: i64 = sqlx::query_scalar(
-                "INSERT INTO rotation (pool, position) VALUES (?, 1)
-                 ON CONFLICT(pool) DO UPDATE SET position = rotation.position + 1
-                 RETURNING position",
-            )
-            .bind(pool)
-            .fetch_one(&self.pool)
-            .await?;
-            Ok((next - 1) as u64)
-        })
-    }
 }

@@ -62,34 +62,4 @@ impl Store {
             .append_events(person, rows, suppression)
             .await
     }
-
-    /// Lead `lead_id`'s stored events, oldest first.
-    pub async fn person_events(&self, lead_id: &str) -> Result<Vec<Event>, StoreError> {
-        let bodies: Vec<String> = sqlx::query_scalar(
-            "SELECT body FROM person_events WHERE lead_id = ? ORDER BY at_ms, event_key",
-        )
-        .bind(lead_id)
-        .fetch_all(&self.pool)
-        .await?;
-        bodies
-            .iter()
-            .map(|b| serde_json::from_str(b).map_err(|x| StoreError::Corrupt(x.to_string())))
-            .collect()
-    }
-
-    /// Deletes lead `lead_id`'s events with these keys (past their retention).
-    pub async fn drop_events(&self, lead_id: &str, keys: &[String]) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut dropped = 0;
-        for key in keys {
-            dropped += sqlx::query("DELETE FROM person_events WHERE lead_id = ? AND event_key = ?")
-                .bind(lead_id)
-                .bind(key)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(dropped)
-    }
 }

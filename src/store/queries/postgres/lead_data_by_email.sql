@@ -1,0 +1,1 @@
+SELECT data FROM leads WHERE email = $1 LIMIT 1
