@@ -275,11 +275,6 @@ forward! {
     /// Extends the lease of a job the caller still holds (the worker's heartbeat);
     /// `StoreError::LeaseLost` once another worker claimed it again or it was closed.
     pub async fn renew(&self, job: &Job, lease: Duration) -> Result<(), StoreError>;
-    /// Whether this address asked to be erased.
-    pub async fn is_suppressed(&self, email: &str) -> Result<bool, StoreError>;
-    /// How many erasures the store has recorded, by any process: a move means another
-    /// process may have erased someone this one holds cached answers about.
-    pub async fn erasure_generation(&self) -> Result<u64, StoreError>;
     /// Rows that still mention `email` in stored leads, payloads and decisions.
     pub async fn rows_mentioning(&self, email: &str) -> Result<u64, StoreError>;
     pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), StoreError>;

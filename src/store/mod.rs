@@ -22,6 +22,7 @@ pub mod reuse;
 mod routing;
 mod sqlite;
 pub mod suppression_list;
+mod suppressions;
 mod training;
 mod usage;
 mod versions;

@@ -57,7 +57,8 @@ macro_rules! db_now_ms {
 pub struct PgStore {
     pub(super) pool: PgPool,
     /// The suppression list's secret, read (or made) on first use (`privacy`).
-    suppression_key: std::sync::Arc<tokio::sync::OnceCell<crate::store::privacy::SuppressionKey>>,
+    pub(in crate::store) suppression_key:
+        std::sync::Arc<tokio::sync::OnceCell<crate::store::privacy::SuppressionKey>>,
     /// This process's copy of the suppression list, for dry runs (`suppression_list`).
     pub(crate) suppression_list: std::sync::Arc<crate::store::suppression_list::SuppressionList>,
 }

@@ -60,7 +60,8 @@ pub struct SqliteStore {
     /// Batches concurrent accepts into one transaction.
     group_commit: group_commit::GroupCommit,
     /// The suppression list's secret, read (or made) on first use (`privacy`).
-    suppression_key: std::sync::Arc<tokio::sync::OnceCell<crate::store::privacy::SuppressionKey>>,
+    pub(in crate::store) suppression_key:
+        std::sync::Arc<tokio::sync::OnceCell<crate::store::privacy::SuppressionKey>>,
     /// This process's copy of the suppression list, for dry runs (`suppression_list`).
     pub(crate) suppression_list: std::sync::Arc<crate::store::suppression_list::SuppressionList>,
     /// The file's path (`None` in memory): the workers' lock file lives beside it.

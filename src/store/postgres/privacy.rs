@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::{now_ms, PgStore as Store};
-use crate::store::privacy::{Erased, SuppressionKey, LEAD_TABLES, SUPPRESSION_SECRET};
+use crate::store::privacy::{Erased, LEAD_TABLES};
 use crate::store::StoreError;
 
 impl Store {
@@ -54,61 +54,6 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(erased)
-    }
-
-    /// Whether this address asked to be erased: its keyed digest, or its unkeyed one from
-    /// before migration 0012.
-    pub async fn is_suppressed(&self, email: &str) -> Result<bool, StoreError> {
-        let digests = self.suppression_key().await?.digests(email);
-        let found: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM suppressions_keyed WHERE email_hmac = $1
-             UNION ALL SELECT 1 FROM suppressions WHERE email_sha256 = $2 LIMIT 1",
-        )
-        .bind(&digests.keyed)
-        .bind(&digests.legacy)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.is_some())
-    }
-
-    /// Every suppression digest, keyed and legacy: each replica's copy is loaded from these.
-    pub async fn suppression_digests(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT email_hmac FROM suppressions_keyed UNION ALL SELECT email_sha256 FROM suppressions",
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// How many erasures this database has recorded, by any replica.
-    pub async fn erasure_generation(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT generation FROM erasures WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n.max(0) as u64)
-    }
-
-    /// The installation's suppression secret: read, or made by the first replica to need it.
-    pub(crate) async fn suppression_key(&self) -> Result<&SuppressionKey, StoreError> {
-        self.suppression_key
-            .get_or_try_init(|| async {
-                sqlx::query(
-                    "INSERT INTO installation_secrets (name, secret, created_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(SUPPRESSION_SECRET)
-                .bind(SuppressionKey::generate()?)
-                .bind(now_ms())
-                .execute(&self.pool)
-                .await?;
-                let secret: String =
-                    sqlx::query_scalar("SELECT secret FROM installation_secrets WHERE name = $1")
-                        .bind(SUPPRESSION_SECRET)
-                        .fetch_one(&self.pool)
-                        .await?;
-                SuppressionKey::from_hex(&secret)
-            })
-            .await
     }
 
     pub async fn rows_mentioning(&self, email: &str) -> Result<u64, StoreError> {

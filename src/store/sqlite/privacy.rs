@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::{has_email, now_ms, Store};
-use crate::store::privacy::{Erased, SuppressionKey, LEAD_TABLES, SUPPRESSION_SECRET};
+use crate::store::privacy::{Erased, LEAD_TABLES};
 use crate::store::StoreError;
 
 impl Store {
@@ -72,63 +72,6 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(erased)
-    }
-
-    /// Whether this address asked to be erased: its keyed digest, or its unkeyed one from
-    /// before migration 0012.
-    pub async fn is_suppressed(&self, email: &str) -> Result<bool, StoreError> {
-        let digests = self.suppression_key().await?.digests(email);
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM suppressions_keyed WHERE email_hmac = ?1
-             UNION ALL SELECT 1 FROM suppressions WHERE email_sha256 = ?2 LIMIT 1",
-        )
-        .bind(&digests.keyed)
-        .bind(&digests.legacy)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.is_some())
-    }
-
-    /// Every suppression digest, keyed and legacy: this process's copy is loaded from these.
-    pub async fn suppression_digests(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT email_hmac FROM suppressions_keyed UNION ALL SELECT email_sha256 FROM suppressions",
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// How many erasures this store has recorded, by any process: another process's
-    /// erasure shows as a move.
-    pub async fn erasure_generation(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT generation FROM erasures WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n.max(0) as u64)
-    }
-
-    /// The installation's suppression secret: read from the store, or made and stored by
-    /// the first process to need it (an insert that does nothing if another won the race).
-    pub(crate) async fn suppression_key(&self) -> Result<&SuppressionKey, StoreError> {
-        self.suppression_key
-            .get_or_try_init(|| async {
-                sqlx::query(
-                    "INSERT INTO installation_secrets (name, secret, created_at) VALUES (?, ?, ?)
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(SUPPRESSION_SECRET)
-                .bind(SuppressionKey::generate()?)
-                .bind(now_ms())
-                .execute(&self.pool)
-                .await?;
-                let secret: String =
-                    sqlx::query_scalar("SELECT secret FROM installation_secrets WHERE name = ?")
-                        .bind(SUPPRESSION_SECRET)
-                        .fetch_one(&self.pool)
-                        .await?;
-                SuppressionKey::from_hex(&secret)
-            })
-            .await
     }
 
     /// Rows that still mention `email` anywhere a lead's data is kept (tests, audits).
