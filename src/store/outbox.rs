@@ -9,11 +9,13 @@ use super::now_ms;
 use crate::crm::outbox::{Effect, EffectStatus, Finished, OutboxEntry};
 use crate::store::StoreError;
 
-const COLUMNS: &str = "effect_key, status, decision, record_id, result_id, answer, error, attempts";
+pub(in crate::store) const COLUMNS: &str =
+    "effect_key, status, decision, record_id, result_id, answer, error, attempts";
 
 written_once! {
 helpers {
-fn entry(r: &DbRow) -> OutboxEntry {
+/// An outbox row (its [`COLUMNS`]) as the CRM stage reads it.
+pub(in crate::store) fn entry(r: &DbRow) -> OutboxEntry {
     OutboxEntry {
         key: r.get("effect_key"),
         status: EffectStatus::parse(r.get::<String, _>("status").as_str()),
@@ -26,6 +28,31 @@ fn entry(r: &DbRow) -> OutboxEntry {
         error: r.get("error"),
         attempts: r.get("attempts"),
     }
+}
+
+/// Closes effects with their answers in the caller's transaction (a page's writes commit
+/// with its cursor in backfill).
+pub(in crate::store) async fn close_effects(
+    conn: &mut Conn,
+    finished: &[(String, Finished)],
+    now: i64,
+) -> Result<(), StoreError> {
+    for (key, f) in finished {
+        sqlx::query(
+            "UPDATE outbox SET status = $1, record_id = COALESCE($2, record_id), result_id = COALESCE($3, result_id),
+               answer = $4, error = $5, updated_at = $6 WHERE effect_key = $7",
+        )
+        .bind(f.status.as_str())
+        .bind(&f.record_id)
+        .bind(&f.result_id)
+        .bind(f.answer.as_ref().map(|a| a.to_string()))
+        .bind(&f.error)
+        .bind(now)
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 }
 
@@ -155,23 +182,8 @@ fn entry(r: &DbRow) -> OutboxEntry {
         &self,
         finished: &[(String, Finished)],
     ) -> Result<(), StoreError> {
-        let now = now_ms();
         let mut tx = self.begin_pick().await?;
-        for (key, f) in finished {
-            sqlx::query(
-                "UPDATE outbox SET status = $1, record_id = COALESCE($2, record_id), result_id = COALESCE($3, result_id),
-               answer = $4, error = $5, updated_at = $6 WHERE effect_key = $7",
-            )
-            .bind(f.status.as_str())
-            .bind(&f.record_id)
-            .bind(&f.result_id)
-            .bind(f.answer.as_ref().map(|a| a.to_string()))
-            .bind(&f.error)
-            .bind(now)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        }
+        close_effects(&mut tx, finished, now_ms()).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::{now_ms, PgStore};
 use crate::crm::backfill::state::{BackfillRun, Counts};
-use crate::crm::outbox::{EffectStatus, Finished, OutboxEntry};
+use crate::crm::outbox::{Finished, OutboxEntry};
 use crate::store::StoreError;
 
 impl PgStore {
@@ -104,18 +104,7 @@ impl PgStore {
         Ok(rows
             .iter()
             .map(|r| {
-                let e = OutboxEntry {
-                    key: r.get("effect_key"),
-                    status: EffectStatus::parse(r.get::<String, _>("status").as_str()),
-                    decision: r.get("decision"),
-                    record_id: r.get("record_id"),
-                    result_id: r.get("result_id"),
-                    answer: r
-                        .get::<Option<String>, _>("answer")
-                        .and_then(|a| serde_json::from_str(&a).ok()),
-                    error: r.get("error"),
-                    attempts: r.get("attempts"),
-                };
+                let e = crate::store::outbox::postgres::entry(r);
                 (e.key.clone(), e)
             })
             .collect())
@@ -159,21 +148,7 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        for (key, f) in finished {
-            sqlx::query(
-                "UPDATE outbox SET status = $1, record_id = COALESCE($2, record_id), result_id = COALESCE($3, result_id),
-                   answer = $4, error = $5, updated_at = $6 WHERE effect_key = $7",
-            )
-            .bind(f.status.as_str())
-            .bind(&f.record_id)
-            .bind(&f.result_id)
-            .bind(f.answer.as_ref().map(|a| a.to_string()))
-            .bind(&f.error)
-            .bind(now)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        }
+        crate::store::outbox::postgres::close_effects(&mut tx, finished, now).await?;
         sqlx::query(
             "UPDATE backfill_runs SET cursor = $1, pages = $2, counts = $3, status = $4, updated_at = $5
              WHERE connector = $6 AND params = $7",

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::{now_ms, Store};
 use crate::crm::backfill::state::{BackfillRun, Counts};
-use crate::crm::outbox::{EffectStatus, Finished, OutboxEntry};
+use crate::crm::outbox::{Finished, OutboxEntry};
 use crate::store::StoreError;
 
 impl Store {
@@ -106,18 +106,7 @@ impl Store {
                 q = q.bind(k);
             }
             for r in q.fetch_all(&self.pool).await? {
-                let e = OutboxEntry {
-                    key: r.get("effect_key"),
-                    status: EffectStatus::parse(r.get::<String, _>("status").as_str()),
-                    decision: r.get("decision"),
-                    record_id: r.get("record_id"),
-                    result_id: r.get("result_id"),
-                    answer: r
-                        .get::<Option<String>, _>("answer")
-                        .and_then(|a| serde_json::from_str(&a).ok()),
-                    error: r.get("error"),
-                    attempts: r.get("attempts"),
-                };
+                let e = crate::store::outbox::sqlite::entry(&r);
                 out.insert(e.key.clone(), e);
             }
         }
@@ -169,21 +158,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for (key, f) in finished {
-            sqlx::query(
-                "UPDATE outbox SET status = ?, record_id = COALESCE(?, record_id), result_id = COALESCE(?, result_id),
-                   answer = ?, error = ?, updated_at = ? WHERE effect_key = ?",
-            )
-            .bind(f.status.as_str())
-            .bind(&f.record_id)
-            .bind(&f.result_id)
-            .bind(f.answer.as_ref().map(|a| a.to_string()))
-            .bind(&f.error)
-            .bind(now)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        }
+        crate::store::outbox::sqlite::close_effects(&mut tx, finished, now).await?;
         sqlx::query(
             "UPDATE backfill_runs SET cursor = ?1, pages = ?2, counts = ?3, status = ?4, updated_at = ?5
              WHERE connector = ?6 AND params = ?7",
